@@ -1,0 +1,36 @@
+# devicekit: set up, run the main job, test.
+#   make demo   - set up .venv on a fresh machine, then run the default job
+#   make test   - set up, then run the default test suite (what CI runs)
+#   make test-slow - the slow conversion matrix and long end-to-end tests
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.devicekit-setup
+OUT ?= demo-out
+
+.PHONY: setup demo test test-slow clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24"
+	# torch first: the local CPU wheel (a bare `torch` pulls a multi-GB CUDA build)
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[convert,test]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+demo: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/devicekit demo -o $(OUT)
+
+test: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+test-slow: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) $(OUT) runs .pytest_cache

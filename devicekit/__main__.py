@@ -1,0 +1,3 @@
+from devicekit.cli import main
+
+main()

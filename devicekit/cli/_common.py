@@ -1,0 +1,114 @@
+"""Shared CLI plumbing: output modes, progress, one-line errors.
+
+Human output and progress go to stderr; ``--json`` puts one JSON object on
+stdout. Library errors (``DevicekitError``) become one line and their exit
+code; anything else becomes one line too, with the traceback only under
+``--debug``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any, Callable, Iterator
+
+from rich.console import Console
+
+from ..errors import DevicekitError
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = Console(highlight=False, soft_wrap=True)
+
+
+class _State:
+    debug: bool = bool(os.environ.get("DEVICEKIT_DEBUG"))
+    json_mode: bool = False
+    quiet: bool = False
+
+
+state = _State()
+
+
+def set_mode(json_mode: bool = False, quiet: bool = False) -> None:
+    state.json_mode = json_mode
+    state.quiet = quiet or json_mode
+
+
+def info(msg: str) -> None:
+    """A line for people (stderr), silent in --json / --quiet mode."""
+    if not state.quiet:
+        err_console.print(msg)
+
+
+def warn(msg: str) -> None:
+    """Warnings always reach stderr, also in --json mode."""
+    err_console.print(f"[bold yellow]warning:[/] {msg}")
+
+
+@contextlib.contextmanager
+def step(name: str) -> Iterator[None]:
+    """Show a long step's progress on stderr (spinner for people, nothing for machines)."""
+    t0 = time.perf_counter()
+    if state.quiet:
+        yield
+        return
+    with err_console.status(f"{name} ..."):
+        yield
+    err_console.print(f"[green]✓[/] {name} [dim]({time.perf_counter() - t0:.1f} s)[/]")
+
+
+def emit_json(obj: Any) -> None:
+    from ..fsutil import _json_default
+
+    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def next_steps(*commands: str) -> None:
+    """Every command ends with what to run next."""
+    if state.quiet or not commands:
+        return
+    err_console.print("[bold]next:[/] " + "  |  ".join(f"[cyan]{c}[/]" for c in commands))
+
+
+def fail(exc: BaseException) -> "NoReturn":  # noqa: F821
+    import typer
+
+    if isinstance(exc, DevicekitError):
+        err_console.print(f"[bold red]error:[/] {exc.one_line()}", markup=True)
+        if state.debug:
+            traceback.print_exception(exc)
+        raise typer.Exit(exc.exit_code)
+    if isinstance(exc, KeyboardInterrupt):
+        err_console.print("[bold red]error:[/] interrupted")
+        raise typer.Exit(130)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    err_console.print(
+        f"[bold red]error:[/] internal error: {type(exc).__name__}: {text} (run with --debug for the traceback)",
+        markup=True,
+    )
+    if state.debug:
+        traceback.print_exception(exc)
+    raise typer.Exit(1)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Decorator for command functions: typed errors become one line and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        import typer
+
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - rendered as one line
+            fail(exc)
+
+    return wrapper

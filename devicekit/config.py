@@ -1,0 +1,180 @@
+"""Configuration: the model input spec and ``devicekit.toml``.
+
+Configs are frozen dataclasses validated when built: contradictions are
+errors, never silent rewrites. Unknown keys in ``devicekit.toml`` are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, UsageError
+
+COLORS = ("rgb", "bgr", "gray")
+
+
+def parse_floats(text: str | float | int | list | tuple | None, what: str = "value") -> tuple[float, ...] | None:
+    """'127.5' or '123,117,104' or [1, 2, 3] -> tuple of floats."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        return (float(text),)
+    if isinstance(text, (list, tuple)):
+        items = list(text)
+    else:
+        items = [t for t in str(text).replace(" ", "").split(",") if t != ""]
+    try:
+        values = tuple(float(v) for v in items)
+    except (TypeError, ValueError):
+        raise UsageError(f"{what} must be a number or comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise UsageError(f"{what} is empty")
+    return values
+
+
+def parse_shape(text: str | list | tuple | None) -> tuple[int, ...] | None:
+    """'1,3,128,128' -> (1, 3, 128, 128), the PyTorch NCHW layout."""
+    if text is None:
+        return None
+    items = text if isinstance(text, (list, tuple)) else str(text).replace("x", ",").split(",")
+    try:
+        shape = tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        raise UsageError(f"--input-shape must be N,C,H,W integers, got {text!r}") from None
+    if len(shape) != 4 or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape must be four positive integers N,C,H,W, got {text!r}")
+    return shape
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How pixels become the model input: ``input = (pixel - mean) / std``.
+
+    ``shape`` is NCHW (PyTorch). ``mean``/``std`` are in 0-255 pixel units,
+    one value or one per channel. ``color`` is the channel order the model
+    expects.
+    """
+
+    shape: tuple[int, int, int, int] = (1, 3, 128, 128)
+    mean: tuple[float, ...] = (127.5,)
+    std: tuple[float, ...] = (128.0,)
+    color: str = "rgb"
+
+    def __post_init__(self):
+        n, c, h, w = self.shape
+        if self.color not in COLORS:
+            raise UsageError(f"--color must be one of {', '.join(COLORS)}, got {self.color!r}")
+        if self.color == "gray" and c != 1:
+            raise UsageError(f"--color gray needs 1 input channel, the input shape has {c}")
+        if self.color in ("rgb", "bgr") and c != 3:
+            raise UsageError(f"--color {self.color} needs 3 input channels, the input shape has {c}")
+        for name, vals in (("--mean", self.mean), ("--std", self.std)):
+            if len(vals) not in (1, c):
+                raise UsageError(f"{name} needs 1 or {c} values, got {len(vals)}")
+        if any(s == 0 for s in self.std):
+            raise UsageError("--std must not be zero")
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.shape[2]
+
+    @property
+    def width(self) -> int:
+        return self.shape[3]
+
+    def per_channel(self, vals: tuple[float, ...]) -> list[float]:
+        return list(vals) * self.channels if len(vals) == 1 else list(vals)
+
+    def normalize(self, pixels):
+        """NHWC uint8/float pixels (0-255, already in ``color`` order) -> NCHW float32 model input."""
+        import numpy as np
+
+        x = np.asarray(pixels, dtype=np.float32)
+        if x.ndim == 3:
+            x = x[None]
+        mean = np.asarray(self.per_channel(self.mean), np.float32)
+        std = np.asarray(self.per_channel(self.std), np.float32)
+        x = (x - mean) / std
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+    def with_overrides(self, **kw: Any) -> "InputSpec":
+        kw = {k: v for k, v in kw.items() if v is not None}
+        return dataclasses.replace(self, **kw) if kw else self
+
+    def to_json(self) -> dict:
+        return {
+            "shape": list(self.shape),
+            "layout": "NCHW",
+            "mean": self.per_channel(self.mean),
+            "std": self.per_channel(self.std),
+            "color": self.color,
+            "pixel_range": [0, 255],
+            "formula": "input = (pixel - mean) / std",
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "InputSpec":
+        return cls(shape=tuple(d["shape"]), mean=tuple(d["mean"]), std=tuple(d["std"]), color=d["color"])
+
+
+# devicekit.toml: sections and their keys. Unknown keys are errors.
+TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "model": {"source": str, "arch": str, "arch_args": (dict, str), "trust_checkpoint": bool},
+    "input": {"shape": (list, str), "mean": (list, float, int, str), "std": (list, float, int, str), "color": str},
+    "convert": {
+        "targets": (list, str),
+        "output": str,
+        "calib": str,
+        "calib_count": int,
+        "backend": str,
+        "policy": str,
+        "max_error": (float, int),
+    },
+    "check": {"budgets": list, "runtimes": list, "require": list},
+    "verify": {"images": str, "annotations": str, "video": str, "max_nme_increase": (float, int), "max_fr_increase": (float, int)},
+    "bench": {"device": str, "frames": int, "warmup": int, "threads": int, "delegate": str, "timeout": (float, int)},
+}
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The parsed ``devicekit.toml`` (empty when there is none)."""
+
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: Path | None = None
+
+    def get(self, section: str, key: str, default: Any = None) -> Any:
+        return self.sections.get(section, {}).get(key, default)
+
+
+def load_project_config(path: str | Path | None = None) -> ProjectConfig:
+    """Read ``devicekit.toml`` (the given path, or the working directory's)."""
+    p = Path(path) if path else Path.cwd() / "devicekit.toml"
+    if not p.exists():
+        if path:
+            raise InputError(f"config file not found: {p}")
+        return ProjectConfig()
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{p}: not valid TOML ({exc})") from None
+    for section, values in data.items():
+        if section not in TOML_SCHEMA:
+            raise UsageError(f"{p}: unknown section [{section}] (known: {', '.join(TOML_SCHEMA)})")
+        if not isinstance(values, dict):
+            raise UsageError(f"{p}: [{section}] must be a table")
+        for key, value in values.items():
+            if key not in TOML_SCHEMA[section]:
+                raise UsageError(f"{p}: unknown key {section}.{key} (known: {', '.join(TOML_SCHEMA[section])})")
+            expected = TOML_SCHEMA[section][key]
+            if not isinstance(value, expected):
+                raise UsageError(f"{p}: {section}.{key} has the wrong type ({type(value).__name__})")
+    return ProjectConfig(sections=data, path=p)
