@@ -45,6 +45,7 @@ class Manifest:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     preprocess: dict  # InputSpec.to_json() plus the crop policy
+    postprocess: dict = field(default_factory=dict)  # e.g. {"one_euro": {...}}
     quantization: dict = field(default_factory=dict)
     sha256: str = ""
     size_bytes: int = 0

@@ -1,0 +1,98 @@
+"""The one small interface every target implements.
+
+A target is data (name, family, suffix, options) plus a function that turns
+a loaded model into an artifact. Targets register themselves with
+``@register_target``; a duplicate name raises. ``convert`` dispatches
+exhaustively over the registry: no if-chains over format names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from devicekit.config import InputSpec
+from devicekit.errors import UsageError
+
+
+@dataclass(frozen=True)
+class QuantPolicy:
+    """Which parts of the graph stay in float when the rest is int8.
+
+    ``keep_float_tail``: keep the coordinate math after the last learned
+    layer (soft-argmax, RoI sampling, decoding) in float. Full-int8 softmax
+    has a 1/256 output step, which costs pixels.
+    """
+
+    name: str = "keep-float-tail"
+    keep_float_tail: bool = True
+    extra_float_ops: tuple[str, ...] = ()
+
+    @classmethod
+    def named(cls, name: str) -> "QuantPolicy":
+        if name in ("keep-float-tail", "default"):
+            return cls()
+        if name in ("none", "off", "all-int8"):
+            return cls(name="all-int8", keep_float_tail=False)
+        raise UsageError(f"unknown quantisation policy {name!r} (known: keep-float-tail, all-int8)")
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    spec: InputSpec
+    out_dir: Path
+    calib_dir: Path | None = None
+    calib_count: int = 64
+    policy: QuantPolicy = field(default_factory=QuantPolicy)
+    backend: str = "onnx2tf"
+    max_error: float | None = None
+    extra: dict = field(default_factory=dict)  # target-specific options (e.g. deployment target)
+
+    def __post_init__(self):
+        if self.calib_count < 1:
+            raise UsageError("--calib-count must be at least 1")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # tflite-int8
+    family: str  # tflite | coreml
+    suffix: str  # .tflite | .mlpackage
+    precision: str  # fp32 | fp16 | int8 | w8a8
+    needs_calibration: bool
+    description: str
+    run: Callable[..., Any]  # (loaded_model, options, calibration) -> ConversionResult
+
+
+TARGETS: dict[str, Target] = {}
+
+
+def register_target(name: str, *, family: str, suffix: str, precision: str, needs_calibration: bool, description: str):
+    def deco(fn):
+        if name in TARGETS:
+            raise RuntimeError(f"target {name} registered twice")
+        TARGETS[name] = Target(name, family, suffix, precision, needs_calibration, description, fn)
+        return fn
+
+    return deco
+
+
+def resolve_targets(names: list[str]) -> list[Target]:
+    """'all' -> every registered target; unknown names are a usage error with a suggestion."""
+    out: list[Target] = []
+    for n in names:
+        if n == "all":
+            out += [t for t in TARGETS.values() if t not in out]
+            continue
+        if n not in TARGETS:
+            import difflib
+
+            close = difflib.get_close_matches(n, TARGETS, n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(TARGETS)}, all"
+            raise UsageError(f"unknown target {n!r}", hint=hint)
+        if TARGETS[n] not in out:
+            out.append(TARGETS[n])
+    if not out:
+        raise UsageError("no target given (use --target tflite-int8, ...)")
+    return out
