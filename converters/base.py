@@ -96,3 +96,62 @@ def resolve_targets(names: list[str]) -> list[Target]:
     if not out:
         raise UsageError("no target given (use --target tflite-int8, ...)")
     return out
+
+
+@dataclass
+class ConversionResult:
+    """What a target returns: the artifact, its manifest (already written), and summary facts."""
+
+    target: str
+    artifact: Path
+    manifest: Any  # devicekit.manifest.Manifest
+    seconds: float = 0.0
+    summary: dict = field(default_factory=dict)  # op_counts, float_ops, error, size ...
+
+    def to_json(self) -> dict:
+        return {
+            "target": self.target,
+            "artifact": str(self.artifact),
+            "manifest": str(self.artifact) + ".json",
+            "seconds": round(self.seconds, 2),
+            **self.summary,
+        }
+
+
+def base_manifest(model, target: Target, inputs: list, outputs: list, quantization: dict, tools: tuple[str, ...]):
+    """The manifest fields every target shares; the target adds its own, then ``finalize`` writes it."""
+    from devicekit.manifest import Manifest, tool_versions
+
+    preprocess = model.spec.to_json()
+    preprocess["crop"] = default_crop_policy()
+    return Manifest(
+        artifact="",
+        target=target.name,
+        format=target.family,
+        model=dict(model.info),
+        inputs=inputs,
+        outputs=outputs,
+        preprocess=preprocess,
+        postprocess={"one_euro": default_one_euro()},
+        quantization=quantization,
+        tools=tool_versions("torch", "onnx", *tools),
+    )
+
+
+def default_crop_policy() -> dict:
+    """The face crop policy the model was trained with (issue 6's front-end owns the constants)."""
+    try:
+        from devicekit.face.crop import CROP_POLICY
+
+        return dict(CROP_POLICY)
+    except ImportError:
+        return {"detector": "opencv-haar-frontalface-default", "enlarge": 1.25, "square": True, "shift_y": 0.1, "rotation": False}
+
+
+def default_one_euro() -> dict:
+    try:
+        from devicekit.verify.one_euro import DEFAULT_PARAMS
+
+        return dict(DEFAULT_PARAMS)
+    except ImportError:
+        return {"min_cutoff": 1.0, "beta": 0.05, "d_cutoff": 1.0}

@@ -1,0 +1,290 @@
+"""Load a model from any supported source into one shape the targets share.
+
+Sources: ``zoo:NAME``, a ``torch.export`` program (``.pt2``), a TorchScript
+file (``.pt``/``.ts``, needs an input shape), a state dict plus ``--arch
+module:Class``, or an ``.onnx`` file. Checkpoints load with
+``torch.load(weights_only=True)``; one that needs full unpickling is refused
+unless the user passes ``--trust-checkpoint``. User files are never modified.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devicekit.config import InputSpec
+from devicekit.errors import InputError, ModelMismatchError, UntrustedCheckpointError, UsageError
+from devicekit.landmarks import layout_for
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for conversion.
+
+    ``module`` is an eval-mode ``torch.nn.Module`` (or callable ``torch.export``
+    module) for PyTorch sources; ``onnx_path`` is set for ONNX sources.
+    ``info`` becomes the manifest's ``model`` block.
+    """
+
+    name: str
+    source: str
+    spec: InputSpec
+    info: dict
+    module: Any = None
+    onnx_path: Path | None = None
+    output_names: list[str] = field(default_factory=list)
+
+    @property
+    def is_torch(self) -> bool:
+        return self.module is not None
+
+    def run_torch(self, x):
+        """Run the PyTorch model on an NCHW float32 numpy batch -> list of numpy outputs."""
+        import numpy as np
+        import torch
+
+        with torch.no_grad():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return [o.detach().cpu().numpy() for o in outs]
+
+
+def _model_info(name: str, source: str, task: str, landmarks: int | None) -> dict:
+    info = {"name": name, "source": source, "task": task, "landmarks": landmarks}
+    if landmarks:
+        info["layout"] = layout_for(landmarks)["name"]
+        info["coords"] = "input_pixels"
+    return info
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"model file not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a model file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
+
+
+def load_model(
+    source: str,
+    *,
+    spec: InputSpec | None = None,
+    spec_overrides: dict | None = None,
+    arch: str | None = None,
+    arch_args: dict | str | None = None,
+    trust_checkpoint: bool = False,
+    landmarks: int | None = None,
+    name: str | None = None,
+    weights: str = "shipped",
+) -> LoadedModel:
+    """Load ``source`` (see module docstring). ``spec_overrides`` are the CLI's input flags."""
+    overrides = {k: v for k, v in (spec_overrides or {}).items() if v is not None}
+    if source.startswith("zoo:"):
+        return _load_zoo(source[4:], overrides, weights)
+    path = Path(source)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    stem = name or path.stem
+    if suffix == ".onnx":
+        return _load_onnx(path, stem, spec, overrides, landmarks)
+    if suffix == ".pt2":
+        return _load_export(path, stem, spec, overrides, landmarks)
+    if suffix in (".pt", ".pth", ".ts", ".ckpt", ".bin"):
+        if arch:
+            return _load_state_dict(path, stem, arch, arch_args, trust_checkpoint, spec, overrides, landmarks)
+        return _load_torchscript(path, stem, spec, overrides, landmarks, trust_checkpoint)
+    raise InputError(
+        f"{path.name}: unsupported model file type {suffix or '(no extension)'!r}",
+        hint="give zoo:NAME, a .pt2 (torch.export), a .pt/.ts TorchScript file, a state dict with --arch, or an .onnx",
+    )
+
+
+def _spec(base: InputSpec | None, overrides: dict, what: str) -> InputSpec:
+    if base is None:
+        if "shape" not in overrides:
+            raise UsageError(f"{what} needs --input-shape N,C,H,W")
+        c = overrides["shape"][1]
+        base = InputSpec(shape=overrides["shape"], color=overrides.get("color", "gray" if c == 1 else "rgb"))
+    return base.with_overrides(**overrides)
+
+
+def _load_zoo(name: str, overrides: dict, weights: str) -> LoadedModel:
+    import torch
+
+    from devicekit import zoo
+
+    entry = zoo.get(name)
+    spec = entry.input.with_overrides(**overrides)
+    if spec.shape != entry.input.shape:
+        raise UsageError(f"zoo:{name} takes input {list(entry.input.shape)}; --input-shape cannot change it")
+    module = entry.build()
+    trained = False
+    if weights == "shipped" and entry.weights_path:
+        state = torch.load(entry.weights_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state.get("state_dict", state) if isinstance(state, dict) else state)
+        trained = True
+    elif weights not in ("shipped", "random"):
+        raise UsageError(f"--weights must be shipped or random, got {weights!r}")
+    module.eval()
+    info = _model_info(name, f"zoo:{name}", entry.task, entry.landmarks)
+    info["weights"] = "trained" if trained else "random-init"
+    info["seed_paper"] = entry.seed
+    return LoadedModel(name, f"zoo:{name}", spec, info, module=module, output_names=list(entry.outputs))
+
+
+def _torch_load(path: Path, trust: bool):
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as exc:
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "WeightsUnpickler" in str(exc):
+            raise UntrustedCheckpointError(
+                f"{path.name} needs full unpickling, which can run arbitrary code; refused",
+                hint="re-save it as a state dict, or pass --trust-checkpoint if you trust its origin",
+            ) from None
+        raise InputError(f"{path.name}: not a PyTorch checkpoint ({_first_line(exc)})") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"{path.name}: not a readable PyTorch checkpoint ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _load_state_dict(path, stem, arch, arch_args, trust, spec, overrides, landmarks) -> LoadedModel:
+    if ":" not in arch:
+        raise UsageError(f"--arch must be package.module:Class, got {arch!r}")
+    mod_name, cls_name = arch.split(":", 1)
+    try:
+        cls = getattr(importlib.import_module(mod_name), cls_name)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--arch {arch}: cannot import ({_first_line(exc)})") from None
+    if isinstance(arch_args, str):
+        try:
+            arch_args = json.loads(arch_args) if arch_args.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--arch-args must be a JSON object ({exc})") from None
+    if arch_args is not None and not isinstance(arch_args, dict):
+        raise UsageError("--arch-args must be a JSON object")
+    try:
+        module = cls(**(arch_args or {}))
+    except TypeError as exc:
+        raise UsageError(f"--arch {arch} with --arch-args {arch_args}: {_first_line(exc)}") from None
+    state = _torch_load(path, trust)
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise InputError(f"{path.name} does not hold a state dict (found {type(state).__name__})")
+    result = module.load_state_dict(state, strict=False)
+    shape_errors = []
+    own = module.state_dict()
+    for k, v in state.items():
+        if k in own and hasattr(v, "shape") and tuple(own[k].shape) != tuple(v.shape):
+            shape_errors.append(f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}")
+    if result.missing_keys or result.unexpected_keys or shape_errors:
+        parts = []
+        if result.missing_keys:
+            parts.append(f"missing {len(result.missing_keys)} key(s) e.g. {', '.join(result.missing_keys[:3])}")
+        if result.unexpected_keys:
+            parts.append(f"unexpected {len(result.unexpected_keys)} key(s) e.g. {', '.join(result.unexpected_keys[:3])}")
+        if shape_errors:
+            parts.append(f"shape mismatch {', '.join(shape_errors[:2])}")
+        raise ModelMismatchError(f"{path.name} does not fit {arch}: " + "; ".join(parts))
+    module.eval()
+    spec = _spec(spec, overrides, f"{path.name} (state dict)")
+    lm = landmarks if landmarks is not None else getattr(module, "num_landmarks", None)
+    return LoadedModel(stem, str(path), spec, _model_info(stem, str(path), "landmarks" if lm else "unknown", lm), module=module)
+
+
+def _load_torchscript(path, stem, spec, overrides, landmarks, trust) -> LoadedModel:
+    import torch
+
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name}: not a TorchScript archive or PyTorch checkpoint")
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except RuntimeError as exc:
+        msg = _first_line(exc)
+        if "constants.pkl" in msg or "PytorchStreamReader" in msg or "file not found" in msg:
+            # a zip checkpoint that is not TorchScript: most likely a state dict
+            state = _torch_load(path, trust)
+            kind = "a state dict" if isinstance(state, dict) else type(state).__name__
+            raise UsageError(f"{path.name} holds {kind}, not TorchScript", hint="pass --arch package.module:Class") from None
+        raise InputError(f"{path.name}: TorchScript file does not load ({msg})") from None
+    module.eval()
+    spec = _spec(spec, overrides, f"{path.name} (TorchScript)")
+    return LoadedModel(stem, str(path), spec, _model_info(stem, str(path), "landmarks" if landmarks else "unknown", landmarks), module=module)
+
+
+def _load_export(path, stem, spec, overrides, landmarks) -> LoadedModel:
+    import torch
+
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a broken archive
+        raise InputError(f"{path.name}: not a readable torch.export program ({_first_line(exc)})") from None
+    inputs = [s for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
+    if len(inputs) != 1:
+        raise InputError(f"{path.name}: expected one image input, the program has {len(inputs)}")
+    node = next(n for n in ep.graph.nodes if n.op == "placeholder" and n.name == inputs[0].arg.name)
+    shape = tuple(int(d) for d in node.meta["val"].shape)
+    if len(shape) != 4:
+        raise InputError(f"{path.name}: the input has shape {list(shape)}, expected N,C,H,W")
+    if "shape" in overrides and tuple(overrides["shape"]) != shape:
+        raise ModelMismatchError(f"--input-shape {list(overrides['shape'])} does not fit {path.name}, whose input is {list(shape)}")
+    overrides = {**overrides, "shape": shape}
+    spec = _spec(spec, overrides, path.name)
+    module = ep.module()
+    return LoadedModel(stem, str(path), spec, _model_info(stem, str(path), "landmarks" if landmarks else "unknown", landmarks), module=module)
+
+
+def _load_onnx(path, stem, spec, overrides, landmarks) -> LoadedModel:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError, ValidationError, ...
+        raise InputError(f"{path.name}: not a valid ONNX model ({_first_line(exc)})") from None
+    init = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in init]
+    if len(inputs) != 1:
+        raise InputError(f"{path.name}: expected one image input, the model has {len(inputs)}")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim]
+    if len(dims) != 4:
+        raise InputError(f"{path.name}: the input has rank {len(dims)}, expected N,C,H,W")
+    if None not in dims:
+        if "shape" in overrides and tuple(overrides["shape"]) != tuple(dims):
+            raise ModelMismatchError(f"--input-shape {list(overrides['shape'])} does not fit {path.name}, whose input is {dims}")
+        overrides = {**overrides, "shape": tuple(dims)}
+    spec = _spec(spec, overrides, path.name)
+    outs = [o.name for o in model.graph.output]
+    return LoadedModel(stem, str(path), spec, _model_info(stem, str(path), "landmarks" if landmarks else "unknown", landmarks), onnx_path=path, output_names=outs)
+
+
+def check_input_shape(model: LoadedModel) -> list:
+    """Run the model once on zeros of the spec's shape; a mismatch is a clear error."""
+    import numpy as np
+
+    x = np.zeros(model.spec.shape, np.float32)
+    try:
+        if model.is_torch:
+            return model.run_torch(x)
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
+        return sess.run(None, {sess.get_inputs()[0].name: x})
+    except Exception as exc:  # noqa: BLE001 - shape errors surface as many exception types
+        raise ModelMismatchError(
+            f"input shape {list(model.spec.shape)} does not fit {model.name} ({_first_line(exc)})",
+            hint="fix --input-shape N,C,H,W",
+        ) from None
