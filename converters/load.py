@@ -37,6 +37,7 @@ class LoadedModel:
     module: Any = None
     onnx_path: Path | None = None
     output_names: list[str] = field(default_factory=list)
+    cache: dict = field(default_factory=dict)  # per-conversion intermediates (ONNX, SavedModel)
 
     @property
     def is_torch(self) -> bool:
@@ -134,6 +135,7 @@ def _load_zoo(name: str, overrides: dict, weights: str) -> LoadedModel:
     info = _model_info(name, f"zoo:{name}", entry.task, entry.landmarks)
     info["weights"] = "trained" if trained else "random-init"
     info["seed_paper"] = entry.seed
+    info.update(entry.info)
     return LoadedModel(name, f"zoo:{name}", spec, info, module=module, output_names=list(entry.outputs))
 
 

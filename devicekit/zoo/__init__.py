@@ -28,6 +28,7 @@ class ZooEntry:
     summary: str
     paper: dict = field(default_factory=dict)  # numbers the seed paper gives
     weights: str | None = None  # shipped checkpoint under devicekit/data, if any
+    info: dict = field(default_factory=dict)  # extra facts for the manifest (e.g. heatmap stride)
 
     def build(self):
         module, cls = self.factory.split(":")
@@ -54,6 +55,7 @@ ZOO: dict[str, ZooEntry] = {
             "two-stage heatmap tracker: MobileNetV2 backbone, soft-argmax, RoIAlign + group-conv refinement",
             paper={"params": 158091, "madd": 173.69e6, "size_kb": 607, "landmarks": 65},
             weights="heatmap2s_ibug68.pt",
+            info={"heatmap_stride": 4, "coarse_heatmap_stride": 8},
         ),
         ZooEntry(
             "mesh3d", "001", "mesh3d:Mesh3D", {"num_landmarks": 68, "input_size": 192},

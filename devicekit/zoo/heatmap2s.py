@@ -58,8 +58,8 @@ class Heatmap2S(nn.Module):
         # coarse point in 1/4-grid cell coordinates (cell centres)
         cx = (x1 + 0.5) * (s1 / s2) - 0.5
         cy = (y1 + 0.5) * (s1 / s2) - 0.5
-        win = roi_crop(r, cx, cy, self.window)  # [N, L, win(x), win(y)]
-        oy, ox = self.softargmax(win)  # axis 3 walks y, axis 2 walks x
+        win = roi_crop(r, cx, cy, self.window)  # [N, L, win, win]
+        ox, oy = self.softargmax(win)
         half = (self.window - 1) / 2.0
         px = (cx + (ox - half) + 0.5) * s2
         py = (cy + (oy - half) + 0.5) * s2

@@ -40,9 +40,15 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def _grid(n: int, axis: int, device, dtype) -> torch.Tensor:
-    """Cell-centre coordinates 0..n-1 shaped to broadcast along spatial ``axis`` (2=H, 3=W)."""
-    g = torch.arange(n, device=device, dtype=dtype)
+def axis_ramp(n: int, axis: int, like: torch.Tensor) -> torch.Tensor:
+    """Constant 0..n-1 along spatial ``axis`` (2=H, 3=W), shaped [1,1,n,1] or [1,1,1,n].
+
+    Converters that re-layout NCHW to NHWC (onnx2tf) handle such a constant
+    only when the other operand has full spatial extent; so it is only ever
+    combined with a [N, C, H, W] graph tensor here (measured: an Expand of
+    it, a CumSum ramp, or a broadcast against [N, C, 1, 1] convert wrongly).
+    """
+    g = torch.arange(n, device=like.device, dtype=like.dtype)
     return g.view(1, 1, n, 1) if axis == 2 else g.view(1, 1, 1, n)
 
 
@@ -63,8 +69,8 @@ class SoftArgmax2d(nn.Module):
         m = torch.amax(h, dim=(2, 3), keepdim=True)
         e = torch.exp(h - m)
         s = torch.sum(e, dim=(2, 3), keepdim=True)
-        gx = _grid(h.shape[3], 3, h.device, h.dtype)
-        gy = _grid(h.shape[2], 2, h.device, h.dtype)
+        gx = axis_ramp(h.shape[3], 3, h)
+        gy = axis_ramp(h.shape[2], 2, h)
         x = torch.sum(e * gx, dim=(2, 3), keepdim=True) / s
         y = torch.sum(e * gy, dim=(2, 3), keepdim=True) / s
         return x, y
@@ -74,27 +80,30 @@ def roi_crop(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int) ->
     """RoIAlign of a ``size`` x ``size`` window around (x, y) of each channel.
 
     maps [N, L, H, W]; x, y [N, L, 1, 1] in cell units of ``maps``. Returns
-    [N, L, size(x), size(y)] -- axis 2 walks x, axis 3 walks y -- sampled
-    bilinearly (zeros outside), i.e. ``grid_sample(..., mode='bilinear',
+    [N, L, size, size] (axis 2 walks y, axis 3 walks x), sampled bilinearly
+    with zeros outside: ``grid_sample(..., mode='bilinear',
     padding_mode='zeros', align_corners=True)`` of channel l at the window
-    around landmark l. Bilinear sampling is separable: weight(h, w) =
-    tent(h - py) * tent(w - px) with tent(d) = relu(1 - |d|), so each window
-    row is two multiplies and two spatial sums, with no gather, reshape or
-    transpose.
+    around landmark l (tests/test_zoo.py checks this).
+
+    Bilinear sampling is a product of tents: weight(h, w) = tent(h - py) *
+    tent(w - px), tent(d) = relu(1 - |d|). Each window cell is
+    sum(maps * ty_a * tx_b) over the spatial axes, so every op is
+    elementwise on full [N, L, H, W] tensors or a spatial reduction: no
+    gather, slice, reshape or transpose, which keeps onnx2tf's NHWC graph
+    free of TRANSPOSE ops (measured: slices and partial reductions of the
+    ramps made it insert them). The extra work is 2 * size^2 * L * H * W
+    MACs, small next to the backbone.
     """
-    n, l, h, w = maps.shape
     half = (size - 1) / 2.0
-    offs = _grid(size, 2, maps.device, maps.dtype) - half  # [1,1,size,1]
-    gx = _grid(w, 3, maps.device, maps.dtype)  # [1,1,1,W]
-    gy = _grid(h, 2, maps.device, maps.dtype)  # [1,1,H,1]
-    # tent weights along x for every window column b: [N, L, size, W]
-    tx = torch.relu(1.0 - torch.abs(gx - (x + offs)))
+    zero = maps * 0.0
+    gx = zero + axis_ramp(maps.shape[3], 3, maps)  # [N, L, H, W]: x index
+    gy = zero + axis_ramp(maps.shape[2], 2, maps)  # [N, L, H, W]: y index
+    tx = [torch.relu(1.0 - torch.abs(gx - (x + (b - half)))) for b in range(size)]
     rows = []
     for a in range(size):
-        ty = torch.relu(1.0 - torch.abs(gy - (y + (a - half))))  # [N, L, H, 1]
-        row = torch.sum(maps * ty, dim=2, keepdim=True)  # [N, L, 1, W]
-        rows.append(torch.sum(row * tx, dim=3, keepdim=True))  # [N, L, size, 1]
-    return torch.cat(rows, dim=3)  # [N, L, size(x), size(y)]
+        weighted = maps * torch.relu(1.0 - torch.abs(gy - (y + (a - half))))
+        rows.append(torch.cat([torch.sum(weighted * t, dim=(2, 3), keepdim=True) for t in tx], dim=3))
+    return torch.cat(rows, dim=2)
 
 
 def stack_xy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

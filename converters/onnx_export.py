@@ -1,0 +1,38 @@
+"""PyTorch -> ONNX, the first step of the TFLite path. Never touches the user's files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from devicekit.errors import ConversionError, UnsupportedOpError
+
+
+def export_onnx(model, path: Path) -> Path:
+    """Write ``model`` as ONNX to ``path`` (a copy for ONNX sources)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if model.onnx_path is not None:
+        shutil.copyfile(model.onnx_path, path)  # onnx2tf rewrites its input: give it a copy
+        return path
+    import torch
+
+    x = torch.zeros(model.spec.shape)
+    names = model.output_names or None
+    errors = []
+    # TorchScript-based export first (opset 17, predictable op set); dynamo for torch.export modules.
+    for dynamo in (False, True):
+        try:
+            kwargs = dict(input_names=["input"], output_names=names, opset_version=17 if not dynamo else 18)
+            if dynamo:
+                kwargs["external_data"] = False
+            torch.onnx.export(model.module, (x,), str(path), dynamo=dynamo, **kwargs)
+            return path
+        except Exception as exc:  # noqa: BLE001 - the exporters raise many kinds
+            errors.append(exc)
+    msg = str(errors[-1]).strip().splitlines()[0] if str(errors[-1]).strip() else type(errors[-1]).__name__
+    for exc in errors:
+        text = str(exc)
+        if "roi_align" in text or "torchvision::" in text:
+            raise UnsupportedOpError("torchvision::roi_align", None, "ONNX export",
+                                     hint="write RoIAlign with grid_sample or devicekit.zoo.layers.roi_crop") from None
+    raise ConversionError(f"ONNX export of {model.name} failed ({msg[:300]})")

@@ -1,0 +1,158 @@
+"""``convert``: load -> calibrate -> each target -> error vs PyTorch -> gates.
+
+An ordered list of steps per target; each writes its artifact and manifest.
+The error of each artifact against the original model is measured on the
+calibration images (real faces when given) and recorded in the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from devicekit.errors import GateFailed
+from devicekit.fsutil import atomic_write_json
+from devicekit.manifest import manifest_path
+
+from .base import ConversionResult, ConvertOptions, resolve_targets
+from .calibration import load_calibration
+
+
+@dataclass
+class ConvertReport:
+    model: dict
+    results: list[ConversionResult] = field(default_factory=list)
+    calibration: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    gate_failures: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "schema": "devicekit.convert/1",
+            "model": self.model,
+            "calibration": self.calibration,
+            "artifacts": [r.to_json() for r in self.results],
+            "warnings": self.warnings,
+            "gates": {"passed": not self.gate_failures, "failures": self.gate_failures},
+        }
+
+
+def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
+    """Converted vs PyTorch on the calibration inputs.
+
+    Landmark models: mean / max coordinate error in input pixels (and in
+    heatmap cells where the model has a heatmap stride). Other models: max
+    absolute and relative output difference.
+    """
+    if not model.is_torch and model.onnx_path is None:
+        return {}
+    if runner_factory is None:
+        from devicekit.tflite_run import TFLiteRunner
+
+        runner_factory = TFLiteRunner
+    from devicekit.tflite_run import match_outputs
+
+    runner = runner_factory(artifact)
+    dists, abs_err, ref_max = [], 0.0, 0.0
+    for x in calib.inputs:
+        x = x[None]
+        ref = _reference(model, x)
+        got = match_outputs(runner.run(x), ref)
+        if model.info.get("landmarks"):
+            a, b = ref[0], got[0]
+            dists.append(np.linalg.norm(a[..., :2] - b[..., :2], axis=-1).ravel())
+        for r, g in zip(ref, got):
+            abs_err = max(abs_err, float(np.max(np.abs(r - g))))
+            ref_max = max(ref_max, float(np.max(np.abs(r))))
+    out = {"images": int(len(calib.inputs)), "on": "synthetic" if calib.synthetic else "calibration images",
+           "max_abs": abs_err, "max_rel": abs_err / ref_max if ref_max else 0.0}
+    if dists:
+        d = np.concatenate(dists)
+        out.update({"mean_px": float(d.mean()), "max_px": float(d.max()), "p95_px": float(np.percentile(d, 95))})
+        stride = model.info.get("heatmap_stride")
+        if stride:
+            out.update({"heatmap_stride": stride, "mean_cells": float(d.mean() / stride), "max_cells": float(d.max() / stride)})
+    return out
+
+
+def _reference(model, x):
+    if model.is_torch:
+        return model.run_torch(x)
+    import onnxruntime as ort
+
+    sess = model.cache.get("_ort") or ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
+    model.cache["_ort"] = sess
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable | None = None, warn: Callable | None = None) -> ConvertReport:
+    """Convert ``model`` to every named target; write artifacts + manifests into ``opts.out_dir``."""
+    import contextlib
+
+    from .load import check_input_shape
+
+    step = step or (lambda name: contextlib.nullcontext())
+    warn = warn or (lambda msg: None)
+    targets = resolve_targets(target_names)
+    report = ConvertReport(model=dict(model.info))
+    with step(f"check the input shape {list(model.spec.shape)}"):
+        check_input_shape(model)
+    opts.out_dir.mkdir(parents=True, exist_ok=True)
+    with step("load calibration images" if opts.calib_dir else "make a synthetic calibration set"):
+        calib = load_calibration(model.spec, opts.calib_dir, opts.calib_count)
+    report.calibration = calib.to_json()
+    if calib.synthetic:
+        msg = ("no --calib folder: int8 ranges and the error below come from SYNTHETIC images, not faces; "
+               "pass --calib DIR with real face photos")
+        report.warnings.append(msg)
+        warn(msg)
+    if calib.skipped:
+        msg = f"skipped {len(calib.skipped)} unreadable calibration file(s): {', '.join(calib.skipped[:5])}"
+        report.warnings.append(msg)
+        warn(msg)
+    for target in targets:
+        with step(f"convert to {target.name}"):
+            result = target.run(model, opts, calib)
+        with step(f"measure {target.name} against the original"):
+            err = measure_error(model, result.artifact, calib, _runner_for(target))
+        result.summary["error"] = err
+        _record(result, err)
+        if opts.max_error is not None and err.get("max_px") is not None and err["max_px"] > opts.max_error:
+            report.gate_failures.append(f"{target.name}: max coordinate error {err['max_px']:.3f} px > --max-error {opts.max_error} px")
+        report.results.append(result)
+    return report
+
+
+def _runner_for(target):
+    if target.family == "tflite":
+        return None
+    try:
+        from devicekit.milref import MLPackageRunner  # CoreML reference interpreter
+    except ImportError:
+        return lambda path: _NotVerified(path)
+    return MLPackageRunner
+
+
+class _NotVerified:
+    def __init__(self, path):
+        from devicekit.errors import EnvironmentMissing
+
+        raise EnvironmentMissing(f"cannot run {Path(path).name} here to verify it")
+
+
+def _record(result: ConversionResult, err: dict) -> None:
+    """Add the measured error to the manifest on disk."""
+    p = manifest_path(result.artifact)
+    data = json.loads(p.read_text())
+    data.setdefault("results", {})["error_vs_reference"] = err
+    atomic_write_json(p, data)
+    result.manifest.results["error_vs_reference"] = err
+
+
+def raise_on_gates(report: ConvertReport) -> None:
+    if report.gate_failures:
+        raise GateFailed("; ".join(report.gate_failures))

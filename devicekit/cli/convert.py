@@ -1,0 +1,118 @@
+"""`devicekit convert MODEL --target T`: PyTorch/ONNX to TFLite (and CoreML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._common import emit_json, handle_errors, info, next_steps, out_console, set_mode, step, warn
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("convert")
+    @handle_errors
+    def convert_cmd(
+        model: str = typer.Argument(..., help="zoo:NAME, a .pt2 (torch.export), a .pt/.ts TorchScript file, a state dict (with --arch), or an .onnx"),
+        target: List[str] = typer.Option(["tflite-int8"], "--target", "-t", help="tflite-fp32, tflite-fp16, tflite-int8, coreml-fp16, coreml-int8, coreml-w8a8, or all; repeatable"),
+        out: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: out/<model>)"),
+        input_shape: Optional[str] = typer.Option(None, "--input-shape", help="N,C,H,W (PyTorch layout)"),
+        mean: Optional[str] = typer.Option(None, "--mean", help="0-255 pixel units; one value or one per channel"),
+        std: Optional[str] = typer.Option(None, "--std", help="0-255 pixel units; one value or one per channel"),
+        color: Optional[str] = typer.Option(None, "--color", help="rgb, bgr or gray"),
+        calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of real face images for int8 calibration"),
+        calib_count: Optional[int] = typer.Option(None, "--calib-count", help="How many calibration images (default 64)"),
+        arch: Optional[str] = typer.Option(None, "--arch", help="package.module:Class for a state dict"),
+        arch_args: Optional[str] = typer.Option(None, "--arch-args", help="JSON kwargs for --arch"),
+        trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow full unpickling (runs code from the file!)"),
+        landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
+        policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
+        max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
+        weights: str = typer.Option("shipped", "--weights", help="zoo models: shipped (trained, when available) or random"),
+        config: Optional[Path] = typer.Option(None, "--config", help="devicekit.toml (default: ./devicekit.toml if present)"),
+        json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result."),
+    ):
+        """Convert a model to TFLite (fp32/fp16/int8) and CoreML; write a manifest next to each artifact.
+
+        Examples:
+          devicekit convert zoo:heatmap2s --target tflite-int8 --calib faces/
+          devicekit convert model.pt2 --target all --mean 127.5 --std 128
+          devicekit convert weights.pt --arch mypkg.net:Net --input-shape 1,3,112,112 --target tflite-int8
+        """
+        set_mode(json_out)
+        from ..config import load_project_config, parse_floats, parse_shape
+
+        cfg = load_project_config(config)
+        overrides = {
+            "shape": parse_shape(input_shape or cfg.get("input", "shape")),
+            "mean": parse_floats(mean if mean is not None else cfg.get("input", "mean"), "--mean"),
+            "std": parse_floats(std if std is not None else cfg.get("input", "std"), "--std"),
+            "color": color or cfg.get("input", "color"),
+        }
+        calib_dir = calib or (Path(cfg.get("convert", "calib")) if cfg.get("convert", "calib") else None)
+        targets = target if target != ["tflite-int8"] or not cfg.get("convert", "targets") else _as_list(cfg.get("convert", "targets"))
+        with step("load the conversion stack"):
+            from devicekit import converters as cv
+        with step(f"load {model}"):
+            loaded = cv.load_model(
+                model, spec_overrides=overrides, arch=arch or cfg.get("model", "arch"),
+                arch_args=arch_args if arch_args is not None else cfg.get("model", "arch_args"),
+                trust_checkpoint=trust_checkpoint or bool(cfg.get("model", "trust_checkpoint", False)),
+                landmarks=landmarks, weights=weights,
+            )
+        if loaded.info.get("weights") == "random-init":
+            warn(f"{model} has no trained weights shipped: converting a randomly initialised model")
+        opts = cv.ConvertOptions(
+            spec=loaded.spec,
+            out_dir=out or Path(cfg.get("convert", "output", "out")) / loaded.name,
+            calib_dir=calib_dir,
+            calib_count=calib_count or cfg.get("convert", "calib_count", 64),
+            policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
+            max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
+        )
+        report = cv.convert(loaded, targets, opts, step=step, warn=warn)
+        if json_out:
+            emit_json(report.to_json())
+        else:
+            render_summary(report)
+        from devicekit.converters.pipeline import raise_on_gates
+
+        raise_on_gates(report)
+        first = report.results[0].artifact if report.results else None
+        if first:
+            next_steps(f"devicekit check {first}", f"devicekit bench {first} --device host")
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def render_summary(report) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"devicekit convert: {report.model.get('source')}", show_lines=False)
+    for col in ("target", "file", "size", "ops", "float ops (int8)", "error vs PyTorch", "time"):
+        t.add_column(col)
+    for r in report.results:
+        s = r.summary
+        err = s.get("error", {})
+        if "mean_px" in err:
+            e = f"mean {err['mean_px']:.3f} px, max {err['max_px']:.3f} px"
+            if "mean_cells" in err:
+                e += f" ({err['mean_cells']:.3f}/{err['max_cells']:.3f} heatmap px)"
+        elif err:
+            e = f"max abs {err.get('max_abs', 0):.2e} (rel {err.get('max_rel', 0):.1e})"
+        else:
+            e = "-"
+        ops = s.get("op_counts", {})
+        top = ", ".join(f"{k}x{v}" for k, v in list(ops.items())[:6])
+        fl = s.get("float_ops")
+        floats = "-" if fl is None else (", ".join(sorted({f["op"] for f in fl})) or "none")
+        t.add_row(r.target, r.artifact.name, f"{s.get('size_bytes', 0) / 1024:.0f} KB", f"{sum(ops.values())}: {top}", floats, e, f"{r.seconds:.1f} s")
+    out_console.print(t)
+    for r in report.results:
+        for f in {(f["op"], f["why"]) for f in r.summary.get("float_ops") or []}:
+            info(f"  {r.target}: {f[0]} stays float: {f[1]}")
+    cal = report.calibration
+    info(f"calibration: {cal.get('count')} {'SYNTHETIC ' if cal.get('synthetic') else ''}image(s) from {cal.get('source')}, {cal.get('skipped')} skipped")
