@@ -1,0 +1,156 @@
+"""Getting the benchmark app onto a phone: a given --apk/--app, or render + build + cache.
+
+Rendering is the package issue's job (``devicekit.mobile_templates``); this
+module calls its render API, builds the rendered project with its Gradle
+wrapper or ``xcodebuild`` when an SDK / Xcode is present, and caches the
+result by model sha256 + template version. Without an SDK it raises one
+EnvironmentMissing that says what is missing and how to pass a prebuilt app.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import DeviceError, EnvironmentMissing, InputError
+from ..fsutil import sha256_file
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit") / "apps"
+
+
+def android_sdk() -> str | None:
+    for var in ("ANDROID_HOME", "ANDROID_SDK_ROOT"):
+        v = os.environ.get(var)
+        if v and Path(v).is_dir():
+            return v
+    return None
+
+
+def xcode_dir() -> str | None:
+    exe = shutil.which("xcode-select")
+    if not exe:
+        return None
+    try:
+        r = subprocess.run([exe, "-p"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None
+
+
+def gradle_command(project: Path) -> list[str]:
+    wrapper = project / ("gradlew.bat" if os.name == "nt" else "gradlew")
+    return [str(wrapper), "-p", str(project), "--no-daemon", ":app:assembleDebug"]
+
+
+def gradle_output(project: Path) -> Path:
+    return project / "app" / "build" / "outputs" / "apk" / "debug" / "app-debug.apk"
+
+
+def xcodebuild_command(project: Path, scheme: str, udid: str, derived: Path) -> list[str]:
+    return ["xcodebuild", "-project", str(project), "-scheme", scheme, "-configuration", "Release",
+            "-destination", f"platform=iOS,id={udid}", "-derivedDataPath", str(derived),
+            "-allowProvisioningUpdates", "build"]
+
+
+def xcode_output(derived: Path, scheme: str) -> Path:
+    return derived / "Build" / "Products" / "Release-iphoneos" / f"{scheme}.app"
+
+
+def template_version() -> str:
+    try:
+        from .. import mobile_templates as mt
+    except ImportError:
+        return "none"
+    return str(getattr(mt, "TEMPLATE_VERSION", getattr(mt, "__version__", "0")))
+
+
+def cache_key(model: Path) -> str:
+    return f"{sha256_file(model)[:16]}-t{template_version()}"
+
+
+def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
+    if platform == "android":
+        return EnvironmentMissing(
+            f"the benchmark app {app_id} is not installed on {device_id} and no Android SDK is here to build it "
+            "(ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
+            hint="pass a prebuilt app with --apk FILE (build it where the SDK is: devicekit package MODEL --platform android, then ./gradlew assembleDebug)",
+        )
+    return EnvironmentMissing(
+        f"the benchmark app {app_id} is not on {device_id} and Xcode is not here to build it (xcode-select -p failed)",
+        hint="pass a prebuilt app with --app App.app (devicekit package MODEL --platform ios, then build it in Xcode)",
+    )
+
+
+def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
+    """Call the package issue's render API; a clear EnvironmentMissing when it is not there yet."""
+    try:
+        from .. import mobile_templates as mt
+    except ImportError:
+        mt = None
+    render = getattr(mt, "render", None) if mt else None
+    if render is None:
+        raise EnvironmentMissing(
+            "devicekit.mobile_templates has no render API in this install, so the benchmark app cannot be generated",
+            hint=f"pass a prebuilt app with {'--apk FILE' if platform == 'android' else '--app App.app'}",
+        )
+    res = render(model, platform=platform, out_dir=out, app_id=app_id)
+    return Path(getattr(res, "project_dir", res) or out)
+
+
+def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None) -> Path:
+    """Render and build the benchmark app for ``model`` (cached). Returns the .apk or .app."""
+    if platform == "android" and not android_sdk():
+        raise _missing(platform, device_id, app_id)
+    if platform == "ios" and not xcode_dir():
+        raise _missing(platform, device_id, app_id)
+    key = cache_key(model)
+    slot = cache_root() / f"{platform}-{app_id}-{key}"
+    built = slot / ("app-debug.apk" if platform == "android" else "DevicekitBench.app")
+    if built.exists():
+        return built
+    project = _render(model, platform, slot / "project", app_id)
+    if platform == "android":
+        cmd, out = gradle_command(project), gradle_output(project)
+    else:
+        scheme = "DevicekitBench"
+        xcodeproj = next(project.glob("*.xcodeproj"), None)
+        if xcodeproj is None:
+            raise InputError(f"the rendered iOS project in {project} has no .xcodeproj")
+        cmd, out = xcodebuild_command(xcodeproj, scheme, device_id, slot / "derived"), xcode_output(slot / "derived", scheme)
+    if log:
+        log(f"building the benchmark app: {' '.join(cmd)}")
+    r = subprocess.run(cmd, cwd=project, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if r.returncode != 0 or not out.exists():
+        tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
+        raise DeviceError(f"building the benchmark app failed ({tail[0]})", hint=f"see {project}; or pass a prebuilt app")
+    if out.is_dir():
+        shutil.copytree(out, built)
+    else:
+        shutil.copyfile(out, built)
+    return built
+
+
+def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bool = False, log=None) -> str:
+    """Install the benchmark app when needed. Returns what happened: present | installed | built."""
+    platform = device.info.platform
+    if platform == "host":
+        return "present"
+    if app is not None:
+        app = Path(app)
+        if not app.exists():
+            raise InputError(f"{'--apk' if platform == 'android' else '--app'} file not found: {app}")
+        if platform == "android" and app.suffix.lower() != ".apk":
+            raise InputError(f"--apk expects an .apk file, got {app.name}")
+        if reinstall or not device.is_installed(app_id):
+            device.install(app)
+            return "installed"
+        return "present"
+    if device.is_installed(app_id):
+        return "present"
+    built = build_app(platform, Path(model), device.info.id, app_id, log)
+    device.install(built)
+    return "built"

@@ -1,0 +1,209 @@
+"""Run orchestration: install, push, launch, poll, pull, parse, write ``runs/<RUN>/``.
+
+Whatever happens after launch (timeout, app error, crash, the device going
+away, Ctrl-C), the frames that were measured are written, the run is marked
+incomplete with the reason, and the error that reaches the CLI names the
+fault and where the partial results are.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DeviceError, DevicekitError, InputError, UsageError
+from ..fsutil import sha256_file
+from .results import RunResult, new_run_id, read_app_dir, write_run
+
+DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    artifact: Path
+    device: str
+    frames: int = 100
+    warmup: int = 10
+    threads: int = 4
+    delegate: str = "xnnpack"
+    app: Path | None = None
+    duration_s: float | None = None
+    timeout_s: float | None = None
+    runs_dir: Path = Path("runs")
+    app_id: str = "com.devicekit.bench"
+    reinstall: bool = False
+    run_id: str | None = None
+
+    def __post_init__(self):
+        if self.frames < 1:
+            raise UsageError("--frames must be at least 1")
+        if self.warmup < 0:
+            raise UsageError("--warmup must not be negative")
+        if self.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        if self.delegate not in DELEGATES:
+            raise UsageError(f"--delegate must be one of {', '.join(DELEGATES)}, got {self.delegate!r}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise UsageError("--duration must be positive")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise UsageError("--timeout must be positive")
+        if self.run_id is not None:
+            from .results import RUN_RE
+
+            if not RUN_RE.match(self.run_id):
+                raise UsageError("--run-id must match [A-Za-z0-9_-]{1,64}")
+
+    def timeout(self) -> float:
+        if self.timeout_s:
+            return self.timeout_s
+        return 300.0 + 2 * (self.duration_s or 0)
+
+
+def _input_norm(artifact: Path):
+    from ..manifest import read_manifest
+
+    try:
+        m = read_manifest(artifact, required=False)
+    except DevicekitError:
+        m = None
+    pre = (m.preprocess if m else None) or {}
+    return pre.get("mean"), pre.get("std")
+
+
+def check_artifact(p: Path) -> None:
+    if not p.exists():
+        raise InputError(f"model file not found: {p}")
+    if p.suffix.lower() not in (".tflite", ".onnx", ".mlpackage", ".mlmodelc"):
+        raise InputError(f"{p.name}: bench runs .tflite, .onnx, .mlpackage or .mlmodelc models")
+    if p.is_file() and p.suffix.lower() == ".tflite":
+        head = p.read_bytes()[:8]
+        if len(head) < 8 or head[4:8] != b"TFL3":
+            raise InputError(f"{p.name}: not a TFLite flatbuffer (no TFL3 identifier)")
+
+
+def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
+    from ..device import RunSpec, open_device
+    from .build import ensure_app
+
+    artifact = Path(cfg.artifact)
+    check_artifact(artifact)
+    mean, std = _input_norm(artifact)
+    dev = device or open_device(cfg.device, mean=mean, std=std)
+    run_id = cfg.run_id or new_run_id(dev.info.profile or dev.info.platform)
+    run_dir = Path(cfg.runs_dir) / run_id
+    meta = {
+        "artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "target": cfg.device,
+        "platform": dev.info.platform, "device_id": dev.info.id, "profile": dev.info.profile,
+        "transport": dev.info.transport,
+        "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
+                     "duration_s": cfg.duration_s, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
+    }
+    try:
+        meta["app"] = ensure_app(dev, artifact, cfg.app, cfg.app_id, cfg.reinstall, log)
+        frames = cfg.frames
+        if cfg.duration_s and dev.info.platform != "host":
+            frames = _probe_frames(dev, cfg, artifact, run_id, log)
+            meta["settings"]["frames"] = frames
+        spec = RunSpec(run_id, frames, cfg.warmup, cfg.threads, cfg.delegate, artifact, cfg.timeout(), cfg.app_id,
+                       cfg.duration_s if dev.info.platform == "host" else None)
+        return _run_once(dev, spec, run_dir, meta, log)
+    finally:
+        dev.close()
+
+
+def _probe_frames(dev, cfg: BenchConfig, artifact: Path, run_id: str, log) -> int:
+    """Sustained mode on a phone: a short probe run sets the frame count that fills --duration."""
+    from ..device import RunSpec
+
+    spec = RunSpec(f"{run_id}-probe"[:64], 30, cfg.warmup, cfg.threads, cfg.delegate, artifact, cfg.timeout(), cfg.app_id)
+    with tempfile.TemporaryDirectory(prefix="devicekit-probe-") as td:
+        res = _launch_and_wait(dev, spec, Path(td), log)[0]
+    if not res.complete or len(res.rows) == 0:
+        raise DeviceError(f"the probe run for --duration failed ({'; '.join(res.problems) or 'no frames'})")
+    mean_s = res.rows[:, 5].mean() / 1e6
+    frames = max(1, math.ceil(cfg.duration_s / max(mean_s, 1e-6)))
+    log(f"sustained mode: {frames} frames for {cfg.duration_s:g} s at {mean_s * 1000:.2f} ms/frame")
+    return frames
+
+
+def _launch_and_wait(dev, spec, local: Path, log):
+    """prepare, launch, poll done.json; returns (AppResult, timed_out). Collects on every exit path."""
+    timed_out = False
+    collected = False
+    try:
+        dev.prepare_run(spec)
+        log(f"launching run {spec.run_id} on {dev.info.id}")
+        dev.launch(spec)
+        deadline = time.monotonic() + spec.timeout_s
+        while not dev.finished(spec):
+            if time.monotonic() > deadline:
+                timed_out = True
+                log(f"timeout after {spec.timeout_s:g} s: force-stopping {spec.app_id}")
+                dev.stop(spec)
+                break
+            time.sleep(POLL_S)
+        dev.collect(spec, local)
+        collected = True
+    finally:
+        if not collected:
+            try:  # the device may be gone: keep what can still be fetched
+                dev.stop(spec)
+                dev.collect(spec, local)
+            except (DevicekitError, OSError):
+                pass
+    return read_app_dir(local), timed_out
+
+
+def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
+    thermal_start = _safe_thermal(dev)
+    with tempfile.TemporaryDirectory(prefix="devicekit-pull-") as td:
+        local = Path(td)
+        fault: BaseException | None = None
+        try:
+            app, timed_out = _launch_and_wait(dev, spec, local, log)
+        except (DevicekitError, KeyboardInterrupt, OSError) as exc:
+            fault, app, timed_out = exc, read_app_dir(local), False
+        thermal_end = _safe_thermal(dev) if fault is None else None
+        device = dict(app.device or {})
+        if device.get("thermal_start") is None:
+            device["thermal_start"] = thermal_start
+        if device.get("thermal_end") is None:
+            device["thermal_end"] = thermal_end
+        device.setdefault("model", dev.info.model)
+        error = _describe_failure(fault, app, timed_out, spec)
+        result = write_run(run_dir, spec.run_id, app.rows, device, meta, error)
+        if (local / "done.json").exists():
+            shutil.copyfile(local / "done.json", run_dir / "app_done.json")
+    if fault is not None or error:
+        kept = f"{len(app.rows)} measured frames kept in {run_dir} (marked incomplete)"
+        if isinstance(fault, KeyboardInterrupt):
+            raise DeviceError(f"interrupted; {kept}")
+        raise DeviceError(f"{error}; {kept}", hint=f"devicekit report {run_dir}")
+    return result
+
+
+def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
+    if isinstance(fault, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(fault, DevicekitError):
+        return f"device fault: {fault.message}"
+    if isinstance(fault, OSError):
+        return f"device fault: connection lost ({fault})"
+    if timed_out:
+        what = "the app crashed or hung" if app.done is None else "the app did not finish"
+        return f"timeout: no done.json after {spec.timeout_s:g} s ({what}); {spec.app_id} was force-stopped"
+    if app.problems:
+        return "; ".join(app.problems)
+    return None
+
+
+def _safe_thermal(dev):
+    try:
+        return dev.thermal()
+    except (DevicekitError, OSError):
+        return None

@@ -1,0 +1,58 @@
+"""`devicekit bench ARTIFACT --device D`: per-frame latency on a phone or the host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ._common import emit_json, handle_errors, info, next_steps, set_mode, state, step
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    @handle_errors
+    def bench_cmd(
+        artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
+        device: str = typer.Option(..., "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, or an iOS UDID."),
+        frames: int = typer.Option(100, "--frames", "-n", help="Measured frames."),
+        warmup: int = typer.Option(10, "--warmup", "-w", help="Warm-up frames (not recorded)."),
+        threads: int = typer.Option(4, "--threads", "-t", help="Interpreter threads."),
+        delegate: str = typer.Option("xnnpack", "--delegate", help="cpu | xnnpack | gpu | nnapi"),
+        apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
+        app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
+        duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs)."),
+        timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for the app (default 300 + 2x duration)."),
+        app_id: str = typer.Option("com.devicekit.bench", "--app-id", help="Benchmark app id / bundle id."),
+        reinstall: bool = typer.Option(False, "--reinstall", help="Install --apk/--app even when present."),
+        runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where runs/<RUN>/ go."),
+        run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id ([A-Za-z0-9_-]{1,64}); default: time + device."),
+        json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
+    ):
+        """Measure per-frame latency; results go to runs/<RUN>/ (frames.csv, device.json, summary.json).
+
+        Examples: devicekit bench model.tflite --device host --frames 200;
+        devicekit bench model.tflite --device pixel7 --apk bench.apk
+        """
+        set_mode(json_out)
+        from ..bench import BenchConfig, run_bench
+        from ..errors import UsageError
+
+        if apk and app_bundle:
+            raise UsageError("give --apk (Android) or --app (iOS), not both")
+        cfg = BenchConfig(artifact=artifact, device=device, frames=frames, warmup=warmup, threads=threads,
+                          delegate=delegate, app=apk or app_bundle, duration_s=duration, timeout_s=timeout,
+                          runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id)
+        with step(f"bench {artifact.name} on {device}"):
+            res = run_bench(cfg, log=info)
+        if json_out:
+            emit_json(res.to_json())
+            return
+        s = res.summary["stats"]
+        info(f"[bold]{res.summary.get('device', {}).get('model') or device}[/]: {s['frames']} frames, "
+             f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
+             f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
+             + (", [yellow]throttling[/]" if s.get("throttling") else ""))
+        info(f"results: {res.run_dir}")
+        next_steps(f"devicekit report {res.run_dir} -o report.html")

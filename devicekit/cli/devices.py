@@ -1,0 +1,53 @@
+"""`devicekit devices`: attached Android (adb / adb-shell) and iOS (devicectl) devices, and the host."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from ._common import emit_json, handle_errors, next_steps, out_console, set_mode
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("devices")
+    @handle_errors
+    def devices_cmd(
+        connect: Optional[List[str]] = typer.Option(None, "--connect", "-c", help="Also reach this host:port over ADB (repeatable; env DEVICEKIT_ADB_HOSTS too)."),
+        profiles: bool = typer.Option(False, "--profiles", help="List the known device profiles instead."),
+        json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result."),
+    ):
+        """List attached devices with model, OS, SoC and state (unauthorized, offline)."""
+        set_mode(json_out)
+        from ..device import list_devices
+        from ..device import profiles as all_profiles
+        from ..errors import UsageError
+
+        if profiles:
+            rows = list(all_profiles().values())
+            if json_out:
+                emit_json({"profiles": rows})
+                return
+            for p in rows:
+                out_console.print(f"{p['id']:<16} {p['platform']:<8} {p['name']:<18} {', '.join(p['models'][:3])}  [dim]{p['soc']}[/]")
+            return
+        for c in connect or []:
+            from ..device.adb import is_tcp_serial
+
+            if not is_tcp_serial(c):
+                raise UsageError(f"--connect expects host:port, got {c!r}")
+        devs = list_devices(connect)
+        if json_out:
+            emit_json({"devices": [d.to_json() for d in devs]})
+            return
+        from rich.table import Table
+
+        t = Table(title="devicekit devices")
+        for col in ("device", "platform", "profile", "model", "os", "soc", "state", "via"):
+            t.add_column(col)
+        for d in devs:
+            state = d.state if d.usable else f"[red]{d.state}[/]"
+            t.add_row(d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-", d.soc or "-", state, d.transport)
+        out_console.print(t)
+        first = next((d for d in devs if d.platform != "host" and d.usable), None)
+        next_steps(f"devicekit bench MODEL.tflite --device {first.profile or first.id if first else 'host'}")

@@ -1,0 +1,279 @@
+"""ADB transports: the Debian/SDK ``adb`` client, or adb-shell straight over the protocol.
+
+Both expose the same small surface: ``shell(argv) -> (rc, output)``,
+``push``, ``pull``, ``stat``. Commands are argument lists; they are quoted
+with :func:`shlex.join` for the device's shell (never a local shell).
+Transient transport errors are retried with a reconnect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+from ..errors import DeviceError, EnvironmentMissing
+
+RETRIES = 3
+_TRANSIENT = re.compile(r"device offline|closed|protocol fault|connection reset|no devices|transport|failed to connect", re.I)
+RC_MARK = "__devicekit_rc="
+
+
+def adb_path() -> str | None:
+    return shutil.which("adb")
+
+
+def server_port() -> int:
+    return int(os.environ.get("ANDROID_ADB_SERVER_PORT", "5037"))
+
+
+def is_tcp_serial(serial: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9.\-]+:\d{1,5}", serial))
+
+
+class AdbClient:
+    """Through the ``adb`` executable (its server multiplexes USB and TCP devices)."""
+
+    name = "adb"
+
+    def __init__(self, serial: str, adb: str | None = None):
+        self.serial = serial
+        self.adb = adb or adb_path()
+        if not self.adb:
+            raise EnvironmentMissing("the adb client is not on PATH")
+
+    def _run(self, args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess:
+        last = None
+        for attempt in range(RETRIES):
+            try:
+                r = subprocess.run([self.adb, "-s", self.serial, *args], capture_output=True, text=True,
+                                   timeout=timeout, stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired:
+                raise DeviceError(f"{self.serial}: adb {args[0]} did not answer within {timeout:.0f} s") from None
+            err = (r.stderr or "").strip()
+            if r.returncode != 0 and err.startswith(("error:", "adb: error:")) and _TRANSIENT.search(err):
+                last = err
+                time.sleep(0.3 * (attempt + 1))
+                if is_tcp_serial(self.serial):
+                    subprocess.run([self.adb, "connect", self.serial], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+                continue
+            return r
+        raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check the cable / network and `adb devices`")
+
+    def shell(self, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+        r = self._run(["shell", shlex.join(argv)], timeout)
+        return r.returncode, r.stdout
+
+    def push(self, local: Path, remote: str) -> None:
+        r = self._run(["push", str(local), remote], timeout=300)
+        if r.returncode != 0:
+            raise DeviceError(f"{self.serial}: push {Path(local).name} -> {remote} failed ({_first(r.stderr or r.stdout)})")
+
+    def pull(self, remote: str, local: Path) -> bool:
+        if self.stat(remote) is None:
+            return False
+        r = self._run(["pull", remote, str(local)], timeout=300)
+        if r.returncode != 0:
+            raise DeviceError(f"{self.serial}: pull {remote} failed ({_first(r.stderr or r.stdout)})")
+        return True
+
+    def stat(self, remote: str) -> tuple[int, int, int] | None:
+        """Sync STAT through the adb server's host protocol (``host:transport:<serial>`` then ``sync:``)."""
+        for attempt in range(RETRIES):
+            try:
+                with socket.create_connection(("127.0.0.1", server_port()), timeout=10) as s:
+                    _host_request(s, f"host:transport:{self.serial}")
+                    _host_request(s, "sync:")
+                    p = remote.encode()
+                    s.sendall(b"STAT" + struct.pack("<I", len(p)) + p)
+                    resp = _recv_exact(s, 16)
+                    s.sendall(b"QUIT" + struct.pack("<I", 0))
+                if resp[:4] != b"STAT":
+                    raise DeviceError(f"{self.serial}: bad sync STAT reply {resp[:4]!r}")
+                mode, size, mtime = struct.unpack("<3I", resp[4:])
+                return None if mode == 0 else (mode, size, mtime)
+            except (OSError, _HostError) as exc:
+                last = exc
+                time.sleep(0.3 * (attempt + 1))
+        raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check `adb devices`")
+
+    def close(self) -> None:
+        pass
+
+
+class _HostError(Exception):
+    pass
+
+
+def _recv_exact(s: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise _HostError("adb server closed the connection")
+        buf += chunk
+    return buf
+
+
+def _host_request(s: socket.socket, req: str) -> None:
+    data = req.encode()
+    s.sendall(b"%04x" % len(data) + data)
+    status = _recv_exact(s, 4)
+    if status != b"OKAY":
+        length = int(_recv_exact(s, 4), 16)
+        raise _HostError(_recv_exact(s, length).decode(errors="replace"))
+
+
+def client_devices(adb: str | None = None) -> list[tuple[str, str, dict]]:
+    """``adb devices -l`` -> [(serial, state, {model, product, device, transport_id})]."""
+    adb = adb or adb_path()
+    try:
+        r = subprocess.run([adb, "devices", "-l"], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DeviceError(f"adb devices failed ({exc})") from None
+    out = []
+    for line in r.stdout.splitlines():
+        if not line.strip() or line.startswith(("List of devices", "*")):
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        props = dict(p.split(":", 1) for p in parts[2:] if ":" in p)
+        out.append((parts[0], parts[1], props))
+    return out
+
+
+def client_connect(serial: str, adb: str | None = None) -> None:
+    adb = adb or adb_path()
+    r = subprocess.run([adb, "connect", serial], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    text = (r.stdout + r.stderr).strip()
+    if r.returncode != 0 or "connected to" not in text:
+        raise DeviceError(f"adb connect {serial} failed ({_first(text)})", hint="is the device listening (adb tcpip 5555)?")
+
+
+# --- adb-shell, straight over the protocol ---------------------------------------------------
+
+def default_key_path() -> Path:
+    return Path(os.environ.get("ADB_VENDOR_KEYS_DIR") or Path.home() / ".android") / "adbkey"
+
+
+def load_signer(key: Path | None = None):
+    """The adb client's own key (~/.android/adbkey), made with adb-shell's keygen when absent."""
+    from adb_shell.auth.keygen import keygen
+    from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+
+    key = Path(key) if key else default_key_path()
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        keygen(str(key))
+    if not Path(str(key) + ".pub").exists():
+        from adb_shell.auth.keygen import write_public_keyfile
+
+        write_public_keyfile(str(key), str(key) + ".pub")
+    return PythonRSASigner.FromRSAKeyPath(str(key))
+
+
+class AdbShellDirect:
+    """adb-shell: AdbDeviceTcp for ``host:port``, AdbDeviceUsb for a USB serial (needs libusb1)."""
+
+    name = "adb-shell"
+
+    def __init__(self, serial: str, key: Path | None = None, auth_timeout_s: float = 10.0):
+        self.serial = serial
+        self.signer = load_signer(key)
+        self.auth_timeout_s = auth_timeout_s
+        self.dev = None
+        self._connect()
+
+    def _make(self):
+        from adb_shell.adb_device import AdbDeviceTcp
+
+        if is_tcp_serial(self.serial):
+            host, port = self.serial.rsplit(":", 1)
+            return AdbDeviceTcp(host, int(port), default_transport_timeout_s=10.0)
+        try:
+            from adb_shell.adb_device import AdbDeviceUsb
+
+            return AdbDeviceUsb(serial=self.serial, default_transport_timeout_s=10.0)
+        except Exception as exc:  # noqa: BLE001 - adb-shell raises a generic error without libusb1
+            raise EnvironmentMissing(
+                f"USB device {self.serial} needs the adb client or adb-shell's USB extra ({exc})",
+                hint="install Android platform-tools (adb), or pip install 'adb-shell[usb]'",
+            ) from None
+
+    def _connect(self) -> None:
+        from adb_shell.exceptions import DeviceAuthError
+
+        self.close()
+        dev = self._make()
+        try:
+            dev.connect(rsa_keys=[self.signer], auth_timeout_s=self.auth_timeout_s)
+        except DeviceAuthError as exc:
+            dev.close()
+            raise DeviceError(f"{self.serial}: unauthorized ({exc})", hint="accept the USB debugging prompt on the phone") from None
+        except (OSError, Exception) as exc:  # noqa: BLE001 - transport and protocol errors
+            dev.close()
+            msg = str(exc) or type(exc).__name__
+            if "auth" in type(exc).__name__.lower() or isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
+                raise DeviceError(f"{self.serial}: unauthorized or not answering ({msg})",
+                                  hint="accept the USB debugging prompt on the phone") from None
+            raise DeviceError(f"{self.serial}: cannot connect ({msg})", hint="is the device listening (adb tcpip 5555)?") from None
+        self.dev = dev
+
+    def _retry(self, what: str, fn):
+        last = None
+        for attempt in range(RETRIES):
+            try:
+                if self.dev is None:
+                    self._connect()
+                return fn()
+            except DeviceError as exc:
+                last = exc.message
+            except Exception as exc:  # noqa: BLE001 - adb-shell's transport errors vary by transport
+                if isinstance(exc, (FileNotFoundError,)):
+                    raise
+                last = f"{type(exc).__name__}: {exc}"
+            self.close()
+            time.sleep(0.3 * (attempt + 1))
+        raise DeviceError(f"{self.serial}: connection lost during {what} ({last})", hint="check the device and the network")
+
+    def shell(self, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
+        # adb-shell speaks shell v1 (no exit status): ask the device's shell to print it.
+        cmd = shlex.join(argv) + f"; echo {RC_MARK}$?"
+        out = self._retry(argv[0], lambda: self.dev.shell(cmd, timeout_s=timeout, read_timeout_s=timeout))
+        m = re.search(re.escape(RC_MARK) + r"(\d+)\s*$", out)
+        if not m:
+            raise DeviceError(f"{self.serial}: {argv[0]} returned no exit status (output {out[-80:]!r})")
+        return int(m.group(1)), out[: m.start()]
+
+    def push(self, local: Path, remote: str) -> None:
+        self._retry("push", lambda: self.dev.push(str(local), remote))
+
+    def pull(self, remote: str, local: Path) -> bool:
+        if self.stat(remote) is None:
+            return False
+        self._retry("pull", lambda: self.dev.pull(remote, str(local)))
+        return True
+
+    def stat(self, remote: str) -> tuple[int, int, int] | None:
+        mode, size, mtime = self._retry("stat", lambda: self.dev.stat(remote))
+        return None if mode == 0 else (mode, size, mtime)
+
+    def close(self) -> None:
+        if self.dev is not None:
+            try:
+                self.dev.close()
+            except Exception:  # noqa: BLE001 - closing a dead socket
+                pass
+            self.dev = None
+
+
+def _first(text: str) -> str:
+    lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "no output"

@@ -1,0 +1,76 @@
+"""The host as a device: the frame loop in-process, writing the protocol's files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from ..bench.loop import device_json, done_json, frames_csv, host_facts, run_loop, write_done
+from ..fsutil import atomic_write_text
+from .base import Device, DeviceInfo, RunSpec
+
+
+def host_info() -> DeviceInfo:
+    f = host_facts()
+    return DeviceInfo(platform="host", id="host", state="device", model=f["model"], name="host",
+                      manufacturer=f["manufacturer"], os=f["os"], soc=f["soc"], transport="local", profile="host")
+
+
+class HostDevice(Device):
+    def __init__(self, mean=None, std=None):
+        self.info = host_info()
+        self._root = Path(tempfile.mkdtemp(prefix="devicekit-host-"))
+        self.mean, self.std = mean, std
+
+    def _dir(self, spec: RunSpec) -> Path:
+        return self._root / spec.run_id
+
+    def push(self, local: Path, remote: str) -> None:
+        dst = self._root / remote
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, dst)
+
+    def pull(self, remote: str, local: Path) -> bool:
+        src = self._root / remote
+        if not src.exists():
+            return False
+        shutil.copyfile(src, local)
+        return True
+
+    def is_installed(self, app_id: str) -> bool:
+        return True  # the host runs the loop in-process: nothing to install
+
+    def install(self, app: Path) -> None:
+        return None
+
+    def prepare_run(self, spec: RunSpec) -> None:
+        self._dir(spec).mkdir(parents=True, exist_ok=True)
+
+    def launch(self, spec: RunSpec) -> None:
+        """Run synchronously. The loop keeps measured frames on interrupt; files are written either way."""
+        d = self._dir(spec)
+        res = run_loop(spec.model, spec.frames, spec.warmup, spec.threads, spec.delegate, spec.duration_s,
+                       mean=self.mean, std=self.std)
+        atomic_write_text(d / "frames.csv", frames_csv(res.rows))
+        atomic_write_text(d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads)))
+        write_done(d, done_json(res))
+        if res.status != "ok" and res.error and res.error.startswith("interrupted"):
+            raise KeyboardInterrupt
+
+    def finished(self, spec: RunSpec) -> bool:
+        return (self._dir(spec) / "done.json").exists()
+
+    def collect(self, spec: RunSpec, local_dir: Path) -> None:
+        local_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("frames.csv", "device.json", "done.json"):
+            src = self._dir(spec) / name
+            if src.exists():
+                shutil.copyfile(src, local_dir / name)
+
+    def stop(self, spec: RunSpec) -> None:
+        return None
+
+    def close(self) -> None:
+        shutil.rmtree(self._root, ignore_errors=True)
