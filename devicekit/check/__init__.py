@@ -1,0 +1,99 @@
+"""`devicekit check` as a library: size budgets, op compatibility, int8 purity, MACs and activation memory.
+
+``run_checks(path, budgets=..., runtimes=..., require=...)`` reads the model
+file with a light reader (no torch, no tensorflow) and runs one pure check
+per module on the facts:
+
+- size.py    file/APK size, budget shares, per-layer weights, what-ifs
+- ops.py     ops with versions per runtime and delegate (rules/*.json)
+- int8.py    float ops, QUANTIZE/DEQUANTIZE islands, float share of MACs
+- memory.py  arena plan of activations, largest tensors, extra-pool what-if
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..errors import UsageError
+from ..modelfile import read_model
+from ..modelfile.facts import ModelFacts
+from . import rules
+from .graph import all_macs
+from .int8 import check_int8, int8_facts
+from .memory import check_memory, memory_facts
+from .ops import check_ops
+from .result import CheckReport, CheckResult
+from .size import check_size, size_facts
+
+__all__ = ["run_checks", "check_facts", "CheckReport", "CheckResult", "REQUIREMENTS"]
+
+REQUIREMENTS = ("int8",)
+
+
+def _norm_budgets(budgets) -> dict[str, int]:
+    if budgets is None:
+        return rules.budgets(None)
+    if isinstance(budgets, Mapping):
+        return {str(k): int(v) for k, v in budgets.items()}
+    if isinstance(budgets, str):
+        budgets = [budgets]
+    return rules.budgets(list(budgets))
+
+
+def _norm_require(require) -> set[str]:
+    if not require:
+        return set()
+    req = {require} if isinstance(require, str) else set(require)
+    bad = req - set(REQUIREMENTS)
+    if bad:
+        raise UsageError(f"unknown requirement {sorted(bad)[0]!r}", hint=f"known: {', '.join(REQUIREMENTS)}")
+    return req
+
+
+def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None = None, require=None,
+                memory_limit: int | None = None) -> CheckReport:
+    """All checks on already-read model facts (pure: no file access beyond what the facts hold)."""
+    budget_map = _norm_budgets(budgets)
+    req = _norm_require(require)
+    size = size_facts(facts)
+    results: list[CheckResult] = check_size(facts, budget_map, size)
+    op_results, table = check_ops(facts, list(runtimes or []))
+    results += op_results
+    i8 = int8_facts(facts)
+    results += check_int8(facts, i8, "int8" in req)
+    mem = memory_facts(facts)
+    results += check_memory(facts, mem, memory_limit)
+    macs = all_macs(facts)
+    per_op = sorted(((m, op) for m, op in zip(macs, facts.ops) if m), key=lambda x: -x[0])[:10]
+    compute = {"total_macs": sum(macs),
+               "top_ops": [{"op": op.index, "type": op.op, "macs": m} for m, op in per_op]}
+    results.append(CheckResult("compute", "info", value=sum(macs), message=f"{sum(macs) / 1e6:.1f}M MACs in {len(facts.ops)} ops"))
+    io = [{"name": facts.tensors[i].name, "shape": list(facts.tensors[i].shape), "dtype": facts.tensors[i].dtype,
+           "quantization": {"scale": facts.tensors[i].scale[0], "zero_point": facts.tensors[i].zero_point[0]}
+           if facts.tensors[i].scale and facts.tensors[i].zero_point else None}
+          for i in list(facts.inputs) + list(facts.outputs) if 0 <= i < len(facts.tensors)]
+    return CheckReport(
+        path=facts.path, format=facts.format, results=results, notes=list(facts.notes),
+        sections={"size": size, "ops": table, "int8": i8, "memory": mem, "compute": compute,
+                  "io": {"inputs": io[: len(facts.inputs)], "outputs": io[len(facts.inputs):]},
+                  "model": {k: v for k, v in facts.metadata.items() if k != "entries"}
+                  | {"ops": len(facts.ops), "tensors": len(facts.tensors),
+                     "other_subgraph_ops": len(facts.other_ops)}},
+    )
+
+
+def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = None, require=None,
+               memory_limit: int | None = None) -> CheckReport:
+    """Check one model file (.tflite, .onnx or .mlpackage).
+
+    budgets: None (play-apk), a list of ``NAME`` / ``NAME=BYTES`` strings, or a {name: bytes} mapping.
+    runtimes: gates such as ``["litert>=2.10", "xnnpack", "gpu"]``; a listed runtime that cannot run
+        every op fails the report. All runtimes are evaluated (as warnings) either way.
+    require: ``"int8"`` (or a list of requirements) to fail when any op runs in float.
+    memory_limit: optional bytes limit on peak activation memory (a gate).
+    Raises InputError for unreadable files and UsageError for bad options; returns a CheckReport
+    whose ``ok`` is False when a requested gate failed.
+    """
+    facts = read_model(path)
+    return check_facts(facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit)

@@ -1,0 +1,59 @@
+"""Light model-file readers: .tflite (flatbuffer), .onnx (onnx protobuf), .mlpackage (CoreML spec).
+
+``read_model(path)`` picks the reader from the suffix and checks the content
+agrees with it; every problem with the file becomes a one-line ``InputError``.
+None of these readers import torch or tensorflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import InputError
+from .facts import ModelFacts, Op, Tensor
+
+__all__ = ["read_model", "ModelFacts", "Op", "Tensor", "FORMATS"]
+
+# suffix -> (format, reader module:function)
+FORMATS = {
+    ".tflite": ("tflite", "tflite:read_tflite"),
+    ".onnx": ("onnx", "onnxfile:read_onnx"),
+    ".mlpackage": ("mlpackage", "mlpackage:read_mlpackage"),
+}
+MAX_FILE_BYTES = 4 << 30
+
+
+def _sniff(data: bytes) -> str | None:
+    if len(data) >= 8 and data[4:8] == b"TFL3":
+        return ".tflite"
+    return None
+
+
+def read_model(path: str | Path) -> ModelFacts:
+    import importlib
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"model file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix not in FORMATS:
+        hint = "supported: " + ", ".join(FORMATS)
+        if p.is_file():
+            with open(p, "rb") as fh:
+                sniffed = _sniff(fh.read(8))
+            if sniffed:
+                hint = f"it looks like a {sniffed} file: rename it"
+        raise InputError(f"{p.name}: unsupported model file type {suffix or '(no suffix)'!r}", hint=hint)
+    fmt, target = FORMATS[suffix]
+    module, func = target.split(":")
+    reader = getattr(importlib.import_module(f"{__name__}.{module}"), func)
+    if fmt == "mlpackage":
+        return reader(p)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, expected a {suffix} file")
+    size = p.stat().st_size
+    if size == 0:
+        raise InputError(f"{p.name}: empty file (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{p.name}: {size} bytes is larger than devicekit reads ({MAX_FILE_BYTES} bytes)")
+    return reader(str(p), p.read_bytes())
