@@ -228,12 +228,21 @@ def _load_torchscript(path, stem, spec, overrides, landmarks, trust) -> LoadedMo
 
 
 def _load_export(path, stem, spec, overrides, landmarks) -> LoadedModel:
+    import logging
+
     import torch
 
+    if not zipfile.is_zipfile(path):
+        raise InputError(f"{path.name}: not a torch.export archive (not a zip file; truncated or another format?)")
+    log = logging.getLogger("torch.export")
+    level = log.level
+    log.setLevel(logging.CRITICAL)  # torch logs a traceback before raising on a broken archive
     try:
         ep = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a broken archive
         raise InputError(f"{path.name}: not a readable torch.export program ({_first_line(exc)})") from None
+    finally:
+        log.setLevel(level)
     inputs = [s for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
     if len(inputs) != 1:
         raise InputError(f"{path.name}: expected one image input, the program has {len(inputs)}")

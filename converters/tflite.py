@@ -31,8 +31,9 @@ from .onnx_export import export_onnx
 
 # Ops that hold learned weights: the float tail starts after the last of them.
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL"}
-# Ops that only move data: a weighted op feeding the output through these is the output layer.
-SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE"}
+# Ops that only move or rescale data (coordinate decoding): a weighted op feeding the
+# output through these alone is the output layer (a coordinate regressor's last FC).
+SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE", "MUL", "ADD", "SUB", "DIV"}
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 TOOLS = ("onnx2tf", "tensorflow", "ai-edge-litert")
 
@@ -165,7 +166,9 @@ def _quantize_int8(model, opts: ConvertOptions, calib) -> tuple[bytes, list[dict
         )
     except Exception as exc:  # noqa: BLE001 - the MLIR quantiser raises ConverterError & co
         raise ConversionError(f"int8 quantisation of {model.name} failed ({str(exc).strip().splitlines()[0][:300]})") from None
-    return quantized, tail
+    from .tflite_edit import float_outputs
+
+    return float_outputs(quantized), tail
 
 
 def _float_ops(tflite_bytes: bytes) -> list[dict]:

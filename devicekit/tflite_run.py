@@ -20,15 +20,28 @@ class TFLiteRunner:
         path = Path(path)
         if not path.exists():
             raise InputError(f"model file not found: {path}")
+        self.xnnpack_error: str | None = None  # why XNNPACK could not take the model, if it could not
         try:
-            resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-            self.interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
-            self.interp.allocate_tensors()
+            self.interp = self._load(Interpreter, OpResolverType, path, threads, xnnpack)
         except (ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
+            if not xnnpack or "XNNPack" not in str(exc) and "XNNPACK" not in str(exc):
+                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({_first(exc)})") from None
+            # XNNPACK refused a node: run on the builtin kernels, and say so
+            self.xnnpack_error = _first(exc)
+            try:
+                self.interp = self._load(Interpreter, OpResolverType, path, threads, False)
+            except (ValueError, RuntimeError) as exc2:
+                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({_first(exc2)})") from None
+        self.xnnpack = xnnpack and self.xnnpack_error is None
         self.inputs = self.interp.get_input_details()
         self.outputs = self.interp.get_output_details()
+
+    @staticmethod
+    def _load(Interpreter, OpResolverType, path, threads, xnnpack):
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+        interp.allocate_tensors()
+        return interp
 
     def _to_input(self, x: np.ndarray, detail: dict) -> np.ndarray:
         shape = tuple(detail["shape"])
@@ -64,6 +77,11 @@ class TFLiteRunner:
         self.set_input(x)
         self.invoke()
         return self.get_outputs()
+
+
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def match_outputs(tfl_outs: list[np.ndarray], ref_outs: list[np.ndarray]) -> list[np.ndarray]:

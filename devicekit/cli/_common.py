@@ -29,14 +29,20 @@ class _State:
     debug: bool = bool(os.environ.get("DEVICEKIT_DEBUG"))
     json_mode: bool = False
     quiet: bool = False
+    stdout = None  # the real stdout, kept for the one JSON object in --json mode
 
 
 state = _State()
 
 
 def set_mode(json_mode: bool = False, quiet: bool = False) -> None:
+    """Human or machine output. In --json mode anything else printed to stdout
+    (by libraries such as torch.onnx) goes to stderr, so stdout stays one JSON object."""
     state.json_mode = json_mode
     state.quiet = quiet or json_mode
+    if json_mode and state.stdout is None:
+        state.stdout = sys.stdout
+        sys.stdout = sys.stderr
 
 
 def info(msg: str) -> None:
@@ -65,8 +71,9 @@ def step(name: str) -> Iterator[None]:
 def emit_json(obj: Any) -> None:
     from ..fsutil import _json_default
 
-    sys.stdout.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
-    sys.stdout.flush()
+    out = state.stdout or sys.stdout
+    out.write(json.dumps(obj, indent=2, default=_json_default) + "\n")
+    out.flush()
 
 
 def next_steps(*commands: str) -> None:

@@ -30,7 +30,6 @@ class BasicCNN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.flat_features = 64 * size * size
         self.head = nn.Sequential(
-            nn.Flatten(),
             nn.Linear(self.flat_features, 1000),
             nn.ReLU(inplace=True),
             nn.Linear(1000, 500),
@@ -39,4 +38,7 @@ class BasicCNN(nn.Module):
         )
 
     def forward(self, x):
-        return self.head(self.features(x)).view(-1, self.num_landmarks, 2)
+        # Flatten in NHWC order (as Keras, which the paper used, does): converters
+        # that work in NHWC then need no TRANSPOSE before the first FC layer.
+        f = self.features(x).permute(0, 2, 3, 1).flatten(1)
+        return self.head(f).view(-1, self.num_landmarks, 2)

@@ -1,0 +1,46 @@
+"""Small edits of a .tflite flatbuffer through the schema's object API."""
+
+from __future__ import annotations
+
+
+def float_outputs(tflite_bytes: bytes) -> bytes:
+    """Make every output that the quantiser re-quantised (float -> QUANTIZE -> int8) float again.
+
+    The MLIR quantiser ignores ``output_data_type=float32`` when the ops
+    producing the outputs were kept in float by the policy; it appends a
+    QUANTIZE. Dropping that op and pointing the output (and signature) at its
+    float input gives float outputs, as the policy intends.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(tflite_bytes, 0))
+    quantize = {i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.QUANTIZE}
+    changed = False
+    for sg_index, sg in enumerate(model.subgraphs):
+        remap = {}
+        keep = []
+        for op in sg.operators:
+            out = int(op.outputs[0]) if op.outputs is not None and len(op.outputs) else -1
+            if op.opcodeIndex in quantize and out in set(int(o) for o in sg.outputs):
+                src = int(op.inputs[0])
+                if sg.tensors[src].type == fb.TensorType.FLOAT32:
+                    remap[out] = src
+                    continue
+            keep.append(op)
+        if not remap:
+            continue
+        changed = True
+        sg.operators = keep
+        sg.outputs = [remap.get(int(o), int(o)) for o in sg.outputs]
+        for sig in model.signatureDefs or []:
+            if sig.subgraphIndex == sg_index:
+                for t in sig.outputs or []:
+                    t.tensorIndex = remap.get(t.tensorIndex, t.tensorIndex)
+        for old, new in remap.items():  # keep the output names users see
+            sg.tensors[new].name, sg.tensors[old].name = sg.tensors[old].name, sg.tensors[new].name
+    if not changed:
+        return tflite_bytes
+    builder = flatbuffers.Builder(len(tflite_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

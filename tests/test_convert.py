@@ -1,0 +1,225 @@
+"""convert: real conversions round-tripped through ai_edge_litert, and every bad input."""
+
+import hashlib
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from devicekit import converters as cv  # noqa: E402
+from devicekit.tflite_run import TFLiteRunner, match_outputs  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+from thirdparty_net import TwoHeadNet  # noqa: E402
+
+SHAPE = (1, 3, 45, 45)  # odd size on purpose: ceil_mode pooling matters
+
+
+def cli(*args, cwd=None, timeout=900):
+    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def thirdparty(tmp_path_factory):
+    d = tmp_path_factory.mktemp("thirdparty")
+    torch.manual_seed(0)
+    net = TwoHeadNet().eval()
+    x = torch.randn(*SHAPE)
+    torch.export.save(torch.export.export(net, (x,)), d / "net.pt2")
+    torch.jit.save(torch.jit.trace(net, x), d / "net.ts")
+    torch.save(net.state_dict(), d / "net_state.pt")
+    return d, net
+
+
+def _faces_or_none():
+    from devicekit.converters.calibration import list_images
+
+    for p in (Path.home() / ".cache" / "devicekit" / "faces",):
+        if p.is_dir() and list_images(p):
+            return p
+    return None
+
+
+def test_pt2_converts_to_every_tflite_target(thirdparty, tmp_path):
+    d, net = thirdparty
+    m = cv.load_model(str(d / "net.pt2"), spec_overrides={"mean": (127.5,), "std": (128.0,)}, landmarks=5)
+    assert m.spec.shape == SHAPE
+    rep = cv.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=16))
+    assert [r.target for r in rep.results] == ["tflite-fp32", "tflite-fp16", "tflite-int8"]
+    # an input from the calibration distribution (another seed): int8 ranges hold there
+    x = cv.calibration.synthetic_calibration(m.spec, 1, seed=7).inputs
+    with torch.no_grad():
+        ref = [t.numpy() for t in net(torch.from_numpy(x))]
+    span = float(np.ptp(ref[0]))
+    for r in rep.results:
+        runner = TFLiteRunner(r.artifact)
+        got = match_outputs(runner.run(x), ref)
+        # fp32 exact; fp16 weights ~1e-3 relative. int8 on this untrained net is loose (its
+        # pooled features barely vary, so quantisation noise is large): the bound still
+        # catches a wrong layout or scale; the int8 accuracy gate is on the trained demo model.
+        tol = {"tflite-fp32": 1e-4, "tflite-fp16": 5e-3, "tflite-int8": 0.3}[r.target] * max(span, 1.0)
+        assert np.max(np.abs(got[0] - ref[0])) < tol, (r.target, np.max(np.abs(got[0] - ref[0])), tol)
+        assert np.max(np.abs(got[1] - ref[1])) < 0.1, r.target
+        assert got[0].dtype == np.float32 and runner.outputs[0]["dtype"] == np.float32, "outputs stay float"
+        man = json.loads(Path(str(r.artifact) + ".json").read_text())
+        assert man["sha256"] == hashlib.sha256(r.artifact.read_bytes()).hexdigest()
+        assert man["size_bytes"] == r.artifact.stat().st_size
+        assert man["preprocess"]["mean"] == [127.5] * 3 and man["preprocess"]["color"] == "rgb"
+        assert man["model"]["landmarks"] == 5 and len(man["outputs"]) == 2
+        assert "tensorflow" in man["tools"] and "onnx2tf" in man["tools"]
+        assert "error_vs_reference" in man["results"]
+    int8 = rep.results[2]
+    man = json.loads(Path(str(int8.artifact) + ".json").read_text())
+    assert man["inputs"][0]["dtype"] == "int8" and man["inputs"][0]["quantization"]["scale"] > 0
+    assert man["quantization"]["calibration"]["synthetic"] is True
+    assert any("SYNTHETIC" in w for w in rep.warnings)
+
+
+def test_torchscript_needs_input_shape_then_converts(thirdparty, tmp_path):
+    d, _ = thirdparty
+    r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "-o", str(tmp_path))
+    assert r.returncode == 2 and "--input-shape" in r.stderr
+    r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "--input-shape", "1,3,45,45", "--calib-count", "8",
+            "-o", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    art = Path(out["artifacts"][0]["artifact"])
+    assert art.exists() and TFLiteRunner(art).run(np.zeros(SHAPE, np.float32))
+
+
+def test_state_dict_with_arch(thirdparty, tmp_path):
+    d, _ = thirdparty
+    m = cv.load_model(str(d / "net_state.pt"), arch="thirdparty_net:TwoHeadNet", arch_args='{"num_landmarks": 5}',
+                      spec_overrides={"shape": SHAPE})
+    assert m.info["landmarks"] == 5 and m.run_torch(np.zeros(SHAPE, np.float32))[0].shape == (1, 5, 2)
+
+
+def test_heatmap2s_int8_graph_has_no_transpose_and_is_small(tmp_path):
+    m = cv.load_model("zoo:heatmap2s")
+    faces = _faces_or_none()
+    opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=faces, calib_count=16)
+    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+    fp32, int8 = rep.results
+    assert "TRANSPOSE" not in int8.summary["op_counts"] and "TRANSPOSE" not in fp32.summary["op_counts"]
+    assert int8.summary["size_bytes"] <= 0.45 * fp32.summary["size_bytes"]
+    # the policy's float tail is named: soft-argmax (EXP) runs in float, convolutions do not
+    floats = {f["op"] for f in int8.summary["float_ops"]}
+    assert "EXP" in floats and "CONV_2D" not in floats and "DEPTHWISE_CONV_2D" not in floats
+    assert all(f["why"] for f in int8.summary["float_ops"])
+
+
+# ---- bad input: one clear line, the right exit code, no traceback ----------------------------
+
+
+def _assert_clean_error(r, code, *needles):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr
+    last = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(last) == 1, r.stderr
+    for n in needles:
+        assert n in last[0], (n, last[0])
+
+
+def test_missing_file(tmp_path):
+    _assert_clean_error(cli("convert", str(tmp_path / "nope.pt2"), "--target", "tflite-int8"), 2, "not found")
+
+
+def test_text_file_named_pt(tmp_path):
+    p = tmp_path / "model.pt"
+    p.write_text("this is not a model\n")
+    _assert_clean_error(cli("convert", str(p), "--target", "tflite-int8", "--input-shape", "1,3,32,32"), 2, "model.pt")
+
+
+def test_truncated_pt2(thirdparty, tmp_path):
+    d, _ = thirdparty
+    data = (d / "net.pt2").read_bytes()
+    p = tmp_path / "cut.pt2"
+    p.write_bytes(data[: len(data) // 2])
+    _assert_clean_error(cli("convert", str(p), "--target", "tflite-int8"), 2, "cut.pt2")
+
+
+def test_state_dict_that_does_not_fit(thirdparty, tmp_path):
+    d, net = thirdparty
+    sd = net.state_dict()
+    sd["extra.weight"] = torch.zeros(3)
+    del sd["points.weight"]
+    p = tmp_path / "bad_state.pt"
+    torch.save(sd, p)
+    r = cli("convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8",
+            cwd=Path(__file__).parent)
+    _assert_clean_error(r, 2, "does not fit", "missing", "points.weight", "unexpected", "extra.weight")
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {_Evil.marker}",))
+
+
+def test_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    _Evil.marker = marker
+    p = tmp_path / "evil.pt"
+    with open(p, "wb") as fh:
+        pickle.dump({"state_dict": _Evil()}, fh)
+    r = cli("convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8",
+            cwd=Path(__file__).parent)
+    _assert_clean_error(r, 2, "--trust-checkpoint")
+    assert not marker.exists(), "the pickle's code ran"
+
+
+def test_calibration_folder_without_images(thirdparty, tmp_path):
+    d, _ = thirdparty
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    _assert_clean_error(cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(empty), "-o", str(tmp_path)),
+                        2, "no images")
+
+
+def test_calibration_folder_with_corrupt_images(thirdparty, tmp_path):
+    import cv2
+
+    d, _ = thirdparty
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(calib / f"ok{i}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    (calib / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    (calib / "empty.png").write_bytes(b"")
+    r = cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(calib), "-o", str(tmp_path / "o"), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["calibration"]["count"] == 3 and out["calibration"]["skipped"] == 2
+    assert "skipped 2 unreadable calibration file(s)" in r.stderr
+
+
+def test_input_shape_that_does_not_fit(thirdparty, tmp_path):
+    d, _ = thirdparty
+    _assert_clean_error(cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "--input-shape", "1,1,45,45", "--color", "gray"),
+                        2, "does not fit")
+    _assert_clean_error(cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--input-shape", "1,3,64,64"), 2, "does not fit")
+
+
+def test_unknown_target_and_zoo_name():
+    _assert_clean_error(cli("convert", "zoo:heatmap2s", "--target", "tflite-int9"), 2, "unknown target", "tflite-int8")
+    _assert_clean_error(cli("convert", "zoo:heatmap2", "--target", "tflite-int8"), 2, "unknown zoo model", "zoo:heatmap2s")
+
+
+def test_onnx_input_is_never_modified(thirdparty, tmp_path):
+    d, net = thirdparty
+    onnx_path = tmp_path / "user.onnx"
+    torch.onnx.export(net, (torch.zeros(SHAPE),), str(onnx_path), dynamo=False, opset_version=17, input_names=["input"])
+    before = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
+    m = cv.load_model(str(onnx_path))
+    rep = cv.convert(m, ["tflite-fp32"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4))
+    assert rep.results[0].summary["error"]["max_abs"] < 1e-3
+    assert hashlib.sha256(onnx_path.read_bytes()).hexdigest() == before
