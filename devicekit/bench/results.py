@@ -47,6 +47,8 @@ class AppResult:
 def parse_frames(text: str) -> tuple[np.ndarray, str | None]:
     """frames.csv text -> int64 [N,6]; stops at the first bad row and says which."""
     lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines = lines[:-1]  # a copy taken while the app was writing: the last line may be cut
     if not lines:
         return np.zeros((0, 6), np.int64), "frames.csv is empty"
     if lines[0].strip() != FRAMES_HEADER:

@@ -21,6 +21,7 @@ from .results import RunResult, new_run_id, read_app_dir, write_run
 
 DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
 POLL_S = 0.5
+PROGRESS_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,11 @@ def _launch_and_wait(dev, spec, local: Path, log):
         log(f"launching run {spec.run_id} on {dev.info.id}")
         dev.launch(spec)
         deadline = time.monotonic() + spec.timeout_s
+        next_progress = time.monotonic() + PROGRESS_S
         while not dev.finished(spec):
+            if time.monotonic() > next_progress:
+                dev.progress(spec, local)  # frames so far survive the device going away
+                next_progress = time.monotonic() + PROGRESS_S
             if time.monotonic() > deadline:
                 timed_out = True
                 log(f"timeout after {spec.timeout_s:g} s: force-stopping {spec.app_id}")

@@ -21,8 +21,9 @@ from pathlib import Path
 from ..errors import DeviceError, EnvironmentMissing
 
 RETRIES = 3
-_TRANSIENT = re.compile(r"device offline|closed|protocol fault|connection reset|no devices|transport|failed to connect", re.I)
+_TRANSIENT = re.compile(r"device offline|closed|protocol fault|connection reset|no devices|transport|failed to connect|not found", re.I)
 RC_MARK = "__devicekit_rc="
+CONNECT_WAIT_S = 3.0
 
 
 def adb_path() -> str | None:
@@ -153,6 +154,17 @@ def client_connect(serial: str, adb: str | None = None) -> None:
     adb = adb or adb_path()
     r = subprocess.run([adb, "connect", serial], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     text = (r.stdout + r.stderr).strip()
+    if "authenticate" in text or "unauthorized" in text:
+        # the phone may still accept the key (the user taps "Allow"): watch the state for a moment
+        state = "unauthorized"
+        for _ in range(int(CONNECT_WAIT_S / 0.25)):
+            state = next((st for sr, st, _ in client_devices(adb) if sr == serial), "offline")
+            if state == "device":
+                return
+            time.sleep(0.25)
+        if state == "unauthorized":
+            raise DeviceError(f"{serial}: unauthorized ({_first(text)})", hint="accept the USB debugging prompt on the phone")
+        raise DeviceError(f"adb connect {serial}: device is {state}")
     if r.returncode != 0 or "connected to" not in text:
         raise DeviceError(f"adb connect {serial} failed ({_first(text)})", hint="is the device listening (adb tcpip 5555)?")
 

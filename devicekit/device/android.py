@@ -127,6 +127,10 @@ class AndroidDevice(Device):
         for name in RESULT_FILES:
             self.pull(f"{d}/{name}", local_dir / name)
 
+    def progress(self, spec: RunSpec, local_dir: Path) -> None:
+        local_dir.mkdir(parents=True, exist_ok=True)
+        self.pull(f"{run_dir(spec.app_id, spec.run_id)}/frames.csv", local_dir / "frames.csv")
+
     def stop(self, spec: RunSpec) -> None:
         self._sh("am", "force-stop", spec.app_id)
 
@@ -139,15 +143,18 @@ def list_android(direct_serials: list[str] | None = None, transport: str | None 
     out: list[DeviceInfo] = []
     serials = list(direct_serials or [])
     if choose_transport(transport) == "client":
+        failed = {}
         for s in serials:
             try:
                 client_connect(s)
             except DeviceError as exc:
-                out.append(DeviceInfo("android", s, state="offline", transport="adb", extra={"error": exc.message}))
-        seen = {d.id for d in out}
-        for serial, state, props in client_devices():
-            if serial in seen:
-                continue
+                failed[s] = exc.message
+        listed = client_devices()
+        for s, msg in failed.items():
+            if s not in {row[0] for row in listed}:
+                state = "unauthorized" if "unauthorized" in msg else "offline"
+                out.append(DeviceInfo("android", s, state=state, transport="adb", extra={"error": msg}))
+        for serial, state, props in listed:
             if state != "device":
                 out.append(DeviceInfo("android", serial, state=state, model=props.get("model"), transport="adb"))
                 continue

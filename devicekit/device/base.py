@@ -85,6 +85,10 @@ class Device(abc.ABC):
     def stop(self, spec: RunSpec) -> None:
         """End the app (timeout or interrupt)."""
 
+    def progress(self, spec: RunSpec, local_dir: Path) -> None:
+        """Copy the frames measured so far (kept if the device goes away mid-run). Optional."""
+        return None
+
     def thermal(self) -> int | None:
         return None
 

@@ -1,0 +1,81 @@
+"""The simulated phone's benchmark "app" (SIMULATION): the protocol's app side, on the host.
+
+Runs the real ai_edge_litert interpreter on ``<dir>/model.tflite`` through the
+same frame loop as ``devicekit bench --device host``, streams frames.csv as it
+goes, then writes device.json and done.json (temporary name + rename), in
+DEVICE_PROTOCOL.md's order. Faults: crash (exit without done.json), error
+(done.json status error), hang (stop writing, never finish), slow frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from devicekit.bench.loop import FRAMES_HEADER, LoopResult, device_json, done_json, run_loop, write_done
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", type=Path, required=True)
+    ap.add_argument("--frames", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--delegate", default="cpu")
+    ap.add_argument("--model-name", default="Pixel 7")
+    ap.add_argument("--manufacturer", default="Google")
+    ap.add_argument("--soc", default="GS201")
+    ap.add_argument("--thermal", type=int, default=0)
+    ap.add_argument("--crash-after", type=int, default=None)
+    ap.add_argument("--error-after", type=int, default=None)
+    ap.add_argument("--hang-after", type=int, default=None)
+    ap.add_argument("--slow-ms", type=float, default=0.0)
+    a = ap.parse_args(argv)
+    d = a.dir
+    # a phone's XNNPACK/GPU/NNAPI delegate runs here as the host's XNNPACK or plain CPU kernels
+    host_delegate = "cpu" if a.delegate == "cpu" else "xnnpack"
+    fh = open(d / "frames.csv", "w", buffering=1)
+    fh.write(FRAMES_HEADER + "\n")
+    stop_at = next((n for n in (a.crash_after, a.error_after, a.hang_after) if n is not None), None)
+
+    class _Stop(Exception):
+        pass
+
+    def on_row(row):
+        fh.write(",".join(map(str, row)) + "\n")
+        fh.flush()
+        if stop_at is not None and row[0] + 1 >= stop_at:
+            raise _Stop()
+        if a.slow_ms:
+            time.sleep(0)  # the delay itself is inside inference (frame_delay_s)
+
+    try:
+        res = run_loop(d / "model.tflite", a.frames, a.warmup, a.threads, host_delegate, on_row=on_row,
+                       frame_delay_s=a.slow_ms / 1000.0)
+    except Exception as exc:  # noqa: BLE001 - a load failure is reported like a real app would
+        res = LoopResult(status="error", error=f"{type(exc).__name__}: {exc}")
+    fh.close()
+    if a.crash_after is not None:
+        os._exit(134)  # SIGABRT-like: no device.json, no done.json
+    if a.hang_after is not None:
+        while True:
+            time.sleep(1)
+    if a.error_after is not None:
+        res.status, res.error = "error", "simulated: delegate failed mid-run (fault app-error)"
+    elif res.status != "ok" and res.error and "_Stop" in res.error:
+        res.status, res.error = "ok", None
+    facts = {"model": a.model_name, "manufacturer": a.manufacturer, "os": "android 14", "soc": a.soc}
+    dev = device_json(facts, res, a.delegate, a.threads, (a.thermal, a.thermal))
+    tmp = d / ".device.json.tmp"
+    tmp.write_text(json.dumps(dev))
+    os.replace(tmp, d / "device.json")
+    write_done(d, done_json(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

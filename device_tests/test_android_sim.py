@@ -1,0 +1,173 @@
+"""devicekit bench / devices against the simulated phone, through adb-shell and the Debian adb client."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from device_tests.conftest import no_app_processes, run_cli
+from device_tests.models import fake_apk
+
+TRANSPORTS = ["direct", "client"]
+
+
+def _connect(transport: str, phone, home: Path, adb_client_fixture=None) -> dict:
+    """Environment for the CLI: which ADB path to use and where the phone listens."""
+    return {"DEVICEKIT_ADB": transport, "DEVICEKIT_ADB_HOSTS": phone.address}
+
+
+def _keys_for(transport: str, request) -> list[Path]:
+    """The host's public key, so the phone accepts the RSA signature (no 'Allow' prompt needed)."""
+    home = Path(os.environ["HOME"])
+    if transport == "client":
+        request.getfixturevalue("adb_client")  # starts the server, which makes ~/.android/adbkey
+    else:
+        from devicekit.device.adb import load_signer
+
+        load_signer()
+    return [home / ".android" / "adbkey.pub"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_bench_pixel7_by_profile(transport, request, phone_factory, model, tmp_path):
+    phone = phone_factory(model="Pixel 7", adb_keys=_keys_for(transport, request), accept_new_keys=False)
+    env = _connect(transport, phone, tmp_path)
+    r = run_cli("bench", str(model), "--device", "pixel7", "--frames", "40", "--warmup", "3", "--threads", "2",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "sim1", "--json", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["complete"] and out["summary"]["stats"]["frames"] == 40
+    run = tmp_path / "runs" / "sim1"
+    rows = (run / "frames.csv").read_text().splitlines()
+    assert rows[0] == "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us" and len(rows) == 41
+    dev = json.loads((run / "device.json").read_text())
+    assert dev["model"] == "Pixel 7" and dev["protocol"] == 1 and dev["threads"] == 2
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["profile"] == "pixel7" and summary["transport"] == ("adb" if transport == "client" else "adb-shell")
+    assert summary["stats"]["thermal"]["start"] == 0
+    # the protocol's commands, as the phone saw them
+    log = "\n".join(phone.log)
+    assert "getprop ro.product.model" in log and "dumpsys thermalservice" in log and "pm path com.devicekit.bench" in log
+    assert "am start -W -S -n com.devicekit.bench/.DevicekitBenchmarkActivity --es devicekit.run sim1 --ei devicekit.frames 40" in log
+    assert (phone.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit/sim1/model.tflite").read_bytes() == model.read_bytes()
+    rep = run_cli("report", str(run), "-o", str(tmp_path / "r.html"))
+    assert rep.returncode == 0, rep.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert html.count("<svg") == 3 and "Pixel 7" in html
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_devices_lists_model_os_soc(transport, request, phone_factory, tmp_path):
+    phone = phone_factory(model="SM-S911B", adb_keys=_keys_for(transport, request), accept_new_keys=False)
+    r = run_cli("devices", "--json", env_extra=_connect(transport, phone, tmp_path))
+    assert r.returncode == 0, r.stderr
+    devs = {d["id"]: d for d in json.loads(r.stdout)["devices"]}
+    d = devs[phone.address]
+    assert (d["model"], d["profile"], d["os"], d["soc"], d["state"]) == ("SM-S911B", "galaxy-s23", "android 14", "SM8550", "device")
+    assert "host" in devs
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_unauthorized_key(transport, request, phone_factory, model, tmp_path):
+    if transport == "client":
+        request.getfixturevalue("adb_client")
+    phone = phone_factory(faults=("unauthorized",))
+    env = _connect(transport, phone, tmp_path)
+    r = run_cli("devices", "--json", env_extra=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    d = {d["id"]: d for d in json.loads(r.stdout)["devices"]}[phone.address]
+    assert d["state"] == "unauthorized"
+    r = run_cli("bench", str(model), "--device", "pixel7", "--runs-dir", str(tmp_path / "runs"), env_extra=env, timeout=120)
+    assert r.returncode == 3
+    assert "unauthorized" in r.stderr and "Traceback" not in r.stderr
+
+
+def _bench_fault(fault: str | tuple, phone_factory, model, tmp_path, transport="direct", frames=60, timeout="4", **kw):
+    phone = phone_factory(faults=(fault,) if isinstance(fault, str) else fault, **kw)
+    env = _connect(transport, phone, tmp_path)
+    r = run_cli("bench", str(model), "--device", phone.address, "--frames", str(frames), "--warmup", "2",
+                "--timeout", timeout, "--runs-dir", str(tmp_path / "runs"), "--run-id", "f1", env_extra=env)
+    run = tmp_path / "runs" / "f1"
+    summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
+    return phone, r, summary, run
+
+
+def _assert_kept(r, summary, run, words, min_frames):
+    assert r.returncode == 3, (r.returncode, r.stderr)
+    msg = " ".join(r.stderr.split())
+    assert all(w in msg for w in words), msg
+    assert "Traceback" not in r.stderr and "measured frames kept" in msg
+    assert summary is not None and summary["complete"] is False and summary["error"]
+    rows = (run / "frames.csv").read_text().splitlines()[1:]
+    assert len(rows) >= min_frames and summary["stats"]["frames"] == len(rows)
+    assert no_app_processes()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fault_app_crash(transport, request, phone_factory, model, tmp_path):
+    if transport == "client":
+        request.getfixturevalue("adb_client")
+    phone, r, summary, run = _bench_fault("crash", phone_factory, model, tmp_path, transport)
+    _assert_kept(r, summary, run, ["timeout", "no done.json", "crashed"], min_frames=15)
+    assert any(line.startswith("am force-stop com.devicekit.bench") for line in phone.log)
+
+
+def test_fault_app_error(phone_factory, model, tmp_path):
+    phone, r, summary, run = _bench_fault("app-error", phone_factory, model, tmp_path)
+    _assert_kept(r, summary, run, ["app reported an error", "fault app-error"], min_frames=15)
+
+
+def test_fault_timeout_force_stops(phone_factory, model, tmp_path):
+    phone, r, summary, run = _bench_fault("timeout", phone_factory, model, tmp_path, timeout="3")
+    _assert_kept(r, summary, run, ["timeout", "force-stopped"], min_frames=15)
+    assert not phone.children  # am force-stop ended the hung app
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_fault_connection_dropped(transport, request, phone_factory, model, tmp_path):
+    if transport == "client":
+        request.getfixturevalue("adb_client")
+    phone, r, summary, run = _bench_fault(("drop", "slow"), phone_factory, model, tmp_path, transport, frames=300,
+                                          timeout="60", slow_ms=15.0, drop_after=20)
+    # slow frames make the run long enough to drop mid-way; the frames pulled before the drop stay
+    assert phone.dropped
+    _assert_kept(r, summary, run, ["device fault"], min_frames=1)
+
+
+def test_fault_slow_frames_show_as_jank(phone_factory, model, tmp_path):
+    phone = phone_factory(faults=("slow",), slow_ms=40.0)
+    r = run_cli("bench", str(model), "--device", phone.address, "--frames", "12", "--warmup", "1", "--json",
+                "--runs-dir", str(tmp_path / "runs"), env_extra=_connect("direct", phone, tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]["stats"]
+    assert s["jank"]["33.3ms"]["frames"] == 12 and s["p50_ms"] > 40 and s["fps"] < 25
+
+
+def test_apk_installed_when_missing_and_sdk_missing_message(phone_factory, model, tmp_path):
+    phone = phone_factory(installed=())
+    env = dict(_connect("direct", phone, tmp_path), ANDROID_HOME="", ANDROID_SDK_ROOT="")
+    r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), env_extra=env)
+    assert r.returncode == 3
+    msg = " ".join(r.stderr.split())
+    assert "no Android SDK" in msg and "ANDROID_HOME" in msg and "--apk" in msg and "Traceback" not in msg
+    apk = fake_apk(tmp_path / "bench.apk")
+    r = run_cli("bench", str(model), "--device", phone.address, "--apk", str(apk), "--frames", "10", "--json",
+                "--runs-dir", str(tmp_path / "runs"), env_extra=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["app"] == "installed"
+    assert "com.devicekit.bench" in phone.installed
+    assert any(line.startswith("pm install -r -t /data/local/tmp/devicekit-") for line in phone.log)
+
+
+def test_unknown_and_absent_devices_are_clear(phone_factory, model, tmp_path):
+    phone = phone_factory(model="Pixel 7")
+    env = _connect("direct", phone, tmp_path)
+    r = run_cli("bench", str(model), "--device", "pixel9pro", env_extra=env)
+    assert r.returncode == 3 and "no Pixel 9 Pro" in r.stderr and phone.address in r.stderr
+    r = run_cli("bench", str(model), "--device", "pixle7", env_extra=env)
+    assert r.returncode == 3 and "did you mean pixel7" in " ".join(r.stderr.split())
+    r = run_cli("bench", str(model), "--device", "127.0.0.1:1", env_extra=env)
+    assert r.returncode == 3 and "cannot connect" in r.stderr
