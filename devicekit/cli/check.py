@@ -72,7 +72,7 @@ def _render(report, n_layers: int) -> None:
     if report.format == "tflite":
         cols += ["min runtime", "xnnpack", "gpu"]
     for c in cols:
-        ops.add_column(c, justify="right" if c in ("count", "MACs", "version") else "left")
+        ops.add_column(c, justify="right" if c in ("count", "MACs", "version") else "left", overflow="fold")
     for r in sorted(s["ops"], key=lambda r: (-r["macs"], -r["count"])):
         row = [r["op"], str(r["version"]), r["kind"], str(r["count"]), f"{r['macs'] / 1e6:.2f}M"]
         if report.format == "tflite":
