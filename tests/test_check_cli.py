@@ -67,7 +67,7 @@ def test_json_and_gate_exit_codes():
 
 
 def test_human_output_lists_ops_and_next_steps():
-    r = cli("check", str(mediapipe("selfie_segmentation.tflite")))
+    r = cli("check", str(mediapipe("selfie_segmentation.tflite")), env={**os.environ, "COLUMNS": "200"})
     assert r.returncode == 0, r.stderr
     text = r.stdout + r.stderr
     for word in ("Convolution2DTransposeBias", "CONV_2D", "budget:play-apk", "next:"):
