@@ -1,0 +1,86 @@
+"""The iOS path (xcrun devicectl) against the SIMULATED xcrun in device_tests/sim_bin/, first on PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from device_tests.conftest import ROOT, run_cli
+
+SIM_BIN = ROOT / "device_tests" / "sim_bin"
+
+
+def _device(udid, product, name, paired=True):
+    return {
+        "capabilities": [{"featureIdentifier": "com.apple.coredevice.feature.launchapplication", "name": "Launch Application"}],
+        "connectionProperties": {"authenticationType": "manualPairing", "pairingState": "paired" if paired else "unpaired",
+                                 "transportType": "wired", "tunnelState": "connected"},
+        "deviceProperties": {"bootState": "booted", "developerModeStatus": "enabled", "name": name,
+                             "osBuildUpdate": "21E236", "osVersionNumber": "17.4"},
+        "hardwareProperties": {"cpuType": {"name": "arm64e"}, "deviceType": "iPhone", "marketingName": name,
+                               "platform": "iOS", "productType": product, "udid": udid},
+        "identifier": f"SIM-{udid[-8:]}",
+        "visibilityClass": "default",
+    }
+
+
+@pytest.fixture
+def ios_env(tmp_path):
+    state = tmp_path / "xcrun-state"
+    state.mkdir()
+    st = {"devices": [_device("00008120-000A11112222333E", "iPhone15,2", "Test iPhone 14 Pro"),
+                      _device("00008130-000B44445555666F", "iPhone16,1", "Locked iPhone", paired=False)], "apps": {}}
+    (state / "state.json").write_text(json.dumps(st))
+    env = {"PATH": f"{SIM_BIN}{os.pathsep}{os.environ['PATH']}", "DEVICEKIT_SIM_XCRUN_STATE": str(state),
+           "DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "DEVICEKIT_SIM_PYTHON": sys.executable}
+    yield env, state
+    pids = json.loads((state / "state.json").read_text()).get("pids", [])
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"simulated app processes left behind: {alive}"
+
+
+def _app(tmp_path) -> Path:
+    app = tmp_path / "DevicekitBench.app"
+    app.mkdir()
+    (app / "Info.plist").write_bytes(plistlib.dumps({"CFBundleIdentifier": "com.devicekit.bench"}))
+    return app
+
+
+def test_devices_lists_ios(ios_env):
+    env, _ = ios_env
+    r = run_cli("devices", "--json", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    devs = {d["id"]: d for d in json.loads(r.stdout)["devices"]}
+    d = devs["00008120-000A11112222333E"]
+    assert (d["platform"], d["profile"], d["os"], d["state"], d["soc"]) == ("ios", "iphone14pro", "ios 17.4", "device", "A16 Bionic")
+    assert devs["00008130-000B44445555666F"]["state"] == "unauthorized"
+
+
+def test_bench_iphone_profile_with_app(ios_env, model, tmp_path):
+    env, state = ios_env
+    r = run_cli("bench", str(model), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "25",
+                "--warmup", "2", "--delegate", "cpu", "--runs-dir", str(tmp_path / "runs"), "--run-id", "ios1", "--json",
+                env_extra=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["complete"] and out["summary"]["stats"]["frames"] == 25 and out["summary"]["app"] == "installed"
+    dev = json.loads((tmp_path / "runs/ios1/device.json").read_text())
+    assert dev["model"] == "iPhone15,2" and dev["manufacturer"] == "Apple"
+    pushed = state / "devices/00008120-000A11112222333E/containers/com.devicekit.bench/Documents/devicekit/ios1/model.tflite"
+    assert pushed.read_bytes() == model.read_bytes()
+
+
+def test_ios_without_app_or_xcode_is_one_clear_message(ios_env, model, tmp_path):
+    env, _ = ios_env
+    r = run_cli("bench", str(model), "--device", "00008120-000A11112222333E", "--runs-dir", str(tmp_path / "runs"), env_extra=env)
+    assert r.returncode == 3
+    msg = " ".join(r.stderr.split())
+    assert "Xcode" in msg and "--app" in msg and "Traceback" not in msg
+    r = run_cli("bench", str(model), "--device", "iphone15pro", env_extra=env)
+    assert r.returncode == 3 and "unauthorized" in r.stderr
