@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.devicekit-setup
 OUT ?= demo-out
 
-.PHONY: setup demo test test-slow clean
+.PHONY: setup setup-litert-torch demo test test-slow clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml Makefile scripts/setup-system.sh
 	$(BIN)/pip check
 	touch $(STAMP)
 
+# The optional litert-torch backend lives in its own venv (its numpy 2 pin conflicts with tensorflow 2.19).
+setup-litert-torch: .venv-litert-torch/.devicekit-setup
+
+.venv-litert-torch/.devicekit-setup:
+	test -x .venv-litert-torch/bin/python || $(PY) -m venv .venv-litert-torch
+	.venv-litert-torch/bin/pip install -q torch==2.13.0
+	.venv-litert-torch/bin/pip install -q litert-torch==0.10.0
+	touch $@
+
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/devicekit demo -o $(OUT)
 
@@ -33,4 +42,4 @@ test-slow: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) $(OUT) runs .pytest_cache
+	rm -rf $(VENV) .venv-litert-torch $(OUT) runs .pytest_cache

@@ -52,6 +52,8 @@ class ConvertOptions:
     def __post_init__(self):
         if self.calib_count < 1:
             raise UsageError("--calib-count must be at least 1")
+        if self.backend not in ("onnx2tf", "litert-torch"):
+            raise UsageError(f"unknown --backend {self.backend!r} (known: onnx2tf, litert-torch)")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devicekit.errors import ConversionError
+from devicekit.errors import ConversionError, UsageError
 from devicekit.manifest import TensorInfo, finalize
 
 from .base import ConversionResult, ConvertOptions, base_manifest, register_target
@@ -236,7 +236,18 @@ def _run(precision: str):
 
         target = TARGETS[f"tflite-{precision}"]
         t0 = time.perf_counter()
-        if precision == "fp32":
+        if opts.backend == "litert-torch":
+            from .litert_torch_backend import convert_with_litert_torch
+
+            data = convert_with_litert_torch(model, calib, precision)
+            quant = {"mode": precision, "backend": "litert-torch", "version": model.cache.get("litert_torch_version")}
+            extra = {"backend": "litert-torch"}
+            if precision == "int8":
+                quant.update({"policy": "pt2e (unannotated ops stay float)", "calibration": calib.to_json(), "float_ops": _float_ops(data)})
+                extra.update({"float_ops": quant["float_ops"], "calibration": calib.to_json()})
+        elif opts.backend != "onnx2tf":
+            raise UsageError(f"unknown --backend {opts.backend!r} (known: onnx2tf, litert-torch)")
+        elif precision == "fp32":
             data, quant, extra = _fp32_bytes(model), {"mode": "fp32"}, {}
         elif precision == "fp16":
             tf, conv = _converter(saved_model(model))

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
         policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
         max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
+        backend: Optional[str] = typer.Option(None, "--backend", help="TFLite backend: onnx2tf (default) or litert-torch"),
         weights: str = typer.Option("shipped", "--weights", help="zoo models: shipped (trained, when available) or random"),
         config: Optional[Path] = typer.Option(None, "--config", help="devicekit.toml (default: ./devicekit.toml if present)"),
         json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result."),
@@ -70,6 +71,7 @@ def register(app: typer.Typer) -> None:
             calib_count=calib_count or cfg.get("convert", "calib_count", 64),
             policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
             max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
+            backend=backend or cfg.get("convert", "backend", "onnx2tf"),
         )
         report = cv.convert(loaded, targets, opts, step=step, warn=warn)
         if json_out:
