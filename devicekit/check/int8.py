@@ -58,9 +58,11 @@ def check_int8(facts: ModelFacts, info: dict, require: bool) -> list[CheckResult
     types = sorted({r["type"] for r in info["float_ops"]})
     pure = n == 0
     status = "pass" if pure else ("fail" if require else "warn")
+    trips = sum(1 for p in info["pairs"] if p["quantize"])
+    tails = len(info["pairs"]) - trips
     msg = ("all ops run in int8" if pure else
            f"{n} ops run in float ({', '.join(types[:8])}), {info['float_macs_share']:.1%} of MACs; "
-           f"{len(info['pairs'])} DEQUANTIZE->float->QUANTIZE islands")
+           f"{trips} DEQUANTIZE->float->QUANTIZE round trip(s), {tails} float tail(s) to the outputs")
     return [CheckResult("int8", status, value=info["float_macs_share"], limit=0.0, gate=require, message=msg,
                         hint=None if pure else "quantise the float ops too, or accept the float tail (it may be there on purpose, e.g. soft-argmax)",
-                        details={"float_op_count": n, "pairs": len(info["pairs"])})]
+                        details={"float_op_count": n, "round_trips": trips, "float_tails": tails})]
