@@ -82,9 +82,10 @@ def check_artifact(p: Path) -> None:
     if p.suffix.lower() not in (".tflite", ".onnx", ".mlpackage", ".mlmodelc"):
         raise InputError(f"{p.name}: bench runs .tflite, .onnx, .mlpackage or .mlmodelc models")
     if p.is_file() and p.suffix.lower() == ".tflite":
-        head = p.read_bytes()[:8]
-        if len(head) < 8 or head[4:8] != b"TFL3":
-            raise InputError(f"{p.name}: not a TFLite flatbuffer (no TFL3 identifier)")
+        # a bounds-checked walk first: a truncated flatbuffer can take the interpreter down with it
+        from ..modelfile.tflite import read_tflite
+
+        read_tflite(p.name, p.read_bytes())
 
 
 def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:

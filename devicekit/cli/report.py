@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import handle_errors, info, next_steps, set_mode
+from ._common import emit_json, handle_errors, info, next_steps, set_mode
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +25,15 @@ def register(app: typer.Typer) -> None:
 
         if fmt not in ("html", "md", "json"):
             raise UsageError(f"--format must be html, md or json, got {fmt!r}")
-        set_mode(fmt == "json" and output is None)
+        if fmt == "json" and output is None:
+            from ..report import load_runs, to_json
+
+            set_mode(True)
+            emit_json(to_json(load_runs(runs)))
+            return
+        set_mode(False)
         text = render(runs, fmt)
-        if output is None and fmt != "html":
+        if output is None and fmt == "md":
             typer.echo(text, nl=False)
             return
         out = output or Path("report.html")

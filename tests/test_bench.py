@@ -1,0 +1,231 @@
+"""bench on the host, statistics, run files, report, build commands, and the light-import guarantee."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from device_tests.models import tiny_onnx, tiny_tflite  # noqa: E402
+
+
+def cli(*args, env=None, timeout=300):
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, timeout=timeout,
+                          env=e, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def tfl():
+    return tiny_tflite()
+
+
+@pytest.fixture(scope="module")
+def host_run(tfl, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    r = cli("bench", str(tfl), "--device", "host", "--frames", "80", "--warmup", "5", "--threads", "1",
+            "--runs-dir", str(runs), "--run-id", "h1", "--json")
+    assert r.returncode == 0, r.stderr
+    return runs / "h1", json.loads(r.stdout)
+
+
+def test_host_run_files(host_run):
+    run, out = host_run
+    assert out["complete"] is True
+    lines = (run / "frames.csv").read_text().splitlines()
+    assert lines[0] == "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us" and len(lines) == 81
+    rows = np.array([list(map(int, ln.split(","))) for ln in lines[1:]])
+    assert (rows[:, 0] == np.arange(80)).all() and (np.diff(rows[:, 1]) > 0).all()
+    assert (rows[:, 5] >= rows[:, 3]).all()  # total covers inference
+    dev = json.loads((run / "device.json").read_text())
+    assert dev["protocol"] == 1 and dev["delegate"] == "xnnpack" and dev["load_us"] > 0 and dev["peak_rss_kb"] > 0
+    s = json.loads((run / "summary.json").read_text())
+    st = s["stats"]
+    assert s["schema"] == "devicekit.bench/1" and s["platform"] == "host"
+    ms = rows[:, 5] / 1000
+    assert st["p50_ms"] == pytest.approx(np.percentile(ms, 50), abs=1e-3)
+    assert st["p99_ms"] == pytest.approx(np.percentile(ms, 99), abs=1e-3)
+    assert st["min_ms"] <= st["p50_ms"] <= st["p90_ms"] <= st["p95_ms"] <= st["p99_ms"] <= st["max_ms"]
+    assert st["jank"]["33.3ms"]["frames"] == int((ms > 33.3).sum()) and len(st["over_time"]) == 10
+
+
+def test_report_formats(host_run, tfl, tmp_path):
+    run, _ = host_run
+    r2 = cli("bench", str(tfl), "--device", "host", "--frames", "30", "--delegate", "cpu",
+             "--runs-dir", str(tmp_path), "--run-id", "h2")
+    assert r2.returncode == 0, r2.stderr
+    r = cli("report", str(run), str(tmp_path / "h2"), "-o", str(tmp_path / "rep.html"))
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep.html").read_text()
+    assert html.count("<svg") == 3 and "Latency CDF" in html and "[h1]" in html and "[h2]" in html
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    md = cli("report", str(run), str(tmp_path / "h2"), "--format", "md")
+    assert md.returncode == 0 and md.stdout.count("\n| ") == 3 and "| xnnpack |" in md.stdout and "| cpu |" in md.stdout
+    js = json.loads(cli("report", str(run), "--format", "json").stdout)
+    assert js["table"][0]["frames"] == 80
+    bad = cli("report", str(tmp_path))
+    assert bad.returncode == 2 and "not a bench run" in bad.stderr
+
+
+def test_host_onnx_and_duration(tmp_path):
+    r = cli("bench", str(tiny_onnx()), "--device", "host", "--delegate", "cpu", "--duration", "0.5", "--json",
+            "--runs-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]["stats"]
+    span = s["frames"] / s["fps"]
+    assert s["frames"] > 10 and 0.3 < span < 1.5
+
+
+@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device"])
+def test_bad_input_is_one_line(case, tfl, tmp_path):
+    model = str(tfl)
+    extra = []
+    if case == "missing":
+        model = str(tmp_path / "nope.tflite")
+    elif case == "not-a-model":
+        (tmp_path / "x.txt").write_text("hi")
+        model = str(tmp_path / "x.txt")
+    elif case == "corrupt":
+        p = tmp_path / "c.tflite"
+        p.write_bytes(tfl.read_bytes()[:200])
+        model = str(p)
+    elif case == "bad-delegate":
+        extra = ["--delegate", "gpu"]
+    elif case == "bad-frames":
+        extra = ["--frames", "0"]
+    device = "nokia3310" if case == "unknown-device" else "host"
+    r = cli("bench", model, "--device", device, "--runs-dir", str(tmp_path / "runs"), *extra,
+            env={"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "PATH": "/usr/bin:/bin"})
+    assert r.returncode in (2, 3), r.stderr
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
+    from devicekit.bench import BenchConfig, run_bench
+    from devicekit.bench import loop
+    from devicekit.errors import DeviceError
+
+    real = loop.run_loop
+
+    def interrupted(*a, **kw):
+        def on_row(row):
+            if row[0] == 24:
+                raise KeyboardInterrupt
+        kw["on_row"] = on_row
+        return real(*a, **kw)
+
+    monkeypatch.setattr("devicekit.device.host.run_loop", interrupted)
+    with pytest.raises(DeviceError, match="interrupted; 25 measured frames kept"):
+        run_bench(BenchConfig(artifact=tfl, device="host", frames=100, runs_dir=tmp_path, run_id="int1"))
+    s = json.loads((tmp_path / "int1/summary.json").read_text())
+    assert s["complete"] is False and s["stats"]["frames"] == 25
+
+
+def test_stats_throttling_and_jank():
+    from devicekit.bench.stats import summarize
+
+    n = 200
+    start = np.cumsum(np.full(n, 20_000_000))
+    total = np.r_[np.full(100, 10_000), np.full(100, 20_000)]  # 10 ms then 20 ms: sustained slow-down
+    rows = np.c_[np.arange(n), start, np.zeros(n), total, np.zeros(n), total].astype(np.int64)
+    s = summarize(rows, {"thermal_start": 0, "thermal_end": 1, "load_us": 1500, "first_frame_us": 30000})
+    assert s["throttling"] is True and s["thermal"]["change"] == 1 and s["jank"]["16.7ms"]["frames"] == 100
+    assert s["load_ms"] == 1.5 and s["first_frame_ms"] == 30.0
+    flat = np.c_[np.arange(n), start, np.zeros(n), np.full(n, 10_000), np.zeros(n), np.full(n, 10_000)].astype(np.int64)
+    assert summarize(flat)["throttling"] is False
+    assert summarize(np.zeros((0, 6), np.int64))["frames"] == 0
+
+
+def test_protocol_result_parsing(tmp_path):
+    from devicekit.bench.results import read_app_dir
+
+    (tmp_path / "frames.csv").write_text("frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us\n0,1,2,3,4,9\n1,5,2,3,4,9\n")
+    (tmp_path / "done.json").write_text(json.dumps({"protocol": 1, "status": "ok", "frames": 3, "error": None}))
+    res = read_app_dir(tmp_path)
+    assert len(res.rows) == 2 and not res.complete and "frames.csv has 2 rows, done.json says 3" in res.problems
+    (tmp_path / "frames.csv").write_text("frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us\n0,1,2,3,4,9\nx,y\n")
+    res = read_app_dir(tmp_path)
+    assert len(res.rows) == 1 and any("does not parse" in p for p in res.problems)
+    (tmp_path / "done.json").unlink()
+    assert "no done.json" in read_app_dir(tmp_path).problems[0]
+
+
+def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
+    from devicekit.bench import build
+    from devicekit.errors import EnvironmentMissing
+
+    proj = Path("/p/app")
+    assert build.gradle_command(proj) == ["/p/app/gradlew", "-p", "/p/app", "--no-daemon", ":app:assembleDebug"]
+    assert build.gradle_output(proj) == proj / "app/build/outputs/apk/debug/app-debug.apk"
+    cmd = build.xcodebuild_command(Path("/p/B.xcodeproj"), "DevicekitBench", "UDID1", Path("/d"))
+    assert cmd[:5] == ["xcodebuild", "-project", "/p/B.xcodeproj", "-scheme", "DevicekitBench"]
+    assert cmd[cmd.index("-destination") + 1] == "platform=iOS,id=UDID1"
+    key = build.cache_key(tfl)
+    from devicekit.fsutil import sha256_file
+
+    assert key.startswith(sha256_file(tfl)[:16]) and key.endswith(f"-t{build.template_version()}")
+    monkeypatch.delenv("ANDROID_HOME", raising=False)
+    monkeypatch.delenv("ANDROID_SDK_ROOT", raising=False)
+    with pytest.raises(EnvironmentMissing, match="ANDROID_HOME") as ei:
+        build.build_app("android", tfl, "SERIAL", "com.devicekit.bench")
+    assert "--apk" in ei.value.one_line()
+    # with an SDK present, a project without the render API gives the clear message too
+    monkeypatch.setenv("ANDROID_HOME", str(tmp_path))
+    monkeypatch.setenv("DEVICEKIT_CACHE", str(tmp_path / "cache"))
+    import devicekit.mobile_templates as mt
+
+    if getattr(mt, "render", None) is None:
+        with pytest.raises(EnvironmentMissing, match="render API"):
+            build.build_app("android", tfl, "SERIAL", "com.devicekit.bench")
+
+
+def test_profiles_data():
+    from devicekit.device.profiles import get_profile, match_model, profiles
+
+    p = profiles()
+    for name in ["pixel6", "pixel7", "pixel8pro", "pixel9", "galaxy-s22", "galaxy-s23", "galaxy-s24ultra",
+                 "iphone12", "iphone13pro", "iphone15pro", "iphone16promax"]:
+        assert name in p and p[name]["source"] and p[name]["models"]
+    assert match_model("android", "Pixel 7")["id"] == "pixel7"
+    assert match_model("android", "SM-S911B")["id"] == "galaxy-s23"
+    assert match_model("android", "SM-S911X")["id"] == "galaxy-s23"  # region suffix by prefix
+    assert match_model("ios", "iPhone15,2")["id"] == "iphone14pro"
+    assert match_model("android", "Nokia 3310") is None
+    assert get_profile("Galaxy_S23")["id"] == "galaxy-s23"
+
+
+def test_bench_devices_report_without_torch_or_tensorflow(tfl, tmp_path):
+    """The light commands run in a process where importing torch/tensorflow fails."""
+    runs = tmp_path / "runs"
+    commands = [["bench", str(tfl), "--device=host", "--frames=20", f"--runs-dir={runs}", "--run-id=lt"],
+                ["devices", "--json"],
+                ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")]]
+    code = f"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("torch", "tensorflow", "onnx2tf", "coremltools", "tf_keras", "keras"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+from devicekit.cli import app
+for args in {commands!r}:
+    try:
+        app(args, standalone_mode=False)
+    except SystemExit as e:
+        assert not e.code, (args, e.code)
+bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow")]
+assert not bad, bad
+print("LIGHT-OK")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT),
+                       env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS=""))
+    assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
+    assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
