@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 
-from check_models import cli, keras_tflite, mediapipe, small_onnx
+import pytest
+
+from check_models import cli, keras_tflite, mediapipe, small_mlpackage, small_onnx
 
 BLOCKER = '''
 import sys
 class _Block:
-    BLOCKED = ("torch", "tensorflow", "tf_keras", "keras", "onnx2tf", "coremltools")
+    BLOCKED = ("torch", "tensorflow", "tf_keras", "keras", "onnx2tf")
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in self.BLOCKED:
             raise ImportError(f"{name} is blocked for this test")
@@ -42,6 +44,10 @@ def test_check_runs_without_torch_or_tensorflow(tmp_path):
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
         assert report["ok"] and report["sections"]["model"]["ops"] > 0
+    pytest.importorskip("coremltools")
+    r = cli("check", str(small_mlpackage()), "--json", env=env)  # CoreML protos without importing coremltools
+    assert r.returncode == 0, r.stderr
+    assert {"conv", "linear"} <= {row["op"] for row in json.loads(r.stdout)["sections"]["ops"]}
     r = cli("check", str(tmp_path / "missing.tflite"), env=env)
     assert r.returncode == 2 and "not found" in r.stderr
 

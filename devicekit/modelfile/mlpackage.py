@@ -29,7 +29,10 @@ def _proto():
         return sys.modules["coremltools.proto.Model_pb2"]
     if f"{_PKG}.Model_pb2" in sys.modules:
         return sys.modules[f"{_PKG}.Model_pb2"]
-    spec = importlib.util.find_spec("coremltools")
+    try:
+        spec = importlib.util.find_spec("coremltools")
+    except (ImportError, ValueError):
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise EnvironmentMissing("reading .mlpackage needs the CoreML protobuf definitions from coremltools",
                                  hint="pip install coremltools==9.0")
