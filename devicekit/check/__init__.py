@@ -67,7 +67,8 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     macs = all_macs(facts)
     per_op = sorted(((m, op) for m, op in zip(macs, facts.ops) if m), key=lambda x: -x[0])[:10]
     compute = {"total_macs": sum(macs),
-               "top_ops": [{"op": op.index, "type": op.op, "macs": m} for m, op in per_op]}
+               "top_ops": [{"op": op.index, "type": op.op, "macs": m} for m, op in per_op],
+               "per_op": [[op.index, op.op, m] for m, op in zip(macs, facts.ops) if m]}
     results.append(CheckResult("compute", "info", value=sum(macs), message=f"{sum(macs) / 1e6:.1f}M MACs in {len(facts.ops)} ops"))
     io = [{"name": facts.tensors[i].name, "shape": list(facts.tensors[i].shape), "dtype": facts.tensors[i].dtype,
            "quantization": {"scale": facts.tensors[i].scale[0], "zero_point": facts.tensors[i].zero_point[0]}
