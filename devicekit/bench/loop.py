@@ -36,6 +36,8 @@ class LoopResult:
     first_frame_us: int = 0
     status: str = "ok"
     error: str | None = None
+    delegate: str | None = None  # what actually ran (XNNPACK may fall back to the builtin kernels)
+    note: str | None = None
 
 
 def _pixel_frames(h: int, w: int, c: int, count: int = 4, seed: int = 0) -> list[np.ndarray]:
@@ -80,17 +82,31 @@ class TFLiteModel:
 
         if delegate not in HOST_DELEGATES:
             raise UsageError(f"--delegate {delegate} is not available on the host (use {' or '.join(HOST_DELEGATES)})")
-        resolver = OpResolverType.AUTO if delegate == "xnnpack" else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        self.delegate, self.note = delegate, None
         try:
-            self.interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
-            self.interp.allocate_tensors()
+            self.interp = self._load(Interpreter, OpResolverType, path, threads, delegate == "xnnpack")
         except (ValueError, RuntimeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
+            if delegate != "xnnpack" or "xnnpack" not in first.lower():
+                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
+            # XNNPACK refused a node: measure the builtin kernels instead, and record it
+            self.delegate, self.note = "cpu", f"XNNPACK could not take the model ({first}); ran on the builtin CPU kernels"
+            try:
+                self.interp = self._load(Interpreter, OpResolverType, path, threads, False)
+            except (ValueError, RuntimeError) as exc2:
+                first = (str(exc2).strip().splitlines() or [type(exc2).__name__])[0]
+                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
         d = self.interp.get_input_details()[0]
         self.in_index = d["index"]
         self.pre = _Preprocess(d["shape"], d["dtype"], d["quantization"], mean, std)
         self.outs = [(o["index"], o["quantization"]) for o in self.interp.get_output_details()]
+
+    @staticmethod
+    def _load(Interpreter, OpResolverType, path: Path, threads: int, xnnpack: bool):
+        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+        interp.allocate_tensors()
+        return interp
 
     def set_input(self, x: np.ndarray) -> None:
         self.interp.set_tensor(self.in_index, x)
@@ -165,6 +181,7 @@ def run_loop(
     std=None,
     on_row: Callable[[tuple], None] | None = None,
     frame_delay_s: float = 0.0,
+    model=None,
 ) -> LoopResult:
     """Load, warm up, then time ``frames`` frames (or frames for ``duration_s`` seconds).
 
@@ -176,8 +193,10 @@ def run_loop(
     res = LoopResult()
     clock = time.perf_counter_ns
     t0 = clock()
-    model = load_model(model_path, threads, delegate, mean, std)
+    if model is None:  # (a benchmark may pass an already loaded model to share one interpreter)
+        model = load_model(model_path, threads, delegate, mean, std)
     res.load_us = (clock() - t0) // 1000
+    res.delegate, res.note = getattr(model, "delegate", delegate), getattr(model, "note", None)
     pre, set_input, invoke, outputs = model.pre, model.set_input, model.invoke, model.outputs
     pix = _pixel_frames(pre.h, pre.w, pre.c)
     npix = len(pix)
@@ -247,8 +266,9 @@ def peak_rss_kb() -> int | None:
 
 
 def device_json(facts: dict, res: LoopResult, delegate: str, threads: int, thermal=(None, None)) -> dict:
+    extra = {"delegate_note": res.note} if res.note else {}
     return {"protocol": PROTOCOL, **{k: facts.get(k) for k in ("model", "manufacturer", "os", "soc")},
-            "delegate": delegate, "threads": threads, "thermal_start": thermal[0], "thermal_end": thermal[1],
+            "delegate": res.delegate or delegate, **extra, "threads": threads, "thermal_start": thermal[0], "thermal_end": thermal[1],
             "load_us": int(res.load_us), "first_frame_us": int(res.first_frame_us), "peak_rss_kb": peak_rss_kb()}
 
 

@@ -196,6 +196,8 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
 def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
     if isinstance(fault, KeyboardInterrupt):
         return "interrupted"
+    if isinstance(fault, (InputError, UsageError)):
+        return fault.message
     if isinstance(fault, DevicekitError):
         return f"device fault: {fault.message}"
     if isinstance(fault, OSError):
