@@ -1,0 +1,256 @@
+"""Template values from an artifact's manifest, and the name checks.
+
+Everything a template needs comes from the manifest (devicekit/manifest.py):
+input size and layout, mean/std per channel, colour order, the input and
+output tensors with their dtypes and quantisation, landmark count and layout,
+the crop policy (``preprocess["crop"]``) and the 1-euro constants
+(``postprocess["one_euro"]``). Where a manifest has no crop policy or 1-euro
+constants, the documented defaults are used: ``devicekit.face.crop.CROP_POLICY``
+and ``devicekit.verify.one_euro.DEFAULT_PARAMS`` when those modules exist,
+else ``FALLBACK_CROP`` / ``FALLBACK_ONE_EURO`` below (the converter's defaults).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from devicekit.errors import InputError, UsageError
+
+# The converter's documented defaults (converters/base.py), used only when the
+# owning modules are not importable.
+FALLBACK_CROP = {"detector": "opencv-haar-frontalface-default", "enlarge": 1.25, "square": True, "shift_y": 0.1, "rotation": False}
+FALLBACK_ONE_EURO = {"min_cutoff": 1.0, "beta": 0.05, "d_cutoff": 1.0}
+
+LANDMARK_TASKS = ("landmarks", "landmarks3d")
+DTYPES = ("float32", "int8", "uint8")
+
+KOTLIN_KEYWORDS = {
+    "as", "break", "class", "continue", "do", "else", "false", "for", "fun", "if", "in", "interface", "is", "null",
+    "object", "package", "return", "super", "this", "throw", "true", "try", "typealias", "typeof", "val", "var", "when",
+    "while",
+}
+JAVA_KEYWORDS = {
+    "abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue", "default",
+    "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if", "implements", "import",
+    "instanceof", "int", "interface", "long", "native", "new", "package", "private", "protected", "public", "return",
+    "short", "static", "strictfp", "super", "switch", "synchronized", "this", "throw", "throws", "transient", "try",
+    "void", "volatile", "while", "true", "false", "null", "_",
+}
+SWIFT_KEYWORDS = {
+    "associatedtype", "class", "deinit", "enum", "extension", "fileprivate", "func", "import", "init", "inout",
+    "internal", "let", "open", "operator", "private", "protocol", "public", "rethrows", "static", "struct", "subscript",
+    "typealias", "var", "break", "case", "continue", "default", "defer", "do", "else", "fallthrough", "for", "guard",
+    "if", "in", "repeat", "return", "switch", "where", "while", "as", "Any", "catch", "false", "is", "nil", "super",
+    "self", "Self", "throw", "throws", "true", "try", "Type", "Protocol",
+}
+# Type names the generated code defines or imports; the landmarker class must not shadow them.
+RESERVED_CLASS_NAMES = {
+    "ModelSpec", "ModelConfig", "CropBox", "Preprocessor", "Decoder", "OneEuroFilter", "BenchmarkWriter",
+    "BenchmarkLoop", "FrameTiming", "DeviceFacts", "FrameStages", "NanoClock", "SystemNanoClock", "LoopOutcome",
+    "MainActivity", "FaceTracker", "LandmarkOverlayView", "DevicekitBenchmarkActivity", "Result", "Options",
+    "Delegate", "String", "Int", "Array", "Bitmap", "Context", "File", "MLModel", "Data", "URL", "View", "App",
+    "ContentView", "CameraModel", "BenchmarkRunner", "OverlayView", "Float", "Double",
+}
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def validate_app_id(app_id: str) -> str:
+    """A Java package name usable as an Android application id and an iOS bundle id."""
+    parts = app_id.split(".")
+    if len(parts) < 2:
+        raise UsageError(f"--app-id {app_id!r} needs at least two segments, e.g. com.example.facetrack")
+    for p in parts:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", p):
+            raise UsageError(f"--app-id {app_id!r}: segment {p!r} must start with a letter and hold only letters, digits, _")
+        if p in JAVA_KEYWORDS or p in KOTLIN_KEYWORDS:
+            raise UsageError(f"--app-id {app_id!r}: segment {p!r} is a Java/Kotlin keyword")
+    return app_id
+
+
+def validate_name(name: str) -> str:
+    """The landmarker class name: a Kotlin and Swift type name (letters and digits, starting upper case)."""
+    if not _IDENT.match(name) or not re.fullmatch(r"[A-Z][A-Za-z0-9]{0,63}", name):
+        raise UsageError(f"--name {name!r} must be a type name: an upper-case letter, then letters or digits (e.g. FaceLandmarker)")
+    if name in SWIFT_KEYWORDS or name in KOTLIN_KEYWORDS or name in RESERVED_CLASS_NAMES:
+        raise UsageError(f"--name {name!r} clashes with a keyword or a type of the generated code; pick another")
+    return name
+
+
+def _fmt(x: float) -> str:
+    """A float literal valid in Kotlin and Swift that parses back to the same double."""
+    s = repr(float(x))
+    if s in ("nan", "inf", "-inf"):
+        raise InputError(f"manifest holds a non-finite number ({s})")
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s
+
+
+def _default(module: str, attr: str, fallback: dict) -> dict:
+    import importlib
+
+    try:
+        return dict(getattr(importlib.import_module(module), attr))
+    except (ImportError, AttributeError):
+        return dict(fallback)
+
+
+@dataclass
+class ModelFacts:
+    """The manifest reduced to what the generated code needs (also the values tests compare)."""
+
+    name: str
+    layout: str
+    width: int
+    height: int
+    channels: int
+    color: str
+    input_layout: str
+    mean: list[float]
+    std: list[float]
+    input_tensor: str
+    input_dtype: str
+    input_scale: float
+    input_zero_point: int
+    num_landmarks: int
+    values_per_landmark: int
+    output_tensor: str
+    output_index: int
+    output_dtype: str
+    output_scale: float
+    output_zero_point: int
+    coords: str
+    crop: dict
+    one_euro: dict
+    sha256: str
+    size_bytes: int
+    defaults_used: list[str] = field(default_factory=list)
+
+    def spec_json(self) -> dict:
+        """The ModelSpec fields, as the Kotlin/Swift code holds them."""
+        return {
+            "inputWidth": self.width, "inputHeight": self.height, "channels": self.channels, "color": self.color,
+            "inputLayout": self.input_layout, "mean": self.mean, "std": self.std, "inputDtype": self.input_dtype,
+            "inputScale": self.input_scale, "inputZeroPoint": self.input_zero_point, "numLandmarks": self.num_landmarks,
+            "valuesPerLandmark": self.values_per_landmark, "outputDtype": self.output_dtype,
+            "outputScale": self.output_scale, "outputZeroPoint": self.output_zero_point, "coords": self.coords,
+            "cropEnlarge": float(self.crop["enlarge"]), "cropShiftY": float(self.crop["shift_y"]),
+            "cropSquare": bool(self.crop.get("square", True)), "oneEuroMinCutoff": float(self.one_euro["min_cutoff"]),
+            "oneEuroBeta": float(self.one_euro["beta"]), "oneEuroDCutoff": float(self.one_euro["d_cutoff"]),
+        }
+
+
+def _pick_output(outputs, n: int | None):
+    if not outputs:
+        raise InputError("the manifest lists no output tensors")
+    for i, t in enumerate(outputs):
+        if (t.description or "").lower().startswith("landmark") or "landmark" in (t.name or "").lower():
+            return i, t
+    for i, t in enumerate(outputs):
+        size = 1
+        for d in t.shape:
+            size *= int(d)
+        if n and size in (2 * n, 3 * n):
+            return i, t
+    return 0, outputs[0]
+
+
+def model_facts(manifest) -> ModelFacts:
+    """Check the manifest describes a landmark model the templates support, and collect its facts."""
+    m = manifest.model or {}
+    task = m.get("task")
+    if task not in LANDMARK_TASKS:
+        raise InputError(f"package supports landmark models (task {' or '.join(LANDMARK_TASKS)}); this manifest says task {task!r}")
+    pre = manifest.preprocess or {}
+    try:
+        n_, c, h, w = (int(v) for v in pre["shape"])
+        color = pre["color"]
+        mean = [float(v) for v in pre["mean"]]
+        std = [float(v) for v in pre["std"]]
+    except (KeyError, TypeError, ValueError):
+        raise InputError("manifest preprocess needs shape [N,C,H,W], mean, std and color") from None
+    if color not in ("rgb", "bgr", "gray") or (color == "gray") != (c == 1) or c not in (1, 3):
+        raise InputError(f"manifest preprocess: color {color!r} does not fit {c} channels")
+    if len(mean) == 1:
+        mean = mean * c
+    if len(std) == 1:
+        std = std * c
+    if len(mean) != c or len(std) != c or any(s == 0 for s in std):
+        raise InputError(f"manifest preprocess: mean/std need {c} values and std must not be 0")
+    if not manifest.inputs:
+        raise InputError("the manifest lists no input tensors")
+    tin = manifest.inputs[0]
+    shape = [int(v) for v in tin.shape]
+    layout = tin.layout or ("NCHW" if shape == [n_, c, h, w] else "NHWC")
+    expect = [n_, h, w, c] if layout == "NHWC" else [n_, c, h, w]
+    if layout not in ("NHWC", "NCHW") or shape != expect:
+        raise InputError(f"input tensor {tin.name} has shape {shape} ({layout}); the preprocess shape [N,C,H,W]={[n_, c, h, w]} needs {expect}")
+    n = m.get("landmarks")
+    oi, tout = _pick_output(manifest.outputs, n)
+    size = 1
+    for d in tout.shape:
+        size *= int(d)
+    if not n:
+        if len(tout.shape) >= 2 and int(tout.shape[-1]) in (2, 3):
+            n = size // int(tout.shape[-1])
+        else:
+            raise InputError(f"manifest model.landmarks is missing and output {tout.name} shape {tout.shape} does not say it")
+    n = int(n)
+    if size % n or size // n not in (2, 3):
+        raise InputError(f"output {tout.name} has {size} values, which is not 2 or 3 per landmark for {n} landmarks")
+    for t, what in ((tin, "input"), (tout, "output")):
+        if t.dtype not in DTYPES:
+            raise InputError(f"{what} tensor {t.name} has dtype {t.dtype}; the templates handle {', '.join(DTYPES)}")
+        if t.dtype != "float32" and not (t.quantization and "scale" in t.quantization):
+            raise InputError(f"{what} tensor {t.name} is {t.dtype} but the manifest has no quantization scale/zero_point")
+    used = []
+    crop = pre.get("crop")
+    if not crop:
+        crop = _default("devicekit.face.crop", "CROP_POLICY", FALLBACK_CROP)
+        used.append("crop policy")
+    one_euro = (manifest.postprocess or {}).get("one_euro")
+    if not one_euro:
+        one_euro = _default("devicekit.verify.one_euro", "DEFAULT_PARAMS", FALLBACK_ONE_EURO)
+        used.append("one-euro constants")
+    for k in ("enlarge", "shift_y"):
+        if not isinstance(crop.get(k), (int, float)):
+            raise InputError(f"manifest crop policy lacks a number for {k!r}")
+    for k in ("min_cutoff", "beta", "d_cutoff"):
+        if not isinstance(one_euro.get(k), (int, float)):
+            raise InputError(f"manifest one_euro lacks a number for {k!r}")
+    coords = m.get("coords", "input_pixels")
+    if coords not in ("input_pixels", "normalized"):
+        raise InputError(f"manifest model.coords {coords!r} is not input_pixels or normalized")
+    qi = tin.quantization or {}
+    qo = tout.quantization or {}
+    return ModelFacts(
+        name=str(m.get("name") or "model"), layout=str(m.get("layout") or "unknown"), width=w, height=h, channels=c,
+        color=color, input_layout=layout, mean=mean, std=std, input_tensor=tin.name,
+        input_dtype=tin.dtype, input_scale=float(qi.get("scale", 1.0)) if tin.dtype != "float32" else 1.0,
+        input_zero_point=int(qi.get("zero_point", 0)) if tin.dtype != "float32" else 0,
+        num_landmarks=n, values_per_landmark=size // n, output_tensor=tout.name, output_index=oi,
+        output_dtype=tout.dtype, output_scale=float(qo.get("scale", 1.0)) if tout.dtype != "float32" else 1.0,
+        output_zero_point=int(qo.get("zero_point", 0)) if tout.dtype != "float32" else 0, coords=coords,
+        crop=dict(crop), one_euro=dict(one_euro), sha256=manifest.sha256, size_bytes=int(manifest.size_bytes or 0),
+        defaults_used=used,
+    )
+
+
+def code_values(f: ModelFacts) -> dict[str, str]:
+    """Placeholder values shared by the Kotlin and Swift model configs (literals valid in both)."""
+    return {
+        "MODEL_NAME": f.name, "MODEL_SHA256": f.sha256, "MODEL_BYTES": str(f.size_bytes),
+        "LANDMARK_LAYOUT": f.layout, "INPUT_TENSOR": f.input_tensor, "OUTPUT_TENSOR": f.output_tensor,
+        "OUTPUT_INDEX": str(f.output_index), "INPUT_WIDTH": str(f.width), "INPUT_HEIGHT": str(f.height),
+        "INPUT_CHANNELS": str(f.channels), "COLOR": f.color, "INPUT_LAYOUT": f.input_layout,
+        "MEAN": ", ".join(_fmt(v) for v in f.mean), "STD": ", ".join(_fmt(v) for v in f.std),
+        "INPUT_DTYPE": f.input_dtype, "INPUT_SCALE": _fmt(f.input_scale), "INPUT_ZERO_POINT": str(f.input_zero_point),
+        "NUM_LANDMARKS": str(f.num_landmarks), "VALUES_PER_LANDMARK": str(f.values_per_landmark),
+        "OUTPUT_DTYPE": f.output_dtype, "OUTPUT_SCALE": _fmt(f.output_scale),
+        "OUTPUT_ZERO_POINT": str(f.output_zero_point), "COORDS": f.coords,
+        "CROP_ENLARGE": _fmt(f.crop["enlarge"]), "CROP_SHIFT_Y": _fmt(f.crop["shift_y"]),
+        "CROP_SQUARE": "true" if f.crop.get("square", True) else "false",
+        "ONE_EURO_MIN_CUTOFF": _fmt(f.one_euro["min_cutoff"]), "ONE_EURO_BETA": _fmt(f.one_euro["beta"]),
+        "ONE_EURO_D_CUTOFF": _fmt(f.one_euro["d_cutoff"]),
+    }
