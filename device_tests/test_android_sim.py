@@ -171,3 +171,73 @@ def test_unknown_and_absent_devices_are_clear(phone_factory, model, tmp_path):
     assert r.returncode == 3 and "did you mean pixel7" in " ".join(r.stderr.split())
     r = run_cli("bench", str(model), "--device", "127.0.0.1:1", env_extra=env)
     assert r.returncode == 3 and "cannot connect" in r.stderr
+
+
+def test_interrupted_run_keeps_frames_and_stops_the_app(phone_factory, model, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from device_tests.conftest import ROOT
+
+    phone = phone_factory(faults=("slow",), slow_ms=20.0)
+    env = dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", phone.address,
+                          "--frames", "2000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "i1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+    frames = phone.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit/i1/frames.csv"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not frames.exists() or len(frames.read_text().splitlines()) < 80):
+        time.sleep(0.2)
+    time.sleep(1.5)  # let devicekit copy the frames measured so far
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 3, err
+    assert "interrupted" in err and "measured frames kept" in err
+    summary = json.loads((tmp_path / "runs/i1/summary.json").read_text())
+    assert summary["complete"] is False and summary["stats"]["frames"] >= 40
+    assert not phone.children and no_app_processes()  # am force-stop ended the app
+
+
+def test_sustained_mode_on_a_phone(phone_factory, model, tmp_path):
+    phone = phone_factory()
+    r = run_cli("bench", str(model), "--device", phone.address, "--duration", "1", "--warmup", "2", "--json",
+                "--runs-dir", str(tmp_path / "runs"), env_extra={"DEVICEKIT_ADB": "direct"})
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["settings"]["frames"] > 30 and s["stats"]["frames"] == s["settings"]["frames"]
+    span = s["stats"]["frames"] / s["stats"]["fps"]
+    assert 0.3 < span < 5
+
+
+def test_documented_start_command_with_adb_client(adb_client, model, tmp_path):
+    """`python -m device_tests.simphone --port P --model "Pixel 7"`, then `adb connect` and `--device pixel7`."""
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    from device_tests.conftest import ROOT, free_port
+
+    port = free_port()
+    keys = Path(os.environ["HOME"]) / ".android" / "adbkey.pub"
+    sim = subprocess.Popen([sys.executable, "-m", "device_tests.simphone", "--port", str(port), "--model", "Pixel 7",
+                            "--root", str(tmp_path / "phone"), "--adb-keys", str(keys), "--no-accept-new-keys"],
+                           cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening on 127.0.0.1:%d" % port in sim.stdout.readline()
+        c = adb_client("connect", f"127.0.0.1:{port}")
+        assert "connected to" in c.stdout
+        r = run_cli("bench", str(model), "--device", "pixel7", "--frames", "30", "--json", "--runs-dir", str(tmp_path / "runs"),
+                    env_extra={"DEVICEKIT_ADB": "client"})
+        assert r.returncode == 0, r.stderr
+        run = json.loads(r.stdout)["dir"]
+        assert json.loads(Path(run, "device.json").read_text())["model"] == "Pixel 7"
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=30)
+    assert sim.returncode == 0
+    assert not [c for c in psutil.Process().children(recursive=True)
+                if c.status() != psutil.STATUS_ZOMBIE and "device_tests.sim" in " ".join(c.cmdline())]
