@@ -162,9 +162,16 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
     from devicekit.bench import build
     from devicekit.errors import EnvironmentMissing
 
-    proj = Path("/p/app")
-    assert build.gradle_command(proj) == ["/p/app/gradlew", "-p", "/p/app", "--no-daemon", ":app:assembleDebug"]
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "gradlew").write_text("#!/bin/sh\n")
+    assert build.gradle_command(proj) == [str(proj / "gradlew"), "-p", str(proj), "--no-daemon", ":app:assembleDebug"]
     assert build.gradle_output(proj) == proj / "app/build/outputs/apk/debug/app-debug.apk"
+    (proj / "gradlew").unlink()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(EnvironmentMissing, match="no Gradle wrapper"):
+        build.gradle_command(proj)
+    monkeypatch.setenv("PATH", os.environ["PATH"])
     cmd = build.xcodebuild_command(Path("/p/B.xcodeproj"), "DevicekitBench", "UDID1", Path("/d"))
     assert cmd[:5] == ["xcodebuild", "-project", "/p/B.xcodeproj", "-scheme", "DevicekitBench"]
     assert cmd[cmd.index("-destination") + 1] == "platform=iOS,id=UDID1"
@@ -177,14 +184,49 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
     with pytest.raises(EnvironmentMissing, match="ANDROID_HOME") as ei:
         build.build_app("android", tfl, "SERIAL", "com.devicekit.bench")
     assert "--apk" in ei.value.one_line()
-    # with an SDK present, a project without the render API gives the clear message too
+    monkeypatch.delenv("ANDROID_HOME", raising=False)
+    monkeypatch.setattr(build, "xcode_dir", lambda: None)
+    with pytest.raises(EnvironmentMissing, match="Xcode") as ei:
+        build.build_app("ios", tfl, "UDID", "com.devicekit.bench")
+    assert "--app" in ei.value.one_line()
+
+
+def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypatch):
+    """With an SDK present: render the benchmark app from mobile_templates, then the build command runs."""
+    from devicekit.bench import build
+    from devicekit.errors import DeviceError, EnvironmentMissing
+
+    art = tmp_path / "m.tflite"
+    art.write_bytes(tiny_tflite().read_bytes())
+    from devicekit.manifest import Manifest, TensorInfo, finalize
+
+    finalize(Manifest(artifact=art.name, target="tflite-fp32", format="tflite",
+                      model={"name": "tiny", "source": "test", "task": "landmarks", "landmarks": 68, "layout": "ibug68",
+                             "coords": "input_pixels"},
+                      inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+                      outputs=[TensorInfo("out", [1, 136], "float32")],
+                      preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3,
+                                  "color": "rgb"}), art)
     monkeypatch.setenv("ANDROID_HOME", str(tmp_path))
     monkeypatch.setenv("DEVICEKIT_CACHE", str(tmp_path / "cache"))
-    import devicekit.mobile_templates as mt
-
-    if getattr(mt, "render", None) is None:
-        with pytest.raises(EnvironmentMissing, match="render API"):
-            build.build_app("android", tfl, "SERIAL", "com.devicekit.bench")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    log = tmp_path / "gradle-args.txt"
+    gradle = bindir / "gradle"  # a recording stand-in: there is no Gradle or Android SDK on this machine
+    gradle.write_text(f"#!/bin/sh\necho \"$@\" > {log}\nexit 1\n")
+    gradle.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    try:
+        build.build_app("android", art, "SERIAL", "com.devicekit.bench")
+    except EnvironmentMissing as exc:  # the render API refused this manifest: still one clear message
+        pytest.skip(f"mobile_templates.render refused the test manifest: {exc.one_line()}")
+    except DeviceError as exc:
+        assert "building the benchmark app failed" in exc.message
+    args = log.read_text().split()
+    slot = next((tmp_path / "cache" / "apps").iterdir())
+    assert slot.name.startswith("android-com.devicekit.bench-") and build.cache_key(art) in slot.name
+    assert args[:2] == ["-p", str(slot / "project")] and args[-1] == ":app:assembleDebug"
+    assert (slot / "project" / "settings.gradle.kts").exists()
 
 
 def test_profiles_data():

@@ -42,8 +42,15 @@ def xcode_dir() -> str | None:
 
 
 def gradle_command(project: Path) -> list[str]:
+    """The project's Gradle wrapper when it has one, else ``gradle`` from PATH."""
     wrapper = project / ("gradlew.bat" if os.name == "nt" else "gradlew")
-    return [str(wrapper), "-p", str(project), "--no-daemon", ":app:assembleDebug"]
+    exe = str(wrapper) if wrapper.exists() else shutil.which("gradle")
+    if not exe:
+        raise EnvironmentMissing(
+            f"the rendered project {project} has no Gradle wrapper and `gradle` is not on PATH",
+            hint="install Gradle (or open the project once in Android Studio), or pass a prebuilt --apk FILE",
+        )
+    return [exe, "-p", str(project), "--no-daemon", ":app:assembleDebug"]
 
 
 def gradle_output(project: Path) -> Path:
@@ -60,16 +67,21 @@ def xcode_output(derived: Path, scheme: str) -> Path:
     return derived / "Build" / "Products" / "Release-iphoneos" / f"{scheme}.app"
 
 
-def template_version() -> str:
+def template_version(platform: str = "android") -> str:
+    """The template tree's own content hash (so any template edit invalidates cached builds)."""
     try:
         from .. import mobile_templates as mt
     except ImportError:
         return "none"
-    return str(getattr(mt, "TEMPLATE_VERSION", getattr(mt, "__version__", "0")))
+    declared = getattr(mt, "TEMPLATE_VERSION", None)
+    if declared:
+        return str(declared)
+    tree = Path(mt.__file__).parent / platform
+    return sha256_file(tree)[:12] if tree.is_dir() else "none"
 
 
-def cache_key(model: Path) -> str:
-    return f"{sha256_file(model)[:16]}-t{template_version()}"
+def cache_key(model: Path, platform: str = "android") -> str:
+    return f"{sha256_file(model)[:16]}-t{template_version(platform)}"
 
 
 def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
@@ -97,8 +109,8 @@ def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
             "devicekit.mobile_templates has no render API in this install, so the benchmark app cannot be generated",
             hint=f"pass a prebuilt app with {'--apk FILE' if platform == 'android' else '--app App.app'}",
         )
-    res = render(model, platform=platform, out_dir=out, app_id=app_id)
-    return Path(getattr(res, "project_dir", res) or out)
+    res = render(model, platform=platform, out_dir=out, app_id=app_id, force=True)
+    return Path(getattr(res, "out_dir", None) or out)
 
 
 def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None) -> Path:
@@ -107,19 +119,20 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None)
         raise _missing(platform, device_id, app_id)
     if platform == "ios" and not xcode_dir():
         raise _missing(platform, device_id, app_id)
-    key = cache_key(model)
+    key = cache_key(model, platform)
     slot = cache_root() / f"{platform}-{app_id}-{key}"
-    built = slot / ("app-debug.apk" if platform == "android" else "DevicekitBench.app")
+    built = slot / ("app-debug.apk" if platform == "android" else "Benchmark.app")
     if built.exists():
         return built
     project = _render(model, platform, slot / "project", app_id)
     if platform == "android":
         cmd, out = gradle_command(project), gradle_output(project)
     else:
-        scheme = "DevicekitBench"
-        xcodeproj = next(project.glob("*.xcodeproj"), None)
+        xcodeproj = next(iter(sorted(project.rglob("*.xcodeproj"))), None)
         if xcodeproj is None:
-            raise InputError(f"the rendered iOS project in {project} has no .xcodeproj")
+            raise EnvironmentMissing(f"the rendered iOS project in {project} has no .xcodeproj to build",
+                                     hint="open it in Xcode and build it, then pass --app App.app")
+        scheme = xcodeproj.stem
         cmd, out = xcodebuild_command(xcodeproj, scheme, device_id, slot / "derived"), xcode_output(slot / "derived", scheme)
     if log:
         log(f"building the benchmark app: {' '.join(cmd)}")
