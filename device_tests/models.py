@@ -67,6 +67,32 @@ def tiny_onnx() -> Path:
     return out
 
 
+_MLPACKAGE = r'''
+import sys
+import coremltools as ct
+from coremltools.converters.mil import Builder as mb
+
+@mb.program(input_specs=[mb.TensorSpec(shape=(1, 3, 64, 64))], opset_version=ct.target.iOS17)
+def prog(x):
+    return mb.relu(x=x)
+
+ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17).save(sys.argv[1])
+'''
+
+
+def tiny_mlpackage() -> Path:
+    """A real (tiny) CoreML .mlpackage made with coremltools' MIL builder (Linux can make, not run, it)."""
+    import shutil
+
+    out = _cache_dir() / f"tiny-{hashlib.sha256(_MLPACKAGE.encode()).hexdigest()[:10]}.mlpackage"
+    if not out.exists():
+        tmp = out.with_name(out.stem + "-tmp.mlpackage")
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["nice", sys.executable, "-c", _MLPACKAGE, str(tmp)], check=True, capture_output=True, timeout=600)
+        os.replace(tmp, out)
+    return out
+
+
 def fake_apk(path: Path, package: str = "com.devicekit.bench") -> Path:
     """A zip the simulated phone's `pm install` accepts (it reads the package from a text entry)."""
     import zipfile

@@ -22,6 +22,7 @@ from devicekit.bench.loop import FRAMES_HEADER, LoopResult, device_json, done_js
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", type=Path, required=True)
+    ap.add_argument("--model", type=Path, default=None, help="default: <dir>/model.tflite")
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=1)
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0)  # the delay itself is inside inference (frame_delay_s)
 
     try:
-        res = run_loop(d / "model.tflite", a.frames, a.warmup, a.threads, host_delegate, on_row=on_row,
+        res = run_loop(a.model or d / "model.tflite", a.frames, a.warmup, a.threads, host_delegate, on_row=on_row,
                        frame_delay_s=a.slow_ms / 1000.0)
     except Exception as exc:  # noqa: BLE001 - a load failure is reported like a real app would
         res = LoopResult(status="error", error=f"{type(exc).__name__}: {exc}")

@@ -171,6 +171,10 @@ def test_unknown_and_absent_devices_are_clear(phone_factory, model, tmp_path):
     assert r.returncode == 3 and "did you mean pixel7" in " ".join(r.stderr.split())
     r = run_cli("bench", str(model), "--device", "127.0.0.1:1", env_extra=env)
     assert r.returncode == 3 and "cannot connect" in r.stderr
+    from device_tests.models import tiny_onnx
+
+    r = run_cli("bench", str(tiny_onnx()), "--device", phone.address, env_extra=env)
+    assert r.returncode == 2 and "android benchmarks run .tflite" in r.stderr
 
 
 def test_interrupted_run_keeps_frames_and_stops_the_app(phone_factory, model, tmp_path):

@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from device_tests.conftest import ROOT, run_cli
+from device_tests.models import tiny_mlpackage, tiny_tflite
 
 SIM_BIN = ROOT / "device_tests" / "sim_bin"
 
@@ -35,7 +36,8 @@ def ios_env(tmp_path):
     state = tmp_path / "xcrun-state"
     state.mkdir()
     st = {"devices": [_device("00008120-000A11112222333E", "iPhone15,2", "Test iPhone 14 Pro"),
-                      _device("00008130-000B44445555666F", "iPhone16,1", "Locked iPhone", paired=False)], "apps": {}}
+                      _device("00008130-000B44445555666F", "iPhone16,1", "Locked iPhone", paired=False)], "apps": {},
+          "standInTflite": str(tiny_tflite())}
     (state / "state.json").write_text(json.dumps(st))
     env = {"PATH": f"{SIM_BIN}{os.pathsep}{os.environ['PATH']}", "DEVICEKIT_SIM_XCRUN_STATE": str(state),
            "DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "DEVICEKIT_SIM_PYTHON": sys.executable}
@@ -62,9 +64,14 @@ def test_devices_lists_ios(ios_env):
     assert devs["00008130-000B44445555666F"]["state"] == "unauthorized"
 
 
-def test_bench_iphone_profile_with_app(ios_env, model, tmp_path):
+@pytest.fixture(scope="module")
+def mlpackage():
+    return tiny_mlpackage()
+
+
+def test_bench_iphone_profile_with_app(ios_env, mlpackage, tmp_path):
     env, state = ios_env
-    r = run_cli("bench", str(model), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "25",
+    r = run_cli("bench", str(mlpackage), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "25",
                 "--warmup", "2", "--delegate", "cpu", "--runs-dir", str(tmp_path / "runs"), "--run-id", "ios1", "--json",
                 env_extra=env)
     assert r.returncode == 0, r.stderr
@@ -72,15 +79,17 @@ def test_bench_iphone_profile_with_app(ios_env, model, tmp_path):
     assert out["complete"] and out["summary"]["stats"]["frames"] == 25 and out["summary"]["app"] == "installed"
     dev = json.loads((tmp_path / "runs/ios1/device.json").read_text())
     assert dev["model"] == "iPhone15,2" and dev["manufacturer"] == "Apple"
-    pushed = state / "devices/00008120-000A11112222333E/containers/com.devicekit.bench/Documents/devicekit/ios1/model.tflite"
-    assert pushed.read_bytes() == model.read_bytes()
+    pushed = state / "devices/00008120-000A11112222333E/containers/com.devicekit.bench/Documents/devicekit/ios1/model.mlpackage"
+    assert (pushed / "Manifest.json").read_bytes() == (mlpackage / "Manifest.json").read_bytes()
 
 
-def test_ios_without_app_or_xcode_is_one_clear_message(ios_env, model, tmp_path):
+def test_ios_without_app_or_xcode_is_one_clear_message(ios_env, model, mlpackage, tmp_path):
     env, _ = ios_env
-    r = run_cli("bench", str(model), "--device", "00008120-000A11112222333E", "--runs-dir", str(tmp_path / "runs"), env_extra=env)
+    r = run_cli("bench", str(model), "--device", "iphone14pro", env_extra=env)
+    assert r.returncode == 2 and "ios benchmarks run .mlpackage or .mlmodelc" in r.stderr
+    r = run_cli("bench", str(mlpackage), "--device", "00008120-000A11112222333E", "--runs-dir", str(tmp_path / "runs"), env_extra=env)
     assert r.returncode == 3
     msg = " ".join(r.stderr.split())
     assert "Xcode" in msg and "--app" in msg and "Traceback" not in msg
-    r = run_cli("bench", str(model), "--device", "iphone15pro", env_extra=env)
+    r = run_cli("bench", str(mlpackage), "--device", "iphone15pro", env_extra=env)
     assert r.returncode == 3 and "unauthorized" in r.stderr

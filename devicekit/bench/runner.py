@@ -88,6 +88,19 @@ def check_artifact(p: Path) -> None:
         read_tflite(p.name, p.read_bytes())
 
 
+PLATFORM_FORMATS = {  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmodelc/ or .mlpackage/ on iOS
+    "android": ((".tflite",), "devicekit convert MODEL --target tflite-int8"),
+    "ios": ((".mlpackage", ".mlmodelc"), "devicekit convert MODEL --target coreml-fp16"),
+    "host": ((".tflite", ".onnx"), "bench a .tflite or .onnx on the host"),
+}
+
+
+def _check_platform(artifact: Path, platform: str) -> None:
+    allowed, hint = PLATFORM_FORMATS[platform]
+    if artifact.suffix.lower() not in allowed:
+        raise InputError(f"{platform} benchmarks run {' or '.join(allowed)} models; {artifact.name} is not one", hint=hint)
+
+
 def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
     from ..device import RunSpec, open_device
     from .build import ensure_app
@@ -96,6 +109,11 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
     check_artifact(artifact)
     mean, std = _input_norm(artifact)
     dev = device or open_device(cfg.device, mean=mean, std=std)
+    try:
+        _check_platform(artifact, dev.info.platform)
+    except InputError:
+        dev.close()
+        raise
     run_id = cfg.run_id or new_run_id(dev.info.profile or dev.info.platform)
     run_dir = Path(cfg.runs_dir) / run_id
     meta = {

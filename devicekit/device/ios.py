@@ -110,7 +110,7 @@ class IOSDevice(Device):
         devicectl(["device", "install", "app", "--device", self.udid, str(app)], 600)
 
     def prepare_run(self, spec: RunSpec) -> None:
-        name = "model" + "".join(Path(spec.model).suffixes[-1:]) if Path(spec.model).suffix in (".mlmodelc", ".mlpackage") else "model.tflite"
+        name = "model" + Path(spec.model).suffix.lower()  # model.mlpackage/ or model.mlmodelc/
         self.push(spec.model, f"Documents/devicekit/{spec.run_id}/{name}", spec.app_id)
 
     def launch(self, spec: RunSpec) -> None:
