@@ -120,7 +120,11 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
         with step(f"measure {target.name} against the original"):
             err = measure_error(model, result.artifact, calib, _runner_for(target))
         result.summary["error"] = err
-        _record(result, err)
+        _record(result, "error_vs_reference", err)
+        if opts.extra.get("check", True):
+            with step(f"check {target.name}"):
+                result.summary["check"] = _check(result.artifact)
+            _record(result, "check", result.summary["check"])
         if opts.max_error is not None and err.get("max_px") is not None and err["max_px"] > opts.max_error:
             report.gate_failures.append(f"{target.name}: max coordinate error {err['max_px']:.3f} px > --max-error {opts.max_error} px")
         report.results.append(result)
@@ -144,13 +148,29 @@ class _NotVerified:
         raise EnvironmentMissing(f"cannot run {Path(path).name} here to verify it")
 
 
-def _record(result: ConversionResult, err: dict) -> None:
-    """Add the measured error to the manifest on disk."""
+def _check(artifact: Path) -> dict:
+    """`devicekit check` on what convert wrote: the findings that are not a plain pass."""
+    from devicekit.check import run_checks
+
+    report = run_checks(artifact)
+    findings = [{"check": r.check, "status": r.status, "message": r.message} for r in report.results if r.status in ("warn", "fail")]
+    budget = report.get("budget:play-apk")
+    mem = report.get("memory")
+    return {
+        "ok": report.ok,
+        "play_apk_share": budget.value / budget.limit if budget and budget.limit else None,
+        "peak_activation_bytes": mem.value if mem else None,
+        "findings": findings,
+    }
+
+
+def _record(result: ConversionResult, key: str, value: dict) -> None:
+    """Add a measured result to the manifest on disk."""
     p = manifest_path(result.artifact)
     data = json.loads(p.read_text())
-    data.setdefault("results", {})["error_vs_reference"] = err
+    data.setdefault("results", {})[key] = value
     atomic_write_json(p, data)
-    result.manifest.results["error_vs_reference"] = err
+    result.manifest.results[key] = value
 
 
 def raise_on_gates(report: ConvertReport) -> None:

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
         policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
         max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
+        no_check: bool = typer.Option(False, "--no-check", help="Skip `devicekit check` on the written artifacts"),
         backend: Optional[str] = typer.Option(None, "--backend", help="TFLite backend: onnx2tf (default) or litert-torch"),
         weights: str = typer.Option("shipped", "--weights", help="zoo models: shipped (trained, when available) or random"),
         config: Optional[Path] = typer.Option(None, "--config", help="devicekit.toml (default: ./devicekit.toml if present)"),
@@ -72,6 +73,7 @@ def register(app: typer.Typer) -> None:
             policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
             max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
             backend=backend or cfg.get("convert", "backend", "onnx2tf"),
+            extra={"check": not no_check},
         )
         report = cv.convert(loaded, targets, opts, step=step, warn=warn)
         if json_out:
@@ -116,5 +118,11 @@ def render_summary(report) -> None:
     for r in report.results:
         for f in {(f["op"], f["why"]) for f in r.summary.get("float_ops") or []}:
             info(f"  {r.target}: {f[0]} stays float: {f[1]}")
+    for r in report.results:
+        chk = r.summary.get("check")
+        if chk:
+            share = f"{chk['play_apk_share'] * 100:.2f}% of play-apk" if chk.get("play_apk_share") is not None else ""
+            mem = f", peak activations {chk['peak_activation_bytes'] / 1024:.0f} KB" if chk.get("peak_activation_bytes") else ""
+            info(f"  {r.target} check: {share}{mem}; {len(chk['findings'])} warning(s)" + (f": {chk['findings'][0]['message']}" if chk["findings"] else ""))
     cal = report.calibration
     info(f"calibration: {cal.get('count')} {'SYNTHETIC ' if cal.get('synthetic') else ''}image(s) from {cal.get('source')}, {cal.get('skipped')} skipped")
