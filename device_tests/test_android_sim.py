@@ -245,3 +245,11 @@ def test_documented_start_command_with_adb_client(adb_client, model, tmp_path):
     assert sim.returncode == 0
     assert not [c for c in psutil.Process().children(recursive=True)
                 if c.status() != psutil.STATUS_ZOMBIE and "device_tests.sim" in " ".join(c.cmdline())]
+
+
+def test_several_matching_phones_is_a_clear_error(phone_factory, model, tmp_path):
+    a, b = phone_factory(model="Pixel 8"), phone_factory(model="Pixel 8")
+    env = {"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": f"{a.address},{b.address}"}
+    r = run_cli("bench", str(model), "--device", "pixel8", env_extra=env)
+    msg = " ".join(r.stderr.split())
+    assert r.returncode == 3 and "several Pixel 8" in msg and a.address in msg and b.address in msg

@@ -271,3 +271,17 @@ print("LIGHT-OK")
                        env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS=""))
     assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
     assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
+
+
+def test_devicekit_toml_bench_defaults(tfl, tmp_path):
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 17\ndelegate = "cpu"\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--json", "--threads", "2"],
+                       capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["stats"]["frames"] == 17 and s["settings"]["delegate"] == "cpu" and s["settings"]["threads"] == 2
+    assert (tmp_path / "runs").is_dir()
+    (tmp_path / "devicekit.toml").write_text('[bench]\nframez = 3\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"],
+                       capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 2 and "unknown key bench.framez" in r.stderr

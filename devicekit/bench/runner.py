@@ -199,6 +199,7 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
         if device.get("thermal_end") is None:
             device["thermal_end"] = thermal_end
         device.setdefault("model", dev.info.model)
+        meta["thermal_dumpsys"] = {"before": thermal_start, "after": thermal_end}  # devicekit's own readings
         error = _describe_failure(fault, app, timed_out, spec)
         result = write_run(run_dir, spec.run_id, app.rows, device, meta, error)
         if (local / "done.json").exists():

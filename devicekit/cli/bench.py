@@ -15,11 +15,11 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
-        device: str = typer.Option(..., "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, or an iOS UDID."),
-        frames: int = typer.Option(100, "--frames", "-n", help="Measured frames."),
-        warmup: int = typer.Option(10, "--warmup", "-w", help="Warm-up frames (not recorded)."),
-        threads: int = typer.Option(4, "--threads", "-t", help="Interpreter threads."),
-        delegate: str = typer.Option("xnnpack", "--delegate", help="cpu | xnnpack | gpu | nnapi"),
+        device: Optional[str] = typer.Option(None, "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, or an iOS UDID. Default: devicekit.toml [bench] device."),
+        frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames [default: 100]."),
+        warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded [default: 10]."),
+        threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads [default: 4]."),
+        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi [default: xnnpack]."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs)."),
@@ -39,10 +39,23 @@ def register(app: typer.Typer) -> None:
         from ..bench import BenchConfig, run_bench
         from ..errors import UsageError
 
+        from ..config import load_project_config
+
         if apk and app_bundle:
             raise UsageError("give --apk (Android) or --app (iOS), not both")
-        cfg = BenchConfig(artifact=artifact, device=device, frames=frames, warmup=warmup, threads=threads,
-                          delegate=delegate, app=apk or app_bundle, duration_s=duration, timeout_s=timeout,
+        toml = load_project_config()  # devicekit.toml [bench] defaults; flags override them
+
+        def pick(flag, key, default):
+            return flag if flag is not None else toml.get("bench", key, default)
+
+        device = pick(device, "device", None)
+        if not device:
+            raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)",
+                             hint="devicekit devices lists what is attached")
+        cfg = BenchConfig(artifact=artifact, device=device, frames=pick(frames, "frames", 100),
+                          warmup=pick(warmup, "warmup", 10), threads=pick(threads, "threads", 4),
+                          delegate=pick(delegate, "delegate", "xnnpack"), app=apk or app_bundle, duration_s=duration,
+                          timeout_s=pick(timeout, "timeout", None),
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id)
         with step(f"bench {artifact.name} on {device}"):
             res = run_bench(cfg, log=info)

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, next_steps, out_console, set_mode
+from ._common import emit_json, handle_errors, info, next_steps, out_console, set_mode
 
 
 def register(app: typer.Typer) -> None:
@@ -49,5 +49,10 @@ def register(app: typer.Typer) -> None:
             state = d.state if d.usable else f"[red]{d.state}[/]"
             t.add_row(d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-", d.soc or "-", state, d.transport)
         out_console.print(t)
+        from ..device.adb import adb_path
+
+        if not adb_path():
+            info("adb is not on PATH: Android phones are reached directly over the ADB protocol (adb-shell) at "
+                 "host:port only; pass --connect HOST:PORT or set DEVICEKIT_ADB_HOSTS (USB needs the adb client)")
         first = next((d for d in devs if d.platform != "host" and d.usable), None)
         next_steps(f"devicekit bench MODEL.tflite --device {first.profile or first.id if first else 'host'}")
