@@ -43,21 +43,25 @@ def home(tmp_path, monkeypatch) -> Path:
     yield h
     if shutil.which("adb"):
         subprocess.run(["adb", "kill-server"], capture_output=True, timeout=30)
-        _wait_adb_server_gone(os.environ["ANDROID_ADB_SERVER_PORT"])
+        assert _wait_adb_server_gone(os.environ["ANDROID_ADB_SERVER_PORT"]), "the adb server was left running"
 
 
-def _wait_adb_server_gone(port: str) -> None:
+def _wait_adb_server_gone(port: str) -> bool:
     import time
 
     for _ in range(50):
         if not any(_is_adb_server(p, port) for p in psutil.process_iter(["cmdline"])):
-            return
+            return True
         time.sleep(0.1)
+    return False
 
 
 def _is_adb_server(p, port: str) -> bool:
-    cmd = p.info.get("cmdline") or []
-    return bool(cmd) and Path(cmd[0]).name == "adb" and f"tcp:{port}" in " ".join(cmd) and p.status() != psutil.STATUS_ZOMBIE
+    try:
+        cmd = p.info.get("cmdline") or []
+        return bool(cmd) and Path(cmd[0]).name == "adb" and f"tcp:{port}" in " ".join(cmd) and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 @pytest.fixture

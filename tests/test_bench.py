@@ -66,6 +66,12 @@ def test_report_formats(host_run, tfl, tmp_path):
     html = (tmp_path / "rep.html").read_text()
     assert html.count("<svg") == 3 and "Latency CDF" in html and "[h1]" in html and "[h2]" in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")  # self-contained
+    import re
+    import xml.etree.ElementTree as ET
+
+    for svg in re.findall(r"<svg.*?</svg>", html, re.S):
+        root = ET.fromstring(svg)  # well-formed
+        assert root.findall(".//{http://www.w3.org/2000/svg}polyline")
     md = cli("report", str(run), str(tmp_path / "h2"), "--format", "md")
     assert md.returncode == 0 and md.stdout.count("\n| ") == 3 and "| xnnpack |" in md.stdout and "| cpu |" in md.stdout
     js = json.loads(cli("report", str(run), "--format", "json").stdout)
