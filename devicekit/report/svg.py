@@ -53,11 +53,11 @@ class _Axes:
         pts = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(self.sx(xs), self.sy(ys)))
         self.parts.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="1.3"/>')
 
-    def legend(self, labels: list[str]) -> None:
+    def legend(self, labels: list[str], bottom: bool = False) -> None:
         if len(labels) < 2:
             return
         for i, lab in enumerate(labels):
-            y = PAD_T + 12 + 14 * i
+            y = (H - PAD_B - 8 - 14 * (len(labels) - 1 - i)) if bottom else PAD_T + 12 + 14 * i
             self.parts.append(f'<rect x="{W - PAD_R - 170}" y="{y - 8}" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
                               f'<text x="{W - PAD_R - 155}" y="{y + 1}">{escape(lab[:26])}</text>')
 
@@ -112,5 +112,5 @@ def cdf(series: list[tuple[str, np.ndarray]]) -> str:
             k = np.linspace(0, len(s) - 1, 1000).astype(int)
             s, y = s[k], y[k]
         ax.polyline(s, y, COLORS[i % len(COLORS)])
-    ax.legend([n for n, _ in series])
+    ax.legend([n for n, _ in series], bottom=True)
     return ax.svg()
