@@ -204,7 +204,7 @@ def render(
             rel_model = f"{values['KIT']}/Sources/{values['KIT']}/Resources/{model_file}"
             shutil.copytree(model_path, tmp / rel_model)
             files += [f"{rel_model}/{p.relative_to(model_path).as_posix()}" for p in sorted(model_path.rglob("*")) if p.is_file()]
-            files.append(write_xcode_project(tmp, values))
+            files += write_xcode_project(tmp, values)
         marker = {"schema": 1, "platform": platform, "artifact": str(model_path.resolve()), "sha256": actual,
                   "app_id": app_id, "name": name, "model_file": rel_model}
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")

@@ -17,7 +17,7 @@ from ._common import state
 
 # Command modules, in the order of the pipeline: load -> convert -> check ->
 # verify -> package -> bench -> report.
-COMMAND_MODULES = ["zoo", "convert", "check", "devices", "bench", "report", "demo"]
+COMMAND_MODULES = ["zoo", "convert", "check", "verify", "package", "devices", "bench", "report", "demo"]
 
 app = typer.Typer(
     name="devicekit",

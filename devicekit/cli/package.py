@@ -1,0 +1,56 @@
+"""`devicekit package ARTIFACT --platform android|ios`: an Android Studio or Xcode project with the model embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._common import emit_json, handle_errors, info, next_steps, set_mode, warn
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("package")
+    @handle_errors
+    def package_cmd(
+        artifact: Path = typer.Argument(..., help="A converted model with its manifest (.tflite for android, .mlpackage for ios)."),
+        platform: str = typer.Option(..., "--platform", "-p", help="android or ios."),
+        out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default ./<model>-<platform>)."),
+        app_id: str = typer.Option("com.devicekit.bench", "--app-id", help="Android application id / iOS bundle id (a Java package name)."),
+        name: str = typer.Option("FaceLandmarker", "--name", help="The landmarker class name (a Kotlin and Swift type name)."),
+        coreml: Optional[Path] = typer.Option(None, "--coreml", help="iOS: the CoreML .mlpackage when ARTIFACT is a .tflite."),
+        abi: Optional[List[str]] = typer.Option(None, "--abi", help="Android ABIs to ship (repeatable; default arm64-v8a, armeabi-v7a)."),
+        force: bool = typer.Option(False, "--force", help="Replace an output folder that devicekit package generated before."),
+        json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the RenderResult) to stdout."),
+    ):
+        """Render mobile_templates/ into a project that embeds the model; every value comes from the manifest.
+
+        Examples:
+          devicekit package out/heatmap2s.tflite-int8.tflite --platform android
+          devicekit package out/heatmap2s.coreml-fp16.mlpackage --platform ios -o HeatmapIOS --app-id com.example.face
+        """
+        set_mode(json_out)
+        from ..mobile_templates import render
+
+        out_dir = out or Path(f"{artifact.name.split('.')[0]}-{platform}")
+        res = render(artifact, platform, out_dir, app_id=app_id, name=name, force=force, coreml=coreml, abis=abi)
+        for w in res.warnings:
+            warn(w)
+        if json_out:
+            emit_json(res.to_json())
+            return
+        f = res.facts
+        info(f"[green]✓[/] {platform} project in [bold]{res.out_dir}[/] ({len(res.files)} files)")
+        info(f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
+             f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}")
+        if res.size:
+            s = res.size
+            verdict = "[green]fits[/]" if s["fits"] else "[bold red]over[/]"
+            info(f"  APK estimate: model {s['model_bytes'] / 1e6:.2f} MB + LiteRT runtime {s['runtime_bytes'] / 1e6:.2f} MB "
+                 f"({', '.join(s['abis'])}) = {s['total_bytes'] / 1e6:.2f} MB, {100 * s['share']:.1f}% of {s['budget']} "
+                 f"({s['budget_bytes'] / 1e6:.0f} MB): {verdict}")
+        if platform == "android":
+            next_steps(f"open {res.out_dir} in Android Studio", f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id}")
+        else:
+            next_steps(f"open {res.out_dir}/{res.name}Demo.xcodeproj in Xcode", f"devicekit bench {artifact} --device UDID --app-id {res.app_id}")

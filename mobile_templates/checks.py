@@ -1,0 +1,193 @@
+"""Static checks of a rendered project (no Android SDK or Xcode needed).
+
+``check_project(out_dir)`` returns a list of problems (empty when all pass):
+every Kotlin/Kotlin-script/Java/Swift file parses without error nodes
+(tree-sitter-language-pack 0.13), every XML and plist is well formed, the
+pbxproj parses and references exactly the app's files, the AndroidManifest
+declares the camera permission and the activities, no placeholder is left,
+the embedded model matches the manifest's sha256, and the constants in the
+generated ModelConfig equal the manifest's.
+"""
+
+from __future__ import annotations
+
+import json
+import plistlib
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from . import MARKER, PLACEHOLDER
+from .context import model_facts
+
+PARSERS = {".kt": "kotlin", ".kts": "kotlin", ".java": "java", ".swift": "swift"}
+ANDROID_NS = "{http://schemas.android.com/apk/res/android}"
+
+
+def parse_errors(path: Path, language: str) -> list[str]:
+    from tree_sitter_language_pack import get_parser
+
+    tree = get_parser(language).parse(path.read_bytes())
+    if not tree.root_node.has_error:
+        return []
+    bad = []
+
+    def walk(n):
+        if n.type == "ERROR" or n.is_missing:
+            bad.append(f"{path.name}:{n.start_point[0] + 1}:{n.start_point[1] + 1} {'missing ' + n.type if n.is_missing else 'syntax error'}")
+            return
+        for c in n.children:
+            walk(c)
+
+    walk(tree.root_node)
+    return bad or [f"{path.name}: parse error"]
+
+
+def config_values(text: str) -> dict[str, str]:
+    """name -> literal text of `name = value` / `name: value` lines in a generated ModelConfig."""
+    out = {}
+    for m in re.finditer(r"^\s*(?:(?:public\s+)?(?:static\s+)?(?:const\s+)?(?:val|let)\s+)?([A-Za-z0-9]+)\s*[=:]\s*(.+?),?\s*$", text, re.M):
+        out[m.group(1)] = m.group(2).strip()
+    return out
+
+
+def _num(lit: str) -> float:
+    return float(lit.rstrip("L"))
+
+
+def check_constants(config_text: str, facts) -> list[str]:
+    vals = config_values(config_text)
+    problems = []
+    for k, expect in facts.spec_json().items():
+        if k not in vals:
+            problems.append(f"ModelConfig lacks {k}")
+            continue
+        lit = vals[k]
+        if isinstance(expect, bool):
+            ok = lit == ("true" if expect else "false")
+        elif isinstance(expect, str):
+            ok = lit == f'"{expect}"'
+        elif isinstance(expect, list):
+            inner = re.sub(r"^(doubleArrayOf\(|\[)|(\)|\])$", "", lit)
+            got = [float(v) for v in inner.split(",") if v.strip()]
+            ok = got == [float(v) for v in expect]
+        else:
+            ok = _num(lit) == float(expect)
+        if not ok:
+            problems.append(f"ModelConfig {k} = {lit}, manifest says {expect}")
+    return problems
+
+
+def check_project(out_dir: str | Path) -> list[str]:
+    from devicekit.fsutil import sha256_file
+    from devicekit.manifest import read_manifest
+
+    root = Path(out_dir)
+    marker = json.loads((root / MARKER).read_text())
+    problems: list[str] = []
+    files = [p for p in root.rglob("*") if p.is_file()]
+    model_dir = root / marker["model_file"]
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        if model_dir in p.parents or p == model_dir:
+            continue
+        if p.suffix in PARSERS:
+            problems += [f"{rel}: {e}" for e in parse_errors(p, PARSERS[p.suffix])]
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        left = PLACEHOLDER.findall(text) + PLACEHOLDER.findall(rel)
+        if left:
+            problems.append(f"{rel}: placeholders left {sorted(set(left))}")
+        if p.suffix in (".xml", ".xcscheme"):
+            try:
+                ET.fromstring(text)
+            except ET.ParseError as exc:
+                problems.append(f"{rel}: XML not well formed ({exc})")
+        if p.suffix == ".plist":
+            try:
+                plistlib.loads(p.read_bytes())
+            except Exception as exc:  # noqa: BLE001 - any parse failure is the finding
+                problems.append(f"{rel}: plist not well formed ({exc})")
+    if sha256_file(model_dir) != marker["sha256"]:
+        problems.append(f"{marker['model_file']}: sha256 differs from the artifact's manifest")
+    facts = model_facts(read_manifest(marker["artifact"]))
+    if facts.sha256 and facts.sha256 != marker["sha256"]:
+        problems.append("embedded model sha256 differs from the manifest's sha256")
+    configs = [p for p in files if p.name in ("ModelConfig.kt", "ModelConfig.swift")]
+    if len(configs) != 1:
+        problems.append(f"expected one ModelConfig, found {len(configs)}")
+    for c in configs:
+        problems += check_constants(c.read_text(), facts)
+    if marker["platform"] == "android":
+        problems += _check_android(root, marker)
+    else:
+        problems += _check_ios(root, marker)
+    return problems
+
+
+def _check_android(root: Path, marker: dict) -> list[str]:
+    problems = []
+    man = ET.parse(root / "app/src/main/AndroidManifest.xml").getroot()
+    perms = {e.get(ANDROID_NS + "name") for e in man.iter("uses-permission")}
+    if "android.permission.CAMERA" not in perms:
+        problems.append("AndroidManifest lacks the CAMERA permission")
+    acts = {e.get(ANDROID_NS + "name"): e for e in man.iter("activity")}
+    for a in (".MainActivity", ".DevicekitBenchmarkActivity"):
+        if a not in acts:
+            problems.append(f"AndroidManifest lacks activity {a}")
+    bench = acts.get(".DevicekitBenchmarkActivity")
+    if bench is not None and bench.get(ANDROID_NS + "exported") != "true":
+        problems.append("DevicekitBenchmarkActivity must be exported for am start")
+    pkg_dir = root / "app/src/main/java" / marker["app_id"].replace(".", "/")
+    for cls in ("MainActivity", "DevicekitBenchmarkActivity"):
+        if not (pkg_dir / f"{cls}.kt").exists():
+            problems.append(f"{cls}.kt is not in the application id's package {marker['app_id']}")
+    lib_gradle = next(root.glob("*/build.gradle.kts"), None)
+    text = "".join(p.read_text() for p in root.glob("*/build.gradle.kts"))
+    if 'noCompress += "tflite"' not in text or lib_gradle is None:
+        problems.append("no module declares noCompress for .tflite")
+    return problems
+
+
+def _check_ios(root: Path, marker: dict) -> list[str]:
+    from .xcode import PbxprojError, loads, referenced_paths
+
+    problems = []
+    projects = list(root.glob("*.xcodeproj/project.pbxproj"))
+    if len(projects) != 1:
+        return [f"expected one .xcodeproj, found {len(projects)}"]
+    try:
+        proj = loads(projects[0].read_text())
+    except PbxprojError as exc:
+        return [f"project.pbxproj does not parse: {exc}"]
+    refs = referenced_paths(proj)
+    for r in refs:
+        if not (root / r).exists():
+            problems.append(f"project.pbxproj references {r}, which does not exist")
+    app = projects[0].parent.stem
+    actual = {f"{app}/{p.name}" for p in (root / app).iterdir() if p.is_file()}
+    missing = actual - set(refs)
+    if missing:
+        problems.append(f"project.pbxproj does not reference {sorted(missing)}")
+    objs = proj["objects"]
+    sources = [objs[f]["fileRef"] for o in objs.values() if o["isa"] == "PBXSourcesBuildPhase" for f in o["files"]]
+    swift = {k for k, o in objs.items() if o["isa"] == "PBXFileReference" and str(o.get("path", "")).endswith(".swift")}
+    if set(sources) != swift:
+        problems.append("the app target does not compile exactly the app's Swift files")
+    pkg = (root / next(iter(r for r in refs if not r.startswith(app + "/")), "")) / "Package.swift"
+    if not pkg.exists():
+        problems.append("the local Swift package referenced by the project has no Package.swift")
+    else:
+        res = re.findall(r'\.copy\("([^"]+)"\)', pkg.read_text())
+        kit = pkg.parent.name
+        for r in res:
+            if not (pkg.parent / "Sources" / kit / r).exists():
+                problems.append(f"Package.swift resource {r} does not exist")
+        if f"Sources/{kit}/" + (res[0] if res else "") != marker["model_file"].split("/", 1)[1]:
+            problems.append("Package.swift does not ship the embedded model as a resource")
+    info = plistlib.loads((root / app / "Info.plist").read_bytes())
+    if "NSCameraUsageDescription" not in info:
+        problems.append("Info.plist lacks NSCameraUsageDescription")
+    return problems

@@ -1,0 +1,156 @@
+import @@KIT@@
+import CoreML
+import CoreVideo
+import Foundation
+import UIKit
+
+/// DEVICE_PROTOCOL.md's benchmark on iOS: DEVICEKIT_RUN, DEVICEKIT_FRAMES, DEVICEKIT_WARMUP and
+/// DEVICEKIT_COMPUTE_UNITS from the environment; model.mlmodelc or model.mlpackage from
+/// Documents/devicekit/<RUN>/ (the bundled model when absent); frames.csv, device.json, then
+/// done.json written there. Every failure ends in done.json with status "error".
+final class BenchmarkRunner {
+    let run: String
+    let frames: Int
+    let warmup: Int
+    let computeUnits: String
+
+    init(run: String, frames: Int, warmup: Int, computeUnits: String) {
+        self.run = run
+        self.frames = frames
+        self.warmup = warmup
+        self.computeUnits = computeUnits
+    }
+
+    static func fromEnvironment(_ env: [String: String]) -> BenchmarkRunner? {
+        guard let run = env["DEVICEKIT_RUN"] else { return nil }
+        return BenchmarkRunner(run: run, frames: Int(env["DEVICEKIT_FRAMES"] ?? "") ?? 100,
+                               warmup: Int(env["DEVICEKIT_WARMUP"] ?? "") ?? 10,
+                               computeUnits: env["DEVICEKIT_COMPUTE_UNITS"] ?? "all")
+    }
+
+    /// Runs the benchmark and returns a line for the screen.
+    func run() -> String {
+        guard BenchmarkWriter.validRunId(run),
+              let docs = FileManager.default.urls(for: .documentDirectory, in: .userDomainMask).first else {
+            return "invalid DEVICEKIT_RUN"
+        }
+        let dir = docs.appendingPathComponent("devicekit").appendingPathComponent(run)
+        let writer = BenchmarkWriter(runDir: dir)
+        var rows: [FrameTiming] = []
+        do {
+            let units = try BenchmarkRunner.units(computeUnits)
+            guard frames >= 1, warmup >= 0 else { throw BenchmarkError.bad("frames must be >= 1 and warmup >= 0") }
+            let thermalStart = ProcessInfo.processInfo.thermalState.rawValue
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let landmarker = try BenchmarkRunner.load(dir: dir, units: units)
+            let loadUs = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1000)
+            landmarker.smoothing = true
+            let frame = try BenchmarkRunner.syntheticFrame(width: 480, height: 640)
+            let crop = CropBox.fromDetection(landmarker.spec, x: 140, y: 220, w: 200, h: 200)
+            var firstFrameUs = 0
+            for i in 0..<(warmup + frames) {
+                let a = DispatchTime.now().uptimeNanoseconds
+                let input = try landmarker.prepare(frame, crop: crop)
+                let b = DispatchTime.now().uptimeNanoseconds
+                let raw = try landmarker.infer(input)
+                let c = DispatchTime.now().uptimeNanoseconds
+                let decoder = Decoder(spec: landmarker.spec)
+                _ = decoder.toImage(decoder.dequantize(raw), box: crop)
+                let d = DispatchTime.now().uptimeNanoseconds
+                if i == 0 { firstFrameUs = Int((d - a) / 1000) }
+                if i >= warmup {
+                    rows.append(FrameTiming(frame: i - warmup, startNs: a, preprocessUs: Int((b - a) / 1000),
+                                            inferenceUs: Int((c - b) / 1000), postprocessUs: Int((d - c) / 1000),
+                                            totalUs: Int((d - a) / 1000)))
+                }
+            }
+            try writer.writeFrames(rows)
+            try writer.writeDevice(model: BenchmarkRunner.machine(), manufacturer: "Apple",
+                                   os: "ios " + UIDevice.current.systemVersion, soc: BenchmarkRunner.machine(),
+                                   delegate: computeUnits, threads: 1, thermalStart: thermalStart,
+                                   thermalEnd: ProcessInfo.processInfo.thermalState.rawValue, loadUs: loadUs,
+                                   firstFrameUs: firstFrameUs, peakRssKb: BenchmarkRunner.peakRssKb())
+            try writer.writeDone(ok: true, frames: rows.count, error: nil)
+            return "benchmark done: \(rows.count) frames"
+        } catch {
+            try? writer.writeFrames(rows)
+            try? writer.writeDone(ok: false, frames: rows.count, error: "\(error)")
+            return "benchmark failed: \(error)"
+        }
+    }
+
+    enum BenchmarkError: Error, CustomStringConvertible {
+        case bad(String)
+        var description: String {
+            switch self {
+            case .bad(let s): return s
+            }
+        }
+    }
+
+    static func units(_ name: String) throws -> MLComputeUnits {
+        switch name {
+        case "all": return .all
+        case "cpuOnly": return .cpuOnly
+        case "cpuAndGPU": return .cpuAndGPU
+        case "cpuAndNeuralEngine": return .cpuAndNeuralEngine
+        default: throw BenchmarkError.bad("unknown DEVICEKIT_COMPUTE_UNITS \(name) (all, cpuOnly, cpuAndGPU, cpuAndNeuralEngine)")
+        }
+    }
+
+    static func load(dir: URL, units: MLComputeUnits) throws -> @@CLASS@@ {
+        for name in ["model.mlmodelc", "model.mlpackage"] {
+            let url = dir.appendingPathComponent(name)
+            if FileManager.default.fileExists(atPath: url.path) {
+                return try @@CLASS@@(modelURL: url, computeUnits: units)
+            }
+        }
+        return try @@CLASS@@(computeUnits: units)
+    }
+
+    /// A fixed 32BGRA frame: smooth gradients with a brighter disc where the crop is.
+    static func syntheticFrame(width: Int, height: Int) throws -> CVPixelBuffer {
+        var buffer: CVPixelBuffer?
+        let status = CVPixelBufferCreate(kCFAllocatorDefault, width, height, kCVPixelFormatType_32BGRA, nil, &buffer)
+        guard status == kCVReturnSuccess, let frame = buffer else { throw BenchmarkError.bad("cannot allocate a frame") }
+        CVPixelBufferLockBaseAddress(frame, [])
+        defer { CVPixelBufferUnlockBaseAddress(frame, []) }
+        guard let base = CVPixelBufferGetBaseAddress(frame) else { throw BenchmarkError.bad("no frame memory") }
+        let stride = CVPixelBufferGetBytesPerRow(frame)
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        for y in 0..<height {
+            for x in 0..<width {
+                let dx = x - 240
+                let dy = y - 330
+                let disc = dx * dx + dy * dy < 10000 ? 80 : 0
+                let o = y * stride + x * 4
+                p[o] = UInt8(min(255, (x + y) * 255 / (width + height) / 2 + disc))
+                p[o + 1] = UInt8(min(255, y * 255 / height / 2 + disc))
+                p[o + 2] = UInt8(min(255, x * 255 / width / 2 + disc))
+                p[o + 3] = 255
+            }
+        }
+        return frame
+    }
+
+    /// The hardware model identifier, e.g. iPhone15,2.
+    static func machine() -> String {
+        var info = utsname()
+        uname(&info)
+        return withUnsafeBytes(of: &info.machine) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    /// Peak resident memory of this process in kB.
+    static func peakRssKb() -> Int? {
+        var info = mach_task_basic_info()
+        var count = mach_msg_type_number_t(MemoryLayout<mach_task_basic_info>.size / MemoryLayout<natural_t>.size)
+        let kr = withUnsafeMutablePointer(to: &info) {
+            $0.withMemoryRebound(to: integer_t.self, capacity: Int(count)) {
+                task_info(mach_task_self_, task_flavor_t(MACH_TASK_BASIC_INFO), $0, &count)
+            }
+        }
+        return kr == KERN_SUCCESS ? Int(info.resident_size_max / 1024) : nil
+    }
+}

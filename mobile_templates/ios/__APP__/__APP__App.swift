@@ -1,0 +1,34 @@
+import SwiftUI
+
+/// The demo app. Launched by `devicekit bench` with DEVICEKIT_RUN in the environment it
+/// runs the benchmark of DEVICE_PROTOCOL.md instead of the camera.
+@main
+struct DemoApp: App {
+    private let benchmark = BenchmarkRunner.fromEnvironment(ProcessInfo.processInfo.environment)
+
+    var body: some Scene {
+        WindowGroup {
+            if let runner = benchmark {
+                BenchmarkView(runner: runner)
+            } else {
+                ContentView()
+            }
+        }
+    }
+}
+
+struct BenchmarkView: View {
+    let runner: BenchmarkRunner
+    @State private var status = "running benchmark"
+
+    var body: some View {
+        Text(status)
+            .padding()
+            .onAppear {
+                DispatchQueue.global(qos: .userInitiated).async {
+                    let message = runner.run()
+                    DispatchQueue.main.async { status = message }
+                }
+            }
+    }
+}

@@ -1,0 +1,17 @@
+// swift-tools-version:5.9
+// The drop-in Swift package: @@CLASS@@ on CoreML with the model as a resource.
+import PackageDescription
+
+let package = Package(
+    name: "@@KIT@@",
+    platforms: [.iOS(.v16), .macOS(.v13)],
+    products: [
+        .library(name: "@@KIT@@", targets: ["@@KIT@@"])
+    ],
+    targets: [
+        .target(
+            name: "@@KIT@@",
+            resources: [.copy("Resources/@@MODEL_ASSET@@")]
+        )
+    ]
+)

@@ -1,0 +1,172 @@
+import CoreML
+import CoreVideo
+import Foundation
+import Vision
+
+/// The drop-in landmarker for @@MODEL_NAME@@ (@@NUM_LANDMARKS@@ landmarks) on CoreML.
+///
+///     let landmarker = try @@CLASS@@(computeUnits: .all)
+///     if let result = try landmarker.process(pixelBuffer, timestamp: t) { draw(result.landmarks) }
+///
+/// Vision finds the face, the manifest's crop policy turns it into a crop, and the
+/// preprocessing, decoding and 1-euro filter follow the manifest (ModelConfig.spec).
+public final class @@CLASS@@ {
+    public struct Result {
+        /// Landmarks in image pixels (top-left origin): x0, y0, x1, y1, ...
+        public let landmarks: [Float]
+        public let crop: CropBox
+        public let preprocessUs: Int
+        public let inferenceUs: Int
+        public let postprocessUs: Int
+    }
+
+    public enum LandmarkerError: Error, CustomStringConvertible {
+        case missingModel(String)
+        case badFrame(String)
+        case badOutput(String)
+
+        public var description: String {
+            switch self {
+            case .missingModel(let s): return "model not found: \(s)"
+            case .badFrame(let s): return "unsupported frame: \(s)"
+            case .badOutput(let s): return "unexpected model output: \(s)"
+            }
+        }
+    }
+
+    public let spec: ModelSpec
+    public let model: MLModel
+    public let computeUnits: MLComputeUnits
+    public var smoothing = true
+    private let preprocessor: Preprocessor
+    private let decoder: Decoder
+    private let filter: OneEuroFilter
+    private var previous: [Float]?
+
+    /// The bundled model (compiled on first use and cached in Caches/).
+    public convenience init(computeUnits: MLComputeUnits = .all) throws {
+        guard let url = Bundle.module.url(forResource: ModelConfig.modelResource, withExtension: nil) else {
+            throw LandmarkerError.missingModel(ModelConfig.modelResource)
+        }
+        try self.init(modelURL: url, computeUnits: computeUnits)
+    }
+
+    /// A model at modelURL: a compiled .mlmodelc, or an .mlpackage compiled here.
+    public init(modelURL: URL, computeUnits: MLComputeUnits = .all, spec: ModelSpec = ModelConfig.spec) throws {
+        let config = MLModelConfiguration()
+        config.computeUnits = computeUnits
+        let compiled = modelURL.pathExtension == "mlmodelc" ? modelURL : try @@CLASS@@.compiledURL(for: modelURL)
+        self.model = try MLModel(contentsOf: compiled, configuration: config)
+        self.computeUnits = computeUnits
+        self.spec = spec
+        self.preprocessor = Preprocessor(spec: spec)
+        self.decoder = Decoder(spec: spec)
+        self.filter = OneEuroFilter(minCutoff: spec.oneEuroMinCutoff, beta: spec.oneEuroBeta, dCutoff: spec.oneEuroDCutoff)
+    }
+
+    private static func compiledURL(for package: URL) throws -> URL {
+        let caches = try FileManager.default.url(for: .cachesDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+        let target = caches.appendingPathComponent("\(ModelConfig.modelSHA256.prefix(16)).mlmodelc")
+        if FileManager.default.fileExists(atPath: target.path) && package.path.hasPrefix(Bundle.main.bundlePath) {
+            return target
+        }
+        let tmp = try MLModel.compileModel(at: package)
+        try? FileManager.default.removeItem(at: target)
+        try FileManager.default.moveItem(at: tmp, to: target)
+        return target
+    }
+
+    /// The largest face's box (x, y, w, h in pixels, top-left origin), or nil.
+    public func detectFace(_ frame: CVPixelBuffer) throws -> (Double, Double, Double, Double)? {
+        let request = VNDetectFaceRectanglesRequest()
+        try VNImageRequestHandler(cvPixelBuffer: frame, orientation: .up, options: [:]).perform([request])
+        let faces = request.results ?? []
+        guard let face = faces.max(by: { $0.boundingBox.width * $0.boundingBox.height < $1.boundingBox.width * $1.boundingBox.height }) else {
+            return nil
+        }
+        let w = Double(CVPixelBufferGetWidth(frame))
+        let h = Double(CVPixelBufferGetHeight(frame))
+        let b = face.boundingBox
+        return (Double(b.minX) * w, (1 - Double(b.maxY)) * h, Double(b.width) * w, Double(b.height) * h)
+    }
+
+    /// Detects (or tracks from the previous landmarks) and returns landmarks, or nil without a face.
+    public func process(_ frame: CVPixelBuffer, timestamp: Double, redetect: Bool = false) throws -> Result? {
+        let crop: CropBox
+        if let prev = previous, !redetect {
+            crop = CropBox.fromLandmarks(spec, points: prev)
+        } else if let f = try detectFace(frame) {
+            crop = CropBox.fromDetection(spec, x: f.0, y: f.1, w: f.2, h: f.3)
+        } else {
+            previous = nil
+            filter.reset()
+            return nil
+        }
+        let result = try landmarks(frame, crop: crop, timestamp: timestamp)
+        previous = result.landmarks
+        return result
+    }
+
+    /// Landmarks for an explicit crop of a 32BGRA frame.
+    public func landmarks(_ frame: CVPixelBuffer, crop: CropBox, timestamp: Double) throws -> Result {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        let input = try prepare(frame, crop: crop)
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let raw = try infer(input)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        var pts = decoder.toImage(decoder.dequantize(raw), box: crop)
+        if smoothing { pts = filter.filter(pts, t: timestamp) }
+        let t3 = DispatchTime.now().uptimeNanoseconds
+        return Result(landmarks: pts, crop: crop, preprocessUs: Int((t1 - t0) / 1000),
+                      inferenceUs: Int((t2 - t1) / 1000), postprocessUs: Int((t3 - t2) / 1000))
+    }
+
+    /// Crop + normalise a 32BGRA frame into the model's input array.
+    public func prepare(_ frame: CVPixelBuffer, crop: CropBox) throws -> MLMultiArray {
+        guard CVPixelBufferGetPixelFormatType(frame) == kCVPixelFormatType_32BGRA else {
+            throw LandmarkerError.badFrame("pixel format must be 32BGRA")
+        }
+        CVPixelBufferLockBaseAddress(frame, .readOnly)
+        defer { CVPixelBufferUnlockBaseAddress(frame, .readOnly) }
+        guard let base = CVPixelBufferGetBaseAddress(frame) else {
+            throw LandmarkerError.badFrame("no pixel data")
+        }
+        let ptr = UnsafePointer<UInt8>(base.assumingMemoryBound(to: UInt8.self))
+        preprocessor.sample(bgra: ptr, width: CVPixelBufferGetWidth(frame), height: CVPixelBufferGetHeight(frame),
+                            bytesPerRow: CVPixelBufferGetBytesPerRow(frame), box: crop)
+        return try makeInput(preprocessor.normalizedInput())
+    }
+
+    /// The model input array from normalised values in the model's layout.
+    public func makeInput(_ values: [Float]) throws -> MLMultiArray {
+        let shape: [NSNumber] = spec.inputLayout == "NHWC"
+            ? [1, NSNumber(value: spec.inputHeight), NSNumber(value: spec.inputWidth), NSNumber(value: spec.channels)]
+            : [1, NSNumber(value: spec.channels), NSNumber(value: spec.inputHeight), NSNumber(value: spec.inputWidth)]
+        let array = try MLMultiArray(shape: shape, dataType: .float32)
+        let dst = array.dataPointer.bindMemory(to: Float.self, capacity: values.count)
+        for i in 0..<values.count { dst[i] = values[i] }
+        return array
+    }
+
+    /// Runs the model; the landmark output as floats.
+    public func infer(_ input: MLMultiArray) throws -> [Float] {
+        let features = try MLDictionaryFeatureProvider(dictionary: [ModelConfig.inputName: MLFeatureValue(multiArray: input)])
+        let out = try model.prediction(from: features)
+        guard let array = out.featureValue(for: ModelConfig.outputName)?.multiArrayValue else {
+            throw LandmarkerError.badOutput("no multi-array output named \(ModelConfig.outputName)")
+        }
+        let n = spec.numLandmarks * spec.valuesPerLandmark
+        guard array.count >= n else {
+            throw LandmarkerError.badOutput("\(array.count) values, expected \(n)")
+        }
+        var values = [Float](repeating: 0, count: n)
+        for i in 0..<n { values[i] = array[i].floatValue }
+        return values
+    }
+
+    /// Call when the face is lost, so the filter does not smooth across faces.
+    public func reset() {
+        previous = nil
+        filter.reset()
+    }
+}
