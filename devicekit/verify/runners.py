@@ -1,0 +1,79 @@
+"""Run a landmark model on one preprocessed NCHW input -> [L, 2] in model-input pixels.
+
+One small interface for every runtime: the PyTorch reference, a converted
+TFLite (ai_edge_litert, quantized input/output handled from the tensor
+details), and CoreML, which cannot run here until the reference interpreter
+lands: ``NotVerified`` carries that reason into the result instead of a number.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import InputError
+
+
+class NotVerified(Exception):
+    """This artifact cannot be run on this machine; the reason goes into the report."""
+
+
+def _landmarks(outputs: list[np.ndarray], count: int | None) -> np.ndarray:
+    for o in outputs:
+        a = np.asarray(o, np.float32)
+        if a.ndim >= 2 and a.shape[-1] in (2, 3) and (count is None or a.shape[-2] == count):
+            return a.reshape(-1, a.shape[-1])[:, :2]
+    for o in outputs:  # flat [1, 2L]
+        a = np.asarray(o, np.float32).ravel()
+        if count and a.size == 2 * count:
+            return a.reshape(count, 2)
+    raise InputError(f"the model has no landmark output (outputs: {[list(np.shape(o)) for o in outputs]})")
+
+
+class TorchRunner:
+    name = "pytorch"
+
+    def __init__(self, module, count: int | None = 68):
+        self.module, self.count = module, count
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if hasattr(self.module, "run_torch"):  # a converters.LoadedModel
+            return _landmarks(self.module.run_torch(x), self.count)
+        import torch
+
+        with torch.no_grad():
+            out = self.module(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return _landmarks([o.detach().cpu().numpy() for o in outs], self.count)
+
+
+class TFLiteModel:
+    name = "tflite"
+
+    def __init__(self, path: Path, count: int | None = 68):
+        from ..tflite_run import TFLiteRunner
+
+        self.runner, self.count = TFLiteRunner(path), count
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _landmarks(self.runner.run(x), self.count)
+
+
+def _coreml(path: Path, count: int | None):
+    raise NotVerified("not verified: CoreML reference interpreter not available")
+
+
+# suffix -> factory; one table, dispatched exhaustively
+RUNTIMES: dict[str, Callable] = {".tflite": TFLiteModel, ".mlpackage": _coreml, ".mlmodel": _coreml}
+
+
+def converted_runner(path: str | Path, count: int | None = 68):
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"artifact not found: {path}")
+    factory = RUNTIMES.get(path.suffix.lower())
+    if factory is None:
+        raise InputError(f"{path.name}: verify runs {', '.join(RUNTIMES)} artifacts, not {path.suffix or 'this file'}")
+    return factory(path, count)

