@@ -125,8 +125,13 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
             with step(f"check {target.name}"):
                 result.summary["check"] = _check(result.artifact)
             _record(result, "check", result.summary["check"])
-        if opts.max_error is not None and err.get("max_px") is not None and err["max_px"] > opts.max_error:
-            report.gate_failures.append(f"{target.name}: max coordinate error {err['max_px']:.3f} px > --max-error {opts.max_error} px")
+        if opts.max_error is not None:
+            # landmark models gate on coordinates (px); others on the max output difference
+            key, what = ("max_px", "max coordinate error") if "max_px" in err else ("max_abs", "max output difference")
+            if key not in err:
+                report.gate_failures.append(f"{target.name}: --max-error could not be checked ({target.name} was not run here)")
+            elif err[key] > opts.max_error:
+                report.gate_failures.append(f"{target.name}: {what} {err[key]:.4g} > --max-error {opts.max_error}")
         report.results.append(result)
     return report
 

@@ -82,15 +82,22 @@ def test_pt2_converts_to_every_tflite_target(thirdparty, tmp_path):
 
 
 def test_torchscript_needs_input_shape_then_converts(thirdparty, tmp_path):
+    """TorchScript needs an input shape: from devicekit.toml here, with a --max-error gate that fails."""
     d, _ = thirdparty
     r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "-o", str(tmp_path))
     assert r.returncode == 2 and "--input-shape" in r.stderr
-    r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "--input-shape", "1,3,45,45", "--calib-count", "8",
-            "-o", str(tmp_path), "--json")
-    assert r.returncode == 0, r.stderr
+    (tmp_path / "devicekit.toml").write_text(
+        '[input]\nshape = [1, 3, 45, 45]\nmean = 127.5\nstd = 128\n\n[convert]\ncalib_count = 8\nmax_error = 1e-9\n'
+    )
+    r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "-o", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr  # the gate failed ...
     out = json.loads(r.stdout)
-    art = Path(out["artifacts"][0]["artifact"])
+    assert out["gates"]["passed"] is False and "--max-error" in out["gates"]["failures"][0]
+    assert "error:" in r.stderr and "max output difference" in r.stderr  # no --landmarks: outputs are compared
+    art = Path(out["artifacts"][0]["artifact"])  # ... and the measured results were kept
     assert art.exists() and TFLiteRunner(art).run(np.zeros(SHAPE, np.float32))
+    man = json.loads(Path(str(art) + ".json").read_text())
+    assert man["preprocess"]["shape"] == [1, 3, 45, 45]
 
 
 def test_state_dict_with_arch(thirdparty, tmp_path):

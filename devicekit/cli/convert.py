@@ -43,7 +43,13 @@ def register(app: typer.Typer) -> None:
           devicekit convert weights.pt --arch mypkg.net:Net --input-shape 1,3,112,112 --target tflite-int8
         """
         set_mode(json_out)
+        import os
+
         from ..config import load_project_config, parse_floats, parse_shape
+        from ._common import state
+
+        if not state.debug:
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
 
         cfg = load_project_config(config)
         overrides = {
