@@ -45,7 +45,7 @@ public final class Preprocessor {
         let r = Int(p[2])
         switch spec.color {
         case "gray":
-            out[0] = Float((r * 4899 + g * 9617 + b * 1868 + 8192) >> 14)
+            out[0] = Float((r * 9798 + g * 19235 + b * 3735 + 16384) >> 15)
         case "rgb":
             out[0] = Float(r)
             out[1] = Float(g)

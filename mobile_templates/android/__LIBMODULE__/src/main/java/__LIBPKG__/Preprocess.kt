@@ -37,7 +37,7 @@ class Preprocessor(private val spec: ModelSpec) {
         val g = (p shr 8) and 0xff
         val b = p and 0xff
         when (spec.color) {
-            "gray" -> dst[0] = ((r * 4899 + g * 9617 + b * 1868 + 8192) shr 14).toFloat()
+            "gray" -> dst[0] = ((r * 9798 + g * 19235 + b * 3735 + 16384) shr 15).toFloat()
             "rgb" -> { dst[0] = r.toFloat(); dst[1] = g.toFloat(); dst[2] = b.toFloat() }
             else -> { dst[0] = b.toFloat(); dst[1] = g.toFloat(); dst[2] = r.toFloat() }
         }

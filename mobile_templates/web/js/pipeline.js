@@ -1,0 +1,156 @@
+// Pre- and post-processing of the landmark model, the same maths as devicekit's Python reference:
+// crop policy and crop (devicekit/face/crop.py: box_from_detection, box_from_landmarks, crop_image with
+// cv2 INTER_AREA pre-reduction and INTER_LINEAR warpAffine), normalisation (devicekit/config.py
+// InputSpec.normalize, float32), input quantisation (devicekit/tflite_run.py: round half to even),
+// landmark decoding back to image pixels (crop.to_image) and the 1-euro filter (devicekit/verify/one_euro.py).
+// Every constant comes from config.json, which devicekit package writes from the model's manifest.
+
+const f32 = Math.fround;
+
+// ---- crop policy ----
+export function boxFromDetection(cfg, x, y, w, h) {
+  const side = cfg.cropEnlarge * (cfg.cropSquare ? Math.max(w, h) : w);
+  return { cx: x + w / 2, cy: y + h / 2 + cfg.cropShiftY * h, size: side };
+}
+
+export function boxFromLandmarks(cfg, pts) {
+  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  for (const [x, y] of pts) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+  const s = cfg.landmarkBox.size * (x1 - x0);
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2 + cfg.landmarkBox.dy * s;
+  return boxFromDetection(cfg, cx - s / 2, cy - s / 2, s, s);
+}
+
+// ---- crop (continuous coords, pixel centres at i + 0.5) ----
+function areaTable(ssize, dsize) {
+  // cv2 computeResizeAreaTab: per destination index, (source index, weight) pairs
+  const scale = ssize / dsize, tab = [];
+  for (let dx = 0; dx < dsize; dx++) {
+    const fsx1 = dx * scale, fsx2 = fsx1 + scale, cell = Math.min(scale, ssize - fsx1);
+    let sx1 = Math.ceil(fsx1), sx2 = Math.floor(fsx2);
+    sx2 = Math.min(sx2, ssize - 1); sx1 = Math.min(sx1, sx2);
+    const row = [];
+    if (sx1 - fsx1 > 1e-3) row.push([sx1 - 1, (sx1 - fsx1) / cell]);
+    for (let sx = sx1; sx < sx2; sx++) row.push([sx, 1 / cell]);
+    if (fsx2 - sx2 > 1e-3) row.push([sx2, Math.min(Math.min(fsx2 - sx2, 1), cell) / cell]);
+    tab.push(row);
+  }
+  return tab;
+}
+
+function resizeArea(src, w, h, nw, nh) {
+  // RGBA Uint8ClampedArray [h*w*4] -> [nh*nw*4], separable area averaging (cv2.INTER_AREA for downscaling)
+  const tx = areaTable(w, nw), ty = areaTable(h, nh);
+  const tmp = new Float32Array(h * nw * 4);
+  for (let y = 0; y < h; y++) {
+    for (let dx = 0; dx < nw; dx++) {
+      let r = 0, g = 0, b = 0;
+      for (const [sx, wt] of tx[dx]) { const i = (y * w + sx) * 4; r += src[i] * wt; g += src[i + 1] * wt; b += src[i + 2] * wt; }
+      const o = (y * nw + dx) * 4; tmp[o] = r; tmp[o + 1] = g; tmp[o + 2] = b;
+    }
+  }
+  const out = new Uint8ClampedArray(nh * nw * 4);
+  for (let dy = 0; dy < nh; dy++) {
+    for (let x = 0; x < nw; x++) {
+      let r = 0, g = 0, b = 0;
+      for (const [sy, wt] of ty[dy]) { const i = (sy * nw + x) * 4; r += tmp[i] * wt; g += tmp[i + 1] * wt; b += tmp[i + 2] * wt; }
+      const o = (dy * nw + x) * 4; out[o] = Math.round(r); out[o + 1] = Math.round(g); out[o + 2] = Math.round(b); out[o + 3] = 255;
+    }
+  }
+  return out;
+}
+
+// frame: {data: RGBA, width, height}; returns RGBA Uint8ClampedArray [out*out*4]
+export function cropImage(frame, box, out) {
+  let { data, width: w, height: h } = frame;
+  const scale = out / box.size;
+  let sx = 1, sy = 1;  // resized -> original continuous coords
+  if (scale < 0.5) {
+    const nw = Math.max(1, Math.round(w * 2 * scale)), nh = Math.max(1, Math.round(h * 2 * scale));
+    data = resizeArea(data, w, h, nw, nh);
+    sx = w / nw; sy = h / nh; w = nw; h = nh;
+  }
+  // crop coords = scale * (img - centre) + out/2 ; img = resized * s ; index = continuous - 0.5
+  // inverse (dst index u -> src index): src = ((u + 0.5 - out/2) / scale + cx) / s - 0.5
+  const res = new Uint8ClampedArray(out * out * 4);
+  const px = (ix, iy, c) => (ix < 0 || iy < 0 || ix >= w || iy >= h) ? 0 : data[(iy * w + ix) * 4 + c];
+  for (let v = 0; v < out; v++) {
+    for (let u = 0; u < out; u++) {
+      // cv2 warpAffine: coordinates in 1/32 pixel steps (INTER_BITS = 5)
+      const fx = ((u + 0.5 - out / 2) / scale + box.cx) / sx - 0.5;
+      const fy = ((v + 0.5 - out / 2) / scale + box.cy) / sy - 0.5;
+      const X = Math.round(fx * 32), Y = Math.round(fy * 32);
+      const x0 = Math.floor(X / 32), y0 = Math.floor(Y / 32), ax = (X - x0 * 32) / 32, ay = (Y - y0 * 32) / 32;
+      const o = (v * out + u) * 4;
+      for (let c = 0; c < 3; c++) {
+        const val = (1 - ay) * ((1 - ax) * px(x0, y0, c) + ax * px(x0 + 1, y0, c)) + ay * ((1 - ax) * px(x0, y0 + 1, c) + ax * px(x0 + 1, y0 + 1, c));
+        res[o + c] = Math.round(val);
+      }
+      res[o + 3] = 255;
+    }
+  }
+  return res;
+}
+
+// ---- model input ----
+function roundHalfEven(x) {
+  const r = Math.round(x);
+  return (Math.abs(x % 1) === 0.5 && r % 2 !== 0) ? r - 1 : r;
+}
+
+// RGBA crop -> typed array in the model's input layout and dtype
+export function toInput(cfg, rgba) {
+  const W = cfg.inputWidth, H = cfg.inputHeight, C = cfg.channels, n = W * H;
+  const order = cfg.color === 'bgr' ? [2, 1, 0] : [0, 1, 2];
+  const q = cfg.inputDtype !== 'float32';
+  const out = q ? (cfg.inputDtype === 'int8' ? new Int8Array(n * C) : new Uint8Array(n * C)) : new Float32Array(n * C);
+  const lo = cfg.inputDtype === 'int8' ? -128 : 0, hi = cfg.inputDtype === 'int8' ? 127 : 255;
+  const mean = cfg.mean.map(f32), std = cfg.std.map(f32), scale = f32(cfg.inputScale), zp = cfg.inputZeroPoint;
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < C; c++) {
+      const p = C === 1
+        ? Math.round(0.299 * rgba[i * 4] + 0.587 * rgba[i * 4 + 1] + 0.114 * rgba[i * 4 + 2])
+        : rgba[i * 4 + order[c]];
+      let x = f32(f32(p - mean[c]) / std[c]);
+      if (q) x = Math.min(hi, Math.max(lo, roundHalfEven(f32(f32(x / scale) + zp))));
+      out[cfg.inputLayout === 'NHWC' ? i * C + c : c * n + i] = x;
+    }
+  }
+  return out;
+}
+
+// ---- output -> image pixels ----
+export function decode(cfg, out, box) {
+  const L = cfg.numLandmarks, V = cfg.valuesPerLandmark, S = cfg.inputWidth, pts = [];
+  const deq = cfg.outputDtype === 'float32' ? (v) => v : (v) => (v - cfg.outputZeroPoint) * cfg.outputScale;
+  for (let i = 0; i < L; i++) {
+    let x = deq(out[i * V]), y = deq(out[i * V + 1]);
+    if (cfg.coords === 'normalized') { x *= cfg.inputWidth; y *= cfg.inputHeight; }
+    // crop.to_image: inverse of crop = scale * (img - centre) + out/2
+    pts.push([(x - S / 2) * box.size / S + box.cx, (y - cfg.inputHeight / 2) * box.size / cfg.inputHeight + box.cy]);
+  }
+  return pts;
+}
+
+// ---- 1-euro filter (Casiez et al. 2012), per coordinate, t in seconds ----
+export class OneEuro {
+  constructor(p) { this.p = p; this.x = null; }
+  static alpha(fc, dt) { const tau = 1 / (2 * Math.PI * fc); return 1 / (1 + tau / dt); }
+  filter(pts, t) {
+    const flat = pts.flat();
+    if (this.x === null || t <= this.t) {
+      this.x = flat.slice(); this.dx = flat.map(() => 0); this.t = t;
+      return pts.map((p) => p.slice());
+    }
+    const dt = t - this.t, ad = OneEuro.alpha(this.p.d_cutoff, dt);
+    for (let i = 0; i < flat.length; i++) {
+      const dx = (flat[i] - this.x[i]) / dt;
+      this.dx[i] += ad * (dx - this.dx[i]);
+      const fc = this.p.min_cutoff + this.p.beta * Math.abs(this.dx[i]);
+      this.x[i] += OneEuro.alpha(fc, dt) * (flat[i] - this.x[i]);
+    }
+    this.t = t;
+    return pts.map((_, i) => [this.x[2 * i], this.x[2 * i + 1]]);
+  }
+  reset() { this.x = null; }
+}
