@@ -75,7 +75,7 @@ def test_unauthorized_key(transport, request, phone_factory, model, tmp_path):
     if transport == "client":
         request.getfixturevalue("adb_client")
     phone = phone_factory(faults=("unauthorized",))
-    env = _connect(transport, phone, tmp_path)
+    env = dict(_connect(transport, phone, tmp_path), DEVICEKIT_ADB_AUTH_TIMEOUT="2")
     r = run_cli("devices", "--json", env_extra=env, timeout=120)
     assert r.returncode == 0, r.stderr
     d = {d["id"]: d for d in json.loads(r.stdout)["devices"]}[phone.address]

@@ -196,10 +196,11 @@ class AdbShellDirect:
 
     name = "adb-shell"
 
-    def __init__(self, serial: str, key: Path | None = None, auth_timeout_s: float = 10.0):
+    def __init__(self, serial: str, key: Path | None = None, auth_timeout_s: float | None = None):
         self.serial = serial
         self.signer = load_signer(key)
-        self.auth_timeout_s = auth_timeout_s
+        # how long to wait for the user to accept the debugging prompt
+        self.auth_timeout_s = auth_timeout_s or float(os.environ.get("DEVICEKIT_ADB_AUTH_TIMEOUT", "10"))
         self.dev = None
         self._connect()
 
