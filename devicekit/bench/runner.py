@@ -22,6 +22,7 @@ from .results import RunResult, new_run_id, read_app_dir, write_run
 DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
 POLL_S = 0.5
 PROGRESS_S = 1.0
+PROGRESS_MAX_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,14 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
     dev = device or open_device(cfg.device, mean=mean, std=std)
     try:
         _check_platform(artifact, dev.info.platform)
-    except InputError:
+        if dev.info.platform == "host":
+            from .loop import HOST_DELEGATES
+
+            allowed = HOST_DELEGATES if artifact.suffix.lower() == ".tflite" else ("cpu",)
+            if cfg.delegate not in allowed:
+                raise UsageError(f"--delegate {cfg.delegate} is not available on the host for {artifact.suffix} "
+                                 f"(use {' or '.join(allowed)})")
+    except (InputError, UsageError):
         dev.close()
         raise
     run_id = cfg.run_id or new_run_id(dev.info.profile or dev.info.platform)
@@ -160,11 +168,13 @@ def _launch_and_wait(dev, spec, local: Path, log):
         log(f"launching run {spec.run_id} on {dev.info.id}")
         dev.launch(spec)
         deadline = time.monotonic() + spec.timeout_s
-        next_progress = time.monotonic() + PROGRESS_S
+        every = PROGRESS_S
+        next_progress = time.monotonic() + every
         while not dev.finished(spec):
             if time.monotonic() > next_progress:
                 dev.progress(spec, local)  # frames so far survive the device going away
-                next_progress = time.monotonic() + PROGRESS_S
+                every = min(every * 2, PROGRESS_MAX_S)  # long sustained runs: copy less often
+                next_progress = time.monotonic() + every
             if time.monotonic() > deadline:
                 timed_out = True
                 log(f"timeout after {spec.timeout_s:g} s: force-stopping {spec.app_id}")
