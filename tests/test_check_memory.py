@@ -39,6 +39,15 @@ def test_inplace_reshape_shares_its_input():
     assert plan(lifetimes(f))[0] < plan(lifetimes(f2))[0]
 
 
+def test_inplace_add_shares_a_dying_input():
+    t = [Tensor(i, f"t{i}", (1, 256), "float32") for i in range(5)]
+    ops = [Op(0, "RELU", 1, (0,), (1,)), Op(1, "RELU", 1, (0,), (2,)), Op(2, "ADD", 1, (1, 2), (3,)),
+           Op(3, "RELU", 1, (3,), (4,))]
+    f = ModelFacts("add.tflite", "tflite", 0, t, ops, (0,), (4,))
+    live = lifetimes(f)
+    assert 3 not in live and live[1][1] == 3  # ADD writes into t1's buffer, which lives on until op 3 reads it
+
+
 def test_alignment_and_order_do_not_overlap_live_buffers():
     f = _chain([3, 5, 7, 11, 13, 2])
     live = lifetimes(f)
@@ -57,13 +66,18 @@ MEASURED = ["face_detection_short_range.tflite", "face_landmark.tflite", "iris_l
 def test_estimate_within_15_percent_of_interpreter_third_party(name):
     path = mediapipe(name)
     est = memory_facts(read_model(path))
-    got = measure_interpreter(path)["alloc_bytes"]
-    assert abs(est["total_bytes"] - got) / got < 0.15, (est["total_bytes"], got)
+    got = measure_interpreter(path)
+    # against the interpreter's arena buffers (within 1% on these models, see benchmarks/check.md) ...
+    assert abs(est["total_bytes"] - got["arena_bytes"]) / got["arena_bytes"] < 0.05, (est["total_bytes"], got)
+    # ... and against everything allocate_tensors() allocates (op data and planner bookkeeping too)
+    assert abs(est["total_bytes"] - got["alloc_bytes"]) / got["alloc_bytes"] < 0.15, (est["total_bytes"], got)
 
 
 @pytest.mark.parametrize("kind", ["fp32", "int8"])
 def test_estimate_within_15_percent_of_interpreter_small_cnn(kind):
     path = keras_tflite(kind)
     est = run_checks(path).sections["memory"]["total_bytes"]
-    got = measure_interpreter(path)["alloc_bytes"]
-    assert abs(est - got) / got < 0.15, (est, got)
+    got = measure_interpreter(path)
+    # a small arena (< 64 KiB) is not mmapped and so not counted apart: compare with all allocations then
+    ref = got["arena_bytes"] or got["alloc_bytes"]
+    assert abs(est - ref) / ref < 0.15, (est, got)

@@ -26,7 +26,7 @@ def _align(n: int) -> int:
 def lifetimes(facts: ModelFacts, sizes: dict[int, int] | None = None) -> dict[int, list[int]]:
     """tensor -> [first op, last op, bytes] for every arena tensor (buffers shared by in-place ops merged)."""
     arena = rules.load("arena")
-    inplace = set(arena["inplace_ops"].get(facts.format, []))
+    inplace = arena["inplace_ops"].get(facts.format, {})
     n = len(facts.ops)
     keep = set(facts.inputs) | set(facts.outputs)
     size = lambda t: (sizes or {}).get(t.index, t.nbytes)  # noqa: E731
@@ -37,12 +37,13 @@ def lifetimes(facts: ModelFacts, sizes: dict[int, int] | None = None) -> dict[in
     for op in facts.ops:
         for i in op.inputs:
             if i >= 0:
-                last_use[alias.get(i, i)] = op.index
+                last_use[i] = op.index
     for i in facts.inputs:
         t = facts.tensor(i)
         if t is not None and not t.const:
             live[i] = [0, n, size(t)]
     for op in facts.ops:
+        taken: set[int] = set()  # buffers already handed to an output of this op
         ins = [alias.get(i, i) for i in op.inputs if i >= 0]
         for i in ins:
             if i in live:
@@ -51,10 +52,19 @@ def lifetimes(facts: ModelFacts, sizes: dict[int, int] | None = None) -> dict[in
             t = facts.tensor(o)
             if o < 0 or t is None or t.const or t.variable or o in persistent:
                 continue
-            src = alias.get(op.inputs[0], op.inputs[0]) if op.inputs else -1
-            if (op.op in inplace and src in live and src not in keep and o not in keep
-                    and last_use.get(src) == op.index and live[src][2] >= size(t)):
-                alias[o] = src  # the output reuses the input's buffer
+            shared = None
+            for k in inplace.get(op.op, ()):
+                if k >= len(op.inputs) or op.inputs[k] < 0:
+                    continue
+                src = alias.get(op.inputs[k], op.inputs[k])
+                if (src in live and src not in keep and o not in keep and src not in taken
+                        and last_use.get(op.inputs[k]) == op.index and last_use.get(src, -1) <= op.index
+                        and live[src][2] >= size(t)):
+                    shared = src
+                    break
+            if shared is not None:
+                alias[o] = shared  # the output reuses the dying input's buffer
+                taken.add(shared)
                 continue
             live[o] = [op.index, n if o in keep else op.index, size(t)]
         for o in op.outputs:
