@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--error-after", type=int, default=None)
     ap.add_argument("--hang-after", type=int, default=None)
     ap.add_argument("--slow-ms", type=float, default=0.0)
+    ap.add_argument("--thermal-rise-s", type=float, default=None,
+                    help="thermal status +1 every S seconds of running; each level adds 2 ms per frame (throttling)")
     a = ap.parse_args(argv)
     d = a.dir
     # a phone's XNNPACK/GPU/NNAPI delegate runs here as the host's XNNPACK or plain CPU kernels
@@ -54,9 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         if a.slow_ms:
             time.sleep(0)  # the delay itself is inside inference (frame_delay_s)
 
+    t_launch = time.monotonic()
+
+    def thermal_now() -> int:
+        if not a.thermal_rise_s:
+            return a.thermal
+        return min(6, a.thermal + int((time.monotonic() - t_launch) / a.thermal_rise_s))
+
+    delay = a.slow_ms / 1000.0
+    if a.thermal_rise_s:
+        def delay():  # noqa: F811 - a hotter simulated SoC runs slower
+            return a.slow_ms / 1000.0 + 0.002 * (thermal_now() - a.thermal)
     try:
         res = run_loop(a.model or d / "model.tflite", a.frames, a.warmup, a.threads, host_delegate, on_row=on_row,
-                       frame_delay_s=a.slow_ms / 1000.0)
+                       frame_delay_s=delay)
     except Exception as exc:  # noqa: BLE001 - a load failure is reported like a real app would
         res = LoopResult(status="error", error=f"{type(exc).__name__}: {exc}")
     fh.close()
@@ -70,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     elif res.status != "ok" and res.error and "_Stop" in res.error:
         res.status, res.error = "ok", None
     facts = {"model": a.model_name, "manufacturer": a.manufacturer, "os": "android 14", "soc": a.soc}
-    dev = device_json(facts, res, a.delegate, a.threads, (a.thermal, a.thermal))
+    dev = device_json(facts, res, a.delegate, a.threads, (a.thermal, thermal_now()))
     tmp = d / ".device.json.tmp"
     tmp.write_text(json.dumps(dev))
     os.replace(tmp, d / "device.json")

@@ -50,7 +50,8 @@ class SimPhone:
     def __init__(self, root: Path, model: str = "Pixel 7", port: int = 0, faults: tuple[str, ...] = (),
                  adb_keys: list[Path] | None = None, accept_new_keys: bool = True,
                  installed: tuple[str, ...] = ("com.devicekit.bench",), thermal: int = 0,
-                 drop_after: int = 20, crash_after: int = 15, slow_ms: float = 40.0, serial: str | None = None):
+                 drop_after: int = 20, crash_after: int = 15, slow_ms: float = 40.0, serial: str | None = None,
+                 thermal_rise_s: float | None = None):
         bad = [f for f in faults if f not in FAULTS]
         if bad:
             raise ValueError(f"unknown fault(s) {bad}; known: {', '.join(FAULTS)}")
@@ -66,6 +67,8 @@ class SimPhone:
         self.accept_new_keys = accept_new_keys and "unauthorized" not in self.faults
         self.installed = set(installed)
         self.thermal = thermal
+        self.thermal_rise_s = thermal_rise_s  # status +1 per this many seconds of app running (throttling)
+        self._launched_at: float | None = None
         self.drop_after, self.crash_after, self.slow_ms = drop_after, crash_after, slow_ms
         self.serial = serial
         self.children: dict[str, subprocess.Popen] = {}
@@ -175,6 +178,9 @@ class SimPhone:
             argv += ["--hang-after", str(self.crash_after)]
         if "slow" in self.faults:
             argv += ["--slow-ms", str(self.slow_ms)]
+        if self.thermal_rise_s:
+            argv += ["--thermal-rise-s", str(self.thermal_rise_s)]
+        self._launched_at = time.monotonic()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
         self.children[pkg] = subprocess.Popen(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL,
                                               stdout=subprocess.DEVNULL, stderr=open(self.root / "app.log", "ab"))
@@ -194,6 +200,11 @@ class SimPhone:
                 self._drop_all()
                 return
             time.sleep(0.05)
+
+    def thermal_status(self) -> int:
+        if not self.thermal_rise_s or self._launched_at is None:
+            return self.thermal
+        return min(6, self.thermal + int((time.monotonic() - self._launched_at) / self.thermal_rise_s))
 
     def force_stop(self, pkg: str) -> None:
         p = self.children.pop(pkg, None)
@@ -232,7 +243,7 @@ class SimPhone:
                 return 0, "".join(f"[{k}]: [{v}]\n" for k, v in self.props().items()).encode(), b""
             return 0, (self.props().get(args[0], "") + "\n").encode(), b""
         if cmd == "dumpsys" and args[:1] == ["thermalservice"]:
-            return 0, (f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermal Status: {self.thermal}\n"
+            return 0, (f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermal Status: {self.thermal_status()}\n"
                        "Cached temperatures:\n\tTemperature{mValue=36.0, mType=3, mName=SKIN, mStatus=0}\n").encode(), b""
         if cmd == "mkdir":
             for a in (a for a in args if not a.startswith("-")):
@@ -531,12 +542,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-accept-new-keys", action="store_true", help="refuse keys not in --adb-keys")
     ap.add_argument("--no-app", action="store_true", help="start without com.devicekit.bench installed")
     ap.add_argument("--thermal", type=int, default=0)
+    ap.add_argument("--thermal-rise-s", type=float, default=None, help="thermal status +1 per S s of app running")
     args = ap.parse_args(argv)
     import tempfile
 
     root = args.root or Path(tempfile.mkdtemp(prefix="simphone-"))
     phone = SimPhone(root, args.model, args.port, tuple(args.fault), args.adb_keys, not args.no_accept_new_keys,
-                     () if args.no_app else ("com.devicekit.bench",), args.thermal)
+                     () if args.no_app else ("com.devicekit.bench",), args.thermal, thermal_rise_s=args.thermal_rise_s)
     phone.start()
     print(f"simphone (SIMULATION): {args.model} listening on {phone.address}, files in {root}", flush=True)
     done = threading.Event()

@@ -257,3 +257,17 @@ def test_several_matching_phones_is_a_clear_error(phone_factory, model, tmp_path
     r = run_cli("bench", str(model), "--device", "pixel8", env_extra=env)
     msg = " ".join(r.stderr.split())
     assert r.returncode == 3 and "several Pixel 8" in msg and a.address in msg and b.address in msg
+
+
+def test_sustained_run_shows_thermal_change_and_throttling(phone_factory, model, tmp_path):
+    # 10 ms frames; the simulated SoC heats up (+1 status per 0.6 s) and slows down (+2 ms per level)
+    phone = phone_factory(faults=("slow",), slow_ms=10.0, thermal_rise_s=0.6)
+    r = run_cli("bench", str(model), "--device", phone.address, "--duration", "2", "--warmup", "2", "--json",
+                "--runs-dir", str(tmp_path / "runs"), env_extra={"DEVICEKIT_ADB": "direct"})
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    st = s["stats"]
+    assert st["thermal"]["start"] == 0 and st["thermal"]["change"] >= 2
+    assert st["throttling"] is True
+    assert st["over_time"][-1]["p50_ms"] > st["over_time"][0]["p50_ms"] + 1.0
+    assert s["thermal_dumpsys"]["after"] >= 2

@@ -180,14 +180,15 @@ def run_loop(
     mean=None,
     std=None,
     on_row: Callable[[tuple], None] | None = None,
-    frame_delay_s: float = 0.0,
+    frame_delay_s: float | Callable[[], float] = 0.0,
     model=None,
 ) -> LoopResult:
     """Load, warm up, then time ``frames`` frames (or frames for ``duration_s`` seconds).
 
     ``on_row`` sees every measured row as it is made (the simulated app streams
-    them to its frames.csv). ``frame_delay_s`` adds a sleep inside inference
-    (the simulated phone's slow-frames fault). KeyboardInterrupt and errors
+    them to its frames.csv). ``frame_delay_s`` (seconds, or a function returning
+    them) adds a sleep inside inference: the simulated phone's slow frames and
+    thermal throttling. KeyboardInterrupt and errors
     after load leave the measured rows in the result with ``status="error"``.
     """
     res = LoopResult()
@@ -218,7 +219,7 @@ def run_loop(
             t_pre = clock()
             invoke()
             if frame_delay_s:
-                time.sleep(frame_delay_s)
+                time.sleep(frame_delay_s() if callable(frame_delay_s) else frame_delay_s)
             t_inf = clock()
             outputs()
             t_end = clock()
