@@ -93,6 +93,7 @@ PLATFORM_FORMATS = {  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmod
     "android": ((".tflite",), "devicekit convert MODEL --target tflite-int8"),
     "ios": ((".mlpackage", ".mlmodelc"), "devicekit convert MODEL --target coreml-fp16"),
     "host": ((".tflite", ".onnx"), "bench a .tflite or .onnx on the host"),
+    "web": ((".tflite",), "devicekit convert MODEL --target tflite-int8 (LiteRT.js runs .tflite)"),
 }
 
 

@@ -28,12 +28,15 @@ def register(app: typer.Typer) -> None:
         reinstall: bool = typer.Option(False, "--reinstall", help="Install --apk/--app even when present."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where runs/<RUN>/ go."),
         run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id ([A-Za-z0-9_-]{1,64}); default: time + device."),
+        browser: Optional[str] = typer.Option(None, "--browser", help="--device chrome: the Chromium/Chrome executable [default: chromium on PATH]."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="--device chrome*: wasm | webgpu [default: wasm; webgpu with --delegate gpu]."),
         json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
     ):
         """Measure per-frame latency; results go to runs/<RUN>/ (frames.csv, device.json, summary.json).
 
         Examples: devicekit bench model.tflite --device host --frames 200;
-        devicekit bench model.tflite --device pixel7 --apk bench.apk
+        devicekit bench model.tflite --device pixel7 --apk bench.apk;
+        devicekit bench model.tflite --device chrome --threads 2 (LiteRT.js in headless Chromium)
         """
         set_mode(json_out)
         from ..bench import BenchConfig, run_bench
@@ -57,8 +60,13 @@ def register(app: typer.Typer) -> None:
                           delegate=pick(delegate, "delegate", "xnnpack"), app=apk or app_bundle, duration_s=duration,
                           timeout_s=pick(timeout, "timeout", None),
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id)
+        from ..web.device import is_web_device, open_web_device
+
+        if (browser or backend) and not is_web_device(device):
+            raise UsageError("--browser and --backend apply to --device chrome or chrome-android[:SERIAL]")
         with step(f"bench {artifact.name} on {device}"):
-            res = run_bench(cfg, log=info)
+            dev = open_web_device(device, browser, backend) if is_web_device(device) else None
+            res = run_bench(cfg, log=info, device=dev)
         if json_out:
             emit_json(res.to_json())
             return

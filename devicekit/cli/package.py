@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def package_cmd(
         artifact: Path = typer.Argument(..., help="A converted model with its manifest (.tflite for android, .mlpackage for ios)."),
-        platform: str = typer.Option(..., "--platform", "-p", help="android or ios."),
+        platform: str = typer.Option(..., "--platform", "-p", help="android, ios or web."),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default ./<model>-<platform>)."),
         app_id: str = typer.Option("com.devicekit.bench", "--app-id", help="Android application id / iOS bundle id (a Java package name)."),
         name: str = typer.Option("FaceLandmarker", "--name", help="The landmarker class name (a Kotlin and Swift type name)."),
@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
           devicekit package out/heatmap2s.coreml-fp16.mlpackage --platform ios -o HeatmapIOS --app-id com.example.face
         """
         set_mode(json_out)
+        if platform == "web":  # the web target lives in devicekit/web (LiteRT.js app), not in mobile_templates.render
+            return _package_web(artifact, out, force, json_out)
         from ..mobile_templates import render
 
         out_dir = out or Path(f"{artifact.name.split('.')[0]}-{platform}")
@@ -54,3 +56,20 @@ def register(app: typer.Typer) -> None:
             next_steps(f"open {res.out_dir} in Android Studio", f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id}")
         else:
             next_steps(f"open {res.out_dir}/{res.name}Demo.xcodeproj in Xcode", f"devicekit bench {artifact} --device UDID --app-id {res.app_id}")
+
+
+def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: bool) -> None:
+    from ..web.render import render_web
+
+    out_dir = out or Path(f"{artifact.name.split('.')[0]}-web")
+    res = render_web(artifact, out_dir, force=force)
+    for w in res.warnings:
+        warn(w)
+    if json_out:
+        emit_json(res.to_json())
+        return
+    c = res.config
+    info(f"[green]✓[/] web app in [bold]{res.out_dir}[/] ({len(res.files)} files, LiteRT.js {res.litertjs_version})")
+    info(f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
+         f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}")
+    next_steps(f"serve {res.out_dir} with COOP/COEP headers (threads), or: devicekit bench {artifact} --device chrome")

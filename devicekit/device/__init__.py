@@ -32,6 +32,9 @@ def list_devices(connect: list[str] | None = None, include_host: bool = True, tr
     out = list_android(extra_serials(connect), transport) + list_ios()
     if include_host:
         out.append(host_info())
+        from ..web.device import list_browsers  # the web target (devicekit/web): local headless Chromium
+
+        out += list_browsers()
     return out
 
 
@@ -51,6 +54,10 @@ def open_device(name: str, connect: list[str] | None = None, transport: str | No
         raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)")
     if name == "host":
         return HostDevice(mean=mean, std=std)
+    from ..web.device import is_web_device, open_web_device  # chrome, chrome-android[:SERIAL] (devicekit/web)
+
+    if is_web_device(name):
+        return open_web_device(name)
     prof = get_profile(name)
     if prof is not None:
         attached = [d for d in list_devices(connect, include_host=False, transport=transport)]

@@ -23,38 +23,45 @@ export function boxFromLandmarks(cfg, pts) {
 
 // ---- crop (continuous coords, pixel centres at i + 0.5) ----
 function areaTable(ssize, dsize) {
-  // cv2 computeResizeAreaTab: per destination index, (source index, weight) pairs
-  const scale = ssize / dsize, tab = [];
+  // cv2 computeResizeAreaTab: per destination index d, source indices idx[start[d]..start[d+1]) with weights
+  const scale = ssize / dsize, idx = [], wts = [], start = [0];
   for (let dx = 0; dx < dsize; dx++) {
     const fsx1 = dx * scale, fsx2 = fsx1 + scale, cell = Math.min(scale, ssize - fsx1);
     let sx1 = Math.ceil(fsx1), sx2 = Math.floor(fsx2);
     sx2 = Math.min(sx2, ssize - 1); sx1 = Math.min(sx1, sx2);
-    const row = [];
-    if (sx1 - fsx1 > 1e-3) row.push([sx1 - 1, (sx1 - fsx1) / cell]);
-    for (let sx = sx1; sx < sx2; sx++) row.push([sx, 1 / cell]);
-    if (fsx2 - sx2 > 1e-3) row.push([sx2, Math.min(Math.min(fsx2 - sx2, 1), cell) / cell]);
-    tab.push(row);
+    if (sx1 - fsx1 > 1e-3) { idx.push(sx1 - 1); wts.push((sx1 - fsx1) / cell); }
+    for (let sx = sx1; sx < sx2; sx++) { idx.push(sx); wts.push(1 / cell); }
+    if (fsx2 - sx2 > 1e-3) { idx.push(sx2); wts.push(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell); }
+    start.push(idx.length);
   }
-  return tab;
+  return { idx: Int32Array.from(idx), wts: Float64Array.from(wts), start: Int32Array.from(start) };
 }
 
-function resizeArea(src, w, h, nw, nh) {
-  // RGBA Uint8ClampedArray [h*w*4] -> [nh*nw*4], separable area averaging (cv2.INTER_AREA for downscaling)
-  const tx = areaTable(w, nw), ty = areaTable(h, nh);
-  const tmp = new Float32Array(h * nw * 4);
-  for (let y = 0; y < h; y++) {
-    for (let dx = 0; dx < nw; dx++) {
-      let r = 0, g = 0, b = 0;
-      for (const [sx, wt] of tx[dx]) { const i = (y * w + sx) * 4; r += src[i] * wt; g += src[i + 1] * wt; b += src[i + 2] * wt; }
-      const o = (y * nw + dx) * 4; tmp[o] = r; tmp[o + 1] = g; tmp[o + 2] = b;
-    }
-  }
+// RGBA [h*w*4] -> [nh*nw*4] with cv2.INTER_AREA (separable area averaging, one rounding at the end).
+// Only the destination rectangle [dx0,dx1) x [dy0,dy1) is computed (each output pixel depends only on
+// its own source cell, so the values equal a full resize there); the rest stays 0.
+function resizeArea(src, w, h, nw, nh, dx0, dx1, dy0, dy1) {
+  const tx = areaTable(w, nw), ty = areaTable(h, nh), cw = dx1 - dx0;
   const out = new Uint8ClampedArray(nh * nw * 4);
-  for (let dy = 0; dy < nh; dy++) {
-    for (let x = 0; x < nw; x++) {
-      let r = 0, g = 0, b = 0;
-      for (const [sy, wt] of ty[dy]) { const i = (sy * nw + x) * 4; r += tmp[i] * wt; g += tmp[i + 1] * wt; b += tmp[i + 2] * wt; }
-      const o = (dy * nw + x) * 4; out[o] = Math.round(r); out[o + 1] = Math.round(g); out[o + 2] = Math.round(b); out[o + 3] = 255;
+  const row = new Float64Array(cw * 3);
+  const acc = new Float64Array(cw * 3);
+  for (let dy = dy0; dy < dy1; dy++) {
+    acc.fill(0);
+    for (let k = ty.start[dy]; k < ty.start[dy + 1]; k++) {
+      const sy = ty.idx[k], wy = ty.wts[k], base = sy * w * 4;
+      for (let dx = dx0, j = 0; dx < dx1; dx++, j += 3) {
+        let r = 0, g = 0, b = 0;
+        for (let m = tx.start[dx]; m < tx.start[dx + 1]; m++) {
+          const i = base + tx.idx[m] * 4, wt = tx.wts[m];
+          r += src[i] * wt; g += src[i + 1] * wt; b += src[i + 2] * wt;
+        }
+        row[j] = r; row[j + 1] = g; row[j + 2] = b;
+      }
+      for (let j = 0; j < cw * 3; j++) acc[j] += row[j] * wy;
+    }
+    for (let dx = dx0, j = 0; dx < dx1; dx++, j += 3) {
+      const o = (dy * nw + dx) * 4;
+      out[o] = Math.round(acc[j]); out[o + 1] = Math.round(acc[j + 1]); out[o + 2] = Math.round(acc[j + 2]); out[o + 3] = 255;
     }
   }
   return out;
@@ -67,7 +74,11 @@ export function cropImage(frame, box, out) {
   let sx = 1, sy = 1;  // resized -> original continuous coords
   if (scale < 0.5) {
     const nw = Math.max(1, Math.round(w * 2 * scale)), nh = Math.max(1, Math.round(h * 2 * scale));
-    data = resizeArea(data, w, h, nw, nh);
+    const sxr = w / nw, syr = h / nh, half = box.size / 2;
+    const cl = (v, n) => Math.max(0, Math.min(n, v));
+    data = resizeArea(data, w, h, nw, nh,
+      cl(Math.floor((box.cx - half) / sxr) - 2, nw), cl(Math.ceil((box.cx + half) / sxr) + 2, nw),
+      cl(Math.floor((box.cy - half) / syr) - 2, nh), cl(Math.ceil((box.cy + half) / syr) + 2, nh));
     sx = w / nw; sy = h / nh; w = nw; h = nh;
   }
   // crop coords = scale * (img - centre) + out/2 ; img = resized * s ; index = continuous - 0.5
@@ -109,7 +120,7 @@ export function toInput(cfg, rgba) {
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < C; c++) {
       const p = C === 1
-        ? Math.round(0.299 * rgba[i * 4] + 0.587 * rgba[i * 4 + 1] + 0.114 * rgba[i * 4 + 2])
+        ? (rgba[i * 4] * 4899 + rgba[i * 4 + 1] * 9617 + rgba[i * 4 + 2] * 1868 + 8192) >> 14  // cv2 RGB2GRAY fixed point
         : rgba[i * 4 + order[c]];
       let x = f32(f32(p - mean[c]) / std[c]);
       if (q) x = Math.min(hi, Math.max(lo, roundHalfEven(f32(f32(x / scale) + zp))));

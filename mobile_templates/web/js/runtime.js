@@ -1,5 +1,5 @@
 // LiteRT.js (npm @litertjs/core, vendored by devicekit package into vendor/, resolved by index.html's import map).
-import { loadLiteRt, loadAndCompile, Tensor, getGlobalLiteRt } from '@litertjs/core';
+import { loadLiteRt, loadAndCompile, Tensor } from '@litertjs/core';
 
 let loading = null;
 
@@ -20,52 +20,35 @@ export async function compile(url, backend, threads) {
   return loadAndCompile(url, opts);
 }
 
-// LiteRT.js 2.5 maps only float32/int32/uint8 typed arrays to tensors. An int8 model input gets a
-// host-memory tensor buffer with element type INT8 made through the same WASM API the package uses.
-function int8Tensor(data, shape) {
-  const w = getGlobalLiteRt().liteRtWasm;
-  const env = getGlobalLiteRt().getDefaultEnvironment();
-  const dims = new w.VectorInt32();
-  for (const d of shape) dims.push_back(d);
-  const layout = w.LiteRtLayout.create(dims);
-  dims.delete();
-  const type = w.LiteRtRankedTensorType.create({ value: 9 /* ElementType.INT8 */ }, layout);
-  layout.delete();
-  const buf = w.LiteRtTensorBuffer.createManaged(env.liteRtEnvironment, w.LiteRtTensorBufferType.HOST_MEMORY, type, data.byteLength);
-  type.delete();
-  const ptr = buf.lock(w.LiteRtTensorBufferLockMode.WRITE);
-  try { w.HEAPU8.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), ptr); } finally { buf.unlock(); }
-  const t = Object.create(Tensor.prototype);
-  Object.assign(t, { liteRtTensorBuffer: buf, environment: env, deletedInternal: false, onDelete: undefined });
-  return t;
-}
-
+// Int8Array inputs work because devicekit package adds the int8 row to the vendored LiteRT.js dtype table.
 export function makeTensor(data, shape) {
-  return data instanceof Int8Array ? int8Tensor(data, shape) : new Tensor(data, shape);
+  return new Tensor(data, shape);
 }
 
 // Run a single-input model; returns the outputs as typed arrays (every tensor deleted).
 export async function runModel(model, data, shape) {
   const input = makeTensor(data, shape);
   try {
-    const outs = await model.run([input]);
-    try {
-      return outs.map((t) => (t.accelerator === 'wasm' || !t.accelerator ? t : t).toTypedArray());
-    } finally {
-      for (const t of outs) t.delete();
-    }
+    return await readOutputs(await model.run([input]));
   } finally {
     input.delete();
   }
 }
 
-// Outputs after moving off the GPU when needed (webgpu backend).
-export async function readOutputs(outs) {
+// Output tensors -> typed arrays (moved off the GPU first with the webgpu backend); deletes every tensor.
+async function readOutputs(outs) {
   const res = [];
-  for (const t of outs) {
-    const host = t.accelerator === 'webgpu' ? await t.moveTo('wasm') : t;
-    res.push(host.toTypedArray());
-    host.delete();
+  try {
+    for (const t of outs) {
+      if (t.accelerator === 'webgpu') {
+        const host = await t.copyTo('wasm');
+        try { res.push(host.toTypedArray()); } finally { host.delete(); }
+      } else {
+        res.push(t.toTypedArray());
+      }
+    }
+  } finally {
+    for (const t of outs) t.delete();
   }
   return res;
 }

@@ -1,0 +1,183 @@
+"""``devicekit package ARTIFACT --platform web``: the static web app from mobile_templates/web/.
+
+The template is static (HTML + ES modules, no build step). Rendering writes
+``config.json`` from the model's manifest (the same ModelFacts the Android and
+iOS projects use: input size and layout, mean/std, colour order, dtype and
+quantisation, landmark count, crop policy, 1-euro constants), copies the model
+and the face detector into ``model/``, and vendors LiteRT.js from the
+project's ``node_modules`` (``npm ci``: @litertjs/core's dist and wasm files,
+@litertjs/wasm-utils) into ``vendor/litertjs/``, resolved by the page's import map.
+
+Face detector: MediaPipe's BlazeFace short-range model
+(``face_detection_short_range.tflite`` from the mediapipe 0.10.14 wheel,
+fetched by scripts/fetch_test_models.py), run by the same LiteRT.js. OpenCV's
+Haar cascade (the Python reference detector) has no maintained browser build
+short of the 9 MB opencv.js; the BlazeFace box only seeds the crop, which is
+then refined from the landmarks with crop.py's LANDMARK_BOX (see js/tracker.js).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import EnvironmentMissing, InputError
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
+MARKER = "devicekit-package.json"
+DETECTOR_FILE = "face_detection_short_range.tflite"
+DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 30,
+            "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}
+LITERT_FILES = {  # vendor/litertjs/<dest> <- node_modules/@litertjs/<src>
+    "core/index.js": "core/dist/index.js",
+    "wasm-utils/index.js": "wasm-utils/dist/index.js",
+    "wasm": "core/wasm",
+}
+
+
+# LiteRT.js 2.5 maps only float32/int32/uint8 to typed arrays, so loadAndCompile() throws "Element type
+# INT8 is not supported" for a model with an int8 input (devicekit's tflite-int8). The WASM runtime itself
+# handles INT8 tensors; the vendored copy gets one more row in its dtype table (checked to apply once).
+INT8_PATCH = (
+    """    dtype: "uint8",
+    typedArrayConstructor: Uint8Array,
+    elementType: ElementType.UINT8
+  }
+]);""",
+    """    dtype: "uint8",
+    typedArrayConstructor: Uint8Array,
+    elementType: ElementType.UINT8
+  },
+  {
+    // added by devicekit package: int8 model inputs (LiteRT.js 2.5 has no int8 row)
+    dtype: "int8",
+    typedArrayConstructor: Int8Array,
+    elementType: ElementType.INT8
+  }
+]);""",
+)
+
+
+def patch_litertjs(text: str) -> str:
+    if 'dtype: "int8"' in text:
+        return text  # a LiteRT.js that supports int8 itself
+    if text.count(INT8_PATCH[0]) != 1:
+        raise EnvironmentMissing("this @litertjs/core build has an unexpected dtype table; devicekit supports 2.5.x",
+                                 hint="npm ci (package-lock.json pins @litertjs/core 2.5.3)")
+    return text.replace(INT8_PATCH[0], INT8_PATCH[1])
+
+
+@dataclass
+class WebRenderResult:
+    platform: str
+    out_dir: Path
+    model_file: str
+    files: list[str]
+    config: dict
+    litertjs_version: str
+    warnings: list[str] = field(default_factory=list)
+    schema: int = 1
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["out_dir"] = str(self.out_dir)
+        return d
+
+
+def _template_dir() -> Path:
+    try:  # installed layout: devicekit.mobile_templates/web
+        from devicekit import mobile_templates
+
+        p = Path(mobile_templates.__file__).resolve().parent / "web"
+        if p.is_dir():
+            return p
+    except ImportError:
+        pass
+    return TEMPLATE
+
+
+def find_node_modules() -> Path:
+    """node_modules holding @litertjs/core: $DEVICEKIT_NODE_MODULES, else the nearest one above cwd or the project."""
+    env = os.environ.get("DEVICEKIT_NODE_MODULES")
+    cands = [Path(env)] if env else []
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        cands += [p / "node_modules" for p in (start, *start.parents)]
+    for c in cands:
+        if (c / "@litertjs" / "core" / "dist" / "index.js").is_file():
+            return c
+    raise EnvironmentMissing("LiteRT.js (npm @litertjs/core) is not installed",
+                             hint="run `npm ci` in the devicekit checkout (package-lock.json), or set DEVICEKIT_NODE_MODULES")
+
+
+def find_detector() -> Path:
+    env = os.environ.get("DEVICEKIT_CACHE")
+    root = Path(env) if env else Path.home() / ".cache" / "devicekit"
+    for p in sorted((root / "test-models").glob(f"mediapipe-*/{DETECTOR_FILE}")):
+        return p
+    raise EnvironmentMissing(f"the face detector {DETECTOR_FILE} is missing",
+                             hint="python scripts/fetch_test_models.py (extracts it from the mediapipe wheel on PyPI)")
+
+
+def web_config(facts, model_file: str) -> dict:
+    from ..face.crop import LANDMARK_BOX
+
+    cfg = facts.spec_json()
+    cfg.update({"name": facts.name, "layout": facts.layout, "modelFile": model_file, "outputIndex": facts.output_index,
+                "sha256": facts.sha256, "oneEuro": dict(facts.one_euro), "crop": dict(facts.crop),
+                "landmarkBox": dict(LANDMARK_BOX), "detector": dict(DETECTOR)})
+    return cfg
+
+
+def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, detector: Path | None = None) -> WebRenderResult:
+    from devicekit.mobile_templates import _prepare_out, _read
+    from devicekit.mobile_templates.context import model_facts
+
+    from ..fsutil import sha256_file
+
+    artifact = Path(artifact)
+    manifest = _read(artifact, "artifact")
+    if manifest.format != "tflite":
+        raise InputError(f"--platform web needs a .tflite artifact (LiteRT.js runs .tflite); {artifact.name} is {manifest.format}",
+                         hint="devicekit convert MODEL --target tflite-int8")
+    facts = model_facts(manifest)
+    actual = sha256_file(artifact)
+    if manifest.sha256 and actual != manifest.sha256:
+        raise InputError(f"{artifact.name} does not match its manifest (sha256 {actual[:12]}... vs {manifest.sha256[:12]}...)",
+                         hint="the model changed after conversion; convert again")
+    nm = find_node_modules()
+    det = Path(detector) if detector else find_detector()
+    out_dir = Path(out_dir)
+    _prepare_out(out_dir, force)
+    model_file = "model.tflite"
+    cfg = web_config(facts, model_file)
+    version = json.loads((nm / "@litertjs" / "core" / "package.json").read_text())["version"]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        shutil.copytree(_template_dir(), tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (tmp / "model").mkdir()
+        shutil.copyfile(artifact, tmp / "model" / model_file)
+        shutil.copyfile(det, tmp / "model" / DETECTOR_FILE)
+        for dest, src in LITERT_FILES.items():
+            s, d = nm / "@litertjs" / src, tmp / "vendor" / "litertjs" / dest
+            d.parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if s.is_dir() else shutil.copyfile)(s, d)
+        core = tmp / "vendor" / "litertjs" / "core" / "index.js"
+        core.write_text(patch_litertjs(core.read_text(encoding="utf-8")), encoding="utf-8")
+        (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        marker = {"schema": 1, "platform": "web", "artifact": str(artifact.resolve()), "sha256": actual,
+                  "model_file": f"model/{model_file}", "litertjs": version}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    warnings = [f"the manifest has no {d}; used the documented default" for d in facts.defaults_used]
+    return WebRenderResult("web", out_dir, f"model/{model_file}", files, cfg, version, warnings)

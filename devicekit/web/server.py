@@ -1,0 +1,110 @@
+"""The local web server for browser runs: the packaged web app, plus an endpoint that receives result files.
+
+Bound to 127.0.0.1 only. Every response carries the cross-origin isolation
+headers (COOP ``same-origin``, COEP ``require-corp``, CORP ``same-origin``):
+without them Chromium has no ``SharedArrayBuffer`` (no WASM threads) and
+``performance.now()`` is coarsened to 0.1 ms.
+
+``POST /devicekit/results/<RUN>/<name>`` writes one result file (the
+protocol's frames.csv, device.json, done.json, plus the test's landmarks.json
+and frame.rgba) atomically into ``<results_root>/<RUN>/<name>``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import threading
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ..bench.results import RUN_RE
+from ..fsutil import atomic_write_bytes
+
+RESULT_NAMES = ("frames.csv", "device.json", "done.json", "landmarks.json", "frame.rgba", "progress.json")
+MAX_BODY = 64 * 1024 * 1024
+RESULTS_PREFIX = "/devicekit/results/"
+
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
+         ".tflite": "application/octet-stream", ".html": "text/html; charset=utf-8", ".css": "text/css"}
+
+
+def _handler(root: Path, results_root: Path, on_result):
+    class Handler(SimpleHTTPRequestHandler):
+        extensions_map = {**mimetypes.types_map, **TYPES}
+
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(root), **kw)
+
+        def end_headers(self):
+            for k, v in ISOLATION_HEADERS.items():
+                self.send_header(k, v)
+            super().end_headers()
+
+        def log_message(self, fmt, *args):  # quiet: the CLI owns stderr
+            return
+
+        def list_directory(self, path):
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return None
+
+        def do_POST(self):
+            path = unquote(urlsplit(self.path).path)
+            if not path.startswith(RESULTS_PREFIX):
+                return self.send_error(HTTPStatus.NOT_FOUND)
+            parts = path[len(RESULTS_PREFIX):].split("/")
+            if len(parts) != 2 or not RUN_RE.match(parts[0]) or parts[1] not in RESULT_NAMES:
+                return self.send_error(HTTPStatus.BAD_REQUEST, "expected /devicekit/results/<RUN>/<result file>")
+            try:
+                n = int(self.headers.get("Content-Length", "-1"))
+            except ValueError:
+                n = -1
+            if n < 0 or n > MAX_BODY:
+                return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if n > MAX_BODY else HTTPStatus.LENGTH_REQUIRED)
+            body = self.rfile.read(n)
+            run_dir = results_root / parts[0]
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(run_dir / parts[1], body)
+            if on_result:
+                on_result(parts[0], parts[1])
+            self.send_response(HTTPStatus.NO_CONTENT)
+            self.end_headers()
+
+    return Handler
+
+
+class WebServer:
+    """Serves ``root`` on 127.0.0.1:``port`` (0: any free port) in a background thread; a context manager."""
+
+    def __init__(self, root: Path, results_root: Path, port: int = 0, on_result=None):
+        self.root, self.results_root = Path(root), Path(results_root)
+        self.results_root.mkdir(parents=True, exist_ok=True)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.root, self.results_root, on_result))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="devicekit-web", daemon=True)
+        self._thread.start()
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(timeout=5)
+            self._httpd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,63 @@
+// Detect -> crop (model's crop policy) -> landmarks -> 1-euro, per video frame, with per-stage timings.
+// The first crop of a face comes from the detector box (boxFromDetection); it is then refined once with the
+// crop from those landmarks (boxFromLandmarks, the Haar-equivalent box of crop.py's LANDMARK_BOX), and the
+// following frames are tracked from the previous frame's landmarks, re-detecting every `redetect` frames.
+import { boxFromDetection, boxFromLandmarks, cropImage, decode, toInput, OneEuro } from './pipeline.js';
+import { anchors, decodeBest, detectorInput } from './detector.js';
+import { runModel } from './runtime.js';
+
+const now = () => performance.now();
+
+export class Tracker {
+  constructor(cfg, model, detector, redetect = 30) {
+    this.cfg = cfg; this.model = model; this.detector = detector; this.redetect = redetect;
+    this.anc = anchors(cfg.detector.size);
+    this.filter = new OneEuro(cfg.oneEuro);
+    this.prev = null; this.sinceDetect = 0;
+    this.shape = cfg.inputLayout === 'NHWC' ? [1, cfg.inputHeight, cfg.inputWidth, cfg.channels] : [1, cfg.channels, cfg.inputHeight, cfg.inputWidth];
+  }
+
+  async detect(frame) {
+    const s = this.cfg.detector.size;
+    const lb = detectorInput(frame, s);
+    const outs = await runModel(this.detector, lb.input, [1, s, s, 3]);
+    const reg = outs.find((o) => o.length === this.anc.length * 16), sc = outs.find((o) => o.length === this.anc.length);
+    return decodeBest(reg, sc, this.anc, lb, s, this.cfg.detector.minScore);
+  }
+
+  async landmarks(frame, box, t) {
+    const t0 = now();
+    const x = toInput(this.cfg, cropImage(frame, box, this.cfg.inputWidth));
+    const t1 = now();
+    const outs = await runModel(this.model, x, this.shape);
+    const t2 = now();
+    const pts = decode(this.cfg, outs[this.cfg.outputIndex], box);
+    t.preprocess += t1 - t0; t.inference += t2 - t1; t.postprocess += now() - t2;
+    return pts;
+  }
+
+  // frame: {data: RGBA, width, height}; time in seconds. Returns null when no face is found.
+  async step(frame, time) {
+    const t = { detect: 0, preprocess: 0, inference: 0, postprocess: 0 };
+    const out = { timings: t };
+    if (!this.prev || this.sinceDetect >= this.redetect) {
+      const t0 = now();
+      const det = await this.detect(frame);
+      t.detect = now() - t0;
+      this.sinceDetect = 0;
+      if (!det) { this.prev = null; this.filter.reset(); return null; }
+      out.detection = det;
+      out.detectBox = boxFromDetection(this.cfg, det.x, det.y, det.w, det.h);
+      out.detectLandmarks = await this.landmarks(frame, out.detectBox, t);
+      this.prev = out.detectLandmarks;
+    }
+    this.sinceDetect++;
+    out.box = boxFromLandmarks(this.cfg, this.prev);
+    out.landmarks = await this.landmarks(frame, out.box, t);
+    const t3 = now();
+    out.filtered = this.filter.filter(out.landmarks, time);
+    t.postprocess += now() - t3;
+    this.prev = out.landmarks;
+    return out;
+  }
+}
