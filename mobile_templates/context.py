@@ -199,10 +199,16 @@ def model_facts(manifest) -> ModelFacts:
     n = int(n)
     if size % n or size // n not in (2, 3):
         raise InputError(f"output {tout.name} has {size} values, which is not 2 or 3 per landmark for {n} landmarks")
+    # A CoreML ImageType input (uint8 NHWC, no quantisation): the app hands the model a CVPixelBuffer
+    # and the model applies scale/bias itself (converters/coreml.py).
+    coreml_image = manifest.format == "coreml" and tin.dtype == "uint8" and not tin.quantization
+    floats = ("float32", "float16") if manifest.format == "coreml" else ("float32",)
     for t, what in ((tin, "input"), (tout, "output")):
-        if t.dtype not in DTYPES:
-            raise InputError(f"{what} tensor {t.name} has dtype {t.dtype}; the templates handle {', '.join(DTYPES)}")
-        if t.dtype != "float32" and not (t.quantization and "scale" in t.quantization):
+        if t is tin and coreml_image:
+            continue
+        if t.dtype not in DTYPES + floats:
+            raise InputError(f"{what} tensor {t.name} has dtype {t.dtype}; the templates handle {', '.join(DTYPES + floats[1:])}")
+        if t.dtype not in floats and not (t.quantization and "scale" in t.quantization):
             raise InputError(f"{what} tensor {t.name} is {t.dtype} but the manifest has no quantization scale/zero_point")
     used = []
     crop = pre.get("crop")
@@ -224,14 +230,16 @@ def model_facts(manifest) -> ModelFacts:
         raise InputError(f"manifest model.coords {coords!r} is not input_pixels or normalized")
     qi = tin.quantization or {}
     qo = tout.quantization or {}
+    in_dtype = "image" if coreml_image else tin.dtype
+    out_dtype = "float32" if tout.dtype == "float16" else tout.dtype  # CoreML hands back floats either way
     return ModelFacts(
         name=str(m.get("name") or "model"), layout=str(m.get("layout") or "unknown"), width=w, height=h, channels=c,
         color=color, input_layout=layout, mean=mean, std=std, input_tensor=tin.name,
-        input_dtype=tin.dtype, input_scale=float(qi.get("scale", 1.0)) if tin.dtype != "float32" else 1.0,
-        input_zero_point=int(qi.get("zero_point", 0)) if tin.dtype != "float32" else 0,
+        input_dtype=in_dtype, input_scale=float(qi.get("scale", 1.0)) if in_dtype in ("int8", "uint8") else 1.0,
+        input_zero_point=int(qi.get("zero_point", 0)) if in_dtype in ("int8", "uint8") else 0,
         num_landmarks=n, values_per_landmark=size // n, output_tensor=tout.name, output_index=oi,
-        output_dtype=tout.dtype, output_scale=float(qo.get("scale", 1.0)) if tout.dtype != "float32" else 1.0,
-        output_zero_point=int(qo.get("zero_point", 0)) if tout.dtype != "float32" else 0, coords=coords,
+        output_dtype=out_dtype, output_scale=float(qo.get("scale", 1.0)) if out_dtype != "float32" else 1.0,
+        output_zero_point=int(qo.get("zero_point", 0)) if out_dtype != "float32" else 0, coords=coords,
         crop=dict(crop), one_euro=dict(one_euro), sha256=manifest.sha256, size_bytes=int(manifest.size_bytes or 0),
         defaults_used=used,
     )

@@ -110,6 +110,22 @@ def test_ios_unusual_model_and_pbxproj(models, tmp_path):
     assert "does not reference" in problems and "ContentView.swift, which does not exist" in problems
 
 
+def test_ios_coreml_image_input(models, tmp_path):
+    """converters/coreml.py's ImageType input (uint8 NHWC, scale/bias in the model): the app passes a pixel buffer."""
+    src = models["coreml"]
+    art = tmp_path / "img" / src.name
+    shutil.copytree(src, art)
+    m = json.loads(Path(str(src) + ".json").read_text())
+    m["inputs"] = [{"name": "image", "shape": [1, 80, 72, 1], "dtype": "uint8", "layout": "NHWC", "quantization": None,
+                    "description": "CoreML image (GRAYSCALE, CVPixelBuffer)"}]
+    m["outputs"][0]["dtype"] = "float16"
+    Path(str(art) + ".json").write_text(json.dumps(m))
+    r = render(art, "ios", tmp_path / "o")
+    assert check_project(r.out_dir) == []
+    assert (r.facts.input_dtype, r.facts.output_dtype) == ("image", "float32")
+    assert 'inputDtype: "image",' in next(r.out_dir.rglob("ModelConfig.swift")).read_text()
+
+
 def test_pbxproj_parser_rejects_garbage():
     from devicekit.mobile_templates.xcode import PbxprojError, build_project, dumps, loads
 

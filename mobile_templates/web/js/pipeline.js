@@ -40,7 +40,7 @@ function areaTable(ssize, dsize) {
 // RGBA [h*w*4] -> [nh*nw*4] with cv2.INTER_AREA (separable area averaging, one rounding at the end).
 // Only the destination rectangle [dx0,dx1) x [dy0,dy1) is computed (each output pixel depends only on
 // its own source cell, so the values equal a full resize there); the rest stays 0.
-function resizeArea(src, w, h, nw, nh, dx0, dx1, dy0, dy1) {
+export function resizeArea(src, w, h, nw, nh, dx0, dx1, dy0, dy1) {
   const tx = areaTable(w, nw), ty = areaTable(h, nh), cw = dx1 - dx0;
   const out = new Uint8ClampedArray(nh * nw * 4);
   const row = new Float64Array(cw * 3);

@@ -14,6 +14,8 @@ public struct ModelSpec {
     /// input = (pixel - mean[c]) / std[c], pixels in 0...255.
     public let mean: [Double]
     public let std: [Double]
+    /// "float32" (a normalised MLMultiArray) or "image" (a CoreML ImageType input: the app passes
+    /// 0-255 pixels and the model applies scale = 1/std and bias = -mean/std itself).
     public let inputDtype: String
     public let inputScale: Double
     public let inputZeroPoint: Int

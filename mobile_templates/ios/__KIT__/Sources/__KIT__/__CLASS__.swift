@@ -121,8 +121,9 @@ public final class @@CLASS@@ {
                       inferenceUs: Int((t2 - t1) / 1000), postprocessUs: Int((t3 - t2) / 1000))
     }
 
-    /// Crop + normalise a 32BGRA frame into the model's input array.
-    public func prepare(_ frame: CVPixelBuffer, crop: CropBox) throws -> MLMultiArray {
+    /// Crop a 32BGRA frame into the model's input: a normalised array, or for a CoreML image input
+    /// (spec.inputDtype "image", the model applies scale and bias itself) a pixel buffer of 0-255 values.
+    public func prepare(_ frame: CVPixelBuffer, crop: CropBox) throws -> MLFeatureValue {
         guard CVPixelBufferGetPixelFormatType(frame) == kCVPixelFormatType_32BGRA else {
             throw LandmarkerError.badFrame("pixel format must be 32BGRA")
         }
@@ -134,7 +135,46 @@ public final class @@CLASS@@ {
         let ptr = UnsafePointer<UInt8>(base.assumingMemoryBound(to: UInt8.self))
         preprocessor.sample(bgra: ptr, width: CVPixelBufferGetWidth(frame), height: CVPixelBufferGetHeight(frame),
                             bytesPerRow: CVPixelBufferGetBytesPerRow(frame), box: crop)
-        return try makeInput(preprocessor.normalizedInput())
+        if spec.inputDtype == "image" {
+            return MLFeatureValue(pixelBuffer: try makePixelBuffer(preprocessor.plane))
+        }
+        return MLFeatureValue(multiArray: try makeInput(preprocessor.normalizedInput()))
+    }
+
+    /// An input-sized pixel buffer (OneComponent8 for gray, 32BGRA otherwise) from 0-255 HWC values in the model's colour order.
+    public func makePixelBuffer(_ plane: [Float]) throws -> CVPixelBuffer {
+        let gray = spec.channels == 1
+        var buffer: CVPixelBuffer?
+        let format = gray ? kCVPixelFormatType_OneComponent8 : kCVPixelFormatType_32BGRA
+        let attrs = [kCVPixelBufferIOSurfacePropertiesKey as String: [String: Any]()] as CFDictionary
+        guard CVPixelBufferCreate(kCFAllocatorDefault, spec.inputWidth, spec.inputHeight, format, attrs, &buffer) == kCVReturnSuccess,
+              let out = buffer else {
+            throw LandmarkerError.badFrame("cannot allocate the model's input buffer")
+        }
+        CVPixelBufferLockBaseAddress(out, [])
+        defer { CVPixelBufferUnlockBaseAddress(out, []) }
+        guard let base = CVPixelBufferGetBaseAddress(out) else {
+            throw LandmarkerError.badFrame("no input buffer memory")
+        }
+        let stride = CVPixelBufferGetBytesPerRow(out)
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        func byte(_ v: Float) -> UInt8 { return UInt8(max(0, min(255, v.rounded()))) }
+        for y in 0..<spec.inputHeight {
+            for x in 0..<spec.inputWidth {
+                let i = (y * spec.inputWidth + x) * spec.channels
+                if gray {
+                    p[y * stride + x] = byte(plane[i])
+                } else {
+                    let rgb = spec.color == "rgb"
+                    let o = y * stride + x * 4
+                    p[o] = byte(rgb ? plane[i + 2] : plane[i])
+                    p[o + 1] = byte(plane[i + 1])
+                    p[o + 2] = byte(rgb ? plane[i] : plane[i + 2])
+                    p[o + 3] = 255
+                }
+            }
+        }
+        return out
     }
 
     /// The model input array from normalised values in the model's layout.
@@ -149,8 +189,8 @@ public final class @@CLASS@@ {
     }
 
     /// Runs the model; the landmark output as floats.
-    public func infer(_ input: MLMultiArray) throws -> [Float] {
-        let features = try MLDictionaryFeatureProvider(dictionary: [ModelConfig.inputName: MLFeatureValue(multiArray: input)])
+    public func infer(_ input: MLFeatureValue) throws -> [Float] {
+        let features = try MLDictionaryFeatureProvider(dictionary: [ModelConfig.inputName: input])
         let out = try model.prediction(from: features)
         guard let array = out.featureValue(for: ModelConfig.outputName)?.multiArrayValue else {
             throw LandmarkerError.badOutput("no multi-array output named \(ModelConfig.outputName)")
