@@ -69,12 +69,13 @@ def tiny_models() -> tuple[Path, Path, np.ndarray]:
 
     ts = _TMP / "tiny.pt"
     torch.jit.script(Tiny().eval()).save(str(ts))
-    inp = tf.keras.Input((128, 128, 3), batch_size=1)
-    shift = tf.reduce_mean(inp, axis=[1, 2, 3], keepdims=False)[:, None, None] * 2.0
-    out = tf.constant(const[None]) + shift
-    km = tf.keras.Model(inp, out)
+    @tf.function(input_signature=[tf.TensorSpec([1, 128, 128, 3], tf.float32)])
+    def fn(x):
+        return tf.constant(const[None]) + tf.reduce_mean(x, axis=[1, 2, 3])[:, None, None] * 2.0
+
     tfl = _TMP / "tiny.tflite"
-    tfl.write_bytes(tf.lite.TFLiteConverter.from_keras_model(km).convert())
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    tfl.write_bytes(conv.convert())
     write_manifest(tfl)
     return ts, tfl, const
 
