@@ -9,13 +9,13 @@ import UIKit
 /// Documents/devicekit/<RUN>/ (the bundled model when absent); frames.csv, device.json, then
 /// done.json written there. Every failure ends in done.json with status "error".
 final class BenchmarkRunner {
-    let run: String
+    let runId: String
     let frames: Int
     let warmup: Int
     let computeUnits: String
 
-    init(run: String, frames: Int, warmup: Int, computeUnits: String) {
-        self.run = run
+    init(runId: String, frames: Int, warmup: Int, computeUnits: String) {
+        self.runId = runId
         self.frames = frames
         self.warmup = warmup
         self.computeUnits = computeUnits
@@ -23,18 +23,18 @@ final class BenchmarkRunner {
 
     static func fromEnvironment(_ env: [String: String]) -> BenchmarkRunner? {
         guard let run = env["DEVICEKIT_RUN"] else { return nil }
-        return BenchmarkRunner(run: run, frames: Int(env["DEVICEKIT_FRAMES"] ?? "") ?? 100,
+        return BenchmarkRunner(runId: run, frames: Int(env["DEVICEKIT_FRAMES"] ?? "") ?? 100,
                                warmup: Int(env["DEVICEKIT_WARMUP"] ?? "") ?? 10,
                                computeUnits: env["DEVICEKIT_COMPUTE_UNITS"] ?? "all")
     }
 
     /// Runs the benchmark and returns a line for the screen.
     func run() -> String {
-        guard BenchmarkWriter.validRunId(run),
+        guard BenchmarkWriter.validRunId(runId),
               let docs = FileManager.default.urls(for: .documentDirectory, in: .userDomainMask).first else {
             return "invalid DEVICEKIT_RUN"
         }
-        let dir = docs.appendingPathComponent("devicekit").appendingPathComponent(run)
+        let dir = docs.appendingPathComponent("devicekit").appendingPathComponent(runId)
         let writer = BenchmarkWriter(runDir: dir)
         var rows: [FrameTiming] = []
         do {

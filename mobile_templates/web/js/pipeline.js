@@ -81,26 +81,36 @@ export function cropImage(frame, box, out) {
       cl(Math.floor((box.cy - half) / syr) - 2, nh), cl(Math.ceil((box.cy + half) / syr) + 2, nh));
     sx = w / nw; sy = h / nh; w = nw; h = nh;
   }
-  // crop coords = scale * (img - centre) + out/2 ; img = resized * s ; index = continuous - 0.5
-  // inverse (dst index u -> src index): src = ((u + 0.5 - out/2) / scale + cx) / s - 0.5
+  // The forward map (src index -> dst index) as crop.py builds it, then cv2.warpAffine's own arithmetic:
+  // invertAffineTransform in double, source positions in fixed point (1/1024 rounded, then 1/32 steps),
+  // bilinear weights exact in 1/1024, result rounded half up; outside the image is 0.
+  const M0 = scale * sx, M4 = scale * sy;
+  const M2 = (out / 2 - scale * box.cx) + M0 * 0.5 - 0.5, M5 = (out / 2 - scale * box.cy) + M4 * 0.5 - 0.5;
+  const D = 1 / (M0 * M4), A11 = M4 * D, A22 = M0 * D, b1 = -A11 * M2, b2 = -A22 * M5;
   const res = new Uint8ClampedArray(out * out * 4);
+  const adelta = new Int32Array(out);
+  for (let u = 0; u < out; u++) adelta[u] = rint(A11 * u * 1024);
+  const X0 = rint(b1 * 1024) + 16;
   const px = (ix, iy, c) => (ix < 0 || iy < 0 || ix >= w || iy >= h) ? 0 : data[(iy * w + ix) * 4 + c];
   for (let v = 0; v < out; v++) {
+    const Y = (rint((A22 * v + b2) * 1024) + 16) >> 5, y0 = Y >> 5, ay = (Y & 31) / 32;
     for (let u = 0; u < out; u++) {
-      // cv2 warpAffine: coordinates in 1/32 pixel steps (INTER_BITS = 5)
-      const fx = ((u + 0.5 - out / 2) / scale + box.cx) / sx - 0.5;
-      const fy = ((v + 0.5 - out / 2) / scale + box.cy) / sy - 0.5;
-      const X = Math.round(fx * 32), Y = Math.round(fy * 32);
-      const x0 = Math.floor(X / 32), y0 = Math.floor(Y / 32), ax = (X - x0 * 32) / 32, ay = (Y - y0 * 32) / 32;
+      const X = (X0 + adelta[u]) >> 5, x0 = X >> 5, ax = (X & 31) / 32;
       const o = (v * out + u) * 4;
       for (let c = 0; c < 3; c++) {
         const val = (1 - ay) * ((1 - ax) * px(x0, y0, c) + ax * px(x0 + 1, y0, c)) + ay * ((1 - ax) * px(x0, y0 + 1, c) + ax * px(x0 + 1, y0 + 1, c));
-        res[o + c] = Math.round(val);
+        res[o + c] = Math.floor(val + 0.5);
       }
       res[o + 3] = 255;
     }
   }
   return res;
+}
+
+// cvRound: round half to even (lrint)
+function rint(x) {
+  const r = Math.round(x);
+  return (r - x === 0.5 && r % 2 !== 0) ? r - 1 : r;
 }
 
 // ---- model input ----

@@ -8,10 +8,12 @@ public final class Preprocessor {
     public let spec: ModelSpec
     /// 0-255 pixel values of the last crop, HWC in the model's colour order.
     public private(set) var plane: [Float]
+    private var scratch: [Float]
 
     public init(spec: ModelSpec) {
         self.spec = spec
         self.plane = [Float](repeating: 0, count: spec.inputWidth * spec.inputHeight * spec.channels)
+        self.scratch = [Float](repeating: 0, count: spec.channels)
     }
 
     /// Samples the crop from a BGRA frame (kCVPixelFormatType_32BGRA rows of bytesPerRow bytes).
@@ -63,7 +65,6 @@ public final class Preprocessor {
         let y0 = Int(y.rounded(.down))
         let fx = Float(x - Double(x0))
         let fy = Float(y - Double(y0))
-        var tmp = [Float](repeating: 0, count: out.count)
         for c in 0..<out.count { out[c] = 0 }
         for dy in 0...1 {
             let yy = y0 + dy
@@ -74,8 +75,8 @@ public final class Preprocessor {
                 if xx < 0 || xx >= width { continue }
                 let wgt = wy * (dx == 0 ? 1 - fx : fx)
                 if wgt == 0 { continue }
-                channels(img + yy * stride + xx * 4, &tmp)
-                for c in 0..<out.count { out[c] += wgt * tmp[c] }
+                channels(img + yy * stride + xx * 4, &scratch)
+                for c in 0..<out.count { out[c] += wgt * scratch[c] }
             }
         }
     }

@@ -89,7 +89,7 @@ class @@CLASS@@ private constructor(
             if (chosen == Delegate.NNAPI) o.setUseNNAPI(true)
             interp = Interpreter(model, o)
         }
-        interpreter = interp
+        interpreter = interp ?: throw IllegalStateException("LiteRT interpreter was not created")
         activeDelegate = when (chosen) {
             Delegate.GPU -> "gpu"
             Delegate.XNNPACK -> "xnnpack"
