@@ -139,7 +139,7 @@ def render(
 ) -> RenderResult:
     """Render the ``platform`` project for ``artifact`` into ``out_dir``.
 
-    Android needs a ``.tflite`` artifact; iOS needs a CoreML ``.mlpackage``
+    ``artifact`` is the model file or its manifest (``<artifact>.json``). Android needs a ``.tflite`` artifact; iOS needs a CoreML ``.mlpackage``
     (the artifact itself, or ``coreml=`` when the artifact is a ``.tflite``).
     The project is built in a temporary sibling directory and moved into place.
     """
@@ -148,6 +148,8 @@ def render(
     app_id = validate_app_id(app_id)
     name = validate_name(name)
     artifact = Path(artifact)
+    if artifact.name.endswith((".tflite.json", ".mlpackage.json")):  # a manifest path: its artifact is beside it
+        artifact = artifact.with_name(artifact.name[: -len(".json")])
     manifest = _read(artifact, "artifact")
     model_path, model_manifest = artifact, manifest
     if platform == "android" and manifest.format != "tflite":

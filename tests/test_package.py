@@ -199,9 +199,9 @@ def test_cli(models, tmp_path):
     p = subprocess.run([*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--force" in p.stderr and "Traceback" not in p.stderr
-    p = subprocess.run([*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out), "--force"],
+    p = subprocess.run([*exe, "package", str(models["rgb"]) + ".json", "--platform", "android", "-o", str(out), "--force", "--check"],
                        capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and "APK estimate" in p.stderr and "play-apk" in p.stderr
+    assert p.returncode == 0 and "APK estimate" in p.stderr and "play-apk" in p.stderr and "all pass" in p.stderr
     p = subprocess.run([*exe, "package", str(tmp_path / "nope.tflite"), "--platform", "ios"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") <= 2 and "does not exist" in p.stderr
 

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         coreml: Optional[Path] = typer.Option(None, "--coreml", help="iOS: the CoreML .mlpackage when ARTIFACT is a .tflite."),
         abi: Optional[List[str]] = typer.Option(None, "--abi", help="Android ABIs to ship (repeatable; default arm64-v8a, armeabi-v7a)."),
         force: bool = typer.Option(False, "--force", help="Replace an output folder that devicekit package generated before."),
+        check: bool = typer.Option(False, "--check", help="Run the static checks on the result (parsers, XML/plist, pbxproj, sha256, constants); exit 1 on a problem. Needs the test extra (tree-sitter-language-pack)."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the RenderResult) to stdout."),
     ):
         """Render mobile_templates/ into a project that embeds the model; every value comes from the manifest.
@@ -39,8 +40,10 @@ def register(app: typer.Typer) -> None:
         res = render(artifact, platform, out_dir, app_id=app_id, name=name, force=force, coreml=coreml, abis=abi)
         for w in res.warnings:
             warn(w)
+        problems = _check(res.out_dir) if check else []
         if json_out:
-            emit_json(res.to_json())
+            emit_json({**res.to_json(), "problems": problems if check else None})
+            _fail_on(problems)
             return
         f = res.facts
         info(f"[green]✓[/] {platform} project in [bold]{res.out_dir}[/] ({len(res.files)} files)")
@@ -52,6 +55,11 @@ def register(app: typer.Typer) -> None:
             info(f"  APK estimate: model {s['model_bytes'] / 1e6:.2f} MB + LiteRT runtime {s['runtime_bytes'] / 1e6:.2f} MB "
                  f"({', '.join(s['abis'])}) = {s['total_bytes'] / 1e6:.2f} MB, {100 * s['share']:.1f}% of {s['budget']} "
                  f"({s['budget_bytes'] / 1e6:.0f} MB): {verdict}")
+        if check:
+            info(f"  static checks: {'[green]all pass[/]' if not problems else f'[bold red]{len(problems)} problem(s)[/]'}")
+            for p in problems:
+                warn(p)
+            _fail_on(problems)
         if platform == "android":
             next_steps(f"open {res.out_dir} in Android Studio", f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id}")
         else:
@@ -73,3 +81,22 @@ def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: boo
     info(f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
          f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}")
     next_steps(f"serve {res.out_dir} with COOP/COEP headers (threads), or: devicekit bench {artifact} --device chrome")
+
+
+def _check(out_dir: Path) -> list[str]:
+    try:
+        import tree_sitter_language_pack  # noqa: F401
+    except ImportError:
+        from ..errors import EnvironmentMissing
+
+        raise EnvironmentMissing("--check needs tree-sitter-language-pack", hint="pip install 'devicekit[test]'") from None
+    from ..mobile_templates.checks import check_project
+
+    return check_project(out_dir)
+
+
+def _fail_on(problems: list[str]) -> None:
+    if problems:
+        from ..errors import GateFailed
+
+        raise GateFailed(f"{len(problems)} static check(s) failed: {problems[0]}")
