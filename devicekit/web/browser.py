@@ -209,7 +209,11 @@ class Chromium:
         return self.proc.pid
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
 
     def close(self) -> None:
         """End the whole process group (browser, renderers, zygotes), then remove the profile."""

@@ -128,7 +128,7 @@ class ChromeDevice(Device):
         if (self._run_dir(spec) / "done.json").exists():
             return True
         if self._chromium is not None and not self._chromium.alive():
-            raise DeviceError(f"the browser exited before the run finished (exit code {self._chromium.proc.returncode})")
+            raise DeviceError(f"the browser exited before the run finished (exit code {self._chromium.returncode})")
         return False
 
     def collect(self, spec: RunSpec, local_dir: Path) -> None:
@@ -190,6 +190,20 @@ def devtools_http(devtools_port: int, path: str, method: str = "GET", timeout: f
         return None
 
 
+def wait_devtools(devtools_port: int, timeout: float = 20.0) -> dict | None:
+    """/json/version once Chrome's DevTools socket answers (Chrome may still be starting)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return devtools_http(devtools_port, "/json/version", timeout=5.0)
+        except DeviceError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 class ChromeAndroidDevice(ChromeDevice):
     """Chrome on an attached Android phone (``--device chrome-android[:SERIAL]``), over adb forward/reverse + DevTools."""
 
@@ -231,7 +245,7 @@ class ChromeAndroidDevice(ChromeDevice):
             for cmd in adb_setup_commands(self.adb, self.serial, self.port, self.devtools_port):
                 self._adb(cmd)
             self._connected = True
-            ver = devtools_http(self.devtools_port, "/json/version") or {}
+            ver = wait_devtools(self.devtools_port) or {}
             self.info.model = ver.get("Browser")
 
     def launch(self, spec: RunSpec) -> None:

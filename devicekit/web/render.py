@@ -30,7 +30,7 @@ from ..errors import EnvironmentMissing, InputError
 TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
-DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 30,
+DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 10,
             "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}
 LITERT_FILES = {  # vendor/litertjs/<dest> <- node_modules/@litertjs/<src>
     "core/index.js": "core/dist/index.js",
