@@ -173,7 +173,7 @@ def main() -> int:
                          f"{r['bare_ms_per_frame']:.4f} | {r['devicekit_ms_per_frame']:.4f} | {r['recorded_total_ms']:.4f} | "
                          f"{r['overhead_pct']:+.2f} ({r['overhead_pct_slices'][0]:+.2f} .. {r['overhead_pct_slices'][1]:+.2f}) | "
                          f"{r['bookkeeping_pct_of_frame']:.3f} |")
-        lines += ["", f"Target: at most 2 % of the frame time. Measured: {worst:+.2f} % (paired median); the bookkeeping "
+        lines += ["", f"Target: at most 2 % of the frame time. Measured: {worst:+.2f} % (medians of the frames that did not stall); the bookkeeping "
                   f"alone is {max(r['bookkeeping_pct_of_frame'] for r in rows):.3f} % of the frame time.", ""]
         if any(r["delegate"] != "xnnpack" for r in rows):
             lines += ["The delegate column is what ran: XNNPACK refused a node of this int8 model here, so devicekit "
