@@ -67,10 +67,27 @@ def saved_model(model) -> Path:
         raise EnvironmentMissing("onnx2tf is not installed", hint="pip install 'devicekit[convert]'") from None
     out = work / "saved"
     if r.returncode != 0 or not (out / "saved_model.pb").exists():
-        lines = [ln for ln in (r.stdout + r.stderr).splitlines() if "Error" in ln or "ERROR" in ln]
-        raise ConversionError(f"onnx2tf failed on {model.name}: {(lines[-1] if lines else r.stderr.strip()[-300:])[:300]}")
+        raise ConversionError(f"onnx2tf failed on {model.name}: {_subprocess_reason(r)}")
     model.cache["saved_model"] = out
     return out
+
+
+def _subprocess_reason(r: subprocess.CompletedProcess) -> str:
+    """The real reason a converter subprocess failed, not TensorFlow's start-up chatter."""
+    import re
+    import signal
+
+    if r.returncode < 0:
+        name = signal.Signals(-r.returncode).name
+        hint = " (killed: most likely out of memory; close other jobs or use a machine with more RAM)" if name == "SIGKILL" else ""
+        return f"the process was killed by {name}{hint}"
+    noise = re.compile(r"^(\s*[IWEF]\d{4} |\d{4}-\d\d-\d\d |WARNING: All log messages|.*cuda|.*oneDNN|.*computation placer)")
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    lines = [ansi.sub("", ln).strip() for ln in (r.stdout + "\n" + r.stderr).splitlines()]
+    lines = [ln for ln in lines if ln and not noise.match(ln)]
+    errors = [ln for ln in lines if "ERROR" in ln or "Error" in ln]
+    text = (errors or lines or [f"exit code {r.returncode}"])[-1]
+    return text[:300]
 
 
 def _converter(saved: Path):
