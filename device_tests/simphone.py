@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import adbwire as w
 
-FAULTS = ("unauthorized", "drop", "crash", "app-error", "slow", "timeout")
+FAULTS = ("unauthorized", "drop", "crash", "app-error", "slow", "timeout", "flaky")
 REPO = Path(__file__).resolve().parent.parent
 ACTIVITY = ".DevicekitBenchmarkActivity"
 KNOWN = {  # model -> (manufacturer, codename, ro.soc.model)
@@ -75,6 +75,7 @@ class SimPhone:
         self.lock = threading.Lock()
         self.conns: set[socket.socket] = set()
         self.dropped = False
+        self.flaked = False
         self.recv_frames_served = 0
         self.log: list[str] = []
         self._sock: socket.socket | None = None
@@ -461,6 +462,11 @@ class _Connection:
             arg = st.read(length)
             if ident in (b"STAT", b"LIST", b"RECV", b"SEND") and self.phone.dropped:
                 raise w.Disconnected("dropped")
+            if ident == b"STAT" and arg.endswith(b"/done.json") and "flaky" in self.phone.faults and not self.phone.flaked:
+                self.phone.flaked = True  # one transient transport error: the connection resets once
+                self.phone.log.append("fault flaky: connection reset once")
+                self.phone._drop_all()
+                raise w.Disconnected("flaky")
             if ident == b"STAT":
                 self.write(st, b"STAT" + struct.pack("<3I", *self._stat(arg.decode())))
             elif ident == b"LIST":

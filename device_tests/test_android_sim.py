@@ -271,3 +271,14 @@ def test_sustained_run_shows_thermal_change_and_throttling(phone_factory, model,
     assert st["throttling"] is True
     assert st["over_time"][-1]["p50_ms"] > st["over_time"][0]["p50_ms"] + 1.0
     assert s["thermal_dumpsys"]["after"] >= 2
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_transient_transport_error_is_retried(transport, request, phone_factory, model, tmp_path):
+    if transport == "client":
+        request.getfixturevalue("adb_client")
+    phone = phone_factory(faults=("flaky",))
+    r = run_cli("bench", str(model), "--device", phone.address, "--frames", "30", "--json",
+                "--runs-dir", str(tmp_path / "runs"), env_extra=_connect(transport, phone, tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert phone.flaked and json.loads(r.stdout)["summary"]["stats"]["frames"] == 30

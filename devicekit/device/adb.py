@@ -102,6 +102,9 @@ class AdbClient:
             except (OSError, _HostError) as exc:
                 last = exc
                 time.sleep(0.3 * (attempt + 1))
+                if is_tcp_serial(self.serial):  # a TCP device that reset: ask the server to reconnect
+                    subprocess.run([self.adb, "connect", self.serial], capture_output=True, timeout=20,
+                                   stdin=subprocess.DEVNULL)
         raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check `adb devices`")
 
     def close(self) -> None:
