@@ -106,8 +106,11 @@ def test_ios_unusual_model_and_pbxproj(models, tmp_path):
     # an app file the project does not know, and a project entry with no file, are both caught
     (r.out_dir / "GrayTrackerDemo/Extra.swift").write_text("import Foundation\n")
     (r.out_dir / "GrayTrackerDemo/ContentView.swift").unlink()
+    swift = r.out_dir / "GrayTrackerKit/Sources/GrayTrackerKit/Processing.swift"
+    swift.write_text(swift.read_text().replace("public func reset() {", "public func reset( {"))
     problems = "\n".join(check_project(r.out_dir))
     assert "does not reference" in problems and "ContentView.swift, which does not exist" in problems
+    assert "Processing.swift" in problems
 
 
 def test_ios_coreml_image_input(models, tmp_path):
