@@ -34,17 +34,18 @@ function areaTable(ssize, dsize) {
     if (fsx2 - sx2 > 1e-3) { idx.push(sx2); wts.push(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell); }
     start.push(idx.length);
   }
-  return { idx: Int32Array.from(idx), wts: Float64Array.from(wts), start: Int32Array.from(start) };
+  return { idx: Int32Array.from(idx), wts: Float32Array.from(wts), start: Int32Array.from(start) };  // cv2 keeps float weights
 }
 
-// RGBA [h*w*4] -> [nh*nw*4] with cv2.INTER_AREA (separable area averaging, one rounding at the end).
-// Only the destination rectangle [dx0,dx1) x [dy0,dy1) is computed (each output pixel depends only on
-// its own source cell, so the values equal a full resize there); the rest stays 0.
+// RGBA [h*w*4] -> [nh*nw*4] with cv2.INTER_AREA, in cv2's float32 arithmetic (resizeArea_<uchar, float>:
+// per source row a horizontal weighted sum, accumulated into the row sum with the vertical weight, rounded
+// half to even at the end). Only the destination rectangle [dx0,dx1) x [dy0,dy1) is computed (each output
+// pixel depends only on its own source cell, so the values equal a full resize there); the rest stays 0.
 export function resizeArea(src, w, h, nw, nh, dx0, dx1, dy0, dy1) {
   const tx = areaTable(w, nw), ty = areaTable(h, nh), cw = dx1 - dx0;
   const out = new Uint8ClampedArray(nh * nw * 4);
-  const row = new Float64Array(cw * 3);
-  const acc = new Float64Array(cw * 3);
+  const row = new Float32Array(cw * 3);
+  const acc = new Float32Array(cw * 3);
   for (let dy = dy0; dy < dy1; dy++) {
     acc.fill(0);
     for (let k = ty.start[dy]; k < ty.start[dy + 1]; k++) {
@@ -53,15 +54,15 @@ export function resizeArea(src, w, h, nw, nh, dx0, dx1, dy0, dy1) {
         let r = 0, g = 0, b = 0;
         for (let m = tx.start[dx]; m < tx.start[dx + 1]; m++) {
           const i = base + tx.idx[m] * 4, wt = tx.wts[m];
-          r += src[i] * wt; g += src[i + 1] * wt; b += src[i + 2] * wt;
+          r = f32(r + f32(src[i] * wt)); g = f32(g + f32(src[i + 1] * wt)); b = f32(b + f32(src[i + 2] * wt));
         }
         row[j] = r; row[j + 1] = g; row[j + 2] = b;
       }
-      for (let j = 0; j < cw * 3; j++) acc[j] += row[j] * wy;
+      for (let j = 0; j < cw * 3; j++) acc[j] = f32(acc[j] + f32(row[j] * wy));
     }
     for (let dx = dx0, j = 0; dx < dx1; dx++, j += 3) {
       const o = (dy * nw + dx) * 4;
-      out[o] = Math.round(acc[j]); out[o + 1] = Math.round(acc[j + 1]); out[o + 2] = Math.round(acc[j + 2]); out[o + 3] = 255;
+      out[o] = rint(acc[j]); out[o + 1] = rint(acc[j + 1]); out[o + 2] = rint(acc[j + 2]); out[o + 3] = 255;
     }
   }
   return out;
