@@ -53,7 +53,13 @@ def browser_version(path: str) -> str | None:
         out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.splitlines()[-1] if out else None
+    if not out:
+        return None
+    import re
+
+    line = out.splitlines()[-1]
+    m = re.match(r"^(.*?\d+(?:\.\d+)+)", line)  # "Chromium 150.0.7871.100 built on Debian ..." -> "Chromium 150.0.7871.100"
+    return m.group(1) if m else line
 
 
 def chromium_args(browser: str, url: str, user_data_dir: Path, extra=(), fake_video: Path | None = None,

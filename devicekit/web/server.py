@@ -108,3 +108,27 @@ class WebServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m devicekit.web.server APP_DIR [--port N]``: serve a packaged web app with COOP/COEP on 127.0.0.1."""
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("app", type=Path)
+    ap.add_argument("--port", type=int, default=8000)
+    a = ap.parse_args(argv)
+    if not (a.app / "index.html").is_file():
+        raise SystemExit(f"{a.app} has no index.html (make one with devicekit package MODEL --platform web)")
+    with WebServer(a.app, a.app / "results", port=a.port) as srv:
+        print(f"serving {a.app} at {srv.origin}/index.html (Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
