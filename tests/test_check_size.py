@@ -13,6 +13,7 @@ import functools
 import os
 
 import numpy as np
+import pytest
 
 from check_models import _TMP
 from devicekit.check import run_checks
@@ -62,6 +63,7 @@ def test_extra_pool_suggestion_is_what_the_variant_weighs():
     assert abs(wi[2]["model_bytes"] - two.stat().st_size) / two.stat().st_size < 0.01
 
 
+@pytest.mark.slow
 def test_int8_what_if_matches_the_int8_conversion():
     fp32 = run_checks(fc_heavy(0)).sections["size"]
     actual = fc_heavy(0, int8=True).stat().st_size
