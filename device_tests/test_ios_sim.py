@@ -32,7 +32,7 @@ def _device(udid, product, name, paired=True):
 
 
 @pytest.fixture
-def ios_env(tmp_path):
+def ios_env(tmp_path, home):  # home: isolated HOME and adb server port (killed afterwards)
     state = tmp_path / "xcrun-state"
     state.mkdir()
     st = {"devices": [_device("00008120-000A11112222333E", "iPhone15,2", "Test iPhone 14 Pro"),
