@@ -273,8 +273,9 @@ bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow")]
 assert not bad, bad
 print("LIGHT-OK")
 """
+    # PATH without adb/xcrun/browsers: `devices` must not start daemons from a unit test
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT),
-                       env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS=""))
+                       env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS="", PATH=str(tmp_path / "no-bin")))
     assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
     assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
 
