@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, set_mode, state, step
+from ._common import emit_json, handle_errors, info, next_steps, set_mode, step
 
 
 def register(app: typer.Typer) -> None:
