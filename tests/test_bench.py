@@ -292,3 +292,18 @@ def test_devicekit_toml_bench_defaults(tfl, tmp_path):
     r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"],
                        capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
     assert r.returncode == 2 and "unknown key bench.framez" in r.stderr
+
+
+def test_devices_survives_a_broken_devicectl(tmp_path):
+    """A failing `xcrun devicectl` shows as one unavailable row; Android and host are still listed."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    xcrun = bindir / "xcrun"  # a broken stand-in: exits 1 with an error, like devicectl without a working CoreDevice
+    xcrun.write_text("#!/bin/sh\necho 'ERROR: CoreDevice service unavailable' >&2\nexit 1\n")
+    xcrun.chmod(0o755)
+    r = cli("devices", "--json", env={"PATH": str(bindir), "DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": ""})
+    assert r.returncode == 0, r.stderr
+    devs = json.loads(r.stdout)["devices"]
+    ios = [d for d in devs if d["platform"] == "ios"]
+    assert len(ios) == 1 and ios[0]["state"] == "unavailable" and "CoreDevice service unavailable" in ios[0]["extra"]["error"]
+    assert any(d["id"] == "host" for d in devs)

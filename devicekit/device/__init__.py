@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import DeviceError, UsageError
+from ..errors import DeviceError, DevicekitError, UsageError
 from .base import Device, DeviceInfo, RunSpec
 from .profiles import get_profile, match_model, profiles, suggest
 
@@ -29,7 +29,12 @@ def list_devices(connect: list[str] | None = None, include_host: bool = True, tr
     from .host import host_info
     from .ios import list_ios
 
-    out = list_android(extra_serials(connect), transport) + list_ios()
+    out: list[DeviceInfo] = []
+    for platform, lister in (("android", lambda: list_android(extra_serials(connect), transport)), ("ios", list_ios)):
+        try:
+            out += lister()
+        except DevicekitError as exc:  # one broken tool (adb, devicectl) must not hide the other platforms
+            out.append(DeviceInfo(platform, f"({platform} tools)", state="unavailable", extra={"error": exc.one_line()}))
     if include_host:
         out.append(host_info())
         from ..web.device import list_browsers  # the web target (devicekit/web): local headless Chromium
