@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
             state = d.state if d.usable else f"[red]{d.state}[/]"
             t.add_row(d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-", d.soc or "-", state, d.transport)
         out_console.print(t)
+        for d in devs:
+            if not d.usable and d.extra.get("error"):
+                info(f"{d.id}: {d.extra['error']}")
         from ..device.adb import adb_path
 
         if not adb_path():
