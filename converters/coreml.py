@@ -22,6 +22,7 @@ k-means lookup-table weights for coreml-fp16/-int8), ``compute_precision``
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import tempfile
@@ -105,6 +106,22 @@ def capture(model):
             return torch.jit.trace(model.module, (x,), check_trace=False), "torch.jit.trace"
 
 
+@contextlib.contextmanager
+def quiet():
+    """Hide coremltools' tqdm progress bars and info logs (the CLI owns stderr); errors still raise."""
+    import io
+    import logging
+
+    log = logging.getLogger("coremltools")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        log.setLevel(level)
+
+
 def _convert(model, program, inputs, o: dict):
     import coremltools as ct
 
@@ -112,9 +129,10 @@ def _convert(model, program, inputs, o: dict):
     outputs = [ct.TensorType(name=n, dtype=np.float32) for n in names] if names else None
     prec = ct.precision.FLOAT16 if o["compute_precision"] == "fp16" else ct.precision.FLOAT32
     try:
-        return ct.convert(program, inputs=[inputs], outputs=outputs, convert_to="mlprogram",
-                          minimum_deployment_target=getattr(ct.target, o["deployment_target"]),
-                          compute_precision=prec, skip_model_load=True)
+        with quiet():
+            return ct.convert(program, inputs=[inputs], outputs=outputs, convert_to="mlprogram",
+                              minimum_deployment_target=getattr(ct.target, o["deployment_target"]),
+                              compute_precision=prec, skip_model_load=True)
     except (NotImplementedError, RuntimeError, ValueError, TypeError, KeyError, AssertionError) as exc:
         raise unsupported_op_error(model, exc) from None
 
@@ -267,7 +285,8 @@ def _run(precision: str):
         if precision == "int8" or (precision == "fp16" and o["palettize"]):
             from .coreml_quant import quantize_weights
 
-            mlmodel, qinfo = quantize_weights(mlmodel, opts)
+            with quiet():
+                mlmodel, qinfo = quantize_weights(mlmodel, opts)
             quant.update(qinfo)
         set_metadata(mlmodel, model, target_name, o, note)
         path = opts.out_dir / f"{model.name}.{target_name}{target.suffix}"

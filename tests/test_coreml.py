@@ -28,7 +28,7 @@ def _convert(model, target, out, calib=None, **extra):
 
 @pytest.fixture(scope="module")
 def heatmap():
-    return load_model("zoo:heatmap2s")  # shipped trained weights
+    return load_model("zoo:heatmap2s")  # shipped weights when present, else random init
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,11 @@ def heatmap_fp16(heatmap, tmp_path_factory):
 def basic():
     torch.manual_seed(0)
     return load_model("zoo:basiccnn-pool3", weights="random")
+
+
+@pytest.fixture(scope="module")
+def basic_fp16(basic, tmp_path_factory):
+    return _convert(basic, "coreml-fp16", tmp_path_factory.mktemp("basic"))
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +98,8 @@ def test_image_input_is_fed_as_pixels(heatmap, heatmap_fp16):
     assert np.max(np.abs(a - ref)) < 0.1
 
 
-def test_int8_weights(basic, basic_calib, tmp_path):
-    fp16 = _convert(basic, "coreml-fp16", tmp_path)
+def test_int8_weights(basic, basic_fp16, basic_calib, tmp_path):
+    fp16 = basic_fp16
     r = _convert(basic, "coreml-int8", tmp_path)
     assert r.summary["op_counts"].get("constexpr_affine_dequantize", 0) >= 3
     assert r.summary["size_bytes"] < 0.6 * fp16.summary["size_bytes"]  # int8 vs fp16 weights
@@ -148,8 +153,8 @@ def test_tensor_input_option_and_per_channel_std(basic, tmp_path):
     np.testing.assert_allclose(t.bias, [-2.0, -115 / 60, -100 / 60])
 
 
-def test_gray_image_input(basic, tmp_path):
-    r = _convert(basic, "coreml-fp16", tmp_path)
+def test_gray_image_input(basic, basic_fp16):
+    r = basic_fp16
     spec = ct.models.MLModel(str(r.artifact), skip_model_load=True).get_spec()
     assert spec.description.input[0].type.imageType.colorSpace == ct.proto.FeatureTypes_pb2.ImageFeatureType.GRAYSCALE
     x = np.random.default_rng(0).random((1, 1, 96, 96), dtype=np.float32)
@@ -158,9 +163,10 @@ def test_gray_image_input(basic, tmp_path):
     got = MLPackageRunner(r.artifact).run(x)[0]
     ref = basic.run_torch(x)[0]
     assert np.max(np.abs(got - ref)) <= 1e-2 * max(1.0, np.max(np.abs(ref)))
-    # converting again replaces the package in place
-    r2 = _convert(basic, "coreml-fp16", tmp_path)
-    assert r2.artifact == r.artifact and r2.artifact.is_dir() and not list(tmp_path.glob(".*"))
+    # converting again replaces the package in place, leaving no staging dirs
+    r2 = _convert(basic, "coreml-fp16", r.artifact.parent)
+    assert r2.artifact == r.artifact and r2.artifact.is_dir() and not list(r.artifact.parent.glob(".*"))
+    assert read_manifest(r2.artifact).sha256
 
 
 @pytest.mark.parametrize("extra,target,msg", [
@@ -221,3 +227,11 @@ def test_pipeline_measures_coreml_error(basic, tmp_path):
     err = rep.results[0].summary["error"]
     assert err["images"] == 2 and err["mean_px"] > 0
     assert read_manifest(rep.results[0].artifact).results["error_vs_reference"]["mean_px"] == err["mean_px"]
+
+
+@pytest.mark.skipif(__import__("platform").system() != "Darwin", reason="MLModel.predict needs macOS")
+def test_macos_predict_agrees_with_interpreter(heatmap, heatmap_fp16):  # pragma: no cover - macOS only
+    calib = load_calibration(heatmap.spec, None, 2)
+    err = C.verify_mlpackage(heatmap, heatmap_fp16.artifact, calib.inputs)
+    assert "coremltools predict" in err["path"]
+    assert err["predict_vs_interpreter_max_abs"] < 0.1

@@ -109,9 +109,9 @@ class MLPackageRunner:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.program = load_program(self.path)
-        missing = uncovered = sorted({o.type for o in self.program.operations if o.type not in OPS or o.has_blocks})
-        if missing:
-            raise OpNotCovered(", ".join(uncovered), None)
+        missing = sorted({o.type for o in self.program.operations if o.type not in OPS or o.has_blocks})
+        if missing:  # fail before running anything: the whole model is not verified
+            raise OpNotCovered(", ".join(missing), None)
         self.input_name = self.program.inputs[0][0]
         self.mean = self.std = None
         if self.input_name in self.program.image_inputs:
