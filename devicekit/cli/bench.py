@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames [default: 100]."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded [default: 10]."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads [default: 4]."),
-        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi [default: xnnpack]."),
+        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi [default: xnnpack]. iOS: cpu=cpuOnly, gpu=cpuAndGPU, nnapi=cpuAndNeuralEngine, xnnpack=all."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs)."),

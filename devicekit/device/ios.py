@@ -14,8 +14,9 @@ from pathlib import Path
 from ..errors import DeviceError, EnvironmentMissing
 from .base import Device, DeviceInfo, RunSpec
 
-COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "ane": "cpuAndNeuralEngine", "all": "all",
-                 "xnnpack": "cpuOnly", "nnapi": "all"}
+# --delegate on iOS -> DEVICEKIT_COMPUTE_UNITS: cpu = CPU only, gpu = CPU+GPU, nnapi (the NPU route on
+# Android) = CPU+Neural Engine, xnnpack (the default) = all units, CoreML's own default.
+COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "nnapi": "cpuAndNeuralEngine", "xnnpack": "all"}
 RESULT_FILES = ("frames.csv", "device.json", "done.json")
 
 
