@@ -91,5 +91,7 @@ def test_ios_without_app_or_xcode_is_one_clear_message(ios_env, model, mlpackage
     assert r.returncode == 3
     msg = " ".join(r.stderr.split())
     assert "Xcode" in msg and "--app" in msg and "Traceback" not in msg
+    r = run_cli("bench", str(mlpackage), "--device", "Test iPhone 14 Pro", env_extra=env)  # by name (protocol)
+    assert r.returncode == 3 and "Xcode" in r.stderr
     r = run_cli("bench", str(mlpackage), "--device", "iphone15pro", env_extra=env)
     assert r.returncode == 3 and "unauthorized" in r.stderr

@@ -88,7 +88,7 @@ def open_device(name: str, connect: list[str] | None = None, transport: str | No
         return AndroidDevice(name, transport)
     attached = list_devices(connect, include_host=False, transport=transport)
     for d in attached:
-        if d.id == name:
+        if d.id == name or (d.platform == "ios" and name in (d.extra.get("name"), d.extra.get("identifier"))):
             if not d.usable:
                 raise DeviceError(f"device {name} is {d.state}", hint="unlock it and accept the debugging prompt")
             return IOSDevice(d) if d.platform == "ios" else AndroidDevice(d.id, transport)
