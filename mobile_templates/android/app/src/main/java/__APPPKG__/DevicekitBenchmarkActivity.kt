@@ -115,6 +115,7 @@ class DevicekitBenchmarkActivity : Activity() {
             writer.writeDone(loop.error == null, written, loop.error)
         } catch (e: Throwable) {
             try {
+                if (written == 0) writer.writeFrames(emptyList())
                 writer.writeDone(false, written, e.javaClass.simpleName + ": " + (e.message ?: "no message"))
             } catch (ignored: Exception) {
                 // The run directory is gone; devicekit reports the missing done.json after its timeout.
