@@ -71,7 +71,7 @@ def chromium_args(browser: str, url: str, user_data_dir: Path, extra=(), fake_vi
         args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                  f"--use-file-for-fake-video-capture={fake_video}"]
     if webgpu:
-        args += ["--enable-unsafe-webgpu", "--enable-features=Vulkan"]
+        args += ["--enable-unsafe-webgpu"]  # SwiftShader (CPU) adapter when there is no GPU
     return args + list(extra) + [url]
 
 
