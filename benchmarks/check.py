@@ -30,6 +30,10 @@ TARGETS = ("tflite-fp32", "tflite-int8")
 PAPER_MB = {"basiccnn-pool1": 518, "basiccnn-pool2": 120, "basiccnn-pool3": 32.5}
 
 
+def default_cache() -> Path:
+    return Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit") / "bench-check"
+
+
 def devicekit(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""), COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, env=env, cwd=ROOT)
@@ -295,7 +299,7 @@ def write_md(data: dict, path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache", type=Path, default=Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit") / "bench-check")
+    ap.add_argument("--cache", type=Path, default=default_cache())
     ap.add_argument("--models", default="")
     ap.add_argument("--skip-variants", action="store_true")
     args = ap.parse_args()
