@@ -243,3 +243,16 @@ def test_unknown_web_device_names():
     assert is_web_device("chrome") and is_web_device("chrome-android:R58M") and not is_web_device("chromebook")
     with pytest.raises(UsageError):
         open_web_device("chrome-android:X", browser="/usr/bin/chromium")
+
+
+@needs_web
+@pytest.mark.slow
+def test_bench_chrome_webgpu_on_swiftshader(tiny, tmp_path):
+    """--backend webgpu: headless Chromium offers SwiftShader's CPU adapter with --enable-unsafe-webgpu (slow
+    first frame: shader compilation), so the WebGPU path runs end to end here."""
+    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--backend", "webgpu", "--frames", "4", "--warmup", "1",
+                        "--threads", "1", "--runs-dir", str(tmp_path), "--run-id", "gpu", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "gpu" / "device.json").read_text())["delegate"] == "litert.js-webgpu"
+    assert json.loads(r.stdout)["summary"]["stats"]["frames"] == 4
