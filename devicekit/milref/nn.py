@@ -108,3 +108,75 @@ def upsample_nearest(x, scale_h, scale_w):
     iy = np.minimum(np.floor(np.arange(oh) / scale_h).astype(np.int64), h - 1)
     ix = np.minimum(np.floor(np.arange(ow) / scale_w).astype(np.int64), w - 1)
     return x[..., iy, :][..., ix]
+
+
+def conv_transpose(x, w, bias, strides, pad_type, pad, dilations, groups, output_shape=None):
+    """x [N, Cin, H, W], w [Cin, Cout/groups, kh, kw] (PyTorch's layout) -> [N, Cout, Ho, Wo].
+
+    The full transposed convolution is (H-1)*s + (k-1)*d + 1 tall; ``pad``
+    (custom) removes rows/cols at each end; ``output_shape`` (when given)
+    fixes the size, zero-filled past the full result (PyTorch's output_padding).
+    """
+    if x.ndim != 4:
+        raise NotImplementedError(f"conv_transpose of rank {x.ndim}")
+    n, cin, h, wd = x.shape
+    kh, kw = w.shape[2:]
+    g = int(groups or 1)
+    cout = w.shape[1] * g
+    s = list(strides or [1, 1])
+    d = list(dilations or [1, 1])
+    fh, fw = (h - 1) * s[0] + (kh - 1) * d[0] + 1, (wd - 1) * s[1] + (kw - 1) * d[1] + 1
+    full = np.zeros((n, g, cout // g, fh, fw), np.float32)
+    xg = x.reshape(n, g, cin // g, h * wd)
+    wg = w.reshape(g, cin // g, cout // g, kh, kw)
+    for i in range(kh):
+        for j in range(kw):
+            contrib = np.matmul(np.swapaxes(wg[:, :, :, i, j], 1, 2), xg).reshape(n, g, cout // g, h, wd)
+            full[:, :, :, i * d[0]:i * d[0] + s[0] * (h - 1) + 1:s[0], j * d[1]:j * d[1] + s[1] * (wd - 1) + 1:s[1]] += contrib
+    full = full.reshape(n, cout, fh, fw)
+    if pad_type == "same":
+        out_hw = [h * s[0], wd * s[1]]
+        pads = [(0, 0), (0, 0)]
+        for ax, (f, o) in enumerate(zip((fh, fw), out_hw)):
+            total = max(f - o, 0)
+            pads[ax] = (total // 2, total - total // 2)
+    elif pad_type == "custom" and pad:
+        pads = [(int(pad[0]), int(pad[1])), (int(pad[2]), int(pad[3]))]
+    else:
+        pads = [(0, 0), (0, 0)]
+    if output_shape is not None:
+        oh, ow = [int(v) for v in list(output_shape)[-2:]]
+    else:
+        oh, ow = fh - sum(pads[0]), fw - sum(pads[1])
+    out = np.zeros((n, cout, oh, ow), np.float32)
+    src = full[:, :, pads[0][0]:pads[0][0] + oh, pads[1][0]:pads[1][0] + ow]
+    out[:, :, :src.shape[2], :src.shape[3]] = src
+    if bias is not None:
+        out = out + np.asarray(bias, np.float32).reshape(1, -1, 1, 1)
+    return out
+
+
+def upsample_bilinear(x, scale_h, scale_w, align_corners=False, half_pixel_centers=None):
+    """MIL upsample_bilinear: output floor(in * scale); align_corners, half-pixel centres, or legacy (dst / scale)."""
+    if half_pixel_centers is None:
+        half_pixel_centers = not align_corners
+    h, w = x.shape[-2:]
+    oh, ow = int(math.floor(h * scale_h)), int(math.floor(w * scale_w))
+
+    def coords(n_in, n_out, scale):
+        dst = np.arange(n_out, dtype=np.float64)
+        if align_corners:
+            src = dst * ((n_in - 1) / (n_out - 1)) if n_out > 1 else np.zeros_like(dst)
+        elif half_pixel_centers:
+            src = np.maximum((dst + 0.5) / scale - 0.5, 0.0)
+        else:
+            src = dst / scale
+        src = np.minimum(src, n_in - 1)
+        i0 = np.floor(src).astype(np.int64)
+        i1 = np.minimum(i0 + 1, n_in - 1)
+        return i0, i1, (src - i0).astype(np.float32)
+
+    y0, y1, fy = coords(h, oh, scale_h)
+    x0, x1, fx = coords(w, ow, scale_w)
+    top = x[..., y0, :] * (1 - fy)[:, None] + x[..., y1, :] * fy[:, None]
+    return top[..., x0] * (1 - fx) + top[..., x1] * fx

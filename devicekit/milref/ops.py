@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .nn import conv, pool, upsample_nearest
+from .nn import conv, conv_transpose, pool, upsample_bilinear, upsample_nearest
 
 OPS: dict[str, Callable] = {}
 
@@ -422,6 +422,27 @@ def _pad(a, attrs):
 def _conv(a, attrs):
     return conv(_f32(a.get("x")), _f32(a.get("weight")), None if a.get("bias") is None else _f32(a.get("bias")),
                 a.ints("strides"), str(a.get("pad_type", "valid")), a.ints("pad"), a.ints("dilations"), a.scalar("groups", 1))
+
+
+@register("conv_transpose")
+def _conv_t(a, attrs):
+    return conv_transpose(_f32(a.get("x")), _f32(a.get("weight")), None if a.get("bias") is None else _f32(a.get("bias")),
+                          a.ints("strides"), str(a.get("pad_type", "valid")), a.ints("pad"), a.ints("dilations"),
+                          a.scalar("groups", 1), a.ints("output_shape"))
+
+
+@register("crop")
+def _crop(a, attrs):
+    x = np.asarray(a.get("x"))
+    (t, b), (l, r) = a.ints("crop_height"), a.ints("crop_width")
+    return x[..., t:x.shape[-2] - b, l:x.shape[-1] - r]
+
+
+@register("upsample_bilinear")
+def _upsample_bilinear(a, attrs):
+    hpc = a.get("half_pixel_centers")
+    return upsample_bilinear(_f32(a.get("x")), a.scalar("scale_factor_height", 1), a.scalar("scale_factor_width", 1),
+                             bool(a.scalar("align_corners", False)), None if hpc is None else bool(np.asarray(hpc).item()))
 
 
 @register("linear")
