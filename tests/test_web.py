@@ -192,6 +192,21 @@ def test_browser_dies_mid_run_keeps_a_clear_error(tiny, tmp_path):
     assert json.loads((tmp_path / "dies" / "summary.json").read_text())["complete"] is False
     assert set(_our_chromiums()) - before == set()
 
+    class DiesLater(ChromeDevice):
+        def finished(self, spec):
+            got = self._run_dir(spec) / "frames.csv"
+            if self._chromium is not None and self._chromium.alive() and got.exists() and got.read_text().count("\n") > 3:
+                os.killpg(self._chromium.pid, signal.SIGKILL)  # crash after the page posted frames so far
+            return super().finished(spec)
+
+    cfg = BenchConfig(artifact=tiny, device="chrome", frames=100000, warmup=0, threads=1, runs_dir=tmp_path, run_id="later")
+    with pytest.raises(DeviceError, match="browser exited") as e:
+        run_bench(cfg, device=DiesLater())
+    assert "kept" in e.value.message
+    s = json.loads((tmp_path / "later" / "summary.json").read_text())
+    assert s["complete"] is False and s["stats"]["frames"] >= 3  # the frames measured before the crash are kept
+    assert set(_our_chromiums()) - before == set()
+
 
 def test_chrome_android_adb_commands():
     from devicekit.web.device import adb_setup_commands, adb_teardown_commands, pick_backend

@@ -138,6 +138,13 @@ class ChromeDevice(Device):
             if src.exists():
                 shutil.copyfile(src, local_dir / name)
 
+    def progress(self, spec: RunSpec, local_dir: Path) -> None:
+        """The page posts frames.csv every 2 s while it runs: keep a copy (survives the browser dying)."""
+        src = self._run_dir(spec) / "frames.csv"
+        if src.exists():
+            local_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, local_dir / "frames.csv")
+
     def stop(self, spec: RunSpec | None = None) -> None:
         if self._chromium is not None:
             self._chromium.close()

@@ -50,6 +50,7 @@ export async function runBenchmark(cfg, params, status) {
     const shape = cfg.inputLayout === 'NHWC' ? [1, cfg.inputHeight, cfg.inputWidth, cfg.channels] : [1, cfg.channels, cfg.inputHeight, cfg.inputWidth];
     const filt = new OneEuro(cfg.oneEuro);
     const W = 640, H = 480, pool = [0, 1, 2, 3].map((k) => syntheticFrame(W, H, k * 17));
+    let lastPost = performance.now();
     for (let i = 0; i < warmup + frames; i++) {
       const frame = pool[i % pool.length];
       const box = { cx: W / 2 + (i % 5), cy: H / 2, size: 270 + (i % 3) };
@@ -64,6 +65,10 @@ export async function runBenchmark(cfg, params, status) {
       if (i === 0) firstUs = us(d - a);
       if (i >= warmup) rows.push(`${i - warmup},${Math.round(a * 1e6)},${us(b - a)},${us(c - b)},${us(d - c)},${us(d - a)}`);
       if (status && i % 10 === 0) status(`benchmark: frame ${i + 1}/${warmup + frames}`);
+      if (performance.now() - lastPost > 2000) {  // frames so far reach the host even if the browser dies (between frames, untimed)
+        await post(run, 'frames.csv', rows.join('\n') + '\n');
+        lastPost = performance.now();
+      }
     }
     model.delete();
   } catch (e) {

@@ -53,6 +53,12 @@ export class Tracker {
     }
     this.sinceDetect++;
     out.box = boxFromLandmarks(this.cfg, this.prev);
+    // a track that drifts (box much smaller/larger than or far from the last detection's) re-detects next frame
+    const d = this.lastDetectBox;
+    if (out.detectBox) this.lastDetectBox = out.detectBox;
+    else if (d && (Math.abs(out.box.size / d.size - 1) > 0.5 || Math.hypot(out.box.cx - d.cx, out.box.cy - d.cy) > 0.5 * d.size)) {
+      this.sinceDetect = this.redetect;
+    }
     out.landmarks = await this.landmarks(frame, out.box, t);
     const t3 = now();
     out.filtered = this.filter.filter(out.landmarks, time);
