@@ -102,9 +102,9 @@ def small_onnx() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def small_mlpackage() -> Path:
-    """A small torch CNN converted by coremltools to an mlprogram .mlpackage (fp16)."""
+@functools.lru_cache(maxsize=None)
+def small_mlpackage(precision: str = "fp16") -> Path:
+    """A small torch CNN converted by coremltools to an mlprogram .mlpackage (fp16 or fp32 compute precision)."""
     import torch
     from torch import nn
 
@@ -114,8 +114,9 @@ def small_mlpackage() -> Path:
     m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10)).eval()
     traced = torch.jit.trace(m, torch.zeros(1, 3, 16, 16))
     ml = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=(1, 3, 16, 16))], outputs=[ct.TensorType(name="y")],
-                    convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17)
-    path = _TMP / "small.mlpackage"
+                    convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
+                    compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16)
+    path = _TMP / f"small.{precision}.mlpackage"
     ml.save(str(path))
     return path
 

@@ -126,7 +126,10 @@ def test_mlpackage_reader():
     types = {row["op"] for row in r.sections["ops"]}
     assert {"conv", "linear"} <= types
     assert r.sections["compute"]["total_macs"] == 8 * 14 * 14 * 27 + 10 * 392
-    assert r.get("ops:coreml-ane") is not None
+    assert r.get("ops:coreml-ane").status == "pass"
+    fp32 = run_checks(small_mlpackage("fp32"), runtimes=["coreml-ane"])
+    assert fp32.get("ops:coreml-ane").status == "fail" and "float16 only" in fp32.get("ops:coreml-ane").message
+    assert fp32.sections["compute"]["total_macs"] == r.sections["compute"]["total_macs"]
 
 
 def test_fp_model_size_what_ifs():

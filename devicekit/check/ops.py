@@ -192,9 +192,14 @@ def _coreml_ane(facts: ModelFacts, gates: dict) -> list[CheckResult]:
     table = rules.load("coreml_ane")
     gated = "coreml-ane" in gates
     issues = Counter()
+    only = table.get("only_when_output_dtype", {})
     for op in facts.ops:
-        if op.op in table["ops_off_ane"]:
-            issues[f"{op.op}: {table['ops_off_ane'][op.op]}"] += 1
+        if op.op not in table["ops_off_ane"]:
+            continue
+        if op.op in only and not any(facts.tensor(o) is not None and facts.tensor(o).dtype in only[op.op]
+                                     for o in op.outputs if o >= 0):
+            continue  # e.g. fp32 <-> fp16 casts at the model's edges are fine
+        issues[f"{op.op}: {table['ops_off_ane'][op.op]}"] += 1
     if facts.metadata.get("model_type") == "mlProgram":
         f32 = [t for t in facts.tensors if not t.const and t.dtype == "float32" and t.shape]
         if f32 and len(f32) > len(facts.inputs) + len(facts.outputs):

@@ -19,9 +19,10 @@ from ..errors import EnvironmentMissing, InputError
 from .facts import ModelFacts, Op, Tensor
 
 _PKG = "_devicekit_coreml_proto"
-_MIL_DTYPES = {1: "bool", 2: "string", 3: "int4", 4: "int8", 5: "int16", 6: "int32", 7: "int64", 8: "uint8",
-               9: "uint16", 10: "uint32", 11: "uint64", 12: "int8", 13: "uint8", 14: "float16", 15: "float32",
-               16: "float64", 17: "bfloat16"}
+# CoreML.Specification.MILSpec.DataType (MIL.proto in coremltools 9.0)
+_MIL_DTYPES = {1: "bool", 2: "string", 10: "float16", 11: "float32", 12: "float64", 13: "bfloat16", 21: "int8",
+               22: "int16", 23: "int32", 24: "int64", 25: "int4", 31: "uint8", 32: "uint16", 33: "uint32", 34: "uint64",
+               35: "int4", 40: "int8", 41: "int8"}
 
 
 def _proto():
