@@ -92,8 +92,8 @@ def check_against_python(artifact: Path, rep: dict, frame: np.ndarray) -> dict:
     from devicekit.face.crop import CropBox, box_from_detection, box_from_landmarks, crop_image, to_image
     from devicekit.manifest import read_manifest
     from devicekit.tflite_run import TFLiteRunner
-    from devicekit.web.detector import detect
-    from devicekit.web.render import find_detector
+    from devicekit.web.detector import detect, to_haar
+    from devicekit.web.render import DETECTOR, find_detector
 
     m = read_manifest(artifact)
     spec, policy = InputSpec.from_json(m.preprocess), m.preprocess["crop"]
@@ -107,7 +107,7 @@ def check_against_python(artifact: Path, rep: dict, frame: np.ndarray) -> dict:
     assert det is not None, "Python's BlazeFace finds no face on the browser's frame"
     bd = rep["detection"]
     np.testing.assert_allclose([bd["x"], bd["y"], bd["w"], bd["h"]], det[:4], atol=1e-3)
-    box1 = box_from_detection(det[:4], policy)
+    box1 = box_from_detection(to_haar(det, DETECTOR["toHaar"]), policy)
     got1 = rep["detect_box"]
     np.testing.assert_allclose([got1["cx"], got1["cy"], got1["size"]], [box1.cx, box1.cy, box1.size], rtol=1e-9)
     p1 = landmarks(CropBox(got1["cx"], got1["cy"], got1["size"]))

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed (scr
 
 HARNESS = """
 import { readFileSync } from 'node:fs';
-import { cropImage, toInput, decode, boxFromLandmarks, boxFromDetection, OneEuro } from '%(js)s/pipeline.js';
+import { cropImage, toInput, decode, boxFromLandmarks, boxFromDetection, toHaar, OneEuro } from '%(js)s/pipeline.js';
 import { anchors } from '%(js)s/detector.js';
 const job = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const rgba = new Uint8ClampedArray(readFileSync(job.image));
@@ -37,6 +37,7 @@ for (const b of job.boxes) {
 }
 out.boxes = job.landmarks.map((p) => boxFromLandmarks(job.cfg, p));
 out.det = job.dets.map((d) => boxFromDetection(job.cfg, ...d));
+out.haar = job.dets.map((d) => toHaar(job.toHaar, ...d));
 const f = new OneEuro(job.euro);
 out.euro = job.track.map((p, i) => f.filter(p, i / 30));
 out.anchors = anchors(128);
@@ -75,7 +76,8 @@ def test_js_pipeline_matches_python(tmp_path):
     from devicekit.config import InputSpec
     from devicekit.face.crop import CropBox, box_from_detection, box_from_landmarks, crop_image, to_image
     from devicekit.verify.one_euro import OneEuroFilter
-    from devicekit.web.detector import anchors
+    from devicekit.web.detector import anchors, to_haar
+    from devicekit.web.render import DETECTOR
 
     img = _image()
     h, w = img.shape[:2]
@@ -93,7 +95,7 @@ def test_js_pipeline_matches_python(tmp_path):
     job = {"image": str(tmp_path / "img.rgba"), "width": w, "height": h, "cfg": cfg,
            "boxes": [{"cx": b.cx, "cy": b.cy, "size": b.size} for b in boxes], "raw": raw.ravel().tolist(),
            "landmarks": pts.tolist(), "dets": [[10.5, 20.0, 150.0, 170.0], [300, 100, 80, 60]], "euro": euro,
-           "track": track.tolist()}
+           "track": track.tolist(), "toHaar": DETECTOR["toHaar"]}
     (tmp_path / "job.json").write_text(json.dumps(job))
     (tmp_path / "h.mjs").write_text(HARNESS % {"js": JS.as_posix()})
     r = subprocess.run([NODE, str(tmp_path / "h.mjs"), str(tmp_path / "job.json")], capture_output=True, text=True, timeout=120)
@@ -121,6 +123,8 @@ def test_js_pipeline_matches_python(tmp_path):
     for d, bj in zip(job["dets"], out["det"]):
         bp = box_from_detection(d)
         np.testing.assert_allclose([bj["cx"], bj["cy"], bj["size"]], [bp.cx, bp.cy, bp.size], rtol=1e-12)
+    for d, hj in zip(job["dets"], out["haar"]):
+        np.testing.assert_allclose(hj, to_haar(d, DETECTOR["toHaar"]), rtol=1e-12)
     f = OneEuroFilter(**euro)
     ref = np.stack([f(p, i / 30) for i, p in enumerate(track)])
     np.testing.assert_allclose(np.asarray(out["euro"]), ref, atol=1e-9)

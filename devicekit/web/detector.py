@@ -68,6 +68,14 @@ def decode_best(reg: np.ndarray, scores: np.ndarray, anc: np.ndarray, lb, size: 
     return (x0 - ox, y0 - oy, x1 - x0, y1 - y0, float(s[best]))
 
 
+def to_haar(det, m: dict) -> tuple[float, float, float, float]:
+    """A BlazeFace box (x, y, w, h) -> the Haar-equivalent box the crop policy expects (DETECTOR["toHaar"])."""
+    x, y, w, h = (float(v) for v in det[:4])
+    s = max(w, h)
+    cx, cy, side = x + w / 2 + m["dx"] * s, y + h / 2 + m["dy"] * s, m["k"] * s
+    return (cx - side / 2, cy - side / 2, side, side)
+
+
 def detect(model: Path, rgb: np.ndarray, size: int = 128, min_score: float = 0.5):
     """Run BlazeFace on an RGB uint8 frame -> (x, y, w, h, score) or None."""
     from ai_edge_litert.interpreter import Interpreter

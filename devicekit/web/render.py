@@ -12,7 +12,7 @@ Face detector: MediaPipe's BlazeFace short-range model
 (``face_detection_short_range.tflite`` from the mediapipe 0.10.14 wheel,
 fetched by scripts/fetch_test_models.py), run by the same LiteRT.js. OpenCV's
 Haar cascade (the Python reference detector) has no maintained browser build
-short of the 9 MB opencv.js; the BlazeFace box only seeds the crop, which is
+short of the 9 MB opencv.js; the BlazeFace box, mapped to its Haar equivalent (benchmarks/web_detector.py), seeds the crop, which is
 then refined from the landmarks with crop.py's LANDMARK_BOX (see js/tracker.js).
 """
 
@@ -31,6 +31,8 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
 DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 10,
+            # BlazeFace box -> the Haar box the crop policy expects; measured by benchmarks/web_detector.py
+            "toHaar": {"k": 1.1250, "dx": 0.0040, "dy": -0.1591},
             "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}
 LITERT_FILES = {  # vendor/litertjs/<dest> <- node_modules/@litertjs/<src>
     "core/index.js": "core/dist/index.js",

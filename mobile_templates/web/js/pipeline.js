@@ -13,6 +13,13 @@ export function boxFromDetection(cfg, x, y, w, h) {
   return { cx: x + w / 2, cy: y + h / 2 + cfg.cropShiftY * h, size: side };
 }
 
+// BlazeFace box -> the Haar-equivalent box the crop policy was written for (constants measured by
+// benchmarks/web_detector.py, in config.json detector.toHaar)
+export function toHaar(m, x, y, w, h) {
+  const s = Math.max(w, h), cx = x + w / 2 + m.dx * s, cy = y + h / 2 + m.dy * s, side = m.k * s;
+  return [cx - side / 2, cy - side / 2, side, side];
+}
+
 export function boxFromLandmarks(cfg, pts) {
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
   for (const [x, y] of pts) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }

@@ -1,8 +1,8 @@
 // Detect -> crop (model's crop policy) -> landmarks -> 1-euro, per video frame, with per-stage timings.
-// The first crop of a face comes from the detector box (boxFromDetection); it is then refined once with the
+// The first crop of a face comes from the detector box mapped to its Haar equivalent (toHaar, boxFromDetection); it is then refined once with the
 // crop from those landmarks (boxFromLandmarks, the Haar-equivalent box of crop.py's LANDMARK_BOX), and the
 // following frames are tracked from the previous frame's landmarks, re-detecting every `redetect` frames.
-import { boxFromDetection, boxFromLandmarks, cropImage, decode, toInput, OneEuro } from './pipeline.js';
+import { boxFromDetection, boxFromLandmarks, cropImage, decode, toHaar, toInput, OneEuro } from './pipeline.js';
 import { anchors, decodeBest, detectorInput } from './detector.js';
 import { runModel } from './runtime.js';
 
@@ -47,7 +47,7 @@ export class Tracker {
       this.sinceDetect = 0;
       if (!det) { this.prev = null; this.filter.reset(); return null; }
       out.detection = det;
-      out.detectBox = boxFromDetection(this.cfg, det.x, det.y, det.w, det.h);
+      out.detectBox = boxFromDetection(this.cfg, ...toHaar(this.cfg.detector.toHaar, det.x, det.y, det.w, det.h));
       out.detectLandmarks = await this.landmarks(frame, out.detectBox, t);
       this.prev = out.detectLandmarks;
     }
