@@ -101,9 +101,15 @@ def capture(model):
     x = torch.zeros(model.spec.shape)
     try:
         return torch.export.export(model.module, (x,)).run_decompositions({}), "torch.export"
-    except Exception:  # noqa: BLE001 - fall back to tracing for modules export cannot capture
+    except Exception as exc:  # noqa: BLE001 - fall back to tracing for modules export cannot capture
+        export_error = exc
+    try:
         with torch.no_grad():
             return torch.jit.trace(model.module, (x,), check_trace=False), "torch.jit.trace"
+    except Exception as exc:  # noqa: BLE001
+        first = lambda e: (str(e).strip().splitlines() or [type(e).__name__])[0][:200]  # noqa: E731
+        raise ConversionError(f"cannot capture {model.name} for CoreML: torch.export failed ({first(export_error)}) "
+                              f"and torch.jit.trace failed ({first(exc)})") from None
 
 
 @contextlib.contextmanager
@@ -133,7 +139,7 @@ def _convert(model, program, inputs, o: dict):
             return ct.convert(program, inputs=[inputs], outputs=outputs, convert_to="mlprogram",
                               minimum_deployment_target=getattr(ct.target, o["deployment_target"]),
                               compute_precision=prec, skip_model_load=True)
-    except (NotImplementedError, RuntimeError, ValueError, TypeError, KeyError, AssertionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - coremltools raises many kinds; each becomes one typed line
         raise unsupported_op_error(model, exc) from None
 
 

@@ -235,3 +235,17 @@ def test_macos_predict_agrees_with_interpreter(heatmap, heatmap_fp16):  # pragma
     err = C.verify_mlpackage(heatmap, heatmap_fp16.artifact, calib.inputs)
     assert "coremltools predict" in err["path"]
     assert err["predict_vs_interpreter_max_abs"] < 0.1
+
+
+def test_uncapturable_model_is_one_line_error(tmp_path):
+    from devicekit.errors import ConversionError
+
+    class Bad(torch.nn.Module):
+        def forward(self, x):
+            if float(x.sum()) > 0:  # data-dependent control flow on a python float, then a non-tensor output
+                return "positive"
+            return x
+
+    m = LoadedModel("bad", "bad.py", InputSpec(shape=(1, 3, 8, 8)), {"name": "bad"}, module=Bad().eval(), output_names=["out"])
+    with pytest.raises((ConversionError, UnsupportedOpError)):
+        _convert(m, "coreml-fp16", tmp_path)
