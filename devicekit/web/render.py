@@ -30,7 +30,7 @@ from ..errors import EnvironmentMissing, InputError
 TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
-DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 10,
+DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 1, "refine": False,
             # BlazeFace box -> the Haar box the crop policy expects; measured by benchmarks/web_detector.py
             "toHaar": {"k": 1.1250, "dx": 0.0040, "dy": -0.1591},
             "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}

@@ -32,7 +32,7 @@ function draw(ctx, video, res) {
 async function report(run, frame, res) {
   const body = {
     width: frame.width, height: frame.height, detection: res.detection || null, detect_box: res.detectBox || null,
-    detect_landmarks: res.detectLandmarks || null, box: res.box, landmarks: res.landmarks, filtered: res.filtered,
+    detect_landmarks: res.detectLandmarks || null, refined: res.refined, box: res.box, landmarks: res.landmarks, filtered: res.filtered,
     frames_tracked: state.frames,
   };
   await fetch(`/devicekit/results/${run}/frame.rgba`, { method: 'POST', body: frame.data });

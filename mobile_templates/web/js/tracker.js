@@ -1,7 +1,9 @@
 // Detect -> crop (model's crop policy) -> landmarks -> 1-euro, per video frame, with per-stage timings.
-// The first crop of a face comes from the detector box mapped to its Haar equivalent (toHaar, boxFromDetection); it is then refined once with the
-// crop from those landmarks (boxFromLandmarks, the Haar-equivalent box of crop.py's LANDMARK_BOX), and the
-// following frames are tracked from the previous frame's landmarks, re-detecting every `redetect` frames.
+// The crop comes from the detector box mapped to its Haar equivalent (toHaar, boxFromDetection), as in the
+// Python reference. config.json detector.redetect (default 1: detect every frame) and detector.refine
+// (default false) switch on tracking: frames between detections (and, with refine, the detection frame
+// itself) are cropped from the previous landmarks (boxFromLandmarks, crop.py's LANDMARK_BOX), which saves
+// the detector but lets a weak model drift, so a drifting track re-detects.
 import { boxFromDetection, boxFromLandmarks, cropImage, decode, toHaar, toInput, OneEuro } from './pipeline.js';
 import { anchors, decodeBest, detectorInput } from './detector.js';
 import { runModel } from './runtime.js';
@@ -40,7 +42,8 @@ export class Tracker {
   async step(frame, time) {
     const t = { detect: 0, preprocess: 0, inference: 0, postprocess: 0 };
     const out = { timings: t };
-    if (!this.prev || this.sinceDetect >= this.redetect) {
+    const detectNow = !this.prev || this.sinceDetect >= this.redetect;
+    if (detectNow) {
       const t0 = now();
       const det = await this.detect(frame);
       t.detect = now() - t0;
@@ -52,14 +55,20 @@ export class Tracker {
       this.prev = out.detectLandmarks;
     }
     this.sinceDetect++;
-    out.box = boxFromLandmarks(this.cfg, this.prev);
-    // a track that drifts (box much smaller/larger than or far from the last detection's) re-detects next frame
-    const d = this.lastDetectBox;
-    if (out.detectBox) this.lastDetectBox = out.detectBox;
-    else if (d && (Math.abs(out.box.size / d.size - 1) > 0.5 || Math.hypot(out.box.cx - d.cx, out.box.cy - d.cy) > 0.5 * d.size)) {
-      this.sinceDetect = this.redetect;
+    if (detectNow && !this.cfg.detector.refine) {
+      // the Python reference's policy: detector box -> crop -> landmarks, every detection frame
+      out.box = out.detectBox; out.landmarks = out.detectLandmarks; out.refined = false;
+    } else {
+      out.box = boxFromLandmarks(this.cfg, this.prev);
+      // a track that drifts (box much smaller/larger than or far from the last detection's) re-detects next frame
+      const d = this.lastDetectBox;
+      if (!out.detectBox && d && (Math.abs(out.box.size / d.size - 1) > 0.5 || Math.hypot(out.box.cx - d.cx, out.box.cy - d.cy) > 0.5 * d.size)) {
+        this.sinceDetect = this.redetect;
+      }
+      out.landmarks = await this.landmarks(frame, out.box, t);
+      out.refined = true;
     }
-    out.landmarks = await this.landmarks(frame, out.box, t);
+    if (out.detectBox) this.lastDetectBox = out.detectBox;
     const t3 = now();
     out.filtered = this.filter.filter(out.landmarks, time);
     t.postprocess += now() - t3;
