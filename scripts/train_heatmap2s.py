@@ -17,7 +17,7 @@ and final coordinates, w=10 px, eps=2 px). Augmentation: detector-like crop
 jitter (scale, shift), in-plane rotation, horizontal flips with the iBUG
 left/right permutation, colour, gray, blur, noise.
 
-  nice python scripts/train_heatmap2s.py --loss ce-l2 --out /tmp/a.pt [--steps N] [--seed 0]
+  nice python scripts/train_heatmap2s.py --loss ce-l2 --out /tmp/a.pt [--steps N] [--seed 0] [--init B.pt]
 
 Prints JSON lines (step, loss, validation NME vs the teacher) and writes the
 state dict (fp32) to --out. Fixed seeds: numpy, torch, single thread.
@@ -205,6 +205,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
     a = ap.parse_args()
     import torch
 
@@ -223,6 +224,8 @@ def main() -> int:
     vx = torch.from_numpy(np.stack([v[0] for v in val]))
     vy = np.stack([v[1] for v in val])
     model = get("heatmap2s").build()
+    if a.init:
+        model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=True))
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
