@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 from ..modelfile.facts import ModelFacts
+from . import rules
 from .graph import const_source, family, human_bytes, spatial_chw, weight_tensor
 from .result import CheckResult
 
@@ -186,7 +187,7 @@ def _suggest(name: str, limit: int, size: dict, measure: str) -> str | None:
 
 def check_size(facts: ModelFacts, budgets: dict[str, int], size: dict | None = None, gate: bool = True) -> list[CheckResult]:
     size = size or size_facts(facts)
-    table = __import__("devicekit.check.rules", fromlist=["load"]).load("budgets")["budgets"]
+    table = rules.load("budgets")["budgets"]
     results = []
     suffix = Path(facts.path).suffix.lower()
     compress_hint = None
