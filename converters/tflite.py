@@ -31,6 +31,8 @@ from .onnx_export import export_onnx
 
 # Ops that hold learned weights: the float tail starts after the last of them.
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL"}
+# Ops whose outputs are probabilities: everything computed from them is coordinate math.
+FRAGILE_OPS = {"EXP", "SOFTMAX", "LOG_SOFTMAX"}
 # Ops that only move or rescale data (coordinate decoding): a weighted op feeding the
 # output through these alone is the output layer (a coordinate regressor's last FC).
 SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE", "MUL", "ADD", "SUB", "DIV"}
@@ -116,9 +118,10 @@ def graph_ops(tflite_bytes: bytes) -> tuple[list[dict], dict[int, str], list[int
 def float_tail(tflite_bytes: bytes) -> list[dict]:
     """The ops the keep-float-tail policy leaves in float, each with the reason.
 
-    Everything after the last learned layer on every path (soft-argmax, RoI
-    sampling, coordinate decoding), and the learned layer that produces a
-    model output directly (a coordinate regressor's last FC).
+    Everything computed from a softmax (soft-argmax, RoI sampling and its
+    fixed ramp convolutions, coordinate decoding), everything after the last
+    learned layer on every path, and the learned layer that produces a model
+    output directly (a coordinate regressor's last FC).
     """
     ops, names, outputs = graph_ops(tflite_bytes)
     consumers: dict[int, list[int]] = {}
@@ -144,10 +147,22 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
                     return True
         return False
 
+    producers = {int(t): i for i, op in enumerate(ops) for t in op["outputs"]}
+    from_softmax: dict[int, bool] = {}
+
+    def computed_from_softmax(i: int) -> bool:
+        if i not in from_softmax:
+            from_softmax[i] = False
+            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or any(
+                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"])
+        return from_softmax[i]
+
     tail = []
     for i, op in enumerate(ops):
         name = op["op_name"]
-        if name in WEIGHTED_OPS:
+        if computed_from_softmax(i):
+            tail.append({"op": name, "index": i, "tensor": names[int(op["outputs"][0])], "why": "computed from a softmax (soft-argmax / coordinate math)"})
+        elif name in WEIGHTED_OPS:
             if feeds_output_directly(i):
                 tail.append({"op": name, "index": i, "tensor": names[int(op["outputs"][0])], "why": "output layer (coordinate regression)"})
         elif not downstream_weighted(i):

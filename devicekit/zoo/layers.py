@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -40,37 +41,44 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-def axis_ramp(n: int, axis: int, like: torch.Tensor) -> torch.Tensor:
-    """Constant 0..n-1 along spatial ``axis`` (2=H, 3=W), shaped [1,1,n,1] or [1,1,1,n].
+def ramps(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cell-index ramps (x [N, 1, H, W] with value w, y with value h) made in the graph from ``u``.
 
-    Converters that re-layout NCHW to NHWC (onnx2tf) handle such a constant
-    only when the other operand has full spatial extent; so it is only ever
-    combined with a [N, C, H, W] graph tensor here (measured: an Expand of
-    it, a CumSum ramp, or a broadcast against [N, C, 1, 1] convert wrongly).
+    ``u`` is a tensor of ones, [N, C, H, W], derived from the data. The ramp
+    is an all-ones convolution over ``u`` padded on one side (out[w] = w + 1),
+    not a stored constant: measured with onnx2tf 1.29, every constant form of
+    a ramp ([1, 1, 1, W] / [1, 1, H, 1], as buffers, Constant nodes, with
+    extra channels, expanded, or a CumSum) is re-laid out wrongly when H == W
+    -- x and y come out swapped (invisible with random weights, whose
+    landmarks all sit at the centre; caught on the trained demo model).
+    Convolution weights are the one thing its NCHW -> NHWC conversion always
+    gets right. The cost is H * W * (C + H + W) MACs.
     """
-    g = torch.arange(n, device=like.device, dtype=like.dtype)
-    return g.view(1, 1, n, 1) if axis == 2 else g.view(1, 1, 1, n)
+    c, h, w = u.shape[1], u.shape[2], u.shape[3]
+    # channels -> 1 with a 1x1 ones convolution (C ones sum to C exactly); a
+    # channel reduction made onnx2tf transpose back to NCHW
+    u1 = F.conv2d(u, torch.ones(1, c, 1, 1, dtype=u.dtype, device=u.device)) / float(c)
+    kx = torch.ones(1, 1, 1, w, dtype=u.dtype, device=u.device)
+    ky = torch.ones(1, 1, h, 1, dtype=u.dtype, device=u.device)
+    gx = F.conv2d(F.pad(u1, (w - 1, 0, 0, 0)), kx) - 1.0
+    gy = F.conv2d(F.pad(u1, (0, 0, h - 1, 0)), ky) - 1.0
+    return gx, gy
 
 
 class SoftArgmax2d(nn.Module):
     """Expected (x, y) under softmax(heatmap) per channel, in heatmap cells.
 
-    Input [N, L, H, W] -> (x, y), each [N, L, 1, 1]. Written with
-    ReduceMax/Exp/ReduceSum over the spatial axes only (layout-agnostic).
-    ``beta`` sharpens the distribution.
+    Input [N, L, H, W] -> (x, y), each [N, L, 1, 1]. ReduceMax / Exp /
+    ReduceSum over the spatial axes and ramps made by ``ramps`` from the
+    softmax itself (so the quantisation policy, which keeps everything
+    computed from a softmax in float, keeps them in float).
     """
 
-    def __init__(self, beta: float = 1.0):
-        super().__init__()
-        self.beta = beta
-
-    def forward(self, h: torch.Tensor):
-        h = h * self.beta if self.beta != 1.0 else h
-        m = torch.amax(h, dim=(2, 3), keepdim=True)
-        e = torch.exp(h - m)
+    def forward(self, hm: torch.Tensor):
+        m = torch.amax(hm, dim=(2, 3), keepdim=True)
+        e = torch.exp(hm - m)
         s = torch.sum(e, dim=(2, 3), keepdim=True)
-        gx = axis_ramp(h.shape[3], 3, h)
-        gy = axis_ramp(h.shape[2], 2, h)
+        gx, gy = ramps(e * 0.0 + 1.0)
         x = torch.sum(e * gx, dim=(2, 3), keepdim=True) / s
         y = torch.sum(e * gy, dim=(2, 3), keepdim=True) / s
         return x, y
@@ -90,14 +98,13 @@ def roi_crop(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int) ->
     sum(maps * ty_a * tx_b) over the spatial axes, so every op is
     elementwise on full [N, L, H, W] tensors or a spatial reduction: no
     gather, slice, reshape or transpose, which keeps onnx2tf's NHWC graph
-    free of TRANSPOSE ops (measured: slices and partial reductions of the
-    ramps made it insert them). The extra work is 2 * size^2 * L * H * W
+    free of TRANSPOSE ops (measured: slices and partial reductions made it
+    insert them). The ramps come from (x, y), so they count as coordinate
+    math for the quantisation policy. The extra work is 2 * size^2 * L * H * W
     MACs, small next to the backbone.
     """
     half = (size - 1) / 2.0
-    zero = maps * 0.0
-    gx = zero + axis_ramp(maps.shape[3], 3, maps)  # [N, L, H, W]: x index
-    gy = zero + axis_ramp(maps.shape[2], 2, maps)  # [N, L, H, W]: y index
+    gx, gy = ramps(maps * 0.0 + (x * 0.0 + 1.0))
     tx = [torch.relu(1.0 - torch.abs(gx - (x + (b - half)))) for b in range(size)]
     rows = []
     for a in range(size):
