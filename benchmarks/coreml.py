@@ -88,19 +88,36 @@ def tflite_rows() -> dict:
     return out
 
 
+def _current_runs(runs: list[dict]) -> list[tuple[dict, list[str]]]:
+    """Each run with the models whose rows it still holds (a later run of a model replaces its rows)."""
+    last = {}
+    for i, r in enumerate(runs):
+        for m in r["models"]:
+            last[m] = i
+    out = []
+    for i, r in enumerate(runs):
+        ms = [m for m in r["models"] if last[m] == i]
+        if ms:
+            out.append((r, ms))
+    return out
+
+
 def fmt(v, nd=3):
     return "-" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
 
 
-def render(rows: list[dict], cmd: str, date: str | None = None) -> str:
+def render(data: dict) -> str:
+    from devicekit.zoo import ZOO
+
+    order = {m: i for i, m in enumerate(ZOO)}
+    rows = sorted(data["rows"], key=lambda r: (order.get(r["model"], 99), TARGETS.index(r["target"]) if r["target"] in TARGETS else 9))
     tfl = tflite_rows()
     on = {r["on"] for r in rows}
     lines = [
         "# CoreML targets: size, conversion time, landmark error",
         "",
-        f"Command: `{cmd}`  ",
-        f"Machine: {machine()} (shared with other jobs)  ",
-        f"Date: {date or time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        *[f"Run: `{r['command']}` on {r['date']} ({', '.join(ms)}); machine: {r['machine']}, shared with other jobs  "
+          for r, ms in _current_runs(data.get("runs", []))],
         "",
         "Error = converted .mlpackage vs the PyTorch model on the same inputs, run by devicekit's MIL reference "
         "interpreter (`devicekit.milref`, numpy, fp16 storage between ops emulated); `MLModel.predict` needs macOS "
@@ -142,20 +159,24 @@ def main() -> int:
     ap.add_argument("--render-only", action="store_true", help="re-render the markdown from the .json of an earlier run "
                     "(e.g. after benchmarks/convert.json appeared)")
     a = ap.parse_args()
-    rows: list[dict] = []
     out = Path(a.out)
+    store = out.with_suffix(".json")
+    data = json.loads(store.read_text()) if store.exists() else {"runs": [], "rows": []}
+    data.setdefault("runs", [])
     if a.render_only:
-        data = json.loads(out.with_suffix(".json").read_text())
-        out.write_text(render(data["rows"], data["command"], data.get("date")))
+        out.write_text(render(data))
         return 0
-    cmd = "nice .venv/bin/python benchmarks/coreml.py " + " ".join(sys.argv[1:])
+    models = a.models.split(",")
+    # re-running some models replaces their rows and keeps the others' (each run is listed with its command)
+    data["rows"] = [r for r in data.get("rows", []) if r["model"] not in models]
+    data["runs"].append({"command": "nice .venv/bin/python benchmarks/coreml.py " + " ".join(sys.argv[1:]),
+                         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "models": models})
     with tempfile.TemporaryDirectory(prefix="dk-coreml-bench-") as tmp:
-        for name in a.models.split(","):
-            rows += run_model(name, a.count, Path(tmp))
+        for name in models:
+            data["rows"] += run_model(name, a.count, Path(tmp))
             # keep what was measured so far
-            date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-            out.with_suffix(".json").write_text(json.dumps({"command": cmd, "date": date, "machine": machine(), "rows": rows}, indent=1))
-            out.write_text(render(rows, cmd, date))
+            store.write_text(json.dumps(data, indent=1))
+            out.write_text(render(data))
     return 0
 
 
