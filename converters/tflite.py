@@ -249,6 +249,10 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
     from devicekit.fsutil import atomic_write_bytes
 
     path = opts.out_dir / f"{model.name}.{target.name}{target.suffix}"
+    if not opts.extra.get("keep_names"):
+        from .tflite_edit import strip_names
+
+        data = strip_names(data)
     atomic_write_bytes(path, data)
     it = Interpreter(model_content=data)
     manifest = base_manifest(

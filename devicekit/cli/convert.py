@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
         policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
         max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
+        keep_names: bool = typer.Option(False, "--keep-names", help="Keep TensorFlow's debug names of intermediate tensors (larger file)"),
         no_check: bool = typer.Option(False, "--no-check", help="Skip `devicekit check` on the written artifacts"),
         backend: Optional[str] = typer.Option(None, "--backend", help="TFLite backend: onnx2tf (default) or litert-torch"),
         weights: str = typer.Option("shipped", "--weights", help="zoo models: shipped (trained, when available) or random"),
@@ -79,7 +80,7 @@ def register(app: typer.Typer) -> None:
             policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
             max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
             backend=backend or cfg.get("convert", "backend", "onnx2tf"),
-            extra={"check": not no_check},
+            extra={"check": not no_check, "keep_names": keep_names},
         )
         report = cv.convert(loaded, targets, opts, step=step, warn=warn)
         if json_out:
