@@ -29,6 +29,10 @@ def register(app: typer.Typer) -> None:
         landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
         policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
         max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
+        deployment_target: Optional[str] = typer.Option(None, "--deployment-target", help="CoreML: iOS16, iOS17 (default) or iOS18"),
+        coreml_input: Optional[str] = typer.Option(None, "--coreml-input", help="CoreML input: image (default; CVPixelBuffer/Vision) or tensor"),
+        palettize: Optional[int] = typer.Option(None, "--palettize", help="CoreML: palettise weights to 4, 6 or 8 bits"),
+        compute_precision: Optional[str] = typer.Option(None, "--compute-precision", help="CoreML: fp16 or fp32"),
         keep_names: bool = typer.Option(False, "--keep-names", help="Keep TensorFlow's debug names of intermediate tensors (larger file)"),
         no_check: bool = typer.Option(False, "--no-check", help="Skip `devicekit check` on the written artifacts"),
         backend: Optional[str] = typer.Option(None, "--backend", help="TFLite backend: onnx2tf (default) or litert-torch"),
@@ -80,7 +84,10 @@ def register(app: typer.Typer) -> None:
             policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
             max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
             backend=backend or cfg.get("convert", "backend", "onnx2tf"),
-            extra={"check": not no_check, "keep_names": keep_names},
+            extra={k: v for k, v in {
+                "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
+                "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision,
+            }.items() if v is not None},
         )
         report = cv.convert(loaded, targets, opts, step=step, warn=warn)
         if json_out:
@@ -91,8 +98,11 @@ def register(app: typer.Typer) -> None:
 
         raise_on_gates(report)
         first = report.results[0].artifact if report.results else None
-        if first:
-            next_steps(f"devicekit check {first}", f"devicekit bench {first} --device host")
+        if first and first.suffix == ".mlpackage":
+            next_steps(f"devicekit check {first}", f"devicekit package {first} --platform ios", f"devicekit bench {first} --device iphone15pro")
+        elif first:
+            next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
+                       f"devicekit bench {first} --device host")
 
 
 def _as_list(v):
@@ -108,7 +118,9 @@ def render_summary(report) -> None:
     for r in report.results:
         s = r.summary
         err = s.get("error", {})
-        if "mean_px" in err:
+        if err.get("verified") is False:
+            e = err["reason"]
+        elif "mean_px" in err:
             e = f"mean {err['mean_px']:.3f} px, max {err['max_px']:.3f} px"
             if "mean_cells" in err:
                 e += f" ({err['mean_cells']:.3f}/{err['max_cells']:.3f} heatmap px)"
@@ -125,6 +137,10 @@ def render_summary(report) -> None:
     for r in report.results:
         for f in {(f["op"], f["why"]) for f in r.summary.get("float_ops") or []}:
             info(f"  {r.target}: {f[0]} stays float: {f[1]}")
+    for r in report.results:
+        path = r.summary.get("error", {}).get("path")
+        if path:
+            info(f"  {r.target} verified with the {path}")
     for r in report.results:
         chk = r.summary.get("check")
         if chk:
