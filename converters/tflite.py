@@ -279,7 +279,8 @@ def _run(precision: str):
             quant = {"mode": precision, "backend": "litert-torch", "version": model.cache.get("litert_torch_version")}
             extra = {"backend": "litert-torch"}
             if precision == "int8":
-                quant.update({"policy": "pt2e (unannotated ops stay float)", "calibration": calib.to_json(), "float_ops": _float_ops(data)})
+                floats = [{**f, "why": "not annotated by the PT2E quantiser"} for f in _float_ops(data)]
+                quant.update({"policy": "pt2e (unannotated ops stay float)", "calibration": calib.to_json(), "float_ops": floats})
                 extra.update({"float_ops": quant["float_ops"], "calibration": calib.to_json()})
         elif opts.backend != "onnx2tf":
             raise UsageError(f"unknown --backend {opts.backend!r} (known: onnx2tf, litert-torch)")

@@ -61,12 +61,25 @@ class TFLiteModel:
         return _landmarks(self.runner.run(x), self.count)
 
 
-def _coreml(path: Path, count: int | None):
-    raise NotVerified("not verified: CoreML reference interpreter not available")
+class CoreMLModel:
+    """An .mlpackage run by devicekit's numpy MIL reference interpreter (CoreML predict needs macOS)."""
+
+    name = "coreml (MIL reference interpreter)"
+
+    def __init__(self, path: Path, count: int | None = 68):
+        from ..milref import MLPackageRunner, uncovered_ops
+
+        missing = uncovered_ops(path)
+        if missing:  # never a silent pass: an op the interpreter lacks means no number
+            raise NotVerified(f"not verified: the MIL reference interpreter does not cover {', '.join(sorted(missing))}")
+        self.runner, self.count = MLPackageRunner(path), count
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _landmarks(self.runner.run(x), self.count)
 
 
 # suffix -> factory; one table, dispatched exhaustively
-RUNTIMES: dict[str, Callable] = {".tflite": TFLiteModel, ".mlpackage": _coreml, ".mlmodel": _coreml}
+RUNTIMES: dict[str, Callable] = {".tflite": TFLiteModel, ".mlpackage": CoreMLModel}
 
 
 def converted_runner(path: str | Path, count: int | None = 68):
