@@ -13,10 +13,9 @@ OUT ?= demo-out
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile scripts/setup-system.sh
+$(STAMP): pyproject.toml Makefile scripts/setup-system.sh package-lock.json
 	bash scripts/setup-system.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade "pip>=24"
 	# torch first: the local CPU wheel (a bare `torch` pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[convert,test]"
