@@ -8,6 +8,33 @@ from pathlib import Path
 from devicekit.errors import ConversionError, UnsupportedOpError
 
 
+def _quiet_export(torch, module, x, path: Path, dynamo: bool, kwargs: dict) -> None:
+    """torch.onnx.export without its graph dumps and tracer warnings (shown with DEVICEKIT_DEBUG)."""
+    import contextlib
+    import io
+    import os
+    import warnings
+
+    import sys
+
+    if os.environ.get("DEVICEKIT_DEBUG"):
+        torch.onnx.export(module, (x,), str(path), dynamo=dynamo, **kwargs)
+        return
+    # the TorchScript exporter's C++ side prints whole graphs to fd 1 when it gives up
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (x,), str(path), dynamo=dynamo, **kwargs)
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def export_onnx(model, path: Path) -> Path:
     """Write ``model`` as ONNX to ``path`` (a copy for ONNX sources)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,7 +52,7 @@ def export_onnx(model, path: Path) -> Path:
             kwargs = dict(input_names=["input"], output_names=names, opset_version=17 if not dynamo else 18)
             if dynamo:
                 kwargs["external_data"] = False
-            torch.onnx.export(model.module, (x,), str(path), dynamo=dynamo, **kwargs)
+            _quiet_export(torch, model.module, x, path, dynamo, kwargs)
             return path
         except Exception as exc:  # noqa: BLE001 - the exporters raise many kinds
             errors.append(exc)

@@ -42,7 +42,10 @@ def _root(
 ):
     """devicekit: convert, check, verify, package and benchmark face-tracking models for phones."""
     if debug:
+        import os
+
         state.debug = True
+        os.environ["DEVICEKIT_DEBUG"] = "1"
 
 
 for _name in COMMAND_MODULES:
