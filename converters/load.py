@@ -53,6 +53,16 @@ class LoadedModel:
         outs = out if isinstance(out, (tuple, list)) else (out,)
         return [o.detach().cpu().numpy() for o in outs]
 
+    def run_reference(self, x):
+        """The original model's outputs for an NCHW float32 batch: PyTorch, or onnxruntime for an ONNX source."""
+        if self.is_torch:
+            return self.run_torch(x)
+        import onnxruntime as ort
+
+        sess = self.cache.get("_ort") or ort.InferenceSession(str(self.onnx_path), providers=["CPUExecutionProvider"])
+        self.cache["_ort"] = sess
+        return sess.run(None, {sess.get_inputs()[0].name: x})
+
 
 def _model_info(name: str, source: str, task: str, landmarks: int | None) -> dict:
     info = {"name": name, "source": source, "task": task, "landmarks": landmarks}

@@ -60,7 +60,7 @@ def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
     dists, abs_err, ref_max = [], 0.0, 0.0
     for x in calib.inputs:
         x = x[None]
-        ref = _reference(model, x)
+        ref = model.run_reference(x)
         got = match_outputs(runner.run(x), ref)
         if model.info.get("landmarks"):
             a, b = ref[0], got[0]
@@ -83,16 +83,6 @@ def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
     return out
 
 
-def _reference(model, x):
-    if model.is_torch:
-        return model.run_torch(x)
-    import onnxruntime as ort
-
-    sess = model.cache.get("_ort") or ort.InferenceSession(str(model.onnx_path), providers=["CPUExecutionProvider"])
-    model.cache["_ort"] = sess
-    return sess.run(None, {sess.get_inputs()[0].name: x})
-
-
 def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable | None = None, warn: Callable | None = None) -> ConvertReport:
     """Convert ``model`` to every named target; write artifacts + manifests into ``opts.out_dir``."""
     import contextlib
@@ -105,6 +95,7 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
     report = ConvertReport(model=dict(model.info))
     with step(f"check the input shape {list(model.spec.shape)}"):
         check_input_shape(model)
+    faces = verify_faces(model, opts)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     with step("load calibration images" if opts.calib_dir else "make a synthetic calibration set"):
         calib = load_calibration(model.spec, opts.calib_dir, opts.calib_count)
@@ -129,6 +120,11 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
             with step(f"check {target.name}"):
                 result.summary["check"] = _check(result.artifact)
             _record(result, "check", result.summary["check"])
+        if faces:
+            with step(f"verify {target.name} on {len(faces.images)} face image(s)"):
+                result.summary["verify"] = _quick_verify(model, result.artifact, faces)
+            _record(result, "verify", result.summary["verify"])
+            report.gate_failures += [f"{target.name}: {m}" for m in _verify_gates(result.summary["verify"], opts)]
         if opts.max_error is not None:
             # landmark models gate on coordinates (px); others on the max output difference
             key, what = ("max_px", "max coordinate error") if "max_px" in err else ("max_abs", "max output difference")
@@ -138,6 +134,71 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
                 report.gate_failures.append(f"{target.name}: {what} {err[key]:.4g} > --max-error {opts.max_error}")
         report.results.append(result)
     return report
+
+
+@dataclass
+class VerifyFaces:
+    images: list[Path]
+    source: str  # where they came from, for the summary
+
+
+QUICK_VERIFY_MAX = 16  # images from a calibration folder (agreement only)
+
+
+def verify_faces(model, opts: ConvertOptions) -> VerifyFaces | None:
+    """The faces ``convert`` verifies every artifact on, or None (not a landmark model, --no-verify, none here).
+
+    ``--verify-images DIR`` wins; else, for a 68-point model, the human-annotated
+    iBUG-68 faces of the face-data cache (NME of both models and the delta);
+    else up to 16 calibration images (agreement only). Resolved before any
+    conversion so a bad folder fails fast.
+    """
+    from devicekit.verify.core import list_images
+
+    ex = opts.extra
+    if ex.get("verify") is False or not model.info.get("landmarks"):
+        return None
+    if ex.get("verify_images"):
+        return VerifyFaces(list_images(ex["verify_images"]), str(ex["verify_images"]))
+    if model.info.get("landmarks") == 68:
+        from devicekit.face_data import face_data_dir
+
+        base = face_data_dir()
+        ann = base / "annotated" if base else None
+        if ann and ann.is_dir() and any(ann.glob("*.pts")):
+            return VerifyFaces(list_images(ann), f"{ann} (human-annotated iBUG-68)")
+    if opts.calib_dir:
+        return VerifyFaces(list_images(opts.calib_dir)[:QUICK_VERIFY_MAX], f"{opts.calib_dir} (no annotations: agreement only)")
+    return None
+
+
+def _quick_verify(model, artifact: Path, faces: VerifyFaces) -> dict:
+    """``devicekit verify``'s numbers for one artifact, compact; a reason instead when it cannot run."""
+    from devicekit.errors import DevicekitError
+
+    try:
+        from devicekit.verify import quick_verify
+
+        res = quick_verify(artifact, model, model.spec, faces.images)
+    except ImportError as exc:  # the face front-end needs opencv (the convert extra)
+        return {"status": "skipped", "reason": f"needs {exc.name or 'opencv'} (pip install devicekit[convert])"}
+    except DevicekitError as exc:
+        return {"status": "skipped", "reason": str(exc)}
+    keep = ("faces_total", "annotated", "reference", "converted", "delta", "agreement", "worst")
+    out = {k: res[k] for k in keep if k in res}
+    out.update({"status": "ran", "images": faces.source, "skipped": len(res.get("skipped", []))})
+    return out
+
+
+def _verify_gates(v: dict, opts: ConvertOptions) -> list[str]:
+    limit = opts.extra.get("max_nme_increase")
+    if limit is None:
+        return []
+    from devicekit.verify import check_gates
+
+    if v.get("status") != "ran":
+        return [f"--max-nme-increase could not be checked ({v.get('reason', 'verify did not run')})"]
+    return check_gates(v, limit, None)
 
 
 def _measure_or_not_verified(model, artifact: Path, calib, target) -> dict:

@@ -137,6 +137,7 @@ TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "backend": str,
         "policy": str,
         "max_error": (float, int),
+        "verify": bool,
     },
     "check": {"budgets": list, "runtimes": list, "require": list},
     "verify": {"images": str, "annotations": str, "video": str, "max_nme_increase": (float, int), "max_fr_increase": (float, int)},

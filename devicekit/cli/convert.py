@@ -36,6 +36,9 @@ def register(app: typer.Typer) -> None:
         keep_names: bool = typer.Option(False, "--keep-names", help="Keep TensorFlow's debug names of intermediate tensors (larger file)"),
         no_check: bool = typer.Option(False, "--no-check", help="Skip `devicekit check` on the written artifacts"),
         backend: Optional[str] = typer.Option(None, "--backend", help="TFLite backend: onnx2tf (default) or litert-torch"),
+        verify_images: Optional[Path] = typer.Option(None, "--verify-images", help="Faces to verify each artifact on (.pts/.json annotations next to them give NME; default: the annotated faces of the face-data cache)"),
+        no_verify: bool = typer.Option(False, "--no-verify", help="Skip the quick verify on faces"),
+        max_nme_increase: Optional[float] = typer.Option(None, "--max-nme-increase", help="Gate: fail when the quick verify's NME (inter-ocular, fraction) rises by more than X (0.003 = 0.3 points)"),
         weights: str = typer.Option("shipped", "--weights", help="zoo models: shipped (trained, when available) or random"),
         config: Optional[Path] = typer.Option(None, "--config", help="devicekit.toml (default: ./devicekit.toml if present)"),
         json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result."),
@@ -87,6 +90,9 @@ def register(app: typer.Typer) -> None:
             extra={k: v for k, v in {
                 "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
                 "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision,
+                "verify": not no_verify and cfg.get("convert", "verify", True),
+                "verify_images": verify_images or cfg.get("verify", "images"),
+                "max_nme_increase": max_nme_increase if max_nme_increase is not None else cfg.get("verify", "max_nme_increase"),
             }.items() if v is not None},
         )
         report = cv.convert(loaded, targets, opts, step=step, warn=warn)
@@ -103,6 +109,22 @@ def register(app: typer.Typer) -> None:
         elif first:
             next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
                        f"devicekit bench {first} --device host")
+
+
+def verify_line(v: dict) -> str:
+    """One line for the quick verify of one artifact."""
+    if v.get("status") != "ran":
+        return f"skipped ({v.get('reason')})"
+    parts = [f"{v['faces_total']} face(s) from {v['images']}"]
+    ref, conv, d = v.get("reference", {}), v.get("converted", {}), v.get("delta", {})
+    if "nme_inter_ocular" in ref and "nme_inter_ocular" in conv:
+        parts.append(f"NME (inter-ocular) PyTorch {ref['nme_inter_ocular'] * 100:.2f}% -> converted "
+                     f"{conv['nme_inter_ocular'] * 100:.2f}% ({d['nme_inter_ocular'] * 100:+.3f} points)")
+    elif conv.get("status") == "not verified":
+        parts.append(conv.get("reason", "not verified"))
+    if "agreement" in v:
+        parts.append(f"agreement mean {v['agreement']['mean']:.3f} / max {v['agreement']['max']:.3f} image px")
+    return "; ".join(parts)
 
 
 def _as_list(v):
@@ -135,12 +157,16 @@ def render_summary(report) -> None:
         t.add_row(r.target, r.artifact.name, f"{s.get('size_bytes', 0) / 1024:.0f} KB", f"{sum(ops.values())}: {top}", floats, e, f"{r.seconds:.1f} s")
     out_console.print(t)
     for r in report.results:
-        for f in {(f["op"], f["why"]) for f in r.summary.get("float_ops") or []}:
+        for f in {(f["op"], f.get("why", "left float by the converter")) for f in r.summary.get("float_ops") or []}:
             info(f"  {r.target}: {f[0]} stays float: {f[1]}")
     for r in report.results:
         path = r.summary.get("error", {}).get("path")
         if path:
             info(f"  {r.target} verified with the {path}")
+    for r in report.results:
+        v = r.summary.get("verify")
+        if v:
+            info(f"  {r.target} verify: {verify_line(v)}")
     for r in report.results:
         chk = r.summary.get("check")
         if chk:

@@ -39,8 +39,8 @@ class TorchRunner:
         self.module, self.count = module, count
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        if hasattr(self.module, "run_torch"):  # a converters.LoadedModel
-            return _landmarks(self.module.run_torch(x), self.count)
+        if hasattr(self.module, "run_reference"):  # a converters.LoadedModel (PyTorch or ONNX source)
+            return _landmarks(self.module.run_reference(x), self.count)
         import torch
 
         with torch.no_grad():
