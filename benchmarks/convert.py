@@ -60,16 +60,52 @@ def plain_onnx2tf(model, calib, work: Path) -> dict[str, Path]:
     cmd = [str(Path(sys.executable).parent / "onnx2tf"), "-i", "model.onnx", "-o", "out", "-n", "-oiqt",
            "-cind", "input", "calib.npy", json.dumps(mean), json.dumps(std)]
     t0 = time.perf_counter()
-    r = subprocess.run(cmd, cwd=work, env=_offline_env(), capture_output=True, text=True, timeout=3600)
+    r, peak = run_capped(cmd, work, _offline_env())
     secs = time.perf_counter() - t0
+    if r is None:
+        raise RuntimeError(f"onnx2tf stopped at {peak / 2**30:.1f} GiB resident after {secs:.0f} s "
+                           f"(the cap that keeps this {machine_ram_gib():.0f} GiB machine alive)")
     out = {}
     for kind, suffix in (("fp32", "_float32.tflite"), ("fp16", "_float16.tflite"), ("int8", "_integer_quant.tflite")):
         p = work / "out" / f"model{suffix}"
         if p.exists():
             out[kind] = p
     if not out:
-        raise RuntimeError(f"onnx2tf failed: {r.stderr.strip()[-300:]}")
+        raise RuntimeError(f"onnx2tf failed: {r.stdout.strip()[-300:]}")
     return out, secs
+
+
+RSS_CAP = 0.6  # of physical RAM: a run above it is stopped and recorded, not left to the OOM killer
+
+
+def machine_ram_gib() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 2**30
+
+
+def run_capped(cmd: list[str], cwd: Path, env: dict):
+    """Run ``cmd``; (CompletedProcess, peak RSS) or (None, peak RSS) when it passed RSS_CAP and was stopped."""
+    import psutil
+
+    cap = RSS_CAP * psutil.virtual_memory().total
+    with tempfile.TemporaryFile("w+") as out:
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc, peak = psutil.Process(p.pid), 0
+        while p.poll() is None:
+            try:
+                rss = sum(c.memory_info().rss for c in [proc, *proc.children(recursive=True)])
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            if rss > cap:
+                for c in [*proc.children(recursive=True), proc]:
+                    c.kill()
+                p.wait()
+                return None, peak
+            time.sleep(0.5)
+        out.seek(0)
+        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), ""), peak
 
 
 def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> dict:

@@ -7,8 +7,9 @@ with the MLIR quantiser for int8, keeping the policy's float tail.
 
 onnx2tf gotchas handled here: it downloads a calibration sample for its
 validation step even offline (a dummy file in its working directory stops
-that), it rewrites its input (it gets a copy), and it runs onnxsim as a
-subprocess (the venv's bin goes on PATH). Conversion makes no network use:
+that), it rewrites its input (it gets a copy), it runs onnxsim as a
+subprocess (the venv's bin goes on PATH), and Keras' SavedModel writer turns
+every weight into JSON (onnx2tf_run stops that: 21+ GB on basiccnn-pool1). Conversion makes no network use:
 the subprocess gets a dead proxy.
 """
 
@@ -59,14 +60,13 @@ def saved_model(model) -> Path:
     work = Path(tmp.name)
     export_onnx(model, work / "model.onnx")
     np.save(work / ONNX2TF_SAMPLE, np.zeros((20, 128, 128, 3), np.float32))
-    exe = Path(sys.executable).parent / "onnx2tf"
-    cmd = [str(exe) if exe.exists() else "onnx2tf", "-i", "model.onnx", "-o", "saved", "-n", "-coion"]
-    try:
-        r = subprocess.run(cmd, cwd=work, env=_offline_env(), capture_output=True, text=True, timeout=1800)
-    except FileNotFoundError:
+    # onnx2tf's CLI through a wrapper that stops Keras writing every weight as JSON (see onnx2tf_run)
+    cmd = [sys.executable, "-m", "devicekit.converters.onnx2tf_run", "-i", "model.onnx", "-o", "saved", "-n"]
+    r = subprocess.run(cmd, cwd=work, env=_offline_env(), capture_output=True, text=True, timeout=3600)
+    if r.returncode == 127:
         from devicekit.errors import EnvironmentMissing
 
-        raise EnvironmentMissing("onnx2tf is not installed", hint="pip install 'devicekit[convert]'") from None
+        raise EnvironmentMissing("onnx2tf is not installed", hint="pip install 'devicekit[convert]'")
     out = work / "saved"
     if r.returncode != 0 or not (out / "saved_model.pb").exists():
         raise ConversionError(f"onnx2tf failed on {model.name}: {_subprocess_reason(r)}")
