@@ -9,6 +9,7 @@ the same graph maps 1:1 to CoreML's MIL.
 from __future__ import annotations
 
 import torch
+import torch.fx
 from torch import nn
 from torch.nn import functional as F
 
@@ -63,6 +64,16 @@ def ramps(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     gx = F.conv2d(F.pad(u1, (w - 1, 0, 0, 0)), kx) - 1.0
     gy = F.conv2d(F.pad(u1, (0, 0, h - 1, 0)), ky) - 1.0
     return gx, gy
+
+
+# torch.fx (coremltools' W8A8 calibration, torch.ao quantization) cannot trace
+# ``ramps``: its kernel sizes and the 1/C scale come from the input's shape, a
+# Proxy under symbolic tracing ("float() argument must be ... not 'Proxy'").
+# Make it one leaf call there; eager runs, torch.export, jit.trace and the
+# ONNX exporters are untouched (fx.wrap only acts inside symbolic tracing), so
+# the exported graph stays identical. Nothing in it is learned and its output
+# feeds float coordinate math only, so no quantizer belongs inside it anyway.
+torch.fx.wrap("ramps")
 
 
 class SoftArgmax2d(nn.Module):
