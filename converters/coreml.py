@@ -131,24 +131,46 @@ def quiet():
 WEIGHTED_MIL = {"conv", "conv_transpose", "linear", "matmul", "einsum"}
 
 
+def is_learned(op) -> bool:
+    """A weighted op (conv, linear, matmul) that is a learned layer, not a fixed box sum.
+
+    A convolution whose kernel is a constant with one value throughout is a
+    (scaled) box sum, not a learned layer: ``devicekit.zoo.layers.ramps``
+    makes the soft-argmax and RoI ramps that way on purpose (onnx2tf
+    re-lays out constant ramps wrongly); coremltools folds their ``/ C`` and
+    ``- 1`` into the kernel and bias. Counting them as learned put the whole
+    soft-argmax and RoI crop in front of "a learned layer", so only the last
+    17 decode ops stayed fp32 and exp / RoI sampling ran in fp16.
+    """
+    if op.op_type not in WEIGHTED_MIL:
+        return False
+    if op.op_type not in ("conv", "conv_transpose"):
+        return True
+    w = getattr(op, "weight", None)
+    val = None if w is None else w.val
+    if val is None:
+        return True
+    val = np.asarray(val)
+    return val.size == 0 or bool(np.any(val != val.flat[0]))
+
+
 def tail_selector(kept: list):
     """op_selector for FP16ComputePrecision: fp16 everywhere except the float tail.
 
-    The tail is every op from which no learned layer (conv, linear, matmul)
-    can be reached: soft-argmax, RoI sampling and coordinate decoding, as in
-    the TFLite keep-float-tail policy. Ops coremltools does not offer for
-    fp16 (``is_valid_op``) stay fp32 anyway. On trained heatmap2s (8 real
-    faces) the error is dominated by the fp16 backbone, not the tail: 0.020
-    px mean, 0.143 px max either way (benchmarks/coreml.md).
+    The tail is every op from which no learned layer (``is_learned``: conv,
+    linear, matmul, but not the all-ones ramp sums) can be reached:
+    soft-argmax, RoI sampling and coordinate decoding, as in the TFLite
+    keep-float-tail policy. Ops coremltools does not offer for fp16
+    (``is_valid_op``) stay fp32 anyway.
     """
-    def reaches_weighted(op) -> bool:
+    def reaches_learned(op) -> bool:
         # a fresh walk per op: the pass rewrites the graph while it asks, so nothing is cached
         seen, stack = set(), [op]
         while stack:
             cur = stack.pop()
             for out in cur.outputs:
                 for c in out.child_ops:
-                    if c.op_type in WEIGHTED_MIL:
+                    if is_learned(c):
                         return True
                     if id(c) not in seen:
                         seen.add(id(c))
@@ -156,7 +178,7 @@ def tail_selector(kept: list):
         return False
 
     def select(op) -> bool:
-        if op.op_type in WEIGHTED_MIL or reaches_weighted(op):
+        if is_learned(op) or reaches_learned(op):
             return True
         if op.op_type != "const":
             kept.append(op.op_type)
@@ -331,7 +353,9 @@ def _run(precision: str):
         if kept:
             counts = {t: kept.count(t) for t in sorted(set(kept))}
             quant["fp32_tail_ops"] = {"count": len(kept), "ops": counts,
-                                      "why": "after the last learned layer (soft-argmax / coordinate math), kept fp32 by the policy"}
+                                      "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
+                                             "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
+                                             "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s"}
         if precision == "int8" or (precision == "fp16" and o["palettize"]):
             from .coreml_quant import quantize_weights
 

