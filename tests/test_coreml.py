@@ -307,3 +307,13 @@ def test_uncapturable_model_is_one_line_error(tmp_path):
     m = LoadedModel("bad", "bad.py", InputSpec(shape=(1, 3, 8, 8)), {"name": "bad"}, module=Bad().eval(), output_names=["out"])
     with pytest.raises((ConversionError, UnsupportedOpError)):
         _convert(m, "coreml-fp16", tmp_path)
+
+
+def test_heatmap2s_traces_with_torch_fx(heatmap):
+    """torch.fx (W8A8 calibration's tracer) sees ``ramps`` as one leaf call and reproduces the eager output exactly."""
+    gm = torch.fx.symbolic_trace(heatmap.module)
+    calls = [n for n in gm.graph.nodes if n.op == "call_function" and getattr(n.target, "__name__", "") == "ramps"]
+    assert len(calls) == 3  # stage-1 soft-argmax, RoI crop, window soft-argmax
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal(heatmap.spec.shape).astype(np.float32))
+    with torch.no_grad():
+        assert torch.equal(gm(x), heatmap.module(x))
