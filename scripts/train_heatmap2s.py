@@ -46,7 +46,11 @@ FLIP = np.array(
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
     + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
 )
-PHOTOS = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
+PHOTOS = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
+          # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
+          "skimage-astronaut.png", "mpl-grace_hopper.jpg", "menpo3d-james.jpg", "facerec-biden.jpg", "facerec-obama.jpg",
+          "facerec-obama3.jpg"]
+PHOTO_SHARE = 0.4  # of each batch drawn from photo faces: few frames each, but most of the identities
 TRAIN_VIDEOS = ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"]
 VAL_VIDEO = "single_face.mp4"
 SRC = 256  # side of the stored source crop
@@ -98,9 +102,11 @@ def collect(data: Path, cache: Path) -> dict:
         return out
 
     sets = {"train": ([], []), "val": ([], [])}
+    photo_faces = 0
     for name in PHOTOS:
         img = cv2.imread(str(data / "unlabeled" / name))
         for p68, _ in label_image(img, None):
+            photo_faces += 1
             for k, v in zip(sets["train"], _source(img, p68)):
                 k.append(v)
     for name, split, every in [(v, "train", 2) for v in TRAIN_VIDEOS] + [(VAL_VIDEO, "val", 3)]:
@@ -112,6 +118,7 @@ def collect(data: Path, cache: Path) -> dict:
                 for k, v in zip(sets[split], _source(img, p68)):
                     k.append(v)
     out = {f"{s}_{k}": np.stack(v) for s, (a, b) in sets.items() for k, v in (("img", a), ("pts", b))}
+    out["photo_faces"] = np.array(photo_faces)  # the first photo_faces training faces come from photos
     np.savez_compressed(cache, **out)
     return out
 
@@ -215,9 +222,11 @@ def main() -> int:
     torch.set_num_threads(a.threads)
     rng = np.random.default_rng(a.seed)
     data = Path(a.data)
-    d = collect(data, data / "teacher-labels-v1.npz")
+    d = collect(data, data / "teacher-labels-v2.npz")
     ti, tp, vi, vp = d["train_img"], d["train_pts"], d["val_img"], d["val_pts"]
-    print(json.dumps({"train_faces": len(ti), "val_faces": len(vi), "teacher": TEACHER, "loss": a.loss,
+    n_photo = int(d["photo_faces"])
+    weights = np.where(np.arange(len(ti)) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (len(ti) - n_photo))
+    print(json.dumps({"train_faces": len(ti), "photo_faces": n_photo, "photo_share": PHOTO_SHARE, "val_faces": len(vi), "teacher": TEACHER, "loss": a.loss,
                       "seed": a.seed, "steps": a.steps, "batch": a.batch}), flush=True)
     vrng = np.random.default_rng(123)
     val = [augment(vrng, im, p, False) for im, p in zip(vi, vp)]
@@ -230,7 +239,7 @@ def main() -> int:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
     for step in range(1, a.steps + 1):
-        idx = rng.integers(0, len(ti), a.batch)
+        idx = rng.choice(len(ti), a.batch, p=weights)
         batch = [augment(rng, ti[i], tp[i], True) for i in idx]
         x = torch.from_numpy(np.stack([b[0] for b in batch]))
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))
