@@ -71,3 +71,10 @@ def path_size(path: str | os.PathLike) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     return path.stat().st_size
+
+
+def jsonable(obj) -> dict:
+    """A dataclass as a JSON-ready dict (paths and other non-JSON values become strings)."""
+    import dataclasses
+
+    return json.loads(json.dumps(dataclasses.asdict(obj), default=str))

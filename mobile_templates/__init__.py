@@ -13,10 +13,11 @@ import json
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devicekit.errors import InputError, UsageError
+from devicekit.fsutil import jsonable
 
 from .context import ModelFacts, code_values, model_facts, validate_app_id, validate_name
 
@@ -43,9 +44,7 @@ class RenderResult:
     schema: int = 1
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        d["out_dir"] = str(self.out_dir)
-        return d
+        return jsonable(self)
 
 
 def _read(artifact: Path, what: str):

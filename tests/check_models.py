@@ -9,35 +9,21 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
+from fetched import fetched
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="devicekit-check-tests-"))
 
 
-@functools.lru_cache(maxsize=1)
-def _mediapipe() -> Path | str:
-    spec = importlib.util.spec_from_file_location("fetch_test_models", ROOT / "scripts" / "fetch_test_models.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    try:
-        return mod.fetch()
-    except Exception as exc:  # noqa: BLE001 - offline: skip with the reason
-        return f"third-party models unavailable: {exc}"
-
-
 def mediapipe_dir() -> Path:
-    d = _mediapipe()
-    if isinstance(d, str):
-        pytest.skip(d)
-    return d
+    """MediaPipe's face models from its wheel (scripts/fetch_test_models.py)."""
+    return fetched("fetch_test_models")
 
 
 def mediapipe(name: str) -> Path:

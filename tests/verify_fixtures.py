@@ -12,33 +12,19 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
+from fetched import fetched
 
 ROOT = Path(__file__).resolve().parent.parent
 _TMP = Path(tempfile.mkdtemp(prefix="devicekit-verify-tests-"))
 
 
-@functools.lru_cache(maxsize=1)
-def _face_data() -> Path | str:
-    spec = importlib.util.spec_from_file_location("fetch_face_data", ROOT / "scripts" / "fetch_face_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    try:
-        return mod.fetch(mod.cache_dir())
-    except Exception as exc:  # noqa: BLE001 - offline: skip with the reason
-        return f"face data unavailable: {exc}"
-
-
 def face_data() -> Path:
-    d = _face_data()
-    if isinstance(d, str):
-        pytest.skip(d)
-    return d
+    """The face-data cache (scripts/fetch_face_data.py)."""
+    return fetched("fetch_face_data")
 
 
 def mean_face(size: int = 128) -> np.ndarray:

@@ -22,10 +22,11 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EnvironmentMissing, InputError
+from ..fsutil import jsonable
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
@@ -85,9 +86,7 @@ class WebRenderResult:
     schema: int = 1
 
     def to_json(self) -> dict:
-        d = asdict(self)
-        d["out_dir"] = str(self.out_dir)
-        return d
+        return jsonable(self)
 
 
 def _template_dir() -> Path:
