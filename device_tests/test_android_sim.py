@@ -193,7 +193,10 @@ def test_interrupted_run_keeps_frames_and_stops_the_app(phone_factory, model, tm
     env = dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT))
     p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", phone.address,
                           "--frames", "2000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "i1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT),
+                         # a background shell starts its jobs with SIGINT ignored, and Python then never raises
+                         # KeyboardInterrupt: give the child the default action, as a terminal's Ctrl-C would find it
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
     frames = phone.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit/i1/frames.csv"
     deadline = time.time() + 60
     while time.time() < deadline and (not frames.exists() or len(frames.read_text().splitlines()) < 80):
