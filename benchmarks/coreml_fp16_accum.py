@@ -89,20 +89,8 @@ def heads_fp32_selector(kept: list):
 
     default = _DEFAULT_SELECTOR[0](kept)
 
-    def reaches_learned(op) -> bool:
-        seen, stack = set(), [op]
-        while stack:
-            for out in stack.pop().outputs:
-                for c in out.child_ops:
-                    if C.is_learned(c):
-                        return True
-                    if id(c) not in seen:
-                        seen.add(id(c))
-                        stack.append(c)
-        return False
-
     def select(op) -> bool:
-        if C.is_learned(op) and not reaches_learned(op):
+        if C.is_learned(op) and not C.reaches_learned(op):
             kept.append("head " + op.op_type)
             return False
         return default(op)

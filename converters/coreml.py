@@ -154,6 +154,23 @@ def is_learned(op) -> bool:
     return val.size == 0 or bool(np.any(val != val.flat[0]))
 
 
+def reaches_learned(op) -> bool:
+    """Whether a learned layer can be reached from ``op``'s outputs.
+
+    A fresh walk per op: the precision pass rewrites the graph while it asks, so nothing is cached.
+    """
+    seen, stack = set(), [op]
+    while stack:
+        for out in stack.pop().outputs:
+            for c in out.child_ops:
+                if is_learned(c):
+                    return True
+                if id(c) not in seen:
+                    seen.add(id(c))
+                    stack.append(c)
+    return False
+
+
 def tail_selector(kept: list):
     """op_selector for FP16ComputePrecision: fp16 everywhere except the float tail.
 
@@ -163,20 +180,6 @@ def tail_selector(kept: list):
     keep-float-tail policy. Ops coremltools does not offer for fp16
     (``is_valid_op``) stay fp32 anyway.
     """
-    def reaches_learned(op) -> bool:
-        # a fresh walk per op: the pass rewrites the graph while it asks, so nothing is cached
-        seen, stack = set(), [op]
-        while stack:
-            cur = stack.pop()
-            for out in cur.outputs:
-                for c in out.child_ops:
-                    if is_learned(c):
-                        return True
-                    if id(c) not in seen:
-                        seen.add(id(c))
-                        stack.append(c)
-        return False
-
     def select(op) -> bool:
         if is_learned(op) or reaches_learned(op):
             return True
