@@ -312,6 +312,8 @@ def main() -> int:
     ap.add_argument("--models", default="")
     ap.add_argument("--skip-variants", action="store_true")
     ap.add_argument("--render-only", action="store_true", help="re-render check.md from check.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="re-measure only the memory rows of --models; keep the other rows and the seed-004 section")
     args = ap.parse_args()
     if args.render_only:
         write_md(json.loads((ROOT / "benchmarks" / "check.json").read_text()), ROOT / "benchmarks" / "check.md")
@@ -325,8 +327,16 @@ def main() -> int:
 
     data = {"machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.system()} {platform.release()}",
             "date": time.strftime("%Y-%m-%d"), "runtime": f"ai-edge-litert {getattr(ai_edge_litert, '__version__', '2.1.0')}"}
-    data["memory"] = memory_rows(args.cache, models)
-    data["seed004"] = seed004(args.cache, args.skip_variants)
+    if args.merge:
+        old = json.loads((ROOT / "benchmarks" / "check.json").read_text())
+        fresh = memory_rows(args.cache, models)
+        data["memory"] = [r for r in old["memory"] if r["model"] not in models] + fresh
+        data["memory"].sort(key=lambda r: list(ZOO).index(r["model"]) if r["model"] in ZOO else 99)
+        data["seed004"] = old["seed004"]
+        data["date"] = f"{old['date']}; memory rows of {', '.join(models)} re-measured {data['date']}"
+    else:
+        data["memory"] = memory_rows(args.cache, models)
+        data["seed004"] = seed004(args.cache, args.skip_variants)
     atomic_write_json(ROOT / "benchmarks" / "check.json", data)
     write_md(data, ROOT / "benchmarks" / "check.md")
     print((ROOT / "benchmarks" / "check.md").read_text())
