@@ -52,6 +52,10 @@ def test_pt2_converts_to_every_tflite_target(thirdparty, tmp_path):
     assert m.spec.shape == SHAPE
     rep = cv.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=16))
     assert [r.target for r in rep.results] == ["tflite-fp32", "tflite-fp16", "tflite-int8"]
+    # onnx2tf ran through devicekit.converters.onnx2tf_run: it stopped at the SavedModel (its own .tflite
+    # files, never used, are not written; the fp32 check below shows the SavedModel is right)
+    saved = m.cache["saved_model"]
+    assert (saved / "saved_model.pb").exists() and not list(saved.glob("*.tflite"))
     # an input from the calibration distribution (another seed): int8 ranges hold there
     x = cv.calibration.synthetic_calibration(m.spec, 1, seed=7).inputs
     with torch.no_grad():
