@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 
+COMPLETE = ".complete-v2"  # scripts/fetch_face_data.py's DONE marker of the current data set
+
+
 def face_data_dir(fetch: bool = False) -> Path | None:
     """``$DEVICEKIT_CACHE/face-data`` (default ``~/.cache/devicekit/face-data``), fetched on demand.
 
@@ -17,8 +20,8 @@ def face_data_dir(fetch: bool = False) -> Path | None:
     when it is absent and cannot be fetched (offline, no script).
     """
     base = Path(os.environ.get("DEVICEKIT_CACHE", Path.home() / ".cache" / "devicekit")) / "face-data"
-    if (base / "unlabeled").is_dir():
-        return base
+    if (base / COMPLETE).exists() or ((base / "unlabeled").is_dir() and not fetch):
+        return base  # an older cache still serves (verify, calibration) until a fetch is asked for
     script = Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py"
     if fetch and script.exists():
         subprocess.run([sys.executable, str(script), str(base)], capture_output=True, text=True, timeout=1800)

@@ -105,6 +105,8 @@ def collect(data: Path, cache: Path) -> dict:
     photo_faces = 0
     for name in PHOTOS:
         img = cv2.imread(str(data / "unlabeled" / name))
+        if img is None:
+            sys.exit(f"train_heatmap2s: {data / 'unlabeled' / name} is missing or unreadable; run scripts/fetch_face_data.py")
         for p68, _ in label_image(img, None):
             photo_faces += 1
             for k, v in zip(sets["train"], _source(img, p68)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from devicekit.face.detect import detect_faces
 from verify_fixtures import face_data
@@ -38,3 +39,15 @@ def test_extra_photos_hold_detectable_faces():
     for name in names:
         img = cv2.imread(str(d / "unlabeled" / name))
         assert img is not None and detect_faces(img), name
+
+
+def test_devicekit_knows_the_current_data_set():
+    """devicekit.face_data refetches an older cache on demand by the script's completion marker."""
+    import importlib.util
+
+    from devicekit.face_data import COMPLETE
+
+    spec = importlib.util.spec_from_file_location("ffd", Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.DONE == COMPLETE
