@@ -101,6 +101,16 @@ def read_manifest(artifact: str | Path, required: bool = True) -> Manifest | Non
         raise InputError(f"{p}: not a valid devicekit manifest ({exc})") from None
 
 
+def check_unchanged(artifact: str | Path, manifest: Manifest) -> str:
+    """The artifact's sha256; InputError when it is no longer the file its manifest describes."""
+    artifact = Path(artifact)
+    actual = sha256_file(artifact)
+    if manifest.sha256 and actual != manifest.sha256:
+        raise InputError(f"{artifact.name} does not match its manifest (sha256 {actual[:12]}... vs {manifest.sha256[:12]}...)",
+                         hint="the model changed after conversion; convert again")
+    return actual
+
+
 def tool_versions(*names: str) -> dict[str, str]:
     """Installed versions of the named distributions (missing ones are skipped)."""
     from importlib import metadata

@@ -162,12 +162,9 @@ def render(
             raise InputError(f"--platform ios needs a CoreML .mlpackage; {model_path.name} is {model_manifest.format}",
                              hint="devicekit convert MODEL --target coreml-fp16, then pass it as ARTIFACT or with --coreml")
     facts = model_facts(model_manifest)
-    from devicekit.fsutil import sha256_file
+    from devicekit.manifest import check_unchanged
 
-    actual = sha256_file(model_path)
-    if model_manifest.sha256 and actual != model_manifest.sha256:
-        raise InputError(f"{model_path.name} does not match its manifest (sha256 {actual[:12]}... vs {model_manifest.sha256[:12]}...)",
-                         hint="the model changed after conversion; convert again")
+    actual = check_unchanged(model_path, model_manifest)
     out_dir = Path(out_dir)
     _prepare_out(out_dir, force)
     warnings = [f"the manifest has no {d}; used the documented default" for d in facts.defaults_used]

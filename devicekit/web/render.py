@@ -137,7 +137,7 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
     from devicekit.mobile_templates import _prepare_out, _read
     from devicekit.mobile_templates.context import model_facts
 
-    from ..fsutil import sha256_file
+    from ..manifest import check_unchanged
 
     artifact = Path(artifact)
     manifest = _read(artifact, "artifact")
@@ -145,10 +145,7 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
         raise InputError(f"--platform web needs a .tflite artifact (LiteRT.js runs .tflite); {artifact.name} is {manifest.format}",
                          hint="devicekit convert MODEL --target tflite-int8")
     facts = model_facts(manifest)
-    actual = sha256_file(artifact)
-    if manifest.sha256 and actual != manifest.sha256:
-        raise InputError(f"{artifact.name} does not match its manifest (sha256 {actual[:12]}... vs {manifest.sha256[:12]}...)",
-                         hint="the model changed after conversion; convert again")
+    actual = check_unchanged(artifact, manifest)
     nm = find_node_modules()
     det = Path(detector) if detector else find_detector()
     out_dir = Path(out_dir)
