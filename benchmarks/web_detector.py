@@ -25,20 +25,15 @@ from common import ROOT, face_dir, machine  # noqa: E402
 def images(d: Path):
     import cv2
 
+    from devicekit.verify.video import iter_frames
+
     for p in sorted(d.glob("*.jpg")):
         img = cv2.imread(str(p))
         if img is not None:
             yield p.name, img
     for p in sorted(list(d.glob("*.mp4")) + list(d.glob("*.mov"))):
-        cap = cv2.VideoCapture(str(p))
-        i = 0
-        while True:
-            ok, img = cap.read()
-            if not ok:
-                break
-            if i % 4 == 0:
-                yield f"{p.name}#{i}", img
-            i += 1
+        for i, img in iter_frames(p, every=4):
+            yield f"{p.name}#{i}", img
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ from face_teacher import TEACHER, Teacher  # noqa: E402
 
 from devicekit.face.crop import CROP_POLICY, CropBox, box_from_detection, crop_image, detection_from_landmarks, to_crop  # noqa: E402
 from devicekit.face.detect import detect_faces  # noqa: E402
+from devicekit.verify.video import iter_frames  # noqa: E402
 
 FLIP = np.array(
     [16 - i for i in range(17)] + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17] + [27, 28, 29, 30, 35, 34, 33, 32, 31]
@@ -56,21 +57,6 @@ VAL_VIDEO = "single_face.mp4"
 SRC = 256  # side of the stored source crop
 SRC_SPAN = 2.6  # source crop side / landmark bbox width
 IN = 128
-
-
-def _frames(path: Path, every: int):
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    i = 0
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        if i % every == 0:
-            yield frame
-        i += 1
-    cap.release()
 
 
 def _source(image, pts):
@@ -113,7 +99,7 @@ def collect(data: Path, cache: Path) -> dict:
                 k.append(v)
     for name, split, every in [(v, "train", 2) for v in TRAIN_VIDEOS] + [(VAL_VIDEO, "val", 3)]:
         prev = None
-        for img in _frames(data / "unlabeled" / name, every):
+        for _, img in iter_frames(data / "unlabeled" / name, every):
             res = label_image(img, prev)
             prev = res[0][1] if res else None
             for p68, _ in res[:1]:

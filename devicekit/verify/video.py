@@ -20,7 +20,27 @@ from .metrics import inter_ocular
 from .one_euro import DEFAULT_PARAMS, filter_sequence, jitter
 
 
+def iter_frames(path: str | Path, every: int = 1):
+    """(index, BGR frame) for every ``every``-th decoded frame of a video, in order."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if i % every == 0:
+                yield i, frame
+            i += 1
+    finally:
+        cap.release()
+
+
 def read_frames(path: str | Path, max_frames: int = 300) -> tuple[list[np.ndarray], float]:
+    import itertools
+
     import cv2
 
     path = Path(path)
@@ -28,13 +48,8 @@ def read_frames(path: str | Path, max_frames: int = 300) -> tuple[list[np.ndarra
         raise InputError(f"video not found: {path}")
     cap = cv2.VideoCapture(str(path))
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    frames = []
-    while len(frames) < max_frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
     cap.release()
+    frames = [f for _, f in itertools.islice(iter_frames(path), max_frames)]
     if not frames:
         raise InputError(f"{path.name}: no frames could be decoded (not a video, or a codec OpenCV lacks)")
     return frames, float(fps)
