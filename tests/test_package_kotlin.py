@@ -33,27 +33,45 @@ pytestmark = pytest.mark.skipif(shutil.which("kotlinc") is None or shutil.which(
                                 reason="needs Debian's kotlin (scripts/setup-system.sh installs it)")
 
 
-@pytest.fixture(scope="session")
-def kt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("kotlin")
-    model = make_tflite(d / "m", "oddgray", (1, 1, 80, 72), 5, "gray", (0.0,), (255.0,), int8_output=True)
-    rgb = make_tflite(d / "r", "rgbnet", (1, 3, 64, 64), 68, "rgb", (127.5,), (128.0,), int8_output=False, seed=3)
-    res = render(model, "android", d / "proj", app_id="org.example.track")
-    pkg = "org.example.track.facelandmarker"
-    src = res.out_dir / "facelandmarker/src/main/java" / pkg.replace(".", "/")
+def compile_cli(project, d: Path):
+    """Compile a rendered Android project's platform-free Kotlin with tests/kotlin/DevicekitCli.kt.
+
+    Returns run(*args, spec=None) -> stdout of one CLI subcommand (asserting it succeeded).
+    """
+    pkg = f"{project.app_id}.facelandmarker"
+    src = project.out_dir / "facelandmarker/src/main/java" / pkg.replace(".", "/")
     cli = d / "Cli.kt"
     cli.write_text(f"package {pkg}\n\n" + (HERE / "kotlin" / "DevicekitCli.kt").read_text())
     jar = d / "cli.jar"
     p = subprocess.run(["nice", "kotlinc", *[str(src / s) for s in SOURCES], str(cli), "-include-runtime", "-d", str(jar)],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0 and jar.exists(), p.stderr[-3000:]
-    rgb_res = render(rgb, "android", d / "rgbproj")
 
     def run(*args, spec=None):
         extra = ["--spec", str(spec)] if spec else []
         q = subprocess.run(["java", "-cp", str(jar), f"{pkg}.CliKt", *args, *extra], capture_output=True, text=True, timeout=120)
         assert q.returncode == 0, q.stderr[-2000:]
         return q.stdout
+
+    return run
+
+
+def write_inputs(d: Path, stem: str, img: np.ndarray, boxes) -> tuple[str, str]:
+    """The CLI's frame file and boxes file (one crop box per line) for ``img``; their paths."""
+    frame, box_file = d / f"frame{stem}.txt", d / f"boxes{stem}.txt"
+    _write_frame(frame, img)
+    box_file.write_text("".join(" ".join(map(repr, b)) + "\n" for b in boxes))
+    return str(frame), str(box_file)
+
+
+@pytest.fixture(scope="session")
+def kt(tmp_path_factory):
+    d = tmp_path_factory.mktemp("kotlin")
+    model = make_tflite(d / "m", "oddgray", (1, 1, 80, 72), 5, "gray", (0.0,), (255.0,), int8_output=True)
+    rgb = make_tflite(d / "r", "rgbnet", (1, 3, 64, 64), 68, "rgb", (127.5,), (128.0,), int8_output=False, seed=3)
+    res = render(model, "android", d / "proj", app_id="org.example.track")
+    run = compile_cli(res, d)
+    rgb_res = render(rgb, "android", d / "rgbproj")
 
     def spec_file(facts, **over):
         s = {**facts.spec_json(), **over}
@@ -141,9 +159,8 @@ def test_preprocess_matches_python(kt):
 
     img, face = _image()
     d = kt["dir"]
-    _write_frame(d / "frame.txt", img)
     boxes = _boxes(face)
-    (d / "boxes.txt").write_text("".join(" ".join(map(repr, b)) + "\n" for b in boxes))
+    frame, box_file = write_inputs(d, "", img, boxes)
     f = kt["facts"]
     assert np.array_equal(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
                           ((img[..., 2].astype(int) * 9798 + img[..., 1].astype(int) * 19235 + img[..., 0].astype(int) * 3735 + 16384) >> 15))
@@ -151,12 +168,12 @@ def test_preprocess_matches_python(kt):
     for color, ch in (("gray", 1), ("rgb", 3), ("bgr", 3)):
         mean, std = [10.0, 20.0, 30.0][:ch], [50.0, 60.0, 70.0][:ch]
         spec = kt["spec_file"](f, inputDtype="float32", color=color, channels=ch, mean=mean, std=std)
-        got = np.array([list(map(float, line.split())) for line in kt["run"]("preprocess", str(d / "frame.txt"), str(d / "boxes.txt"), spec=spec).splitlines()])
+        got = np.array([list(map(float, line.split())) for line in kt["run"]("preprocess", frame, box_file, spec=spec).splitlines()])
         for row, box in zip(got, boxes):
             ref = (_reference_plane(img, color, box, f.width, f.height) - mean) / std
             np.testing.assert_allclose(row.reshape(f.height, f.width, ch), ref, atol=2e-4)
     # int8 input of the real manifest: q = round(x / scale) + zero_point, at most one step from the float64 reference
-    got = np.array([list(map(int, line.split())) for line in kt["run"]("preprocess", str(d / "frame.txt"), str(d / "boxes.txt")).splitlines()])
+    got = np.array([list(map(int, line.split())) for line in kt["run"]("preprocess", frame, box_file).splitlines()])
     for row, box in zip(got, boxes):
         x = (_reference_plane(img, "gray", box, f.width, f.height)[..., 0] - f.mean[0]) / f.std[0]
         q = np.clip(np.floor(x / f.input_scale + 0.5) + f.input_zero_point, -128, 127)
@@ -169,7 +186,7 @@ def test_preprocess_matches_python(kt):
     spec = kt["spec_file"](rf, inputDtype="float32", mean=[0.0] * 3, std=[1.0] * 3)
     cx, cy, size, _ = boxes[0]
     (d / "boxes3.txt").write_text(f"{cx!r} {cy!r} 100.0 0.0\n{cx!r} {cy!r} {size!r} 0.0\n")
-    out = kt["run"]("preprocess", str(d / "frame.txt"), str(d / "boxes3.txt"), spec=spec).splitlines()
+    out = kt["run"]("preprocess", frame, str(d / "boxes3.txt"), spec=spec).splitlines()
     for line, side, mean_tol, max_tol in ((out[0], 100.0, 0.35, 2), (out[1], size, 1.5, 40)):
         row = np.array(list(map(float, line.split())))
         ref = crop_image(img[..., ::-1].copy(), CropBox(cx, cy, side), rf.width).astype(np.float64)
@@ -186,12 +203,11 @@ def test_decoding_real_outputs_matches_python(kt):
 
     img, face = _image()
     d = kt["dir"]
-    _write_frame(d / "frame2.txt", img)
     boxes = _boxes(face)
-    (d / "boxes2.txt").write_text("".join(" ".join(map(repr, b)) + "\n" for b in boxes))
+    frame, box_file = write_inputs(d, "2", img, boxes)
     f = kt["facts"]
     inputs = [np.array(list(map(int, line.split())), np.int8) for line in
-              kt["run"]("preprocess", str(d / "frame2.txt"), str(d / "boxes2.txt")).splitlines()]
+              kt["run"]("preprocess", frame, box_file).splitlines()]
     it = Interpreter(model_path=str(kt["model"]))
     it.allocate_tensors()
     lines, refs = [], []

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from devicekit.mobile_templates import render
 from devicekit.mobile_templates.checks import check_project
 
 pytestmark = pytest.mark.slow
-HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +49,14 @@ def test_kotlin_decodes_the_demo_model_like_python(converted, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 
     from devicekit.face.crop import CropBox, crop_image, to_image
-    from test_package_kotlin import SOURCES, _boxes, _image, _write_frame
+    from test_package_kotlin import _boxes, _image, compile_cli, write_inputs
 
     r = render(converted["heatmap2s", "tflite-int8"], "android", tmp_path / "a")
     f = r.facts
-    pkg = f"{r.app_id}.facelandmarker"
-    src = r.out_dir / "facelandmarker/src/main/java" / pkg.replace(".", "/")
-    cli = tmp_path / "Cli.kt"
-    cli.write_text(f"package {pkg}\n\n" + (HERE / "kotlin" / "DevicekitCli.kt").read_text())
-    jar = tmp_path / "cli.jar"
-    p = subprocess.run(["nice", "kotlinc", *[str(src / s) for s in SOURCES], str(cli), "-include-runtime", "-d", str(jar)],
-                       capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, p.stderr[-2000:]
+    run = compile_cli(r, tmp_path)
     img, face = _image()
-    _write_frame(tmp_path / "frame.txt", img)
     box = _boxes(face)[0]
-    (tmp_path / "boxes.txt").write_text(" ".join(map(repr, box)) + "\n")
-    run = lambda *a: subprocess.run(["java", "-cp", str(jar), f"{pkg}.CliKt", *a], capture_output=True, text=True, timeout=120).stdout
-    x = np.array(run("preprocess", str(tmp_path / "frame.txt"), str(tmp_path / "boxes.txt")).split(), np.int8)
+    x = np.array(run("preprocess", *write_inputs(tmp_path, "", img, [box])).split(), np.int8)
     it = Interpreter(model_path=str(r.out_dir / r.model_file))
     it.allocate_tensors()
     it.set_tensor(it.get_input_details()[0]["index"], x.reshape(1, f.height, f.width, f.channels))
