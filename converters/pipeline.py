@@ -140,6 +140,7 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
 class VerifyFaces:
     images: list[Path]
     source: str  # where they came from, for the summary
+    prepared: tuple | None = None  # detections and crops, made once for every artifact
 
 
 QUICK_VERIFY_MAX = 16  # images from a calibration folder (agreement only)
@@ -178,8 +179,11 @@ def _quick_verify(model, artifact: Path, faces: VerifyFaces) -> dict:
 
     try:
         from devicekit.verify import quick_verify
+        from devicekit.verify.core import prepare_images
 
-        res = quick_verify(artifact, model, model.spec, faces.images)
+        if faces.prepared is None:
+            faces.prepared = prepare_images(faces.images, model.spec)
+        res = quick_verify(artifact, model, model.spec, faces.images, prepared=faces.prepared)
     except ImportError as exc:  # the face front-end needs opencv (the convert extra)
         return {"status": "skipped", "reason": f"needs {exc.name or 'opencv'} (pip install devicekit[convert])"}
     except DevicekitError as exc:

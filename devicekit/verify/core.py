@@ -187,21 +187,29 @@ def public(result: dict) -> dict:
     return {k: v for k, v in result.items() if not k.startswith("_")}
 
 
-def quick_verify(artifact_path, reference_module, spec: InputSpec, images) -> dict:
+def prepare_images(images, spec: InputSpec) -> tuple[list[Face], list[dict]]:
+    """Faces (crops, annotations picked up next to the images as <stem>.pts / <stem>.json) and skipped images."""
+    from .annotations import find_annotations
+
+    files = list_images(images) if isinstance(images, (str, Path)) else [Path(p) for p in images]
+    return prepare_faces(files, find_annotations(files, None), spec)
+
+
+def quick_verify(artifact_path, reference_module, spec: InputSpec, images, prepared=None) -> dict:
     """The quick check ``convert`` runs when faces are available.
 
     ``artifact_path``: a .tflite (or .mlpackage: reported as not verified);
     ``reference_module``: a torch module or converters.LoadedModel returning
     [N, L, 2] landmarks in input pixels; ``spec``: the model input;
     ``images``: a folder or a list of image paths (annotations are picked up
-    next to the images as <stem>.pts / <stem>.json). Returns the public
-    result dict (reference, converted, delta, agreement, faces).
+    next to the images as <stem>.pts / <stem>.json); ``prepared``: what
+    ``prepare_images`` returned for them, so several artifacts share one
+    detection pass. Returns the public result dict (reference, converted,
+    delta, agreement, faces).
     """
-    from .annotations import find_annotations
     from .runners import TorchRunner, converted_runner
 
-    files = list_images(images) if isinstance(images, (str, Path)) else [Path(p) for p in images]
-    faces, skipped = prepare_faces(files, find_annotations(files, None), spec)
+    faces, skipped = prepared if prepared is not None else prepare_images(images, spec)
     ref = TorchRunner(reference_module, None)
     try:
         conv, err = converted_runner(artifact_path, None), None
