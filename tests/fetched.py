@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 from pathlib import Path
 
 import pytest
@@ -12,19 +13,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @functools.lru_cache(maxsize=None)
-def _fetch(script: str) -> Path | str:
+def _fetch(script: str, function: str) -> Path | str:
     spec = importlib.util.spec_from_file_location(script, ROOT / "scripts" / f"{script}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    fn = getattr(mod, function)
     try:
-        return mod.fetch(mod.cache_dir()) if hasattr(mod, "cache_dir") else mod.fetch()
+        return fn(mod.cache_dir()) if "out" in inspect.signature(fn).parameters else fn()
     except Exception as exc:  # noqa: BLE001 - offline: skip with the reason
-        return f"{script} could not fetch its data: {exc}"
+        return f"{script}.{function} could not fetch its data: {exc}"
 
 
-def fetched(script: str) -> Path:
-    """scripts/<script>.py's fetch() result; skips the calling test when it failed."""
-    d = _fetch(script)
+def fetched(script: str, function: str = "fetch") -> Path:
+    """scripts/<script>.py's ``function()`` result (default ``fetch``); skips the calling test when it failed."""
+    d = _fetch(script, function)
     if isinstance(d, str):
         pytest.skip(d)
     return d
