@@ -11,6 +11,7 @@ import importlib
 
 from .base import TARGETS, ConversionResult, ConvertOptions, QuantPolicy, Target, resolve_targets  # noqa: F401
 from .calibration import CalibrationSet, load_calibration  # noqa: F401
+from .judge import GateConfig  # noqa: F401
 from .load import LoadedModel, load_model  # noqa: F401
 
 for _mod in ("tflite", "coreml"):
@@ -22,4 +23,4 @@ for _mod in ("tflite", "coreml"):
         if getattr(_exc, "name", "") and not _exc.name.startswith(("coremltools", f"{__name__}.{_mod}")):
             raise
 
-from .pipeline import convert, measure_error  # noqa: E402,F401
+from .pipeline import convert, evaluate, measure_error  # noqa: E402,F401

@@ -15,27 +15,38 @@ from typing import Any, Callable
 from devicekit.config import InputSpec
 from devicekit.errors import UsageError
 
+from .judge import GateConfig
+
+
+POLICIES = ("search", "keep-float-tail", "all-int8")
+
 
 @dataclass(frozen=True)
 class QuantPolicy:
     """Which parts of the graph stay in float when the rest is int8.
 
-    ``keep_float_tail``: keep the coordinate math after the last learned
-    layer (soft-argmax, RoI sampling, decoding) in float. Full-int8 softmax
-    has a 1/256 output step, which costs pixels.
+    ``search`` (default): TFLite int8 starts all-int8 and keeps in float only
+    the regions the gate's measurement needs (converters/tflite_int8.py);
+    CoreML keeps the coordinate tail float (``keep_float_tail``).
+    ``keep-float-tail``: the fixed rule: the coordinate math after the last
+    learned layer (soft-argmax, RoI sampling, decoding) and the output layers
+    stay float. ``all-int8``: nothing float.
     """
 
-    name: str = "keep-float-tail"
+    name: str = "search"
     keep_float_tail: bool = True
+    search: bool = True
     extra_float_ops: tuple[str, ...] = ()
 
     @classmethod
     def named(cls, name: str) -> "QuantPolicy":
-        if name in ("keep-float-tail", "default"):
+        if name in ("search", "default"):
             return cls()
+        if name == "keep-float-tail":
+            return cls(name="keep-float-tail", search=False)
         if name in ("none", "off", "all-int8"):
-            return cls(name="all-int8", keep_float_tail=False)
-        raise UsageError(f"unknown quantisation policy {name!r} (known: keep-float-tail, all-int8)")
+            return cls(name="all-int8", keep_float_tail=False, search=False)
+        raise UsageError(f"unknown quantisation policy {name!r} (known: {', '.join(POLICIES)})")
 
 
 @dataclass(frozen=True)
@@ -44,14 +55,18 @@ class ConvertOptions:
     out_dir: Path
     calib_dir: Path | None = None
     calib_count: int = 64
+    calib_min: int = 8  # fewest good calibration images int8 accepts
     policy: QuantPolicy = field(default_factory=QuantPolicy)
     backend: str = "onnx2tf"
     max_error: float | None = None
+    gate: GateConfig = field(default_factory=GateConfig)
     extra: dict = field(default_factory=dict)  # target-specific options (e.g. deployment target)
 
     def __post_init__(self):
         if self.calib_count < 1:
             raise UsageError("--calib-count must be at least 1")
+        if self.calib_min < 1:
+            raise UsageError("--calib-min must be at least 1")
         if self.backend not in ("onnx2tf", "litert-torch"):
             raise UsageError(f"unknown --backend {self.backend!r} (known: onnx2tf, litert-torch)")
 
@@ -109,10 +124,20 @@ class ConversionResult:
     manifest: Any  # devicekit.manifest.Manifest
     seconds: float = 0.0
     summary: dict = field(default_factory=dict)  # op_counts, float_ops, error, size ...
+    float_reference: bytes | None = None  # tflite-int8: the fp32 file of the same graph, judged against too
+
+    @property
+    def status(self) -> str:
+        """verified | failed | unverified, from the gate's verdict (see converters.judge)."""
+        gate = self.summary.get("gate") or {}
+        if gate.get("not_run"):
+            return "unverified"
+        return "verified" if gate.get("passed") else ("failed" if gate else "unverified")
 
     def to_json(self) -> dict:
         return {
             "target": self.target,
+            "status": self.status,
             "artifact": str(self.artifact),
             "manifest": str(self.artifact) + ".json",
             "seconds": round(self.seconds, 2),

@@ -1,10 +1,16 @@
-"""Calibration images: a folder of real photos -> model inputs.
+"""Calibration images: a folder of real photos (and video frames) -> model inputs, plus held-out ones.
 
-Each image is decoded, converted to the spec's colour order, cropped (the
-face crop policy when a face detector finds one, else a centre square) and
-resized to the input size, then normalised by the spec. Unreadable files are
-skipped, counted and reported. With no folder, a synthetic set is made and
-the caller must warn loudly: int8 ranges calibrated on it are guesses.
+Each image is decoded, face-cropped with the crop every other stage uses
+(devicekit.face.crop: the detector box and crop policy, or the centre
+square when no face is found), converted to the spec's colour order and
+normalised by the spec. A share of the images is held out: the int8 search
+never sees them, and convert's gate judges every artifact on them as well.
+
+A file that does not decode completely (a truncated JPEG or PNG decodes to a
+half-grey picture without an error) is skipped, never calibrated on; fewer
+than ``MIN_IMAGES`` good images is an error. With no folder, a synthetic
+set is made and the caller must warn loudly: int8 ranges calibrated on it
+are guesses.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from devicekit.errors import InputError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".y4m"}
 FRAMES_PER_VIDEO = 16
+MIN_IMAGES = 8  # good calibration images below which int8 conversion refuses (--calib-min)
+HOLDOUT = 16  # images held out of calibration and of the int8 search, for the gate
+VALIDATION = 16  # images held out of calibration that the int8 search judges its choices on
 
 
 @dataclass
@@ -29,6 +38,10 @@ class CalibrationSet:
     files: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     synthetic: bool = False
+    holdout: np.ndarray | None = None  # [M, C, H, W] normalised inputs neither calibration nor the search saw
+    holdout_files: list[str] = field(default_factory=list)
+    validation: np.ndarray | None = None  # inputs calibration never saw; the int8 search judges on them
+    validation_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {
@@ -38,45 +51,44 @@ class CalibrationSet:
             "skipped_files": self.skipped[:20],
             "source": "synthetic" if self.synthetic else (str(Path(self.files[0]).parent) if self.files else None),
             "video_frames": sum("#" in f for f in self.files),
+            "holdout": 0 if self.holdout is None else int(len(self.holdout)),
+            "validation": 0 if self.validation is None else int(len(self.validation)),
         }
 
 
-def to_model_pixels(image_bgr: np.ndarray, spec: InputSpec, box: tuple[float, float, float, float] | None = None) -> np.ndarray:
+def to_model_pixels(image_bgr: np.ndarray, spec: InputSpec, box=None) -> np.ndarray:
     """A BGR uint8 image (OpenCV order) -> [H, W, C] float32 pixels in the spec's order and size.
 
-    ``box`` is (x0, y0, x1, y1) in image pixels; without it, the centre square.
+    ``box`` is a ``devicekit.face.crop.CropBox``; without it, the centre square.
     """
-    import cv2
+    from devicekit.face.crop import centre_box, model_pixels
 
-    h, w = image_bgr.shape[:2]
-    if box is None:
-        s = min(h, w)
-        box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
-    x0, y0, x1, y1 = box
-    # affine crop+resize: maps the box onto the input grid (pixel centres at i + 0.5)
-    sx, sy = spec.width / (x1 - x0), spec.height / (y1 - y0)
-    m = np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy]], np.float32)
-    out = cv2.warpAffine(image_bgr, m, (spec.width, spec.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    if spec.color == "gray":
-        out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[..., None]
-    elif spec.color == "rgb":
-        out = out[..., ::-1]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    return model_pixels(image_bgr, box if box is not None else centre_box(image_bgr), spec)
 
 
 def _face_box(image_bgr: np.ndarray):
-    """The crop box from the face front-end when it is available, else None."""
+    """The crop box of the largest face (the detector and crop policy every stage uses), else None."""
+    from devicekit.face.crop import detect_face_box
+
+    return detect_face_box(image_bgr)
+
+
+def decode_complete(path: Path) -> np.ndarray | None:
+    """The BGR image, or None when it is unreadable or its data ends early (truncated JPEG / PNG)."""
+    import cv2
+
     try:
-        from devicekit.face import crop as face_crop  # issue 6's front-end
-    except ImportError:
+        data = path.read_bytes()
+    except OSError:
         return None
-    fn = getattr(face_crop, "detect_crop_box", None)
-    if fn is None:
+    tail = data.rstrip(b"\0\r\n\t ")
+    suffix = path.suffix.lower()
+    if suffix in (".jpg", ".jpeg") and not tail.endswith(b"\xff\xd9"):
+        return None  # no end-of-image marker: OpenCV would fill the missing rows with grey
+    if suffix == ".png" and b"IEND" not in data[-16:]:
         return None
-    try:
-        return fn(image_bgr)
-    except Exception:  # noqa: BLE001 - a detector failure falls back to the centre crop
-        return None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    return img if img is not None and img.size else None
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -107,43 +119,86 @@ def video_frames(path: Path, count: int = FRAMES_PER_VIDEO):
         cap.release()
 
 
-def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64, face_crop: bool = True, seed: int = 0) -> CalibrationSet:
-    if folder is None:
-        return synthetic_calibration(spec, count, seed)
-    import cv2
+def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64, face_crop: bool = True, seed: int = 0,
+                     holdout: int = HOLDOUT, min_images: int = MIN_IMAGES, validation: int = VALIDATION) -> CalibrationSet:
+    """``count`` calibration inputs, and up to ``validation`` + ``holdout`` more that calibration never sees.
 
+    Without a folder all three sets are synthetic (different seeds).
+    """
+    if folder is None:
+        cal = synthetic_calibration(spec, count, seed)
+        cal.validation = synthetic_calibration(spec, validation, seed + 1).inputs if validation else None
+        cal.holdout = synthetic_calibration(spec, holdout, seed + 2).inputs if holdout else None
+        return cal
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"calibration folder not found: {folder}")
     files, videos = list_images(folder), list_videos(folder)
     if not files and not videos:
         raise InputError(f"calibration folder {folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) or videos")
-    pixels, used, skipped = [], [], []
+    images: list[tuple[str, np.ndarray]] = []
+    skipped: list[str] = []
+    want = count + validation + holdout
 
     def add(label: str, img) -> None:
         if img is None or img.size == 0:
             skipped.append(label)
             return
-        box = _face_box(img) if face_crop else None
-        pixels.append(to_model_pixels(img, spec, box))
-        used.append(label)
+        images.append((label, to_model_pixels(img, spec, _face_box(img) if face_crop else None)))
 
     for f in files:  # photos first, then frames spread over each video
-        if len(pixels) >= count:
+        if len(images) >= want:
             break
-        add(str(f), cv2.imread(str(f), cv2.IMREAD_COLOR))
+        add(str(f), decode_complete(f))
     for v in videos:
-        if len(pixels) >= count:
+        if len(images) >= want:
             break
-        frames = video_frames(v, min(FRAMES_PER_VIDEO, count - len(pixels)))
+        frames = video_frames(v, min(FRAMES_PER_VIDEO, want - len(images)))
         if not frames:
             skipped.append(v.name)
         for label, frame in frames:
             add(str(v.parent / label), frame)
-    if not pixels:
+    if not images:
         raise InputError(f"calibration folder {folder}: none of {len(files) + len(videos)} file(s) could be read (all corrupt?)")
-    px = np.stack(pixels)
-    return CalibrationSet(px, spec.normalize(px), used, skipped)
+    if len(images) < min_images:
+        raise InputError(
+            f"calibration folder {folder}: only {len(images)} good image(s) (need at least {min_images}; "
+            f"{len(skipped)} unreadable or truncated)",
+            hint="add real photos to the folder, or lower the minimum with --calib-min N")
+    held = split_out(len(images), count, validation, holdout, min_images)
+    sets: dict[str, list[tuple[str, np.ndarray]]] = {"calibration": [], "validation": [], "holdout": []}
+    for i, item in enumerate(images):
+        sets[held.get(i, "calibration")].append(item)
+    cal = sets["calibration"][:count]
+
+    def normalised(key):
+        return spec.normalize(np.stack([p for _, p in sets[key]])) if sets[key] else None
+
+    px = np.stack([p for _, p in cal])
+    return CalibrationSet(px, spec.normalize(px), [f for f, _ in cal], skipped,
+                          holdout=normalised("holdout"), holdout_files=[f for f, _ in sets["holdout"]],
+                          validation=normalised("validation"), validation_files=[f for f, _ in sets["validation"]])
+
+
+def split_out(total: int, count: int, validation: int, holdout: int, min_images: int) -> dict[int, str]:
+    """Which of ``total`` images (by index) leave calibration: index -> "validation" | "holdout".
+
+    Calibration gets ``count`` first when there are enough; otherwise a quarter
+    of the images is held out anyway (never leaving fewer than ``min_images``).
+    The held-out ones are spread evenly over the list (photos and every
+    video), alternating between the two sets.
+    """
+    out = min(validation + holdout, total - count if total > count else total // 4, max(0, total - min_images))
+    if out <= 0:
+        return {}
+    picks = [int((i + 1) * total / (out + 1)) for i in range(out)]
+    res, n = {}, {"validation": 0, "holdout": 0}
+    for k, idx in enumerate(picks):
+        first, second = ("validation", "holdout") if k % 2 == 0 else ("holdout", "validation")
+        key = first if n[first] < (validation if first == "validation" else holdout) else second
+        n[key] += 1
+        res[idx] = key
+    return res
 
 
 def synthetic_calibration(spec: InputSpec, count: int, seed: int = 0) -> CalibrationSet:

@@ -18,8 +18,11 @@ from devicekit.errors import GateFailed
 from devicekit.fsutil import atomic_write_json
 from devicekit.manifest import manifest_path
 
+from devicekit.runtime import compare, head_kinds, match_outputs
+
 from .base import ConversionResult, ConvertOptions, resolve_targets
 from .calibration import load_calibration
+from .judge import InputSet, Verdict, reference_outputs
 
 
 @dataclass
@@ -41,35 +44,17 @@ class ConvertReport:
         }
 
 
-def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
-    """Converted vs PyTorch on the calibration inputs.
-
-    Landmark models: mean / max coordinate error in input pixels (and in
-    heatmap cells where the model has a heatmap stride). Other models: max
-    absolute and relative output difference.
-    """
-    if not model.is_torch and model.onnx_path is None:
-        return {}
-    if runner_factory is None:
-        from devicekit.tflite_run import TFLiteRunner
-
-        runner_factory = TFLiteRunner
-    from devicekit.tflite_run import match_outputs
-
-    runner = runner_factory(artifact)
+def legacy_error(model, ref: list[list[np.ndarray]], got: list[list[np.ndarray]], on: str) -> dict:
+    """The summary's ``error`` block (kept as earlier releases wrote it): landmark px and heatmap cells, max abs/rel."""
     dists, abs_err, ref_max = [], 0.0, 0.0
-    for x in calib.inputs:
-        x = x[None]
-        ref = model.run_reference(x)
-        got = match_outputs(runner.run(x), ref)
+    for r_outs, g_outs in zip(ref, got):
         if model.info.get("landmarks"):
-            a, b = ref[0], got[0]
+            a, b = r_outs[0], g_outs[0]
             dists.append(np.linalg.norm(a[..., :2] - b[..., :2], axis=-1).ravel())
-        for r, g in zip(ref, got):
+        for r, g in zip(r_outs, g_outs):
             abs_err = max(abs_err, float(np.max(np.abs(r - g))))
             ref_max = max(ref_max, float(np.max(np.abs(r))))
-    out = {"images": int(len(calib.inputs)), "on": "synthetic" if calib.synthetic else "calibration images",
-           "max_abs": abs_err, "max_rel": abs_err / ref_max if ref_max else 0.0}
+    out = {"images": len(ref), "on": on, "max_abs": abs_err, "max_rel": abs_err / ref_max if ref_max else 0.0}
     if dists:
         d = np.concatenate(dists)
         out.update({"mean_px": float(d.mean()), "max_px": float(d.max()), "p95_px": float(np.percentile(d, 95))})
@@ -83,13 +68,91 @@ def measure_error(model, artifact: Path, calib, runner_factory=None) -> dict:
     return out
 
 
+def measure_error(model, artifact: Path, calib) -> dict:
+    """The legacy ``error`` block of ``artifact`` against the reference model on ``calib.inputs``, run as a phone would."""
+    from devicekit.runtime import open_runner
+
+    runner = open_runner(artifact)
+    ref = [model.run_reference(x[None]) for x in calib.inputs]
+    got = [match_outputs(runner.run(x[None]), r) for x, r in zip(calib.inputs, ref)]
+    return legacy_error(model, ref, got, "synthetic" if calib.synthetic else "calibration images")
+
+
+def _input_sets(calib) -> list[InputSet]:
+    kind = "synthetic " if calib.synthetic else ""
+    sets = [InputSet("calibration", calib.inputs, f"{len(calib.inputs)} {kind}calibration images")]
+    for key, arr, what in (("validation", calib.validation, "validation"), ("holdout", calib.holdout, "held-out")):
+        if arr is not None and len(arr):
+            sets.append(InputSet(key, arr, f"{len(arr)} {kind}{what} images"))
+    return sets
+
+
+def evaluate(model, result: ConversionResult, target, calib, opts: ConvertOptions) -> tuple[dict, Verdict]:
+    """Run the artifact as a phone would (TFLite: XNNPACK; CoreML: the MIL interpreter) on the calibration and
+    held-out inputs; judge every head against the reference (the gate) and keep the legacy error block."""
+    from devicekit.errors import DevicekitError
+    from devicekit.runtime import DelegateError, open_runner
+
+    verdict = Verdict()
+    if not model.is_torch and model.onnx_path is None:
+        verdict.not_run = "no reference model to compare with"
+        return {}, verdict
+    try:
+        from devicekit.milref import OpNotCovered
+    except ImportError:  # the CoreML reference interpreter is not installed
+        OpNotCovered = ()  # noqa: N806
+    limits = opts.gate.limits(target.precision)
+    try:
+        runner = open_runner(result.artifact)
+    except DelegateError as exc:
+        verdict.failures.append(f"does not run under XNNPACK, LiteRT's default CPU path on phones ({exc})")
+        return {"verified": False, "reason": str(exc)}, verdict
+    except (OpNotCovered, ImportError) as exc:  # type: ignore[misc]
+        verdict.not_run = f"not verified: {exc}"
+        return {"verified": False, "reason": verdict.not_run}, verdict
+    error = {}
+    try:
+        for s in _input_sets(calib):
+            ref = reference_outputs(model, s.inputs, s.key)
+            got = [match_outputs(runner.run(x[None]), r) for x, r in zip(s.inputs, ref)]
+            kinds = head_kinds(ref[0], model.info.get("landmarks"), model.info.get("task"))
+            a = compare(ref, got, kinds, limits, head_names(model, ref[0]), on=s.what)
+            verdict.agreements[s.key] = a
+            verdict.failures += [f"{s.key}: {f}" for f in a.failures()]
+            if s.key == "calibration":
+                error = legacy_error(model, ref, got, "synthetic" if calib.synthetic else "calibration images")
+    except OpNotCovered as exc:  # type: ignore[misc]
+        verdict.not_run = f"not verified: {exc}"
+        return {"verified": False, "reason": verdict.not_run}, verdict
+    except DevicekitError as exc:
+        verdict.failures.append(f"could not be run on the inputs: {exc}")
+        return {"verified": False, "reason": str(exc)}, verdict
+    if target.family == "coreml":
+        error["path"] = "devicekit MIL reference interpreter (numpy); CoreML predict needs macOS"
+    if result.float_reference is not None and calib.holdout is not None and len(calib.holdout):
+        # int8 against the file it was quantised from, too: what quantisation alone costs
+        from devicekit.runtime import TFLiteRunner
+
+        fp32 = TFLiteRunner(result.float_reference, delegate="xnnpack", name="fp32")
+        torch_ref = reference_outputs(model, calib.holdout, "holdout")
+        ref = [match_outputs(fp32.run(x[None]), r) for x, r in zip(calib.holdout, torch_ref)]
+        got = [match_outputs(runner.run(x[None]), r) for x, r in zip(calib.holdout, ref)]
+        kinds = head_kinds(ref[0], model.info.get("landmarks"), model.info.get("task"))
+        verdict.agreements["vs_fp32"] = compare(ref, got, kinds, limits, head_names(model, ref[0]),
+                                                on=f"{len(ref)} held-out images, int8 vs the fp32 file (not gated)")
+    share = result.summary.get("int8_mac_share")
+    if share is not None and share < opts.gate.min_int8_share:
+        verdict.failures.append(f"only {share:.0%} of MACs run in int8 (minimum {opts.gate.min_int8_share:.0%}, --min-int8-share)")
+    return error, verdict
+
+
 def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable | None = None, warn: Callable | None = None) -> ConvertReport:
     """Convert ``model`` to every named target; write artifacts + manifests into ``opts.out_dir``."""
     import contextlib
 
     from .load import check_input_shape
 
-    step = step or (lambda name: contextlib.nullcontext())
+    step = step or (lambda name: contextlib.nullcontext(_NoMark()))
     warn = warn or (lambda msg: None)
     targets = resolve_targets(target_names)
     report = ConvertReport(model=dict(model.info))
@@ -98,7 +161,8 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
     faces = verify_faces(model, opts)
     opts.out_dir.mkdir(parents=True, exist_ok=True)
     with step("load calibration images" if opts.calib_dir else "make a synthetic calibration set"):
-        calib = load_calibration(model.spec, opts.calib_dir, opts.calib_count)
+        needs_images = any(t.needs_calibration for t in targets)
+        calib = load_calibration(model.spec, opts.calib_dir, opts.calib_count, min_images=opts.calib_min if needs_images else 1)
     report.calibration = calib.to_json()
     if calib.synthetic:
         msg = ("no --calib folder: int8 ranges and the error below come from SYNTHETIC images, not faces; "
@@ -112,10 +176,23 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
     for target in targets:
         with step(f"convert to {target.name}"):
             result = target.run(model, opts, calib)
-        with step(f"measure {target.name} against the original"):
-            err = _measure_or_not_verified(model, result.artifact, calib, target)
+        with step(f"judge {target.name} against the original ({' and '.join(s.what for s in _input_sets(calib))})") as st:
+            err, verdict = evaluate(model, result, target, calib, opts)
+            if not verdict.passed:
+                st.fail(verdict.not_run or "; ".join(verdict.failures[:3]))
         result.summary["error"] = err
+        result.summary["gate"] = verdict.to_json()
         _record(result, "error_vs_reference", err)
+        _record(result, "gate", result.summary["gate"], status=result.status)
+        if not verdict.passed:
+            what = verdict.not_run or "; ".join(verdict.failures)
+            hint = _hint(target, verdict)
+            if opts.gate.enabled:
+                report.gate_failures.append(f"{target.name}: {what}" + (f" ({hint})" if hint else ""))
+            else:
+                msg = f"{target.name} FAILED its gate and was kept because of --no-gate: {what}"
+                report.warnings.append(msg)
+                warn(msg)
         if opts.extra.get("check", True):
             with step(f"check {target.name}"):
                 result.summary["check"] = _check(result.artifact)
@@ -134,6 +211,11 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
                 report.gate_failures.append(f"{target.name}: {what} {err[key]:.4g} > --max-error {opts.max_error}")
         report.results.append(result)
     return report
+
+
+class _NoMark:
+    def fail(self, reason: str) -> None:
+        pass
 
 
 @dataclass
@@ -205,36 +287,24 @@ def _verify_gates(v: dict, opts: ConvertOptions) -> list[str]:
     return check_gates(v, limit, None)
 
 
-def _measure_or_not_verified(model, artifact: Path, calib, target) -> dict:
-    """The error against PyTorch, or a clear "not verified" when the artifact cannot be run here."""
-    try:
-        from devicekit.milref import OpNotCovered
-    except ImportError:  # the CoreML reference interpreter is not installed
-        OpNotCovered = ()  # noqa: N806
-    try:
-        err = measure_error(model, artifact, calib, _runner_for(target))
-    except OpNotCovered as exc:  # type: ignore[misc]
-        return {"verified": False, "reason": f"not verified: {exc}"}
-    if target.family == "coreml":
-        err["path"] = "devicekit MIL reference interpreter (numpy); CoreML predict needs macOS"
-    return err
+def head_names(model, outputs: list[np.ndarray]) -> list[str]:
+    """The model's output names, or ``output<i> [shape]`` when it has none."""
+    if len(model.output_names) == len(outputs):
+        return list(model.output_names)
+    return [f"output{i} {list(np.shape(o))}" for i, o in enumerate(outputs)]
 
 
-def _runner_for(target):
-    if target.family == "tflite":
-        return None
-    try:
-        from devicekit.milref import MLPackageRunner  # CoreML reference interpreter
-    except ImportError:
-        return lambda path: _NotVerified(path)
-    return MLPackageRunner
-
-
-class _NotVerified:
-    def __init__(self, path):
-        from devicekit.errors import EnvironmentMissing
-
-        raise EnvironmentMissing(f"cannot run {Path(path).name} here to verify it")
+def _hint(target, verdict: Verdict) -> str:
+    """What to try when an artifact fails its gate."""
+    if verdict.not_run:
+        return ""
+    text = " ".join(verdict.failures)
+    if "XNNPACK" in text:
+        return "devicekit check ARTIFACT lists the ops XNNPACK refuses"
+    if target.precision in ("int8", "w8a8"):
+        return ("calibrate on more real images like the ones the model sees (--calib DIR), try --policy search, "
+                "or loosen a limit with --gate int8.KEY=VALUE; --no-gate keeps the artifact anyway")
+    return "--gate KEY=VALUE loosens a limit; --no-gate keeps the artifact anyway"
 
 
 def _check(artifact: Path) -> dict:
@@ -253,11 +323,13 @@ def _check(artifact: Path) -> dict:
     }
 
 
-def _record(result: ConversionResult, key: str, value: dict) -> None:
-    """Add a measured result to the manifest on disk."""
+def _record(result: ConversionResult, key: str, value: dict, status: str | None = None) -> None:
+    """Add a measured result (and the gate's status) to the manifest on disk."""
     p = manifest_path(result.artifact)
     data = json.loads(p.read_text())
     data.setdefault("results", {})[key] = value
+    if status is not None:
+        data["status"] = result.manifest.status = status
     atomic_write_json(p, data)
     result.manifest.results[key] = value
 

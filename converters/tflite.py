@@ -16,6 +16,7 @@ the subprocess gets a dead proxy.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,14 +30,8 @@ from devicekit.manifest import TensorInfo, finalize
 
 from .base import ConversionResult, ConvertOptions, base_manifest, register_target
 from .onnx_export import export_onnx
+from .tflite_int8 import graph_ops, quantize_int8
 
-# Ops that hold learned weights: the float tail starts after the last of them.
-WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL"}
-# Ops whose outputs are probabilities: everything computed from them is coordinate math.
-FRAGILE_OPS = {"EXP", "SOFTMAX", "LOG_SOFTMAX"}
-# Ops that only move or rescale data (coordinate decoding): a weighted op feeding the
-# output through these alone is the output layer (a coordinate regressor's last FC).
-SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE", "MUL", "ADD", "SUB", "DIV"}
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 TOOLS = ("onnx2tf", "tensorflow", "ai-edge-litert")
 
@@ -51,26 +46,50 @@ def _offline_env() -> dict:
     return env
 
 
-def saved_model(model) -> Path:
-    """ONNX -> SavedModel with onnx2tf, once per loaded model (cached on it)."""
-    if "saved_model" in model.cache:
-        return model.cache["saved_model"]
-    tmp = tempfile.TemporaryDirectory(prefix="devicekit-tflite-")
-    model.cache["_tflite_tmp"] = tmp  # removed with the model
-    work = Path(tmp.name)
-    export_onnx(model, work / "model.onnx")
+def _work_dir(model) -> Path:
+    """One temporary folder per loaded model for the ONNX export and the SavedModels (removed with it)."""
+    if "_tflite_tmp" not in model.cache:
+        model.cache["_tflite_tmp"] = tempfile.TemporaryDirectory(prefix="devicekit-tflite-")
+    return Path(model.cache["_tflite_tmp"].name)
+
+
+def saved_model(model, int8: bool = False) -> Path:
+    """ONNX -> graph rewrites -> SavedModel with onnx2tf, once per loaded model and graph variant.
+
+    The int8 variant also runs the int8-only rewrites (onnx_passes.INT8_PASSES);
+    when none applies it is the float SavedModel. The rewrites' notes are kept
+    in ``model.cache["graph_rewrites"]`` for the manifest.
+    """
+    from .onnx_passes import INT8_PASSES, PASSES, run_passes
+
+    key = "saved_model_int8" if int8 else "saved_model"
+    if key in model.cache:
+        return model.cache[key]
+    work = _work_dir(model)
+    rewrites = model.cache.setdefault("graph_rewrites", {})
+    if "float" not in rewrites:  # both variants from the pristine export (onnx2tf rewrites its input)
+        export_onnx(model, work / "export.onnx")
+        rewrites["float"] = run_passes(work / "export.onnx", work / "float.onnx", PASSES)
+        rewrites["int8"] = run_passes(work / "export.onnx", work / "int8.onnx", PASSES + INT8_PASSES)
+    variant = "int8" if int8 and len(rewrites["int8"]) > len(rewrites["float"]) else "float"
+    if variant == "float" and "saved_model" in model.cache:
+        model.cache[key] = model.cache["saved_model"]  # no int8-only rewrite applied: the same graph
+        return model.cache[key]
     np.save(work / ONNX2TF_SAMPLE, np.zeros((20, 128, 128, 3), np.float32))
     # onnx2tf's CLI through a wrapper that stops Keras writing every weight as JSON (see onnx2tf_run)
-    cmd = [sys.executable, "-m", "devicekit.converters.onnx2tf_run", "-i", "model.onnx", "-o", "saved", "-n"]
+    out = work / f"saved-{variant}"
+    shutil.copyfile(work / f"{variant}.onnx", work / f"onnx2tf-{variant}.onnx")  # onnx2tf rewrites its input
+    cmd = [sys.executable, "-m", "devicekit.converters.onnx2tf_run", "-i", f"onnx2tf-{variant}.onnx", "-o", out.name, "-n"]
     r = subprocess.run(cmd, cwd=work, env=_offline_env(), capture_output=True, text=True, timeout=3600)
     if r.returncode == 127:
         from devicekit.errors import EnvironmentMissing
 
         raise EnvironmentMissing("onnx2tf is not installed", hint="pip install 'devicekit[convert]'")
-    out = work / "saved"
     if r.returncode != 0 or not (out / "saved_model.pb").exists():
         raise ConversionError(f"onnx2tf failed on {model.name}: {_subprocess_reason(r)}")
-    model.cache["saved_model"] = out
+    model.cache[key] = out
+    if variant == "float":
+        model.cache["saved_model"] = out
     return out
 
 
@@ -99,124 +118,54 @@ def _converter(saved: Path):
     return tf, conv
 
 
-def _fp32_bytes(model) -> bytes:
-    if "fp32_bytes" not in model.cache:
-        _, conv = _converter(saved_model(model))
-        model.cache["fp32_bytes"] = conv.convert()
-    return model.cache["fp32_bytes"]
+def _fp32_bytes(model, int8_variant: bool = False) -> bytes:
+    """The float32 flatbuffer of the float graph (or of the int8 graph variant, whose node names int8 denylists)."""
+    key = "fp32_bytes_int8_variant" if int8_variant else "fp32_bytes"
+    if key not in model.cache:
+        saved = saved_model(model, int8=int8_variant)
+        if int8_variant and saved == model.cache.get("saved_model"):
+            return _fp32_bytes(model)
+        _, conv = _converter(saved)
+        model.cache[key] = conv.convert()
+    return model.cache[key]
 
 
-def graph_ops(tflite_bytes: bytes) -> tuple[list[dict], dict[int, str], list[int]]:
-    """(ops with op_name/inputs/outputs, tensor index -> name, output tensor indices) of a .tflite."""
-    from ai_edge_litert.interpreter import Interpreter
+def _float_ops(tflite_bytes: bytes, regions: list[dict] | None = None) -> list[dict]:
+    """Ops that run in float in a quantised graph (measured from tensor types, not assumed), each with why.
 
-    it = Interpreter(model_content=tflite_bytes)
-    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
-    return it._get_ops_details(), names, [o["index"] for o in it.get_output_details()]
-
-
-def float_tail(tflite_bytes: bytes) -> list[dict]:
-    """The ops the keep-float-tail policy leaves in float, each with the reason.
-
-    Everything computed from a softmax (soft-argmax, RoI sampling and its
-    fixed ramp convolutions, coordinate decoding), everything after the last
-    learned layer on every path, and the learned layer that produces a model
-    output directly (a coordinate regressor's last FC).
+    ``regions`` are the int8 search's float regions (their ``nodes`` are output tensor names).
     """
-    ops, names, outputs = graph_ops(tflite_bytes)
-    consumers: dict[int, list[int]] = {}
-    for i, op in enumerate(ops):
-        for t in op["inputs"]:
-            consumers.setdefault(int(t), []).append(i)
-    reaches_weighted: dict[int, bool] = {}
-
-    def downstream_weighted(i: int) -> bool:
-        if i in reaches_weighted:
-            return reaches_weighted[i]
-        reaches_weighted[i] = False
-        hit = any(ops[j]["op_name"] in WEIGHTED_OPS or downstream_weighted(j) for t in ops[i]["outputs"] for j in consumers.get(int(t), []))
-        reaches_weighted[i] = hit
-        return hit
-
-    def feeds_output_directly(i: int) -> bool:
-        for t in ops[i]["outputs"]:
-            if int(t) in outputs:
-                return True
-            for j in consumers.get(int(t), []):
-                if ops[j]["op_name"] in SHAPE_OPS and feeds_output_directly(j):
-                    return True
-        return False
-
-    producers = {int(t): i for i, op in enumerate(ops) for t in op["outputs"]}
-    from_softmax: dict[int, bool] = {}
-
-    def computed_from_softmax(i: int) -> bool:
-        if i not in from_softmax:
-            from_softmax[i] = False
-            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or any(
-                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"])
-        return from_softmax[i]
-
-    tail = []
-    for i, op in enumerate(ops):
-        name = op["op_name"]
-        if computed_from_softmax(i):
-            tail.append({"op": name, "index": i, "tensor": names[int(op["outputs"][0])], "why": "computed from a softmax (soft-argmax / coordinate math)"})
-        elif name in WEIGHTED_OPS:
-            if feeds_output_directly(i):
-                tail.append({"op": name, "index": i, "tensor": names[int(op["outputs"][0])], "why": "output layer (coordinate regression)"})
-        elif not downstream_weighted(i):
-            tail.append({"op": name, "index": i, "tensor": names[int(op["outputs"][0])], "why": "after the last learned layer (soft-argmax / coordinate math)"})
-    return tail
-
-
-def _quantize_int8(model, opts: ConvertOptions, calib) -> tuple[bytes, list[dict]]:
-    from tensorflow.lite.python import convert as tfl_convert
-
-    tf, conv = _converter(saved_model(model))
-    inputs = calib.inputs.transpose(0, 2, 3, 1).astype(np.float32)  # SavedModel takes NHWC
-
-    def representative():
-        for x in inputs:
-            yield [x[None]]
-
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-    conv._experimental_calibrate_only = True
-    calibrated = conv.convert()
-    tail = float_tail(_fp32_bytes(model)) if opts.policy.keep_float_tail else []
-    denylist = sorted({t["tensor"] for t in tail})
-    try:
-        quantized = tfl_convert.mlir_quantize(
-            calibrated,
-            fully_quantize=True,
-            input_data_type=tf.int8,
-            output_data_type=tf.float32,
-            denylisted_ops=list(opts.policy.extra_float_ops) or None,
-            denylisted_nodes=denylist or None,
-        )
-    except Exception as exc:  # noqa: BLE001 - the MLIR quantiser raises ConverterError & co
-        raise ConversionError(f"int8 quantisation of {model.name} failed ({str(exc).strip().splitlines()[0][:300]})") from None
-    from .tflite_edit import float_outputs
-
-    return float_outputs(quantized), tail
-
-
-def _float_ops(tflite_bytes: bytes) -> list[dict]:
-    """Ops that run in float in a quantised graph (measured from tensor types, not assumed)."""
     from ai_edge_litert.interpreter import Interpreter
 
     it = Interpreter(model_content=tflite_bytes)
-    dtypes = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+    details = {t["index"]: t for t in it.get_tensor_details()}
+    region_of = {n: r for r in regions or [] for n in r.get("nodes", [])}
     out = []
     for i, op in enumerate(it._get_ops_details()):
         if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
             continue
-        outs = [dtypes.get(int(t)) for t in op["outputs"]]
-        if any(d == np.float32 for d in outs):
-            out.append({"op": op["op_name"], "index": i})
+        outs = [details[int(t)] for t in op["outputs"] if int(t) in details]
+        if any(d["dtype"] == np.float32 for d in outs):
+            r = next((region_of[d["name"]] for d in outs if d["name"] in region_of), None)
+            why = f"{r['why']} (region {r['region']}, kept float by the search)" if r else "no int8 kernel (left float by the quantiser)"
+            out.append({"op": op["op_name"], "index": i, "why": why})
     return out
+
+
+def integer_share(path: Path) -> dict:
+    """The share of MACs that run in integer ops, and of weight bytes stored as integers (devicekit check's reader)."""
+    from devicekit.check.graph import weight_tensor
+    from devicekit.check.int8 import int8_facts
+    from devicekit.modelfile import read_model
+
+    facts = read_model(path)
+    info = int8_facts(facts)
+    weights = [weight_tensor(facts, op) for op in facts.ops]
+    consts = {t.index: t for t in weights if t is not None and t.const}
+    total = sum(t.const_bytes for t in consts.values())
+    integer = sum(t.const_bytes for t in consts.values() if t.dtype in ("int8", "uint8", "int4"))
+    return {"int8_mac_share": round(1.0 - info["float_macs_share"], 4),
+            "int8_weight_share": round(integer / total, 4) if total else 1.0}
 
 
 def _op_counts(tflite_bytes: bytes) -> dict[str, int]:
@@ -285,34 +234,35 @@ def _run(precision: str):
         elif opts.backend != "onnx2tf":
             raise UsageError(f"unknown --backend {opts.backend!r} (known: onnx2tf, litert-torch)")
         elif precision == "fp32":
-            data, quant, extra = _fp32_bytes(model), {"mode": "fp32"}, {}
+            data, quant, extra = _fp32_bytes(model), {"mode": "fp32", "graph_rewrites": model.cache["graph_rewrites"]["float"]}, {}
         elif precision == "fp16":
             tf, conv = _converter(saved_model(model))
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
             conv.target_spec.supported_types = [tf.float16]
             data, quant, extra = conv.convert(), {"mode": "fp16-weights"}, {}
         else:
-            data, tail = _quantize_int8(model, opts, calib)
-            float_ops = _float_ops(data)
+            q = quantize_int8(model, opts, calib, _converter(saved_model(model, int8=True)), _fp32_bytes(model, int8_variant=True))
+            data = q.data
             quant = {
                 "mode": "int8",
                 "policy": opts.policy.name,
                 "calibration": calib.to_json(),
-                "float_ops": [{**f, "why": _why(f, tail)} for f in float_ops],
+                "float_ops": _float_ops(data, q.float_regions),
+                "float_regions": q.float_regions,
+                "search": {"trials": q.search, "notes": q.notes, "score": q.score, "passed": q.passed},
+                "graph_rewrites": model.cache.get("graph_rewrites", {}).get("int8", []),
             }
-            extra = {"float_ops": quant["float_ops"], "policy": opts.policy.name, "calibration": calib.to_json()}
+            extra = {"float_ops": quant["float_ops"], "float_regions": q.float_regions, "policy": opts.policy.name,
+                     "calibration": calib.to_json(), "search_notes": q.notes}
         res = _write(model, opts, target, data, quant, extra)
+        if precision == "int8":
+            res.summary.update(integer_share(res.artifact))
+            if opts.backend == "onnx2tf":
+                res.float_reference = _fp32_bytes(model, int8_variant=True)
         res.seconds = time.perf_counter() - t0
         return res
 
     return run
-
-
-def _why(f: dict, tail: list[dict]) -> str:
-    for t in tail:
-        if t["op"] == f["op"]:
-            return t["why"]
-    return "no int8 kernel (left in float by the quantiser)"
 
 
 register_target("tflite-fp32", family="tflite", suffix=".tflite", precision="fp32", needs_calibration=False,

@@ -39,11 +39,57 @@ def float_outputs(tflite_bytes: bytes) -> bytes:
                     t.tensorIndex = remap.get(t.tensorIndex, t.tensorIndex)
         for old, new in remap.items():  # keep the output names users see
             sg.tensors[new].name, sg.tensors[old].name = sg.tensors[old].name, sg.tensors[new].name
+    changed |= _dequantize_int_outputs(model, fb)
     if not changed:
         return tflite_bytes
     builder = flatbuffers.Builder(len(tflite_bytes) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _dequantize_int_outputs(model, fb) -> bool:
+    """Give every int8 model output a DEQUANTIZE to float32 (the quantiser leaves a fully int8 graph's outputs int8).
+
+    Apps, verify and the manifest expect float outputs from every target; the
+    DEQUANTIZE is one cheap op per output, taken by XNNPACK.
+    """
+    changed = False
+    code = None
+    for sg_index, sg in enumerate(model.subgraphs):
+        for pos, out in enumerate(list(sg.outputs)):
+            t = sg.tensors[int(out)]
+            if t.type not in (fb.TensorType.INT8, fb.TensorType.UINT8, fb.TensorType.INT16):
+                continue
+            if code is None:
+                code = next((i for i, oc in enumerate(model.operatorCodes)
+                             if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.DEQUANTIZE), None)
+                if code is None:
+                    oc = fb.OperatorCodeT()
+                    oc.builtinCode = oc.deprecatedBuiltinCode = fb.BuiltinOperator.DEQUANTIZE
+                    oc.version = 1
+                    model.operatorCodes.append(oc)
+                    code = len(model.operatorCodes) - 1
+            new = fb.TensorT()
+            new.shape, new.shapeSignature, new.type = t.shape, t.shapeSignature, fb.TensorType.FLOAT32
+            new.name, t.name = t.name, (t.name or b"") + b"_int8" if isinstance(t.name, bytes) else f"{t.name or ''}_int8"
+            new.buffer = 0
+            if model.buffers is None or not len(model.buffers):
+                model.buffers = [fb.BufferT()]
+            sg.tensors.append(new)
+            idx = len(sg.tensors) - 1
+            op = fb.OperatorT()
+            op.opcodeIndex, op.inputs, op.outputs = code, [int(out)], [idx]
+            sg.operators.append(op)
+            outputs = [int(o) for o in sg.outputs]
+            outputs[pos] = idx
+            sg.outputs = outputs
+            for sig in model.signatureDefs or []:
+                if sig.subgraphIndex == sg_index:
+                    for st in sig.outputs or []:
+                        if st.tensorIndex == int(out):
+                            st.tensorIndex = idx
+            changed = True
+    return changed
 
 
 def strip_names(tflite_bytes: bytes) -> bytes:

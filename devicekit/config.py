@@ -138,6 +138,10 @@ TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
         "policy": str,
         "max_error": (float, int),
         "verify": bool,
+        "gate": dict,  # {"int8": {"rel_l2": 0.1}} or {"int8.rel_l2": 0.1}: converters.judge
+        "no_gate": bool,
+        "min_int8_share": (float, int),
+        "calib_min": int,
     },
     "check": {"budgets": list, "runtimes": list, "require": list},
     "verify": {"images": str, "annotations": str, "video": str, "max_nme_increase": (float, int), "max_fr_increase": (float, int)},

@@ -53,6 +53,7 @@ class Manifest:
     command: str = ""
     created: str = ""
     results: dict = field(default_factory=dict)  # accuracy / check summaries
+    status: str = "unverified"  # verified | failed | unverified: convert's gate (results.gate says why)
     schema: str = SCHEMA
     devicekit_version: str = __version__
 

@@ -211,11 +211,22 @@ def test_calibration_folder_with_corrupt_images(thirdparty, tmp_path):
         cv2.imwrite(str(calib / f"ok{i}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
     (calib / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
     (calib / "empty.png").write_bytes(b"")
+    # a truncated JPEG decodes to a half-grey picture without an error: it must be skipped, not calibrated on
+    ok = cv2.imencode(".jpg", rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))[1].tobytes()
+    (calib / "cut.jpg").write_bytes(ok[: len(ok) // 2])
+    # three good images are too few to calibrate int8 on (the minimum is 8): a clear error, nothing written
     r = cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(calib), "-o", str(tmp_path / "o"), "--json")
+    _assert_clean_error(r, 2, "only 3 good image(s)", "--calib-min")
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.tflite"))
+    for i in range(3, 9):
+        cv2.imwrite(str(calib / f"ok{i}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    r = cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(calib), "-o", str(tmp_path / "o"),
+            "--json", "--no-gate")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["calibration"]["count"] == 3 and out["calibration"]["skipped"] == 2
-    assert "skipped 2 unreadable calibration file(s)" in r.stderr
+    assert out["calibration"]["count"] + out["calibration"]["validation"] + out["calibration"]["holdout"] == 9
+    assert out["calibration"]["skipped"] == 3 and out["calibration"]["count"] >= 8
+    assert "skipped 3 unreadable calibration file(s)" in r.stderr and "cut.jpg" in r.stderr
 
 
 def test_input_shape_that_does_not_fit(thirdparty, tmp_path):
@@ -273,16 +284,18 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
     for f in (data / "annotated").glob("*.*"):
         if f.suffix in (".jpg", ".png", ".ppm"):
             (held_out / f.name).symlink_to(f)
-    eval_set = load_calibration(m.spec, held_out, 20)
+    eval_set = load_calibration(m.spec, held_out, 20, validation=0, holdout=0)
     assert not eval_set.synthetic and eval_set.to_json()["count"] >= 16
 
     errors = {}
-    for policy in ("keep-float-tail", "all-int8"):
+    for policy in ("search", "keep-float-tail", "all-int8"):
         opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64,
                                  policy=cv.QuantPolicy.named(policy))
         art = cv.convert(m, ["tflite-int8"], opts).results[0].artifact
         errors[policy] = measure_error(m, art, eval_set)
     on, off = errors["keep-float-tail"], errors["all-int8"]
+    searched = errors["search"]  # the default: float only where measured necessary, judged on faces it never saw
+    assert searched["mean_coarse_cells"] <= 0.1 and searched["max_coarse_cells"] <= 0.5 and searched["mean_px"] <= 0.5, searched
     assert on["coarse_heatmap_stride"] == 8 and on["heatmap_stride"] == 4
     assert on["mean_coarse_cells"] <= 0.1 and on["max_coarse_cells"] <= 0.5, on
     assert on["mean_cells"] <= 0.1, on

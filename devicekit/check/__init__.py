@@ -52,13 +52,16 @@ def _norm_require(require) -> set[str]:
 
 
 def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None = None, require=None,
-                memory_limit: int | None = None) -> CheckReport:
-    """All checks on already-read model facts (pure: no file access beyond what the facts hold)."""
+                memory_limit: int | None = None, measured: dict | None = None) -> CheckReport:
+    """All checks on already-read model facts (pure: no file access beyond what the facts hold).
+
+    ``measured``: LiteRT's verdict on the file (devicekit.runtime.probe), when it was asked.
+    """
     budget_map = _norm_budgets(budgets)
     req = _norm_require(require)
     size = size_facts(facts)
     results: list[CheckResult] = check_size(facts, budget_map, size)
-    op_results, table = check_ops(facts, list(runtimes or []))
+    op_results, table = check_ops(facts, list(runtimes or []), measured)
     results += op_results
     i8 = int8_facts(facts)
     results += check_int8(facts, i8, "int8" in req)
@@ -97,4 +100,9 @@ def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = 
     whose ``ok`` is False when a requested gate failed.
     """
     facts = read_model(path)
-    return check_facts(facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit)
+    measured = None
+    if facts.format == "tflite":
+        from ..runtime.probe import probe
+
+        measured = probe(path)
+    return check_facts(facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit, measured=measured)

@@ -82,8 +82,12 @@ def _gpu(facts: ModelFacts, op: Op, table: dict) -> str | None:
     return None
 
 
-def op_table(facts: ModelFacts) -> list[dict]:
+def op_table(facts: ModelFacts, measured: dict | None = None) -> list[dict]:
+    """One row per (op, version, kind). The xnnpack column is LiteRT's own answer when ``measured``, else the rule table's."""
     macs = all_macs(facts)
+    left = None
+    if measured and measured.get("verdict") in ("delegated", "partly"):
+        left = {o["index"] for o in measured.get("xnnpack", {}).get("left", [])}
     xt, gt = (rules.load("xnnpack"), rules.load("gpu")) if facts.format == "tflite" else (None, None)
     rows: dict[tuple, dict] = {}
     for op, m in zip(facts.ops, macs):
@@ -96,22 +100,32 @@ def op_table(facts: ModelFacts) -> list[dict]:
             r["indices"].append(op.index)
         if facts.format == "tflite":
             r["min_runtime"] = min_runtime(op) if op.kind == "builtin" else None
-            r["xnnpack"] = r.get("xnnpack") or _xnnpack(facts, op, xt)
+            if left is not None:
+                r["xnnpack"] = r.get("xnnpack") or ("runs on the builtin kernels (measured)" if op.index in left else None)
+            elif measured and measured.get("verdict") == "fails":
+                r["xnnpack"] = "the delegate fails to prepare the model (measured)"
+            else:
+                r["xnnpack"] = r.get("xnnpack") or _xnnpack(facts, op, xt)
             r["gpu"] = r.get("gpu") or _gpu(facts, op, gt)
     return list(rows.values())
 
 
-def check_ops(facts: ModelFacts, runtimes: list[str] | None = None) -> tuple[list[CheckResult], list[dict]]:
+def check_ops(facts: ModelFacts, runtimes: list[str] | None = None, measured: dict | None = None) -> tuple[list[CheckResult], list[dict]]:
+    """Op checks per runtime. ``measured``: LiteRT's own verdict (devicekit.runtime.probe) for a .tflite, which
+    decides the XNNPACK result; without it the result is predicted from the rule table."""
     gates = dict(parse_runtime(r) for r in (runtimes or []))
     for g in gates:
         if g not in RUNTIMES[facts.format]:
             raise UsageError(f"runtime {g} does not apply to a .{facts.format} file",
                              hint=f"for .{facts.format}: {', '.join(RUNTIMES[facts.format]) or 'none (convert it first)'}")
-    table = op_table(facts)
+    table = op_table(facts, measured)
     results: list[CheckResult] = []
     if facts.format == "tflite":
         results += _litert(facts, table, gates)
-        results += _delegate(facts, "xnnpack", _xnnpack, gates)
+        if measured:
+            results += _litert_measured(facts, measured, gates)
+        else:
+            results += _delegate(facts, "xnnpack", _xnnpack, gates)
         results += _delegate(facts, "gpu", _gpu, gates)
         nn = rules.load("nnapi")
         results.append(CheckResult("ops:nnapi", "warn", value="deprecated", limit=f"Android API < {nn['deprecated_from_api']}",
@@ -186,6 +200,48 @@ def _delegate(facts: ModelFacts, name: str, rule_fn, gates: dict) -> list[CheckR
                         hint="each fallback splits the graph and copies tensors between delegate and CPU",
                         details={"reasons": dict(bad), "delegated_macs_share": round(1 - bad_macs / total, 4),
                                  "constraints": table.get("constraints"), "source": rules.source(name)})]
+
+
+def _litert_measured(facts: ModelFacts, measured: dict, gates: dict) -> list[CheckResult]:
+    """The interpreter's and XNNPACK's verdict as LiteRT itself gave it (loaded in a child process)."""
+    gated = "xnnpack" in gates
+    verdict = measured.get("verdict")
+    src = {"source": "measured: ai-edge-litert loaded the file in a child process (devicekit.runtime.probe)"}
+    out = []
+    b = measured.get("builtin", {})
+    if verdict in ("crashed", "timeout"):
+        return [CheckResult("runtime:litert", "fail", value=verdict, gate=True, message=measured.get("error", verdict),
+                            hint="the file is damaged or uses something this LiteRT cannot run", details=src)]
+    if not b.get("allocate") or not b.get("invoke", False):
+        what = "load" if not b.get("load") else ("allocate tensors" if not b.get("allocate") else "invoke")
+        out.append(CheckResult("runtime:litert", "fail", value=what, gate=True,
+                               message=f"will not run: LiteRT's builtin kernels cannot {what} it ({b.get('error', '?')})",
+                               hint="reconvert the model; devicekit convert checks every artifact it writes", details=src))
+    x = measured.get("xnnpack", {})
+    macs = all_macs(facts)
+    total = sum(macs) or 1
+    if verdict == "fails":
+        out.append(CheckResult("ops:xnnpack", "fail", value="fails to prepare", gate=True,
+                               message=f"xnnpack: the delegate fails to prepare ({x.get('error', '?')}): a phone's default "
+                                       "LiteRT interpreter will not load this file",
+                               hint="reconvert with devicekit convert (it rewrites what XNNPACK refuses), or keep those ops float",
+                               details={"verdict": "fails", **src}))
+    elif verdict == "partly":
+        left = x.get("left", [])
+        by_op = Counter(o["op"] for o in left)
+        left_macs = sum(macs[o["index"]] for o in left if o["index"] < len(macs))
+        reasons = "; ".join(f"{k} x{v}" for k, v in by_op.most_common(6))
+        out.append(CheckResult("ops:xnnpack", "fail" if gated else "warn", value=len(left), limit=0, gate=gated,
+                               message=f"xnnpack: {len(left)} of {len(facts.ops)} ops run on the builtin kernels between "
+                                       f"{x.get('partitions')} delegate partition(s) ({1 - left_macs / total:.0%} of MACs delegated): {reasons}",
+                               hint="each fallback splits the graph and copies tensors between delegate and CPU",
+                               details={"verdict": "partly", "left": left, "delegated_macs_share": round(1 - left_macs / total, 4),
+                                        "partitions": x.get("partitions"), **src}))
+    elif verdict == "delegated":
+        out.append(CheckResult("ops:xnnpack", "pass", value=0, limit=0, gate=gated,
+                               message=f"xnnpack: all {len(facts.ops)} ops delegated ({x.get('partitions')} partition(s))",
+                               details={"verdict": "delegated", **src}))
+    return out
 
 
 def _coreml_ane(facts: ModelFacts, gates: dict) -> list[CheckResult]:

@@ -58,16 +58,37 @@ def warn(msg: str) -> None:
     err_console.print(f"[bold yellow]warning:[/] {msg}")
 
 
+class StepMark:
+    """What a step's body reports: ``fail(reason)`` turns the closing tick into a cross with the reason."""
+
+    def __init__(self):
+        self.failed: str | None = None
+
+    def fail(self, reason: str) -> None:
+        self.failed = reason
+
+
 @contextlib.contextmanager
-def step(name: str) -> Iterator[None]:
-    """Show a long step's progress on stderr (spinner for people, nothing for machines)."""
+def step(name: str) -> Iterator[StepMark]:
+    """Show a long step's progress on stderr (spinner for people, nothing for machines).
+
+    The tick means the step's result is good: a body that calls ``mark.fail(reason)``
+    gets a red cross and the reason instead.
+    """
+    from rich.markup import escape
+
     t0 = time.perf_counter()
+    mark = StepMark()
     if state.quiet:
-        yield
+        yield mark
         return
-    with err_console.status(f"{name} ..."):
-        yield
-    err_console.print(f"[green]✓[/] {name} [dim]({time.perf_counter() - t0:.1f} s)[/]")
+    with err_console.status(f"{escape(name)} ..."):
+        yield mark
+    took = f"[dim]({time.perf_counter() - t0:.1f} s)[/]"
+    if mark.failed:
+        err_console.print(f"[bold red]✗[/] {escape(name)} {took}: {escape(mark.failed)}")
+    else:
+        err_console.print(f"[green]✓[/] {escape(name)} {took}")
 
 
 def emit_json(obj: Any) -> None:

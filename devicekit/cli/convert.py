@@ -15,19 +15,23 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def convert_cmd(
         model: str = typer.Argument(..., help="zoo:NAME, a .pt2 (torch.export), a .pt/.ts TorchScript file, a state dict (with --arch), or an .onnx"),
-        target: List[str] = typer.Option(["tflite-int8"], "--target", "-t", help="tflite-fp32, tflite-fp16, tflite-int8, coreml-fp16, coreml-int8, coreml-w8a8, or all; repeatable"),
+        target: Optional[List[str]] = typer.Option(None, "--target", "-t", help="tflite-fp32, tflite-fp16, tflite-int8 (default), coreml-fp16, coreml-int8, coreml-w8a8, or all; repeatable"),
         out: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: out/<model>)"),
         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="N,C,H,W (PyTorch layout)"),
         mean: Optional[str] = typer.Option(None, "--mean", help="0-255 pixel units; one value or one per channel"),
         std: Optional[str] = typer.Option(None, "--std", help="0-255 pixel units; one value or one per channel"),
         color: Optional[str] = typer.Option(None, "--color", help="rgb, bgr or gray"),
         calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of real face images for int8 calibration"),
-        calib_count: Optional[int] = typer.Option(None, "--calib-count", help="How many calibration images (default 64)"),
+        calib_count: Optional[int] = typer.Option(None, "--calib-count", help="How many calibration images (default 64; 16 more are held out for the gate)"),
+        calib_min: Optional[int] = typer.Option(None, "--calib-min", help="Fewest good calibration images int8 accepts (default 8)"),
         arch: Optional[str] = typer.Option(None, "--arch", help="package.module:Class for a state dict"),
         arch_args: Optional[str] = typer.Option(None, "--arch-args", help="JSON kwargs for --arch"),
         trust_checkpoint: bool = typer.Option(False, "--trust-checkpoint", help="Allow full unpickling (runs code from the file!)"),
         landmarks: Optional[int] = typer.Option(None, "--landmarks", help="Landmark count of a non-zoo model (for the manifest)"),
-        policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: keep-float-tail (default) or all-int8"),
+        policy: Optional[str] = typer.Option(None, "--policy", help="int8 policy: search (default: float only where measured necessary), keep-float-tail, all-int8"),
+        gate: Optional[List[str]] = typer.Option(None, "--gate", help="Override a gate limit, KEY=VALUE (fp32.rel_l2, fp16.rel_l2, int8.landmarks_mean_px, int8.top1, int8.cosine, int8.rel_l2); repeatable"),
+        no_gate: bool = typer.Option(False, "--no-gate", help="Keep and accept artifacts that fail the gate (exit 0; they stay marked failed)"),
+        min_int8_share: Optional[float] = typer.Option(None, "--min-int8-share", help="tflite-int8 fails when fewer MACs than this share run in int8 (default 0.9)"),
         max_error: Optional[float] = typer.Option(None, "--max-error", help="Gate: fail when the max coordinate error vs PyTorch exceeds PX"),
         deployment_target: Optional[str] = typer.Option(None, "--deployment-target", help="CoreML: iOS16, iOS17 (default) or iOS18"),
         coreml_input: Optional[str] = typer.Option(None, "--coreml-input", help="CoreML input: image (default; CVPixelBuffer/Vision) or tensor"),
@@ -67,7 +71,7 @@ def register(app: typer.Typer) -> None:
             "color": color or cfg.get("input", "color"),
         }
         calib_dir = calib or (Path(cfg.get("convert", "calib")) if cfg.get("convert", "calib") else None)
-        targets = target if target != ["tflite-int8"] or not cfg.get("convert", "targets") else _as_list(cfg.get("convert", "targets"))
+        targets = target or _as_list(cfg.get("convert", "targets", ["tflite-int8"]))  # the command line beats devicekit.toml
         with step("load the conversion stack"):
             from devicekit import converters as cv
         with step(f"load {model}"):
@@ -84,8 +88,12 @@ def register(app: typer.Typer) -> None:
             out_dir=out or Path(cfg.get("convert", "output", "out")) / loaded.name,
             calib_dir=calib_dir,
             calib_count=calib_count or cfg.get("convert", "calib_count", 64),
-            policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "keep-float-tail")),
+            policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "search")),
             max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
+            gate=cv.GateConfig.parse(gate if gate else cfg.get("convert", "gate"),
+                                     enabled=not (no_gate or cfg.get("convert", "no_gate", False)),
+                                     min_int8_share=min_int8_share if min_int8_share is not None else cfg.get("convert", "min_int8_share")),
+            calib_min=calib_min if calib_min is not None else cfg.get("convert", "calib_min", 8),
             backend=backend or cfg.get("convert", "backend", "onnx2tf"),
             extra={k: v for k, v in {
                 "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
@@ -127,15 +135,30 @@ def verify_line(v: dict) -> str:
     return "; ".join(parts)
 
 
+def gate_line(a: dict) -> str:
+    """One line for one agreement (converters.judge / runtime.compare JSON)."""
+    parts = []
+    for h in a.get("heads", []):
+        if h["kind"] == "landmarks":
+            v = f"{h['mean_px']:.3g} px mean, {h['max_px']:.3g} max"
+        elif h["kind"] == "classifier":
+            v = f"top-1 {h['top1']:.0%}, top-5 {h['top5']:.0%}, cosine >= {h['cosine_min']:.4f}"
+        else:
+            v = f"rel-L2 {h['rel_l2']:.2g}, max abs {h['max_abs']:.2g}"
+        parts.append(f"{h['name']} ({h['kind']}) {v}{'' if h['passed'] else ' FAIL'}")
+    return f"{a.get('on')}: " + "; ".join(parts)
+
+
 def _as_list(v):
     return v if isinstance(v, list) else [v]
 
 
 def render_summary(report) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    t = Table(title=f"devicekit convert: {report.model.get('source')}", show_lines=False)
-    for col in ("target", "file", "size", "ops", "float ops (int8)", "error vs PyTorch", "time"):
+    t = Table(title=f"devicekit convert: {escape(str(report.model.get('source')))}", show_lines=False)
+    for col in ("", "target", "file", "size", "ops", "float ops (int8)", "error vs PyTorch", "time"):
         t.add_column(col)
     for r in report.results:
         s = r.summary
@@ -154,8 +177,25 @@ def render_summary(report) -> None:
         top = ", ".join(f"{k}x{v}" for k, v in list(ops.items())[:6])
         fl = s.get("float_ops")
         floats = "-" if fl is None else (", ".join(sorted({f["op"] for f in fl})) or "none")
-        t.add_row(r.target, r.artifact.name, f"{s.get('size_bytes', 0) / 1024:.0f} KB", f"{sum(ops.values())}: {top}", floats, e, f"{r.seconds:.1f} s")
+        mark = {"verified": "[green]✓[/]", "failed": "[bold red]✗ FAILED[/]"}.get(r.status, "[yellow]? unverified[/]")
+        t.add_row(mark, r.target, escape(r.artifact.name), f"{s.get('size_bytes', 0) / 1024:.0f} KB", f"{sum(ops.values())}: {top}",
+                  floats, escape(e), f"{r.seconds:.1f} s")
     out_console.print(t)
+    for r in report.results:
+        gate = r.summary.get("gate") or {}
+        for key in ("calibration", "holdout", "vs_fp32"):
+            a = gate.get(key)
+            if a:
+                info(f"  {r.target} {key.replace('_', ' ')}: {escape(gate_line(a))}")
+        for f in gate.get("failures", []):
+            info(f"  [bold red]{r.target} gate failed[/]: {escape(f)}")
+        if gate.get("not_run"):
+            info(f"  [yellow]{r.target}[/]: {escape(gate['not_run'])}")
+        if s_share := r.summary.get("int8_mac_share"):
+            info(f"  {r.target}: {s_share:.1%} of MACs and {r.summary.get('int8_weight_share', 0):.1%} of weight bytes in int8")
+        for reg in r.summary.get("float_regions") or []:
+            info(f"  {r.target}: float region {escape(reg['region'])}: gate score {reg['score_without']:.3g} -> {reg['score_with']:.3g} "
+                 f"(1 = at the limits), costs {reg['extra_bytes'] or 0} B, {reg['macs'] or 0:,} MACs")
     for r in report.results:
         for f in {(f["op"], f.get("why", "left float by the converter")) for f in r.summary.get("float_ops") or []}:
             info(f"  {r.target}: {f[0]} stays float: {f[1]}")

@@ -83,13 +83,17 @@ def box_from_landmarks(points: np.ndarray, policy: dict = CROP_POLICY) -> CropBo
     return box_from_detection(detection_from_landmarks(points), policy)
 
 
-def _matrix(box: CropBox, out: int) -> np.ndarray:
-    """2x3 affine, continuous image coords -> continuous crop coords."""
+def _matrix(box: CropBox, out: int, out_h: int | None = None) -> np.ndarray:
+    """2x3 affine, continuous image coords -> continuous crop coords.
+
+    ``box.size`` spans the ``out`` columns; a taller or wider ``out_h`` keeps
+    the same pixel scale (the crop is ``box.size * out_h / out`` high).
+    """
     s = out / box.size
     c, si = math.cos(box.angle), math.sin(box.angle)
-    # rotate about the box centre by -angle, scale, move the centre to out/2
+    # rotate about the box centre by -angle, scale, move the centre to the middle of the output
     a = np.array([[c * s, si * s], [-si * s, c * s]])
-    t = np.array([out / 2, out / 2]) - a @ np.array([box.cx, box.cy])
+    t = np.array([out / 2, (out_h or out) / 2]) - a @ np.array([box.cx, box.cy])
     return np.hstack([a, t[:, None]])
 
 
@@ -107,15 +111,17 @@ def to_image(points: np.ndarray, box: CropBox, out: int) -> np.ndarray:
     return ((p - m[:, 2]) @ inv.T).astype(np.float32)
 
 
-def crop_image(image: np.ndarray, box: CropBox, out: int) -> np.ndarray:
-    """Crop + resize (+ rotate) ``image`` [H, W(, C)] to [out, out(, C)]; outside the image is black.
+def crop_image(image: np.ndarray, box: CropBox, out: int, out_h: int | None = None) -> np.ndarray:
+    """Crop + resize (+ rotate) ``image`` [H, W(, C)] to [out_h or out, out(, C)]; outside the image is black.
 
     When the crop shrinks the face by more than 2x, the image is first reduced
     with area averaging (anti-aliasing), and the matrix accounts for it exactly.
+    This is the one crop: calibration, verify, the training script and the
+    generated apps' constants all go through it (or match it, tested).
     """
     import cv2
 
-    m = _matrix(box, out)
+    m = _matrix(box, out, out_h)
     scale = out / box.size
     if scale < 0.5:
         h, w = image.shape[:2]
@@ -125,12 +131,36 @@ def crop_image(image: np.ndarray, box: CropBox, out: int) -> np.ndarray:
     # continuous -> index coordinates: idx = cont - 0.5 on both sides
     t = m[:, 2] + m[:, :2] @ np.array([0.5, 0.5]) - 0.5
     mi = np.hstack([m[:, :2], t[:, None]]).astype(np.float64)
-    return cv2.warpAffine(image, mi, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(image, mi, (out, out_h or out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def detect_crop_box(image_bgr: np.ndarray, policy: dict = CROP_POLICY) -> tuple[float, float, float, float] | None:
-    """The crop (x0, y0, x1, y1) for the largest face, or None (used by the converter's calibration)."""
+def centre_box(image: np.ndarray) -> CropBox:
+    """The centre square of an image: the crop when no face is found."""
+    h, w = image.shape[:2]
+    return CropBox(w / 2, h / 2, float(min(h, w)))
+
+
+def model_pixels(image_bgr: np.ndarray, box: CropBox, spec) -> np.ndarray:
+    """The crop as [H, W, C] float32 0-255 pixels in the spec's colour order and size (``spec``: an InputSpec)."""
+    import cv2
+
+    crop = crop_image(image_bgr, box, spec.width, spec.height)
+    if spec.color == "gray":
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[..., None]
+    elif spec.color == "rgb":
+        crop = crop[..., ::-1]
+    return np.ascontiguousarray(crop, np.float32)
+
+
+def detect_face_box(image_bgr: np.ndarray, policy: dict = CROP_POLICY) -> CropBox | None:
+    """The crop for the largest face, or None (the converter's calibration; verify matches annotations too)."""
     from .detect import detect_faces
 
     faces = detect_faces(image_bgr)
-    return box_from_detection(faces[0], policy).to_xyxy() if faces else None
+    return box_from_detection(faces[0], policy) if faces else None
+
+
+def detect_crop_box(image_bgr: np.ndarray, policy: dict = CROP_POLICY) -> tuple[float, float, float, float] | None:
+    """``detect_face_box`` as (x0, y0, x1, y1)."""
+    box = detect_face_box(image_bgr, policy)
+    return box.to_xyxy() if box else None

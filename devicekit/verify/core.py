@@ -17,7 +17,8 @@ import numpy as np
 
 from ..config import InputSpec
 from ..errors import InputError
-from ..face.crop import CROP_POLICY, CropBox, box_from_detection, crop_image, detection_from_landmarks, to_image
+from ..face.crop import CROP_POLICY, CropBox, box_from_detection, detection_from_landmarks, to_image
+from ..face.crop import model_pixels as crop_model_pixels
 from . import metrics
 from .runners import NotVerified
 
@@ -63,17 +64,10 @@ def _iou(a, b) -> float:
 
 
 def model_pixels(image_bgr: np.ndarray, box: CropBox, spec: InputSpec) -> np.ndarray:
-    """The crop as [H, W, C] float32 0-255 pixels in the spec's colour order."""
-    import cv2
-
+    """The crop as [H, W, C] float32 0-255 pixels in the spec's colour order (face.crop.model_pixels, square)."""
     if spec.height != spec.width:
         raise InputError(f"verify needs a square model input, got {spec.height}x{spec.width}")
-    crop = crop_image(image_bgr, box, spec.width)
-    if spec.color == "gray":
-        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[..., None]
-    elif spec.color == "rgb":
-        crop = crop[..., ::-1]
-    return np.ascontiguousarray(crop, np.float32)
+    return crop_model_pixels(image_bgr, box, spec)
 
 
 def prepare_faces(images: list[Path], annotations: dict[Path, np.ndarray], spec: InputSpec,

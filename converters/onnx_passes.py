@@ -1,0 +1,260 @@
+"""ONNX graph rewrites that make the TFLite path quantise and delegate well, run before onnx2tf.
+
+Each pass is a function ``(onnx.ModelProto) -> list[str]`` that edits the
+model in place and returns one note per rewrite (they go into the manifest).
+``PASSES`` is the order they run in. Every pass is exact in float: the
+rewritten graph computes the same numbers as the original.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+
+def _attr(node, name: str, default):
+    import onnx
+
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _static_shapes(model) -> dict[str, list[int]]:
+    """Tensor name -> static shape, from ONNX shape inference (dims that are not known are left out)."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    out = {}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        dims = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+        if dims and None not in dims:
+            out[vi.name] = dims
+    return out
+
+
+def maxpool_edge_padding(model) -> list[str]:
+    """Max-pooling with padding or ``ceil_mode`` -> edge-replicated padding (slices + concat) and a VALID pool.
+
+    onnx2tf pads such a pool with the float minimum (-3.4e38). Under int8 that
+    constant lands in the calibrated range of the pad and, through the shared
+    scale of PAD and its input, of the layer before it: a scale near 1e36 that
+    zeroes every activation (facenet-pytorch's ONet said face probability 0.001
+    where PyTorch says 0.9998). XNNPACK does not take PADV2 either.
+
+    Replicating the edge row/column is exact for max-pooling: every window
+    that reaches into the padding also covers the edge element it repeats
+    (PyTorch and ONNX allow at most half a kernel of padding, and a ceil-mode
+    window starts inside the input). Slices and a concatenation quantise with
+    the input's scale and XNNPACK takes both in int8.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    shapes = _static_shapes(model)
+    graph = model.graph
+    notes: list[str] = []
+    new_nodes = []
+    counter = 0
+
+    def const(name: str, values) -> str:
+        graph.initializer.append(numpy_helper.from_array(np.asarray(values, np.int64), name))
+        return name
+
+    for node in graph.node:
+        if node.op_type != "MaxPool" or len(node.output) != 1:
+            new_nodes.append(node)
+            continue
+        kernel = list(_attr(node, "kernel_shape", []))
+        n = len(kernel)
+        pads = list(_attr(node, "pads", [0] * 2 * n))
+        ceil = bool(_attr(node, "ceil_mode", 0))
+        auto_pad = _attr(node, "auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        strides = list(_attr(node, "strides", [1] * n))
+        dil = list(_attr(node, "dilations", [1] * n))
+        shape = shapes.get(node.input[0])
+        if auto_pad != "NOTSET" or shape is None or len(shape) != n + 2 or (not ceil and not any(pads)):
+            new_nodes.append(node)
+            continue
+        begin, end = pads[:n], pads[n:]
+        extra = []
+        for i in range(n):
+            L, k, s, d = shape[2 + i], kernel[i], strides[i], dil[i]
+            span = L + begin[i] + end[i] - d * (k - 1) - 1
+            out = (math.ceil(span / s) if ceil else span // s) + 1
+            if ceil and (out - 1) * s >= L + begin[i]:  # PyTorch/ONNX: the last window must start inside
+                out -= 1
+            need = (out - 1) * s + d * (k - 1) + 1
+            extra.append(need - (L + begin[i] + end[i]))
+        end = [e + max(x, 0) for e, x in zip(end, extra)]
+        if not any(begin) and not any(end):
+            # ceil_mode changed nothing here: the same pool without it
+            node.ClearField("attribute")
+            node.attribute.extend(helper.make_attribute(k, v) for k, v in
+                                  (("kernel_shape", kernel), ("strides", strides), ("dilations", dil)))
+            new_nodes.append(node)
+            continue
+        x = node.input[0]
+        for i in range(n):
+            axis, L = 2 + i, shape[2 + i]
+            if not begin[i] and not end[i]:
+                continue
+            counter += 1
+            tag = f"devicekit_edgepad{counter}"
+            ax = const(f"{tag}_axes", [axis])
+            parts = []
+            if begin[i]:
+                first = f"{tag}_first"
+                new_nodes.append(helper.make_node("Slice", [x, const(f"{tag}_s0", [0]), const(f"{tag}_e0", [1]), ax], [first]))
+                parts += [first] * begin[i]
+            parts.append(x)
+            if end[i]:
+                last = f"{tag}_last"
+                new_nodes.append(helper.make_node("Slice", [x, const(f"{tag}_s1", [L - 1]), const(f"{tag}_e1", [L]), ax], [last]))
+                parts += [last] * end[i]
+            padded = f"{tag}_out"
+            new_nodes.append(helper.make_node("Concat", parts, [padded], axis=axis))
+            x = padded
+        new_nodes.append(helper.make_node("MaxPool", [x], list(node.output), name=node.name,
+                                          kernel_shape=kernel, strides=strides, dilations=dil))
+        notes.append(f"{node.name or 'MaxPool'}: {'ceil_mode ' if ceil else ''}padding {begin}+{end} as edge "
+                     "replication (exact for max-pooling; int8- and XNNPACK-friendly)")
+    if notes:
+        graph.ClearField("node")
+        graph.node.extend(new_nodes)
+    return notes
+
+
+def _slope_values(model, name: str):
+    from onnx import numpy_helper
+
+    for init in model.graph.initializer:
+        if init.name == name:
+            return numpy_helper.to_array(init)
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output[0] == name:
+            for a in node.attribute:
+                if a.name == "value":
+                    return numpy_helper.to_array(a.t)
+    return None
+
+
+def prelu_as_mul_add(model) -> list[str]:
+    """PReLU(x) = a*x + relu((1-a)*x) (every slope a <= 1), else a*x + sign(1-a)*relu(|1-a|*x).
+
+    XNNPACK has no int8 PRELU (measured: benchmarks/xnnpack_ops.md), so an
+    int8 PReLU splits the graph into delegate partitions around builtin
+    kernels (MTCNN ONet int8 ran 3.5x slower than fp32). The multiplies (the
+    ReLU fuses into the one before it) and the add are int8 XNNPACK ops. The
+    slope keeps its broadcast shape, so the rewrite is exact at any rank.
+    int8 only: XNNPACK takes a float PRELU as one op.
+    """
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    notes, new_nodes, count = [], [], 0
+    for node in model.graph.node:
+        slope = _slope_values(model, node.input[1]) if node.op_type == "PRelu" else None
+        if slope is None:
+            new_nodes.append(node)
+            continue
+        count += 1
+        tag = f"devicekit_prelu{count}"
+        x, y = node.input[0], node.output[0]
+        slope = slope.astype(np.float32)
+        rest = (1.0 - slope).astype(np.float32)
+        model.graph.initializer.append(numpy_helper.from_array(slope, f"{tag}_a"))
+        new_nodes.append(helper.make_node("Mul", [x, f"{tag}_a"], [f"{tag}_ax"]))
+        if np.all(rest >= 0):
+            model.graph.initializer.append(numpy_helper.from_array(rest, f"{tag}_1ma"))
+            new_nodes.append(helper.make_node("Mul", [x, f"{tag}_1ma"], [f"{tag}_bx"]))
+            new_nodes.append(helper.make_node("Relu", [f"{tag}_bx"], [f"{tag}_r"]))
+            pos = f"{tag}_r"
+        else:  # some slope > 1: relu(|1-a| x) * sign(1-a)
+            model.graph.initializer.append(numpy_helper.from_array(np.abs(rest), f"{tag}_abs"))
+            model.graph.initializer.append(numpy_helper.from_array(np.where(rest >= 0, 1.0, -1.0).astype(np.float32), f"{tag}_sgn"))
+            new_nodes.append(helper.make_node("Mul", [x, f"{tag}_abs"], [f"{tag}_bx"]))
+            new_nodes.append(helper.make_node("Relu", [f"{tag}_bx"], [f"{tag}_r"]))
+            new_nodes.append(helper.make_node("Mul", [f"{tag}_r", f"{tag}_sgn"], [f"{tag}_rs"]))
+            pos = f"{tag}_rs"
+        new_nodes.append(helper.make_node("Add", [f"{tag}_ax", pos], [y], name=node.name))
+    if count:
+        model.graph.ClearField("node")
+        model.graph.node.extend(new_nodes)
+        notes.append(f"{count} PReLU as multiply + ReLU + add (XNNPACK has no int8 PRELU; exact in float)")
+    return notes
+
+
+def hardswish_as_mul_add(model) -> list[str]:
+    """HardSwish(x) = (x / 6) * relu6(x + 3), written so TFLite does not fuse it back into HARD_SWISH.
+
+    XNNPACK takes HARD_SWISH in float but not in int8 (measured); the add
+    with its fused ReLU6 and the two multiplies are int8 XNNPACK ops. The
+    same for HardSigmoid(x) = relu6(x + 3) / 6 (alpha 1/6, beta 1/2).
+    int8 only.
+    """
+    from onnx import helper, numpy_helper
+    import numpy as np
+
+    new_nodes, count = [], 0
+
+    def scalar(name, v):
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(v, np.float32), name))
+        return name
+
+    for node in model.graph.node:
+        is_sig = node.op_type == "HardSigmoid"
+        if node.op_type != "HardSwish" and not (is_sig and abs(_attr(node, "alpha", 0.2) - 1 / 6) < 1e-6
+                                                 and abs(_attr(node, "beta", 0.5) - 0.5) < 1e-6):
+            new_nodes.append(node)
+            continue
+        count += 1
+        tag = f"devicekit_hswish{count}"
+        x, y = node.input[0], node.output[0]
+        new_nodes.append(helper.make_node("Add", [x, scalar(f"{tag}_3", 3.0)], [f"{tag}_x3"]))
+        new_nodes.append(helper.make_node("Clip", [f"{tag}_x3", scalar(f"{tag}_lo", 0.0), scalar(f"{tag}_hi", 6.0)], [f"{tag}_r6"]))
+        if is_sig:
+            new_nodes.append(helper.make_node("Mul", [f"{tag}_r6", scalar(f"{tag}_s", 1 / 6)], [y], name=node.name))
+        else:
+            new_nodes.append(helper.make_node("Mul", [x, scalar(f"{tag}_s", 1 / 6)], [f"{tag}_x6"]))
+            new_nodes.append(helper.make_node("Mul", [f"{tag}_x6", f"{tag}_r6"], [y], name=node.name))
+    if count:
+        model.graph.ClearField("node")
+        model.graph.node.extend(new_nodes)
+        return [f"{count} HardSwish/HardSigmoid as add + ReLU6 + multiply (XNNPACK has no int8 HARD_SWISH; exact in float)"]
+    return []
+
+
+# run on every TFLite target's graph; the second list only on the int8 graph
+PASSES = [maxpool_edge_padding]
+INT8_PASSES = [prelu_as_mul_add, hardswish_as_mul_add]
+
+
+def _drop_unused_initializers(model) -> None:
+    import onnx
+
+    if any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for n in model.graph.node for a in n.attribute):
+        return  # subgraphs may read outer initializers
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    keep = [i for i in model.graph.initializer if i.name in used]
+    if len(keep) != len(model.graph.initializer):
+        model.graph.ClearField("initializer")
+        model.graph.initializer.extend(keep)
+
+
+def run_passes(src, dst, passes: list[Callable]) -> list[str]:
+    """Run ``passes`` on the ONNX file ``src`` and write the result to ``dst``; the notes of what changed."""
+    import onnx
+
+    model = onnx.load(str(src))
+    notes: list[str] = []
+    for p in passes:
+        notes += p(model)
+    if notes:
+        _drop_unused_initializers(model)
+        onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return notes

@@ -1,0 +1,354 @@
+"""tflite-int8: calibrate once, then keep in float only what measurement says must be.
+
+Steps: the int8 graph variant (tflite.saved_model(int8=True): ONNX rewrites
+for int8 and XNNPACK) -> calibrate on the calibration images -> quantise with
+the MLIR quantiser, a denylist of nodes left in float -> float outputs.
+
+The denylist is searched (policy ``search``, the default):
+
+1. Everything int8. Judged on the calibration images, in LiteRT with the
+   XNNPACK delegate a phone applies, against the reference model, by the
+   gate's int8 limits (converters.judge). Passing: done, no float op.
+2. Otherwise each candidate region alone in float, measured: the coordinate
+   math computed from a softmax, the ops after the last learned layer, each
+   output layer, then (when those are not enough) each learned layer.
+3. Regions added in order of how much each helps until the gate passes,
+   skipping any that would put the integer share of MACs under the minimum;
+   then every chosen region dropped again if the gate still passes without
+   it. The result is the smallest set found, each region with the error it
+   saves and its cost in bytes and MACs.
+
+Policies ``keep-float-tail`` (the fixed rule of earlier releases) and
+``all-int8`` (nothing float) skip the search.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from devicekit.errors import ConversionError
+
+# Ops that hold learned weights: the float tail starts after the last of them.
+WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL"}
+# Ops whose outputs are probabilities: everything computed from them is coordinate math.
+FRAGILE_OPS = {"EXP", "SOFTMAX", "LOG_SOFTMAX"}
+# Ops that only move or rescale data (coordinate decoding): a weighted op feeding the
+# output through these alone is an output layer.
+SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE", "MUL", "ADD", "SUB", "DIV"}
+SEARCH_IMAGES = 256  # calibration images each trial is judged on (all of them by default: the gate judges them all)
+MAX_TRIALS = 80  # quantise-and-measure rounds before the search settles for the best it found
+ROUND = 6  # candidates re-measured on top of the chosen set in each round of the search
+
+
+def graph_ops(tflite_bytes: bytes) -> tuple[list[dict], dict[int, str], list[int]]:
+    """(ops with op_name/inputs/outputs, tensor index -> name, output tensor indices) of a .tflite."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=tflite_bytes)
+    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    return it._get_ops_details(), names, [o["index"] for o in it.get_output_details()]
+
+
+def float_tail(tflite_bytes: bytes) -> list[dict]:
+    """The coordinate-math tail of a float graph, each op with the reason it is tail.
+
+    Everything computed from a softmax (soft-argmax, RoI sampling and its
+    fixed ramp convolutions, coordinate decoding), everything after the last
+    learned layer on every path, and the learned layer that produces a model
+    output directly (a regressor's or classifier's last layer).
+    """
+    ops, names, outputs = graph_ops(tflite_bytes)
+    consumers: dict[int, list[int]] = {}
+    for i, op in enumerate(ops):
+        for t in op["inputs"]:
+            consumers.setdefault(int(t), []).append(i)
+    reaches_weighted: dict[int, bool] = {}
+
+    def downstream_weighted(i: int) -> bool:
+        if i in reaches_weighted:
+            return reaches_weighted[i]
+        reaches_weighted[i] = False
+        hit = any(ops[j]["op_name"] in WEIGHTED_OPS or downstream_weighted(j) for t in ops[i]["outputs"] for j in consumers.get(int(t), []))
+        reaches_weighted[i] = hit
+        return hit
+
+    def feeds_output_directly(i: int) -> bool:
+        for t in ops[i]["outputs"]:
+            if int(t) in outputs:
+                return True
+            for j in consumers.get(int(t), []):
+                if ops[j]["op_name"] in SHAPE_OPS and feeds_output_directly(j):
+                    return True
+        return False
+
+    producers = {int(t): i for i, op in enumerate(ops) for t in op["outputs"]}
+    from_softmax: dict[int, bool] = {}
+
+    def computed_from_softmax(i: int) -> bool:
+        if i not in from_softmax:
+            from_softmax[i] = False
+            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or any(
+                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"])
+        return from_softmax[i]
+
+    tail = []
+    for i, op in enumerate(ops):
+        name = op["op_name"]
+        tensor = names[int(op["outputs"][0])]
+        if computed_from_softmax(i):
+            tail.append({"op": name, "index": i, "tensor": tensor, "group": "softmax",
+                         "why": "computed from a softmax (soft-argmax / coordinate math)"})
+        elif name in WEIGHTED_OPS:
+            if feeds_output_directly(i):
+                tail.append({"op": name, "index": i, "tensor": tensor, "group": f"output layer {i}", "why": "output layer"})
+        elif not downstream_weighted(i):
+            tail.append({"op": name, "index": i, "tensor": tensor, "group": "after the last learned layer",
+                         "why": "after the last learned layer (coordinate math)"})
+    return tail
+
+
+@dataclass(frozen=True)
+class Region:
+    """Ops that stay float together (one denylist entry per op's output tensor)."""
+
+    name: str
+    why: str
+    ops: tuple[int, ...]  # indices in the float graph
+    nodes: tuple[str, ...]  # node names for the MLIR quantiser's denylist
+
+
+# Ops that int8 computes exactly (they move or select values): never a float candidate on their own.
+EXACT_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "STRIDED_SLICE", "SLICE", "PAD",
+             "MAX_POOL_2D", "GATHER", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE", "DEQUANTIZE"}
+
+
+def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
+    """(tail regions, learned-layer and activation regions) of the float graph of the int8 variant.
+
+    An activation region is a run of computing ops without weights (a PReLU
+    written as multiplies and an add, a residual add, a swish) between two
+    learned layers, in graph order: each requantises its output to 8 bits.
+    """
+    ops, names, _ = graph_ops(float_bytes)
+    groups: dict[str, list[dict]] = {}
+    for t in float_tail(float_bytes):
+        groups.setdefault(t["group"], []).append(t)
+    tail = []
+    for g, items in groups.items():
+        label = g if not g.startswith("output layer") else f"output layer ({items[0]['op']} #{items[0]['index']})"
+        tail.append(Region(label, items[0]["why"], tuple(t["index"] for t in items), tuple(sorted({t["tensor"] for t in items}))))
+    in_tail = {i for r in tail for i in r.ops}
+    body: list[Region] = []
+    run: list[int] = []
+
+    def close_run():
+        if run:
+            kinds = "+".join(dict.fromkeys(ops[i]["op_name"] for i in run))
+            body.append(Region(f"{kinds} after #{run[0] - 1}", "activation requantised to 8 bits", tuple(run),
+                               tuple(names[int(ops[i]["outputs"][0])] for i in run)))
+            run.clear()
+
+    for i, op in enumerate(ops):
+        if i in in_tail:
+            close_run()
+        elif op["op_name"] in WEIGHTED_OPS:
+            close_run()
+            body.append(Region(f"{op['op_name']} #{i}", "learned layer sensitive to int8", (i,), (names[int(op["outputs"][0])],)))
+        elif op["op_name"] not in EXACT_OPS:
+            run.append(i)
+    close_run()
+    return tail, body
+
+
+def _op_costs(float_bytes: bytes) -> tuple[list[int], list[int], int]:
+    """(MACs per op, float weight bytes per op, total MACs) of the float graph, from devicekit check's reader."""
+    import tempfile
+    from pathlib import Path
+
+    from devicekit.check.graph import all_macs
+    from devicekit.modelfile import read_model
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "float.tflite"
+        p.write_bytes(float_bytes)
+        facts = read_model(p)
+    macs = all_macs(facts)
+    weights = []  # what keeping the op float costs over int8: its constant inputs at 4 bytes instead of 1
+    for op in facts.ops:
+        consts = [facts.tensor(i) for i in op.inputs if i >= 0]
+        weights.append(int(0.75 * sum(t.const_bytes for t in consts if t is not None and t.const)))
+    return macs, weights, sum(macs)
+
+
+@dataclass
+class Int8Result:
+    data: bytes
+    float_regions: list[dict] = field(default_factory=list)
+    search: list[dict] = field(default_factory=list)  # every trial: regions in float, score, passed, bytes
+    score: float = 0.0
+    passed: bool = True
+    int8_mac_share: float = 1.0
+    notes: list[str] = field(default_factory=list)
+
+
+class _Quantizer:
+    """Calibrated model + denylist -> int8 bytes (memoised), and its judgement on the search images."""
+
+    def __init__(self, model, opts, calib, converter):
+        from tensorflow.lite.python import convert as tfl_convert
+
+        from .judge import InputSet, reference_outputs
+
+        tf, conv = converter
+        self.tf, self._quantize = tf, tfl_convert.mlir_quantize
+        self.model, self.opts = model, opts
+        inputs = calib.inputs.transpose(0, 2, 3, 1).astype(np.float32)  # the SavedModel takes NHWC
+
+        def representative():
+            for x in inputs:
+                yield [x[None]]
+
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = representative
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        conv._experimental_calibrate_only = True
+        self.calibrated = conv.convert()
+        # judged where it was calibrated and on images calibration never saw (int8 ranges clip unseen inputs)
+        self.search_sets = [(InputSet("calibration", calib.inputs[:SEARCH_IMAGES], "calibration images"),
+                             reference_outputs(model, calib.inputs, "calibration")[:SEARCH_IMAGES])]
+        if calib.validation is not None and len(calib.validation):
+            self.search_sets.append((InputSet("validation", calib.validation, "validation images"),
+                                     reference_outputs(model, calib.validation, "validation")))
+        self.limits = opts.gate.limits("int8")
+        self._built: dict[frozenset, bytes] = {}
+        self._judged: dict[frozenset, object] = {}
+        self.trials: list[dict] = []
+
+    def build(self, nodes: frozenset) -> bytes:
+        if nodes not in self._built:
+            from .tflite_edit import float_outputs
+
+            try:
+                q = self._quantize(self.calibrated, fully_quantize=True, input_data_type=self.tf.int8,
+                                   output_data_type=self.tf.float32,
+                                   denylisted_ops=list(self.opts.policy.extra_float_ops) or None,
+                                   denylisted_nodes=sorted(nodes) or None)
+            except Exception as exc:  # noqa: BLE001 - the MLIR quantiser raises ConverterError & co
+                raise ConversionError(f"int8 quantisation of {self.model.name} failed "
+                                      f"({str(exc).strip().splitlines()[0][:300]})") from None
+            self._built[nodes] = float_outputs(q)
+        return self._built[nodes]
+
+    def judge(self, nodes: frozenset, label: str) -> list | None:
+        """The agreements of the int8 model with ``nodes`` float on the search sets (None when XNNPACK refuses it)."""
+        if nodes not in self._judged:
+            from devicekit.runtime import DelegateError, TFLiteRunner
+
+            from .judge import judge
+
+            data = self.build(nodes)
+            try:
+                runner = TFLiteRunner(data, delegate="xnnpack")
+                agreements = [judge(self.model, runner, s, self.limits, ref) for s, ref in self.search_sets]
+                score, why = max(a.score() for a in agreements), None
+            except DelegateError as exc:
+                agreements, score, why = None, float("inf"), str(exc)
+            self._judged[nodes] = agreements
+            self.trials.append({"float": label, "score": round(score, 4), "passed": score <= 1.0, "bytes": len(data),
+                                **({"xnnpack": why} if why else {})})
+        return self._judged[nodes]
+
+    def score(self, nodes: frozenset, label: str) -> float:
+        a = self.judge(nodes, label)
+        return float("inf") if a is None else max(x.score() for x in a)
+
+
+def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Result:
+    """Search the float islands of ``model``'s int8 conversion (see the module docstring)."""
+    q = _Quantizer(model, opts, calib, converter)
+    policy = opts.policy
+    macs, weights, total = _op_costs(float_bytes)
+    tail, learned = candidate_regions(float_bytes)
+    if not policy.search:
+        fixed = tail if policy.keep_float_tail else []
+        return _result(q, frozenset(n for r in fixed for n in r.nodes), fixed, float_bytes,
+                       [f"policy {policy.name}: no search"], macs, weights, total)
+    t0 = time.perf_counter()
+
+    def int8_share(regions) -> float:
+        ops = {i for r in regions for i in r.ops}
+        return 1.0 - sum(macs[i] for i in ops if i < len(macs)) / total if total else 1.0
+
+    def nodes_of(regions) -> frozenset:
+        return frozenset(n for r in regions for n in r.nodes)
+
+    def label(regions) -> str:
+        return " + ".join(r.name for r in regions) or "nothing"
+
+    base = q.score(frozenset(), "nothing")
+    if base <= 1.0:
+        return _result(q, frozenset(), [], float_bytes, [], macs, weights, total, base)
+    chosen: list[Region] = []
+    notes: list[str] = []
+    current = base
+    def cost(r: Region) -> int:
+        return sum(weights[i] for i in r.ops if i < len(weights))
+
+    # forward selection, the coordinate tail first and the body only when the tail is not enough: every
+    # candidate of the stage measured on top of what is chosen; a candidate that passes alone ends the
+    # search (the cheapest such); else the best one is kept while it helps, and the few most promising
+    # are measured again on top of it
+    for stage in (tail, learned):
+        pool = [r for r in stage if int8_share(chosen + [r]) >= opts.gate.min_int8_share]
+        known: dict[Region, float] = {}
+        for r in pool:
+            if len(q.trials) >= MAX_TRIALS:
+                break
+            known[r] = q.score(nodes_of(chosen + [r]), label(chosen + [r]))
+        while current > 1.0 and known and len(q.trials) < MAX_TRIALS:
+            passing = [r for r in known if known[r] <= 1.0 and r not in chosen]
+            if passing:
+                best = min(passing, key=lambda r: (cost(r), known[r]))
+                chosen, current = chosen + [best], known[best]
+                break
+            best = min((r for r in known if r not in chosen), key=lambda r: (known[r], pool.index(r)), default=None)
+            if best is None or known[best] >= current:
+                break
+            chosen, current = chosen + [best], known[best]
+            rest = sorted((r for r in known if r not in chosen and int8_share(chosen + [r]) >= opts.gate.min_int8_share),
+                          key=lambda r: (known[r], pool.index(r)))[:ROUND]
+            known = {r: q.score(nodes_of(chosen + [r]), label(chosen + [r])) for r in rest}
+        if current <= 1.0:
+            break
+    if len(q.trials) >= MAX_TRIALS:
+        notes.append(f"search stopped after {MAX_TRIALS} trials")
+    # the smallest set: drop what the gate does not need
+    for r in list(reversed(chosen)):
+        rest = [x for x in chosen if x is not r]
+        if current <= 1.0 and q.score(nodes_of(rest), label(rest)) <= 1.0:
+            chosen = rest
+            current = q.score(nodes_of(chosen), label(chosen))
+    notes.append(f"searched {len(q.trials)} configurations in {time.perf_counter() - t0:.0f} s")
+    return _result(q, nodes_of(chosen), chosen, float_bytes, notes, macs, weights, total, base)
+
+
+def _result(q: _Quantizer, nodes: frozenset, chosen: list, float_bytes: bytes, notes: list[str],
+            macs=None, weights=None, total=None, base=None) -> Int8Result:
+    data = q.build(nodes)
+    score = q.score(nodes, "final")
+    regions = []
+    for r in chosen:
+        rest = nodes - frozenset(r.nodes)
+        without = q.score(rest, "without " + r.name)
+        regions.append({"region": r.name, "why": r.why, "ops": list(r.ops), "nodes": list(r.nodes),
+                        "score_without": round(without, 4), "score_with": round(score, 4),
+                        "macs": int(sum(macs[i] for i in r.ops if i < len(macs))) if macs else None,
+                        "extra_bytes": int(sum(weights[i] for i in r.ops if i < len(weights))) if weights else None})
+    share = 1.0
+    if macs and total:
+        share = 1.0 - sum(macs[i] for r in chosen for i in r.ops if i < len(macs)) / total
+    return Int8Result(data, regions, q.trials, score, score <= 1.0, share,
+                      notes + ([f"everything int8 scored {base:.3g} (1 = at the gate's limits)"] if base is not None else []))
