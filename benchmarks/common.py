@@ -35,7 +35,7 @@ def latency_ms(path: Path, threads: int, runs: int = 200, warmup: int = 20) -> d
     """Median / p90 latency of one invoke of a .tflite on the host (ai_edge_litert, XNNPACK)."""
     import numpy as np
 
-    from devicekit.tflite_run import TFLiteRunner
+    from devicekit.runtime import TFLiteRunner
 
     r = TFLiteRunner(path, threads=threads)
     shape = tuple(r.inputs[0]["shape"])

@@ -92,7 +92,7 @@ def conversion_chain(data: Path, fp32: Path | None) -> dict:
     import onnxruntime as ort
     import torch
 
-    from devicekit.tflite_run import TFLiteRunner
+    from devicekit.runtime import TFLiteRunner
     from devicekit.verify.annotations import find_annotations
     from devicekit.verify.core import list_images, prepare_faces
     from devicekit.zoo import get

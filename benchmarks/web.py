@@ -40,7 +40,7 @@ def models(cache: Path) -> dict[str, Path]:
 
 
 def host_frames(path: Path, threads: int, frames: int, warmup: int) -> np.ndarray:
-    from devicekit.tflite_run import TFLiteRunner
+    from devicekit.runtime import TFLiteRunner
 
     r = TFLiteRunner(path, threads=threads)
     d = r.inputs[0]

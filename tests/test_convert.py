@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from devicekit import converters as cv  # noqa: E402
-from devicekit.tflite_run import TFLiteRunner, match_outputs  # noqa: E402
+from devicekit.runtime import TFLiteRunner, match_outputs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 from thirdparty_net import TwoHeadNet  # noqa: E402

@@ -77,36 +77,24 @@ class _Preprocess:
 
 
 class TFLiteModel:
+    """The bench loop's view of devicekit.runtime.TFLiteRunner: raw tensors in, float outputs out.
+
+    ``--delegate xnnpack`` that XNNPACK cannot take is an error that says so (a phone's default
+    interpreter would not load the file either), never a silent run on the builtin kernels.
+    """
+
     def __init__(self, path: Path, threads: int, delegate: str, mean=None, std=None):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ..runtime import TFLiteRunner
 
         if delegate not in HOST_DELEGATES:
             raise UsageError(f"--delegate {delegate} is not available on the host (use {' or '.join(HOST_DELEGATES)})")
-        self.delegate, self.note = delegate, None
-        try:
-            self.interp = self._load(Interpreter, OpResolverType, path, threads, delegate == "xnnpack")
-        except (ValueError, RuntimeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if delegate != "xnnpack" or "xnnpack" not in first.lower():
-                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
-            # XNNPACK refused a node: measure the builtin kernels instead, and record it
-            self.delegate, self.note = "cpu", f"XNNPACK could not take the model ({first}); ran on the builtin CPU kernels"
-            try:
-                self.interp = self._load(Interpreter, OpResolverType, path, threads, False)
-            except (ValueError, RuntimeError) as exc2:
-                first = (str(exc2).strip().splitlines() or [type(exc2).__name__])[0]
-                raise InputError(f"{path.name}: the LiteRT interpreter cannot load it ({first})") from None
+        runner = TFLiteRunner(path, threads=threads, delegate=delegate)
+        self.delegate, self.note = runner.delegate, None
+        self.interp = runner.interp
         d = self.interp.get_input_details()[0]
         self.in_index = d["index"]
         self.pre = _Preprocess(d["shape"], d["dtype"], d["quantization"], mean, std)
         self.outs = [(o["index"], o["quantization"]) for o in self.interp.get_output_details()]
-
-    @staticmethod
-    def _load(Interpreter, OpResolverType, path: Path, threads: int, xnnpack: bool):
-        resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        interp = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
-        interp.allocate_tensors()
-        return interp
 
     def set_input(self, x: np.ndarray) -> None:
         self.interp.set_tensor(self.in_index, x)

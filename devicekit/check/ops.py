@@ -220,7 +220,11 @@ def _litert_measured(facts: ModelFacts, measured: dict, gates: dict) -> list[Che
     x = measured.get("xnnpack", {})
     macs = all_macs(facts)
     total = sum(macs) or 1
-    if verdict == "fails":
+    if verdict == "unloadable":
+        out.append(CheckResult("ops:xnnpack", "info", value="not applicable", gate=gated,
+                               message="xnnpack: not tried, LiteRT cannot allocate the model at all (see runtime:litert)",
+                               details={"verdict": "unloadable", **src}))
+    elif verdict == "fails":
         out.append(CheckResult("ops:xnnpack", "fail", value="fails to prepare", gate=True,
                                message=f"xnnpack: the delegate fails to prepare ({x.get('error', '?')}): a phone's default "
                                        "LiteRT interpreter will not load this file",

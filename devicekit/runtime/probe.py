@@ -8,7 +8,8 @@ closed subgraph of the original ops, found by walking back from the node's
 outputs to its inputs. The verdict is ``delegated`` (every op taken),
 ``partly`` (some ops run on the builtin kernels between partitions) or
 ``fails`` (XNNPACK refused the model at prepare time: a phone's default
-interpreter does not load it).
+interpreter does not load it); ``unloadable`` when even the builtin kernels
+cannot allocate it (custom ops the app must register, a broken file).
 
 Run as ``python -m devicekit.runtime.probe FILE``: one JSON object on stdout.
 """
@@ -82,7 +83,9 @@ def _run(path: str) -> dict:
         except Exception as exc:  # noqa: BLE001
             res.update(invoke=False, error=_first(exc))
     x = out.get("xnnpack", {})
-    if not x.get("allocate"):
+    if not out["builtin"].get("allocate"):
+        out["verdict"] = "unloadable"  # not XNNPACK's doing: LiteRT cannot run it at all (e.g. unregistered custom ops)
+    elif not x.get("allocate"):
         out["verdict"] = "fails"
     else:
         out["verdict"] = "delegated" if not x.get("left") else "partly"

@@ -1,9 +1,10 @@
 """Run a landmark model on one preprocessed NCHW input -> [L, 2] in model-input pixels.
 
-One small interface for every runtime: the PyTorch reference, a converted
-TFLite (ai_edge_litert, quantized input/output handled from the tensor
-details), and CoreML, which cannot run here until the reference interpreter
-lands: ``NotVerified`` carries that reason into the result instead of a number.
+One small interface over devicekit.runtime: the PyTorch reference, a
+converted TFLite (LiteRT with XNNPACK, as on a phone), and an .mlpackage in
+devicekit's MIL interpreter (CoreML predict needs macOS). An op the
+interpreter does not cover raises ``NotVerified``, whose reason goes into
+the result instead of a number.
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ class TorchRunner:
 
 
 class TFLiteModel:
-    name = "tflite"
+    name = "tflite (LiteRT, XNNPACK)"
 
     def __init__(self, path: Path, count: int | None = 68):
-        from ..tflite_run import TFLiteRunner
+        from ..runtime import TFLiteRunner
 
-        self.runner, self.count = TFLiteRunner(path), count
+        self.runner, self.count = TFLiteRunner(path, delegate="xnnpack"), count
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return _landmarks(self.runner.run(x), self.count)
