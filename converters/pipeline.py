@@ -174,8 +174,9 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
         report.warnings.append(msg)
         warn(msg)
     for target in targets:
-        with step(f"convert to {target.name}"):
+        with step(f"convert to {target.name}") as st:
             result = target.run(model, opts, calib)
+            st.neutral()  # written, not judged yet: the judge step gives the tick or the cross
         with step(f"judge {target.name} against the original ({' and '.join(s.what for s in _input_sets(calib))})") as st:
             err, verdict = evaluate(model, result, target, calib, opts)
             if not verdict.passed:
@@ -194,14 +195,21 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
                 report.warnings.append(msg)
                 warn(msg)
         if opts.extra.get("check", True):
-            with step(f"check {target.name}"):
+            with step(f"check {target.name}") as st:
                 result.summary["check"] = _check(result.artifact)
+                if not result.summary["check"]["ok"] or result.status != "verified":
+                    st.neutral()
             _record(result, "check", result.summary["check"])
         if faces:
-            with step(f"verify {target.name} on {len(faces.images)} face image(s)"):
+            with step(f"verify {target.name} on {len(faces.images)} face image(s)") as st:
                 result.summary["verify"] = _quick_verify(model, result.artifact, faces)
+                failed = _verify_gates(result.summary["verify"], opts)
+                if failed:
+                    st.fail("; ".join(failed))
+                elif result.summary["verify"].get("status") != "ran" or result.status != "verified":
+                    st.neutral()
             _record(result, "verify", result.summary["verify"])
-            report.gate_failures += [f"{target.name}: {m}" for m in _verify_gates(result.summary["verify"], opts)]
+            report.gate_failures += [f"{target.name}: {m}" for m in failed]
         if opts.max_error is not None:
             # landmark models gate on coordinates (px); others on the max output difference
             key, what = ("max_px", "max coordinate error") if "max_px" in err else ("max_abs", "max output difference")
@@ -215,6 +223,9 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
 
 class _NoMark:
     def fail(self, reason: str) -> None:
+        pass
+
+    def neutral(self) -> None:
         pass
 
 

@@ -38,8 +38,13 @@ FRAGILE_OPS = {"EXP", "SOFTMAX", "LOG_SOFTMAX"}
 # Ops that only move or rescale data (coordinate decoding): a weighted op feeding the
 # output through these alone is an output layer.
 SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE", "QUANTIZE", "MUL", "ADD", "SUB", "DIV"}
+# Ops XNNPACK has no int8 kernel for, which it runs in float inside an int8 graph faster than any int8 form
+# (benchmarks/xnnpack_ops.md; MobileNetV3-small int8 0.87x fp32 with them float, 0.96x decomposed into int8
+# multiplies, 2.1x on LiteRT's builtin int8 kernel). They stay float under the search and keep-float-tail
+# policies; they hold no weights and no MACs.
+FLOAT_FASTER = {"HARD_SWISH": "XNNPACK has no int8 HARD_SWISH; in float it stays inside the delegate and is faster than an int8 form"}
 SEARCH_IMAGES = 256  # calibration images each trial is judged on (all of them by default: the gate judges them all)
-MAX_TRIALS = 80  # quantise-and-measure rounds before the search settles for the best it found
+MAX_TRIALS = 40  # quantise-and-measure rounds before the search settles for the best it found
 ROUND = 6  # candidates re-measured on top of the chosen set in each round of the search
 
 
@@ -118,6 +123,7 @@ class Region:
     why: str
     ops: tuple[int, ...]  # indices in the float graph
     nodes: tuple[str, ...]  # node names for the MLIR quantiser's denylist
+    int8_weights: bool = False  # a float FULLY_CONNECTED that keeps int8 weights (dynamic range), bias-corrected
 
 
 # Ops that int8 computes exactly (they move or select values): never a float candidate on their own.
@@ -139,7 +145,12 @@ def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
     tail = []
     for g, items in groups.items():
         label = g if not g.startswith("output layer") else f"output layer ({items[0]['op']} #{items[0]['index']})"
-        tail.append(Region(label, items[0]["why"], tuple(t["index"] for t in items), tuple(sorted({t["tensor"] for t in items}))))
+        region = Region(label, items[0]["why"], tuple(t["index"] for t in items), tuple(sorted({t["tensor"] for t in items})))
+        if g.startswith("output layer") and items[0]["op"] == "FULLY_CONNECTED":
+            # first the cheaper form: float activations and output, int8 weights, bias corrected on the calibration images
+            tail.append(Region(label + " with int8 weights", "output layer: float output (no 1/256 step), int8 weights",
+                               region.ops, region.nodes, int8_weights=True))
+        tail.append(region)
     in_tail = {i for r in tail for i in r.ops}
     body: list[Region] = []
     run: list[int] = []
@@ -161,6 +172,17 @@ def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
             run.append(i)
     close_run()
     return tail, body
+
+
+def forced_regions(float_bytes: bytes) -> list[Region]:
+    """One region per FLOAT_FASTER op type present in the float graph."""
+    ops, names, _ = graph_ops(float_bytes)
+    out = []
+    for op_type, why in FLOAT_FASTER.items():
+        idx = [i for i, op in enumerate(ops) if op["op_name"] == op_type]
+        if idx:
+            out.append(Region(f"{op_type} x{len(idx)}", why, tuple(idx), tuple(names[int(ops[i]["outputs"][0])] for i in idx)))
+    return out
 
 
 def _op_costs(float_bytes: bytes) -> tuple[list[int], list[int], int]:
@@ -216,6 +238,8 @@ class _Quantizer:
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         conv._experimental_calibrate_only = True
         self.calibrated = conv.convert()
+        self.calib_inputs = calib.inputs
+        self._calib_reference = reference_outputs(model, calib.inputs, "calibration")
         # judged where it was calibrated and on images calibration never saw (int8 ranges clip unseen inputs)
         self.search_sets = [(InputSet("calibration", calib.inputs[:SEARCH_IMAGES], "calibration images"),
                              reference_outputs(model, calib.inputs, "calibration")[:SEARCH_IMAGES])]
@@ -227,7 +251,18 @@ class _Quantizer:
         self._judged: dict[frozenset, object] = {}
         self.trials: list[dict] = []
 
-    def build(self, nodes: frozenset) -> bytes:
+    def build(self, nodes: frozenset, hybrid: frozenset = frozenset()) -> bytes:
+        """int8 bytes with ``nodes`` float; the float FULLY_CONNECTED ops among ``hybrid`` with int8 weights."""
+        if hybrid:
+            key = (nodes, hybrid)
+            if key not in self._built:
+                from .tflite_edit import int8_weights
+
+                base = self.build(nodes)
+                means = self._input_means(base, hybrid)
+                first = int8_weights(base, set(hybrid), means)[0]
+                self._built[key] = int8_weights(base, set(hybrid), means, self._output_error(first, hybrid))[0]
+            return self._built[key]
         if nodes not in self._built:
             from .tflite_edit import float_outputs
 
@@ -242,27 +277,68 @@ class _Quantizer:
             self._built[nodes] = float_outputs(q)
         return self._built[nodes]
 
-    def judge(self, nodes: frozenset, label: str) -> list | None:
+    def _input_means(self, data: bytes, names: frozenset) -> dict:
+        """Mean input vector of each FULLY_CONNECTED producing ``names``, over the calibration images."""
+        from ai_edge_litert.interpreter import Interpreter
+
+        from .tflite_edit import fc_inputs
+
+        inputs = fc_inputs(data, set(names))
+        if not inputs:
+            return {}
+        it = Interpreter(model_content=data, experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+        from devicekit.runtime import TFLiteRunner
+
+        feed = TFLiteRunner(data, delegate="cpu")
+        sums = {k: 0.0 for k in inputs}
+        for x in self.calib_inputs:
+            it.set_tensor(it.get_input_details()[0]["index"], feed.to_input(x[None]))
+            it.invoke()
+            for k, idx in inputs.items():
+                sums[k] = sums[k] + it.get_tensor(idx).astype(np.float64).reshape(-1)
+        return {k: v / len(self.calib_inputs) for k, v in sums.items()}
+
+    def _output_error(self, data: bytes, names: frozenset) -> dict:
+        """Mean error vs the reference over the calibration images of each model output among ``names``."""
+        from devicekit.runtime import TFLiteRunner, match_outputs
+
+        runner = TFLiteRunner(data, delegate="xnnpack")
+        out_names = [d["name"] for d in runner.outputs]
+        wanted = [i for i, n in enumerate(out_names) if n in names]
+        if not wanted:
+            return {}
+        sums: dict[int, np.ndarray] = {}
+        for x, r in zip(self.calib_inputs, self._calib_reference):
+            raw = runner.run(x[None])
+            for i in wanted:  # the reference output of the same size is this output's (an output layer's vector)
+                ref_i = next(o for o in r if o.size == raw[i].size)
+                got = match_outputs([raw[i]], [ref_i])[0]
+                sums[i] = sums.get(i, 0.0) + (got - ref_i).astype(np.float64).reshape(-1)
+        return {out_names[i]: v / len(self.calib_inputs) for i, v in sums.items()}
+
+    def judge(self, nodes: frozenset, label: str, hybrid: frozenset = frozenset()) -> list | None:
         """The agreements of the int8 model with ``nodes`` float on the search sets (None when XNNPACK refuses it)."""
-        if nodes not in self._judged:
+        key = (nodes, hybrid) if hybrid else nodes
+        if key not in self._judged:
             from devicekit.runtime import DelegateError, TFLiteRunner
 
             from .judge import judge
 
-            data = self.build(nodes)
+            data = self.build(nodes, hybrid)
             try:
                 runner = TFLiteRunner(data, delegate="xnnpack")
                 agreements = [judge(self.model, runner, s, self.limits, ref) for s, ref in self.search_sets]
                 score, why = max(a.score() for a in agreements), None
             except DelegateError as exc:
                 agreements, score, why = None, float("inf"), str(exc)
-            self._judged[nodes] = agreements
+            self._judged[key] = agreements
             self.trials.append({"float": label, "score": round(score, 4), "passed": score <= 1.0, "bytes": len(data),
                                 **({"xnnpack": why} if why else {})})
-        return self._judged[nodes]
+        return self._judged[key]
 
-    def score(self, nodes: frozenset, label: str) -> float:
-        a = self.judge(nodes, label)
+    def score(self, nodes: frozenset, label: str, hybrid: frozenset = frozenset()) -> float:
+        a = self.judge(nodes, label, hybrid)
         return float("inf") if a is None else max(x.score() for x in a)
 
 
@@ -272,8 +348,9 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
     policy = opts.policy
     macs, weights, total = _op_costs(float_bytes)
     tail, learned = candidate_regions(float_bytes)
+    forced = [] if policy.name == "all-int8" else forced_regions(float_bytes)
     if not policy.search:
-        fixed = tail if policy.keep_float_tail else []
+        fixed = forced + ([r for r in tail if not r.int8_weights] if policy.keep_float_tail else [])
         return _result(q, frozenset(n for r in fixed for n in r.nodes), fixed, float_bytes,
                        [f"policy {policy.name}: no search"], macs, weights, total)
     t0 = time.perf_counter()
@@ -283,31 +360,42 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
         return 1.0 - sum(macs[i] for i in ops if i < len(macs)) / total if total else 1.0
 
     def nodes_of(regions) -> frozenset:
-        return frozenset(n for r in regions for n in r.nodes)
+        return frozenset(n for r in forced + regions for n in r.nodes)
+
+    def hybrid_of(regions) -> frozenset:
+        return frozenset(n for r in regions if r.int8_weights for n in r.nodes)
+
+    def score(regions) -> float:
+        return q.score(nodes_of(regions), label(regions), hybrid_of(regions))
 
     def label(regions) -> str:
         return " + ".join(r.name for r in regions) or "nothing"
 
-    base = q.score(frozenset(), "nothing")
+    base = score([])
     if base <= 1.0:
-        return _result(q, frozenset(), [], float_bytes, [], macs, weights, total, base)
+        return _result(q, nodes_of([]), forced, float_bytes, [], macs, weights, total, base)
     chosen: list[Region] = []
     notes: list[str] = []
     current = base
+
     def cost(r: Region) -> int:
-        return sum(weights[i] for i in r.ops if i < len(weights))
+        return 0 if r.int8_weights else sum(weights[i] for i in r.ops if i < len(weights))
+
+    def fits(regions) -> bool:  # under the integer-MAC floor, and no op twice (a layer and its int8-weight form)
+        ops = [i for r in regions for i in r.ops]
+        return len(ops) == len(set(ops)) and int8_share(regions) >= opts.gate.min_int8_share
 
     # forward selection, the coordinate tail first and the body only when the tail is not enough: every
     # candidate of the stage measured on top of what is chosen; a candidate that passes alone ends the
     # search (the cheapest such); else the best one is kept while it helps, and the few most promising
     # are measured again on top of it
     for stage in (tail, learned):
-        pool = [r for r in stage if int8_share(chosen + [r]) >= opts.gate.min_int8_share]
+        pool = [r for r in stage if fits(chosen + [r])]
         known: dict[Region, float] = {}
         for r in pool:
             if len(q.trials) >= MAX_TRIALS:
                 break
-            known[r] = q.score(nodes_of(chosen + [r]), label(chosen + [r]))
+            known[r] = score(chosen + [r])
         while current > 1.0 and known and len(q.trials) < MAX_TRIALS:
             passing = [r for r in known if known[r] <= 1.0 and r not in chosen]
             if passing:
@@ -318,9 +406,9 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
             if best is None or known[best] >= current:
                 break
             chosen, current = chosen + [best], known[best]
-            rest = sorted((r for r in known if r not in chosen and int8_share(chosen + [r]) >= opts.gate.min_int8_share),
+            rest = sorted((r for r in known if r not in chosen and fits(chosen + [r])),
                           key=lambda r: (known[r], pool.index(r)))[:ROUND]
-            known = {r: q.score(nodes_of(chosen + [r]), label(chosen + [r])) for r in rest}
+            known = {r: score(chosen + [r]) for r in rest}
         if current <= 1.0:
             break
     if len(q.trials) >= MAX_TRIALS:
@@ -328,25 +416,35 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
     # the smallest set: drop what the gate does not need
     for r in list(reversed(chosen)):
         rest = [x for x in chosen if x is not r]
-        if current <= 1.0 and q.score(nodes_of(rest), label(rest)) <= 1.0:
+        if current <= 1.0 and score(rest) <= 1.0:
             chosen = rest
-            current = q.score(nodes_of(chosen), label(chosen))
+            current = score(chosen)
+    # a float output layer chosen in its float form: does the cheaper form (int8 weights) pass on top of the rest?
+    for i, r in enumerate(chosen):
+        if not r.int8_weights and any(c.name == r.name + " with int8 weights" for c in tail):
+            lighter = next(c for c in tail if c.name == r.name + " with int8 weights")
+            trial = chosen[:i] + [lighter] + chosen[i + 1:]
+            if current <= 1.0 and score(trial) <= 1.0:
+                chosen, current = trial, score(trial)
     notes.append(f"searched {len(q.trials)} configurations in {time.perf_counter() - t0:.0f} s")
-    return _result(q, nodes_of(chosen), chosen, float_bytes, notes, macs, weights, total, base)
+    return _result(q, nodes_of(chosen), forced + chosen, float_bytes, notes, macs, weights, total, base, hybrid_of(chosen))
 
 
 def _result(q: _Quantizer, nodes: frozenset, chosen: list, float_bytes: bytes, notes: list[str],
-            macs=None, weights=None, total=None, base=None) -> Int8Result:
-    data = q.build(nodes)
-    score = q.score(nodes, "final")
+            macs=None, weights=None, total=None, base=None, hybrid: frozenset = frozenset()) -> Int8Result:
+    data = q.build(nodes, hybrid)
+    score = q.score(nodes, "final", hybrid)
     regions = []
     for r in chosen:
         rest = nodes - frozenset(r.nodes)
-        without = q.score(rest, "without " + r.name)
+        without = q.score(rest, "without " + r.name, hybrid - frozenset(r.nodes))
+        int8_w = hybrid & frozenset(r.nodes)
+        extra = sum(weights[i] for i in r.ops if i < len(weights)) if weights else None
         regions.append({"region": r.name, "why": r.why, "ops": list(r.ops), "nodes": list(r.nodes),
+                        "form": "int8 weights, float activations" if int8_w else "float",
                         "score_without": round(without, 4), "score_with": round(score, 4),
                         "macs": int(sum(macs[i] for i in r.ops if i < len(macs))) if macs else None,
-                        "extra_bytes": int(sum(weights[i] for i in r.ops if i < len(weights))) if weights else None})
+                        "extra_bytes": int(extra * (0 if int8_w else 1)) if extra is not None else None})
     share = 1.0
     if macs and total:
         share = 1.0 - sum(macs[i] for r in chosen for i in r.ops if i < len(macs)) / total

@@ -132,3 +132,22 @@ def test_onet_pt2_converts_to_int8(onet_files, tmp_path, face_crops):
     for x in face_crops:
         ref, b = _by_head(_outputs(net, x)), _by_head(int8.run(x[None]))
         assert abs(float(b[2][0, 1] - ref[2][0, 1])) <= 0.03
+
+
+def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
+    """--policy all-int8 on ONet misses the bbox head's limit: exit 1, the head named, the file kept and marked failed."""
+    ts, _, _ = onet_files
+    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8",
+             "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path))
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1 and "output0 [1, 4]" in err[0] and "rel_l2" in err[0], r.stderr
+    assert "✗" in r.stderr and not [ln for ln in r.stderr.splitlines() if "✓" in ln and "tflite-int8" in ln]  # no tick for it
+    man = json.loads(next(tmp_path.glob("*.tflite.json")).read_text())
+    assert man["status"] == "failed" and not man["results"]["gate"]["passed"]
+    # --no-gate keeps it and exits 0, still marked failed, with a warning
+    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8", "--no-gate",
+             "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path / "kept"))
+    assert r.returncode == 0 and "FAILED its gate" in r.stderr, r.stderr
+    assert json.loads(next((tmp_path / "kept").glob("*.tflite.json")).read_text())["status"] == "failed"

@@ -59,13 +59,18 @@ def warn(msg: str) -> None:
 
 
 class StepMark:
-    """What a step's body reports: ``fail(reason)`` turns the closing tick into a cross with the reason."""
+    """What a step's body reports: ``fail(reason)`` turns the closing tick into a cross with the reason;
+    ``neutral()`` into a dot (the step ran, but says nothing about whether its result is good)."""
 
     def __init__(self):
         self.failed: str | None = None
+        self.plain = False
 
     def fail(self, reason: str) -> None:
         self.failed = reason
+
+    def neutral(self) -> None:
+        self.plain = True
 
 
 @contextlib.contextmanager
@@ -87,6 +92,8 @@ def step(name: str) -> Iterator[StepMark]:
     took = f"[dim]({time.perf_counter() - t0:.1f} s)[/]"
     if mark.failed:
         err_console.print(f"[bold red]✗[/] {escape(name)} {took}: {escape(mark.failed)}")
+    elif mark.plain:
+        err_console.print(f"[dim]·[/] {escape(name)} {took}")
     else:
         err_console.print(f"[green]✓[/] {escape(name)} {took}")
 
