@@ -83,7 +83,7 @@ def _real_sets(model):
     data = face_data_dir()
     if data is None:
         return []
-    return [load_calibration(model.spec, data / sub, n) for sub, n in (("annotated", 4), ("unlabeled", 8)) if (data / sub).is_dir()]
+    return [load_calibration(model.spec, data / sub, n, min_images=n) for sub, n in (("annotated", 4), ("unlabeled", 8)) if (data / sub).is_dir()]
 
 
 def test_fp16_matches_pytorch_within_gate(heatmap, heatmap_fp16):

@@ -212,18 +212,31 @@ def _litert_measured(facts: ModelFacts, measured: dict, gates: dict) -> list[Che
     if verdict in ("crashed", "timeout"):
         return [CheckResult("runtime:litert", "fail", value=verdict, gate=True, message=measured.get("error", verdict),
                             hint="the file is damaged or uses something this LiteRT cannot run", details=src)]
-    if not b.get("allocate") or not b.get("invoke", False):
+    x = measured.get("xnnpack", {})
+    custom = sorted({op.custom_name for op in facts.ops if op.kind == "custom"})
+    runs = b.get("invoke") or x.get("invoke")
+    if not runs and custom and "custom op" in str(b.get("error", "")):
+        # not a broken file: the app must register the ops (ops:custom says so); it cannot be run here without them
+        out.append(CheckResult("runtime:litert", "fail" if "litert" in gates else "warn", value="custom ops", gate="litert" in gates,
+                               message=f"not run here: LiteRT needs the app's implementation of {', '.join(custom)} ({b.get('error')})",
+                               hint="register the custom ops in the app's op resolver (see ops:custom)", details=src))
+    elif not runs:
         what = "load" if not b.get("load") else ("allocate tensors" if not b.get("allocate") else "invoke")
         out.append(CheckResult("runtime:litert", "fail", value=what, gate=True,
                                message=f"will not run: LiteRT's builtin kernels cannot {what} it ({b.get('error', '?')})",
                                hint="reconvert the model; devicekit convert checks every artifact it writes", details=src))
-    x = measured.get("xnnpack", {})
+    elif not b.get("invoke"):
+        out.append(CheckResult("runtime:litert", "pass", value="xnnpack only", gate=False,
+                               message=f"runs with XNNPACK (the default resolver) only: the builtin kernels alone cannot "
+                                       f"({b.get('error', '?')})", details=src))
     macs = all_macs(facts)
     total = sum(macs) or 1
     if verdict == "unloadable":
-        out.append(CheckResult("ops:xnnpack", "info", value="not applicable", gate=gated,
-                               message="xnnpack: not tried, LiteRT cannot allocate the model at all (see runtime:litert)",
-                               details={"verdict": "unloadable", **src}))
+        # nothing to measure: LiteRT cannot allocate it here at all; what the rule table predicts, marked as such
+        for r in _delegate(facts, "xnnpack", _xnnpack, gates):
+            r.message = f"{r.message} (predicted from the rule table: LiteRT cannot allocate the model here, see runtime:litert)"
+            r.details = {**r.details, "verdict": "unloadable", "source": src["source"] + "; ops predicted from " + r.details.get("source", "the rule table")}
+            out.append(r)
     elif verdict == "fails":
         out.append(CheckResult("ops:xnnpack", "fail", value="fails to prepare", gate=True,
                                message=f"xnnpack: the delegate fails to prepare ({x.get('error', '?')}): a phone's default "

@@ -82,14 +82,20 @@ def _run(path: str) -> dict:
             res["invoke"] = True
         except Exception as exc:  # noqa: BLE001
             res.update(invoke=False, error=_first(exc))
-    x = out.get("xnnpack", {})
-    if not out["builtin"].get("allocate"):
-        out["verdict"] = "unloadable"  # not XNNPACK's doing: LiteRT cannot run it at all (e.g. unregistered custom ops)
-    elif not x.get("allocate"):
-        out["verdict"] = "fails"
-    else:
-        out["verdict"] = "delegated" if not x.get("left") else "partly"
+    out["verdict"] = verdict(out["builtin"], out.get("xnnpack", {}))
     return out
+
+
+def verdict(builtin: dict, xnnpack: dict) -> str:
+    """delegated | partly | fails | unloadable, from what the two interpreters did.
+
+    XNNPACK comes first: it can run what the builtin kernels cannot (MediaPipe's
+    Convolution2DTransposeBias is an XNNPACK op), and a phone applies it.
+    ``unloadable`` when neither allocates (unregistered custom ops, a broken file).
+    """
+    if xnnpack.get("allocate"):
+        return "delegated" if not xnnpack.get("left") else "partly"
+    return "fails" if builtin.get("allocate") else "unloadable"
 
 
 def probe(path: str | Path, timeout: float = TIMEOUT_S) -> dict:
