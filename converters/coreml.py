@@ -1,10 +1,10 @@
 """PyTorch -> CoreML ML Program (.mlpackage): coreml-fp16, coreml-int8, coreml-w8a8.
 
 Steps, in order: capture the graph (``torch.export`` + ``run_decompositions({})``,
-``torch.jit.trace`` as the fallback; W8A8 first calibrates activation ranges
-in PyTorch, see ``coreml_quant``) -> ``ct.convert`` to an ``mlprogram`` for
+``torch.jit.trace`` as the fallback) -> ``ct.convert`` to an ``mlprogram`` for
 the deployment target (iOS17 unless ``extra["deployment_target"]``), fp16
-compute -> int8 weights / palettisation -> metadata -> save atomically ->
+compute -> int8 weights / palettisation / W8A8 (activation ranges measured in
+the MIL interpreter, see ``coreml_quant``) -> metadata -> save atomically ->
 manifest.
 
 Input: an ``ImageType`` so that Vision and ``CVPixelBuffer`` feed the model
@@ -193,6 +193,10 @@ def tail_selector(kept: list):
 def _convert(model, program, inputs, o: dict, keep_float_tail: bool = False, kept: list | None = None):
     import coremltools as ct
 
+    from .coreml_ops import register
+
+    register()
+
     names = list(model.output_names)
     outputs = [ct.TensorType(name=n, dtype=np.float32) for n in names] if names else None
     prec = ct.precision.FLOAT16 if o["compute_precision"] == "fp16" else ct.precision.FLOAT32
@@ -338,19 +342,10 @@ def _run(precision: str):
         notes = [note] if note else []
         quant: dict = {"compute_precision": o["compute_precision"], "deployment_target": o["deployment_target"],
                        "input": "tensor" if note else o["input"]}
-        if precision == "w8a8":
-            if calib is None:
-                raise UsageError("coreml-w8a8 needs calibration images (--calib DIR)")
-            from .coreml_quant import w8a8_module
-
-            program, tail = w8a8_module(model, calib, opts.policy)
-            how = "coremltools.optimize.torch LinearQuantizer (PyTorch-side calibration) + torch.jit.trace"
-            quant.update({"mode": "w8a8", "weights": "int8 per channel, symmetric", "activations": "int8 per tensor at conv/linear inputs and outputs",
-                          "policy": opts.policy.name, "calibration": calib.to_json(),
-                          "float_ops": [*tail, {"op": "soft-argmax / coordinate math", "why": "no quantizer after the last learned layer"}]})
-        else:
-            program, how = capture(model)
-            quant["mode"] = "fp16" if o["compute_precision"] == "fp16" else "fp32"
+        if precision == "w8a8" and calib is None:
+            raise UsageError("coreml-w8a8 needs calibration images (--calib DIR)")
+        program, how = capture(model)
+        quant["mode"] = "fp16" if o["compute_precision"] == "fp16" else "fp32"
         kept: list[str] = []
         mlmodel = _convert(model, program, ct_input, o, opts.policy.keep_float_tail, kept)
         if kept:
@@ -359,6 +354,13 @@ def _run(precision: str):
                                       "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
                                              "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
                                              "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s"}
+        if precision == "w8a8":
+            from .coreml_quant import w8a8
+
+            set_metadata(mlmodel, model, target_name, o, note)  # the interpreter reads the normalisation from it
+            with quiet():
+                mlmodel, qinfo = w8a8(mlmodel, model, calib, opts, opts.gate.limits("w8a8"), program)
+            quant.update(qinfo)
         if precision == "int8" or (precision == "fp16" and o["palettize"]):
             from .coreml_quant import quantize_weights
 
@@ -385,7 +387,7 @@ register_target("coreml-fp16", family="coreml", suffix=".mlpackage", precision="
 register_target("coreml-int8", family="coreml", suffix=".mlpackage", precision="int8", needs_calibration=False,
                 description="CoreML ML Program, int8 weights (linear_quantize_weights), fp16 compute")(_run("int8"))
 register_target("coreml-w8a8", family="coreml", suffix=".mlpackage", precision="w8a8", needs_calibration=True,
-                description="CoreML ML Program, int8 weights and activations calibrated on real images in PyTorch; float tail per policy")(_run("w8a8"))
+                description="CoreML ML Program, int8 weights and activations calibrated on real images in the MIL interpreter; float activations where the gate needs them")(_run("w8a8"))
 
 
 def verify_mlpackage(model, artifact: Path, inputs: np.ndarray) -> dict:

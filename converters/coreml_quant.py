@@ -1,21 +1,25 @@
-"""CoreML quantisation steps: int8 weights, palettisation, and W8A8 calibrated in PyTorch.
+"""CoreML quantisation steps: int8 weights, palettisation, and W8A8 calibrated in the MIL interpreter.
 
-W8A8: ``coremltools.optimize.coreml.linear_quantize_activations`` calibrates
-by running the model with ``predict``, which needs macOS. So activations are
-calibrated on the PyTorch side with ``coremltools.optimize.torch``'s
-``LinearQuantizer`` on the same real calibration images the TFLite path
-uses (observers only, no training: ``milestones=[0, inf, inf, 0]``), the
-finalized module is traced, and ``ct.convert`` turns its
-quantize/dequantize pairs into MIL ``quantize``/``dequantize`` ops around
-int8 weights (``constexpr_affine_dequantize``).
+W8A8 is what ``coremltools.optimize.coreml.linear_quantize_activations``
+does, with one difference: that function measures activation ranges by
+running the model with ``predict``, which needs macOS. Here the ranges come
+from devicekit's MIL reference interpreter (``devicekit.milref``) running the
+converted fp16 program itself on the calibration images; coremltools' own
+passes (``compression::insert_prefix/suffix_quantize_dequantize_pair``) then
+put int8 quantize/dequantize pairs around every op they support (conv,
+linear, add, pooling, concat, activations), and ``linear_quantize_weights``
+makes every weight int8. It works on any graph ``ct.convert`` takes --
+TorchScript, ``torch.export`` programs, plain modules -- with no PyTorch-side
+quantizer (torch.fx could not trace a TorchScript or exported third-party
+model).
 
-Only convolutions and fully connected layers get int8 inputs, weights and
-outputs (the work the Neural Engine does in int8). Under the keep-float-tail
-policy (``QuantPolicy.keep_float_tail``), as on the TFLite path, the
-coordinate math after the last learned layer (soft-argmax, RoI sampling,
-decoding) never sees a quantizer, and a learned layer whose output reaches a
-model output through shape/arith ops only (a coordinate regressor's last FC
-or conv) stays float as well.
+Which ops keep float activations is measured, as for TFLite int8
+(policy ``search``): everything int8 first; if the gate fails on the
+calibration and validation images, the output layers (learned layers whose
+result reaches a model output through unlearned ops only) float; then also
+the tail (every op from which no learned layer is reachable: soft-argmax, RoI
+sampling, coordinate decoding). ``keep-float-tail`` takes the last directly;
+``all-int8`` the first. Float-activation layers keep int8 weights.
 """
 
 from __future__ import annotations
@@ -24,131 +28,191 @@ import numpy as np
 
 from devicekit.errors import ConversionError
 
-WEIGHTED = {"conv2d", "linear", "conv1d", "convolution", "conv_transpose2d"}
-# ops that only move or rescale data: a weighted op reaching an output through these alone is an output layer
-PASS_THROUGH = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze", "cat", "add", "sub", "mul",
-                "div", "clone", "contiguous", "_unsafe_view", "expand", "alias", "_to_copy", "getitem", "split",
-                "split_with_sizes", "slice", "select"}
+from .float_search import Budget, Region, select
 
 
-def output_layers(model) -> list[dict]:
-    """Learned layers (module names) whose output reaches a model output through shape/arith ops only."""
-    import torch
+def activation_ranges(path, inputs: np.ndarray) -> dict[str, dict[str, float]]:
+    """{var name: {"rmin", "rmax"}} over ``inputs`` (normalised NCHW) of every float value the program computes."""
+    from devicekit.milref import MLPackageRunner, run_program
 
-    ep = torch.export.export(model.module, (torch.zeros(model.spec.shape),)).run_decompositions({})
-    graph = ep.graph
-    out_node = next(n for n in graph.nodes if n.op == "output")
-
-    def kind(n):
-        return str(getattr(n.target, "__name__", n.target)).split(".")[0]
-
-    memo: dict = {}
-
-    def reaches_output_directly(n) -> bool:
-        if n in memo:
-            return memo[n]
-        memo[n] = False
-        hit = False
-        for u in n.users:
-            if u is out_node or (kind(u) in PASS_THROUGH and reaches_output_directly(u)):
-                hit = True
-                break
-        memo[n] = hit
-        return hit
-
-    found = []
-    for n in graph.nodes:
-        if n.op == "call_function" and kind(n) in WEIGHTED and reaches_output_directly(n):
-            stack = n.meta.get("nn_module_stack") or {}
-            if stack:
-                path = list(stack.values())[-1][0]
-                found.append({"layer": path, "op": kind(n), "why": "output layer (coordinate regression)"})
-    return found
+    runner = MLPackageRunner(path)
+    stats: dict[str, dict[str, float]] = {}
+    for x in inputs:
+        feed = x[None].astype(np.float32)
+        if runner.mean is not None:  # image input: the pixels the CoreML runtime would make from the buffer
+            feed = feed * runner.std + runner.mean
+        for name, v in run_program(runner.program, {runner.input_name: feed}, keep=True).items():
+            if v.dtype.kind != "f" or not v.size:
+                continue
+            lo, hi = float(v.min()), float(v.max())
+            s = stats.setdefault(name, {"rmin": lo, "rmax": hi})
+            s["rmin"], s["rmax"] = min(s["rmin"], lo), max(s["rmax"], hi)
+    # inputs and output of a concat share one range (one scale either side: the concat stays int8)
+    for op in runner.program.operations:
+        if op.type == "concat":
+            group = [ref for kind, ref in op.inputs.get("values", []) if kind == "var"] + [op.outputs[0][0]]
+            have = [stats[g] for g in group if g in stats]
+            if have:
+                lo, hi = min(h["rmin"] for h in have), max(h["rmax"] for h in have)
+                for g in group:
+                    if g in stats:
+                        stats[g] = {"rmin": lo, "rmax": hi}
+    return stats
 
 
-def _fix_int_reciprocal() -> None:
-    """coremltools' ``reciprocal`` refuses int inputs; a traced ``size / shape[i]`` yields one. Cast first."""
-    from coremltools.converters.mil import Builder as mb
-    from coremltools.converters.mil.frontend.torch import ops as torch_ops
-    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY, register_torch_op
+MIN_TRIALS, MAX_TRIALS, SEARCH_SECONDS = 16, 120, 180  # activation-quantise-and-judge rounds of the W8A8 search
+
+
+def candidate_regions(mlmodel) -> tuple[list[Region], list[Region]]:
+    """(tail regions, body regions) of the MIL program: op names whose activations could stay float.
+
+    Tail: each output layer (a learned layer whose result reaches a model
+    output through unlearned ops only), and every op from which no learned
+    layer is reachable (soft-argmax, RoI sampling, coordinate decoding).
+    Body: each learned layer, and each run of unlearned ops between two.
+    """
+    from .coreml import is_learned, reaches_learned
+
+    fn = mlmodel._mil_program.functions["main"]
+    ops = [op for op in fn.operations if op.op_type != "const"]
+    outputs = {v.name for v in fn.outputs}
+
+    def feeds_output(op) -> bool:
+        seen, stack = set(), [op]
+        while stack:
+            for v in stack.pop().outputs:
+                if v.name in outputs:
+                    return True
+                for c in v.child_ops:
+                    if id(c) not in seen and not is_learned(c):
+                        seen.add(id(c))
+                        stack.append(c)
+        return False
+
+    learned = [is_learned(op) for op in ops]
+    heads = [i for i, op in enumerate(ops) if learned[i] and feeds_output(op)]
+    after = [i for i, op in enumerate(ops) if not learned[i] and not reaches_learned(op)]
+    tail = [Region(f"output layer ({ops[i].op_type} {ops[i].name})", "output layer", (i,), (ops[i].name,)) for i in heads]
+    if after:
+        tail.append(Region("after the last learned layer", "coordinate math after the last learned layer", tuple(after),
+                           tuple(ops[i].name for i in after)))
+    in_tail = {i for r in tail for i in r.ops}
+    body: list[Region] = []
+    run: list[int] = []
+    for i, op in enumerate(ops):
+        if i in in_tail or learned[i]:
+            if run:
+                body.append(Region(f"{'+'.join(dict.fromkeys(ops[j].op_type for j in run))} after {ops[run[0] - 1].name}",
+                                   "activation requantised to 8 bits", tuple(run), tuple(ops[j].name for j in run)))
+                run = []
+            if learned[i] and i not in in_tail:
+                body.append(Region(f"{op.op_type} {op.name}", "learned layer sensitive to int8", (i,), (op.name,)))
+        else:
+            run.append(i)
+    return tail, body
+
+
+def fp32_ops(mlmodel) -> frozenset[str]:
+    """Ops of an fp16 program that compute in fp32 (its float tail): they keep float activations."""
     from coremltools.converters.mil.mil import types
 
-    if getattr(_TORCH_OPS_REGISTRY, "_devicekit_reciprocal", False):
-        return
-
-    @register_torch_op(override=True)
-    def reciprocal(context, node):
-        x = torch_ops._get_inputs(context, node, expected=1)[0]
-        if not types.is_float(x.dtype):
-            x = mb.cast(x=x, dtype="fp32")
-        context.add(mb.inverse(x=x, name=node.name))
-
-    _TORCH_OPS_REGISTRY._devicekit_reciprocal = True
+    fn = mlmodel._mil_program.functions["main"]
+    return frozenset(op.name for op in fn.operations if op.op_type != "const" and any(
+        v.dtype == types.fp32 and (v.op is None or v.op.op_type != "const") for v in op.inputs.values() if hasattr(v, "dtype")))
 
 
-def _fused_with_conv() -> tuple:
-    import torch
+def apply_w8a8(mlmodel, stats: dict, float_ops: frozenset):
+    """coremltools' activation passes with ``stats`` (ops in ``float_ops`` skipped), then int8 weights everywhere."""
+    import coremltools as ct
+    from coremltools import _SPECIFICATION_VERSION_IOS_17
+    from coremltools.converters.mil.frontend.milproto import load as milproto_load
+    from coremltools.converters.mil.mil.passes.graph_pass import PassOption
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+    from coremltools.models import utils as model_utils
+    from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig
 
-    nn = torch.nn
-    # modules torch.ao fuses into a conv/linear: they must share its qconfig
-    return (nn.Conv2d, nn.Linear, nn.Conv1d, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU)
-
-
-def w8a8_module(model, calib, policy):
-    """Calibrate activation ranges in PyTorch; returns (traced TorchScript module, float layers)."""
-    import torch
-    from coremltools.optimize.torch.quantization import (LinearQuantizer, LinearQuantizerConfig,
-                                                         ModuleLinearQuantizerConfig)
-
-    fused = _fused_with_conv()
-    big = 10 ** 9  # [observers on, fake quant on, observers frozen, BN frozen] at these steps: observe only (PTQ)
-    mcfg = ModuleLinearQuantizerConfig(quantization_scheme="symmetric", milestones=[0, big, big, 0])
-    tail = output_layers(model) if policy.keep_float_tail else []
-    cfg = LinearQuantizerConfig(
-        global_config=None,
-        module_type_configs={**_float_everything_else(fused), **{t: mcfg for t in fused}},
-        module_name_configs={t["layer"]: None for t in tail},
-    )
-    import copy
-
-    module = copy.deepcopy(model.module).eval()
-    x0 = torch.from_numpy(np.ascontiguousarray(calib.inputs[:1], np.float32))
-    try:
-        q = LinearQuantizer(module, cfg)
-        prepared = q.prepare(example_inputs=(x0,), inplace=True)
-        q.step()
-        with torch.no_grad():
-            for x in calib.inputs:
-                prepared(torch.from_numpy(np.ascontiguousarray(x[None], np.float32)))
-        prepared.eval()
-        final = q.finalize(inplace=True)
-        with torch.no_grad():
-            traced = torch.jit.trace(final, (x0,), check_trace=False)
-    except Exception as exc:  # noqa: BLE001 - FX tracing / observers raise many kinds
-        raise ConversionError(f"W8A8 calibration of {model.name} in PyTorch failed ({_first(exc)})",
-                              hint="try --target coreml-int8 (weights only), or a model without data-dependent control flow") from None
-    _fix_int_reciprocal()
-    return traced, tail
+    act = OpLinearQuantizerConfig(mode="linear_symmetric")
+    config = OptimizationConfig(global_config=act, op_name_configs={n: None for n in float_ops | fp32_ops(mlmodel)})
+    passes = []
+    for name in ("insert_prefix_quantize_dequantize_pair", "insert_suffix_quantize_dequantize_pair"):
+        p = PASS_REGISTRY[f"compression::{name}"]
+        p.set_options([PassOption("config", config)])
+        p.set_options([PassOption("activation_stats", stats)])
+        passes.append(p)
+    passes.append(PASS_REGISTRY["common::dequantize_quantize_pair_elimination"])
+    q = model_utils._apply_graph_pass(mlmodel, passes, spec_version=_SPECIFICATION_VERSION_IOS_17,
+                                      pymil_load_func=milproto_load.load, skip_model_load=True)
+    weights = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel"))
+    q = ct.optimize.coreml.linear_quantize_weights(q, config=weights)
+    q.user_defined_metadata.update(dict(mlmodel.user_defined_metadata))
+    return q
 
 
-def _float_everything_else(fused: tuple) -> dict:
-    """Object-type configs that keep every non-conv/linear op float.
+def w8a8(mlmodel, model, calib, opts, limits, program=None):
+    """(W8A8 MLModel, quantisation info): ranges measured in the MIL interpreter, float activations chosen by the gate.
 
-    With ``global_config=None`` coremltools still gives every op it supports
-    (add, mul, cat, relu6, ...) a default activation qconfig, which put
-    quantizers inside the soft-argmax tail (measured: 0.25 px systematic
-    error on heatmap2s). Setting them to None leaves int8 only at the
-    learned layers.
+    ``program``: what ``ct.convert`` was given; a ``torch.export`` program names each float op's PyTorch layer.
     """
-    from coremltools.optimize.torch.quantization import _qconfig_mapping as qm
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    keep = ("conv", "linear")
-    out = {}
-    for m in list(qm._get_supported_modules()) + [m for m in qm._fixed_qparams_modules if not isinstance(m, str)]:
-        name = str(getattr(m, "__name__", m)).lower()
-        if not any(k in name for k in keep) and m not in fused:
-            out[m] = None
-    return out
+    from devicekit.milref import MLPackageRunner
+
+    from .judge import InputSet, judge
+
+    work = Path(tempfile.mkdtemp(prefix="devicekit-w8a8-"))
+    try:
+        base = work / "fp16.mlpackage"
+        mlmodel.save(str(base))
+        try:
+            stats = activation_ranges(base, calib.inputs)
+        except Exception as exc:  # noqa: BLE001 - an op the interpreter lacks, a bad shape: one line
+            raise ConversionError(f"W8A8 calibration of {model.name} in the MIL interpreter failed ({_first(exc)})",
+                                  hint="try --target coreml-int8 (int8 weights, fp16 activations)") from None
+        policy = opts.policy
+        tail, body = candidate_regions(mlmodel)
+        sets = [InputSet("calibration", calib.inputs, "calibration images")]
+        if calib.validation is not None and len(calib.validation):
+            sets.append(InputSet("validation", calib.validation, "validation images"))
+        built: dict[frozenset, tuple] = {}
+        trials: list[dict] = []
+
+        def build(regions) -> tuple:
+            nodes = frozenset(n for r in regions for n in r.nodes)
+            if nodes not in built:
+                q = apply_w8a8(mlmodel, stats, nodes)
+                path = work / f"trial{len(built)}.mlpackage"
+                q.save(str(path))
+                built[nodes] = (q, path, None)
+            return built[nodes]
+
+        def score(regions) -> float:
+            q, path, known = build(regions)
+            if known is None:
+                known = max(judge(model, MLPackageRunner(path), s, limits).score() for s in sets)
+                nodes = frozenset(n for r in regions for n in r.nodes)
+                built[nodes] = (q, path, known)
+                trials.append({"float": " + ".join(r.name for r in regions) or "nothing", "score": round(known, 4),
+                               "passed": known <= 1.0})
+            return known
+
+        if policy.search:
+            chosen, _ = select((tail, body), score, lambda r: len(r.ops),
+                               lambda rs: len({i for r in rs for i in r.ops}) == sum(len(r.ops) for r in rs),
+                               Budget(lambda: len(trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS))
+        else:
+            chosen = tail if policy.keep_float_tail else []
+        q = build(chosen)[0]
+        layer = _layer_names(program)
+        float_ops = [{"op": n, "region": r.name, "why": f"{r.why}: float activations, int8 weights",
+                      **({"layer": layer(n)} if layer(n) else {})} for r in chosen for n in r.nodes]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    info = {"mode": "w8a8", "weights": "int8 per channel, symmetric",
+            "activations": "int8 per tensor (symmetric), ranges measured in the MIL interpreter on the calibration images",
+            "policy": policy.name, "calibration": calib.to_json(), "search": trials, "float_ops": float_ops}
+    return q, info
 
 
 def quantize_weights(mlmodel, opts):
@@ -169,6 +233,22 @@ def palettize(mlmodel, nbits: int):
 
     cfg = OptimizationConfig(global_config=OpPalettizerConfig(mode="kmeans", nbits=nbits))
     return ct.optimize.coreml.palettize_weights(mlmodel, config=cfg)
+
+
+def _layer_names(program):
+    """MIL op name -> the PyTorch module path of the graph node it came from (``torch.export`` programs only)."""
+    paths = {}
+    graph = getattr(program, "graph", None)
+    for n in getattr(graph, "nodes", []) if hasattr(program, "graph_signature") else []:
+        stack = n.meta.get("nn_module_stack") or {}
+        if n.op == "call_function" and stack:
+            paths[n.name] = list(stack.values())[-1][0]
+
+    def layer(op_name: str) -> str | None:
+        best = max((k for k in paths if op_name == k or op_name.startswith(k + "_")), key=len, default=None)
+        return paths[best] if best else None
+
+    return layer
 
 
 def _first(exc: BaseException) -> str:

@@ -21,8 +21,10 @@ from devicekit.milref import load_program  # noqa: E402
 import devicekit.converters.coreml as C  # noqa: E402,F401  (registers the targets)
 
 
-def _convert(model, target, out, calib=None, **extra):
-    opts = ConvertOptions(spec=model.spec, out_dir=out, extra=extra)
+def _convert(model, target, out, calib=None, policy="search", **extra):
+    from devicekit.converters import QuantPolicy
+
+    opts = ConvertOptions(spec=model.spec, out_dir=out, extra=extra, policy=QuantPolicy.named(policy))
     return TARGETS[target].run(model, opts, calib)
 
 
@@ -167,7 +169,8 @@ def test_int8_weights(basic, basic_fp16, basic_calib, tmp_path):
 
 
 def test_w8a8_keeps_output_layer_float(basic, basic_calib, tmp_path):
-    r = _convert(basic, "coreml-w8a8", tmp_path, calib=basic_calib)
+    """The fixed rule (keep-float-tail): the regressor's last FC computes in float, its input is int8."""
+    r = _convert(basic, "coreml-w8a8", tmp_path, calib=basic_calib, policy="keep-float-tail")
     prog = load_program(r.artifact)
     types = [o.type for o in prog.operations]
     assert "quantize" in types and "dequantize" in types

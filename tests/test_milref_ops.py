@@ -117,6 +117,9 @@ def test_prelu_leaky_clip_relu():
     np.testing.assert_allclose(op("relu", x=x), F.relu(t(x)).numpy())
     np.testing.assert_allclose(op("sigmoid", x=x), torch.sigmoid(t(x)).numpy(), rtol=1e-6)
     np.testing.assert_allclose(op("softmax", x=x, axis=np.int32(1)), torch.softmax(t(x), 1).numpy(), rtol=1e-5)
+    # coremltools' torch hardswish: x * sigmoid_hard(x) after thresholded_relu(x, -3) (x kept where x >= alpha)
+    edge = np.array([-3.5, -3.0, -2.9, 0.0, 3.0], np.float32)
+    np.testing.assert_array_equal(op("thresholded_relu", x=edge, alpha=np.float32(-3.0)), np.array([0, -3.0, -2.9, 0, 3.0], np.float32))
 
 
 def test_elementwise_broadcast():

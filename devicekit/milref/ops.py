@@ -241,6 +241,12 @@ def _hsig(a, attrs):
     return np.clip(a.scalar("alpha", 0.2) * _f32(a.get("x")) + a.scalar("beta", 0.5), 0, 1)
 
 
+@register("thresholded_relu")
+def _thresholded_relu(a, attrs):
+    x = _f32(a.get("x"))
+    return np.where(x >= a.scalar("alpha", 1.0), x, 0).astype(np.float32)
+
+
 @register("softmax")
 def _softmax(a, attrs):
     x = _f32(a.get("x"))
