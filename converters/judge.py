@@ -10,6 +10,7 @@ The gate's limits per precision (documented defaults, overridable with
 | ``int8.landmarks_mean_px`` | 0.5 | landmark heads of int8 / w8a8 artifacts, pixels of the input grid |
 | ``int8.top1`` | 0.98 | classifier heads: share of images whose top class agrees |
 | ``int8.cosine`` | 0.99 | classifier heads: minimum cosine similarity over images |
+| ``int8.probability_abs`` | 0.03 | softmax heads ([1, K], K < 100, values summing to 1): largest probability difference |
 | ``int8.rel_l2`` | 0.05 | any other head of an int8 artifact |
 
 Reference outputs are computed once per input set and loaded model.
@@ -27,7 +28,7 @@ from devicekit.runtime import Agreement, Limits, compare, head_kinds, match_outp
 DEFAULT_LIMITS = {
     "fp32": Limits(rel_l2=1e-4),
     "fp16": Limits(rel_l2=1e-2),
-    "int8": Limits(rel_l2=0.05, landmarks_mean_px=0.5, top1=0.98, cosine=0.99),
+    "int8": Limits(rel_l2=0.05, landmarks_mean_px=0.5, top1=0.98, cosine=0.99, probability_abs=0.03),
 }
 PRECISION_CLASS = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "w8a8": "int8"}
 MIN_INT8_SHARE = 0.9  # tflite-int8 fails when fewer MACs than this run in integer ops

@@ -124,6 +124,9 @@ def _spec(base: InputSpec | None, overrides: dict, what: str) -> InputSpec:
     return base.with_overrides(**overrides)
 
 
+ZOO_SEED = 0  # zoo models without shipped weights are initialised from this seed
+
+
 def _load_zoo(name: str, overrides: dict, weights: str) -> LoadedModel:
     import torch
 
@@ -133,7 +136,9 @@ def _load_zoo(name: str, overrides: dict, weights: str) -> LoadedModel:
     spec = entry.input.with_overrides(**overrides)
     if spec.shape != entry.input.shape:
         raise UsageError(f"zoo:{name} takes input {list(entry.input.shape)}; --input-shape cannot change it")
-    module = entry.build()
+    with torch.random.fork_rng():  # the same random-init model in every process and run (and the caller's RNG untouched)
+        torch.manual_seed(ZOO_SEED)
+        module = entry.build()
     trained = False
     if weights == "shipped" and entry.weights_path:
         state = torch.load(entry.weights_path, map_location="cpu", weights_only=True)

@@ -15,6 +15,17 @@ float32 .tflite are byte-identical with and without this. So the functional
 model's ``get_config`` says "not implemented", which the Keras writer handles
 by leaving the config out (``require_config=False``).
 
+It also keeps a residual Add in NHWC. onnx2tf 1.29's Add has a "rescue
+guard" that compares the ONNX output shape (NCHW) with the TensorFlow one
+(NHWC); for any [N, C, H, W] with C != H it finds them "mismatched" and
+recomputes the add on both inputs transposed to NCHW. Every op after it then
+works on an NCHW tensor: a depthwise conv after a residual add becomes a
+grouped CONV_2D (mesh3d: 17 of 18), a per-channel multiply gets a TRANSPOSE
+either side. Where both inputs are exactly the NHWC layout of the ONNX
+shape (the map more than 1x1, every op after it one that takes an NHWC
+tensor as it takes a conv's), the wrapper adds them as they are (the same
+numbers, in NHWC). ``saved_model`` retries without this when onnx2tf fails.
+
 It also stops onnx2tf once the SavedModel is written: its own float32 and
 float16 .tflite files are never used (devicekit converts the SavedModel under
 its policy), and each of them parses the whole flatbuffer into Python objects
@@ -23,6 +34,7 @@ its policy), and each of them parses the whole flatbuffer into Python objects
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -38,6 +50,35 @@ def _no_config(self):
     raise NotImplementedError("devicekit: the Keras config of an onnx2tf model is not serialised (its weights would be written as JSON)")
 
 
+# ops after a residual add that take its NHWC result as they take a conv's (tried: mesh3d, MobileNet-style blocks);
+# anything else (Slice, Transpose, Reshape, Concat, ...) keeps onnx2tf's own NCHW add
+NHWC_SAFE = {"Conv", "Mul", "Add", "Relu", "PRelu", "Clip", "MaxPool", "Pad", "Sigmoid", "HardSwish", "LeakyRelu"}
+
+
+def _nhwc_add(make_node):
+    """onnx2tf's Add, without the NCHW "rescue" of two NHWC inputs (see the module docstring)."""
+    import tensorflow as tf
+
+    def wrapped(*, graph_node, tf_layers_dict, **kwargs):
+        make_node(graph_node=graph_node, tf_layers_dict=tf_layers_dict, **kwargs)
+        out = graph_node.outputs[0]
+        onnx_shape = list(out.shape) if out.shape is not None else []
+        if len(onnx_shape) != 4 or not all(isinstance(d, int) for d in onnx_shape) or len(graph_node.inputs) != 2:
+            return
+        nhwc = [onnx_shape[0], onnx_shape[2], onnx_shape[3], onnx_shape[1]]
+        ins = [tf_layers_dict.get(i.name, {}).get("tf_node") for i in graph_node.inputs]
+        got = tf_layers_dict.get(out.name, {}).get("tf_node")
+        if nhwc == onnx_shape or onnx_shape[2] * onnx_shape[3] == 1 or got is None or list(got.shape) != onnx_shape:
+            return  # 1x1 maps (decoded coordinates): both orders are the same memory, and onnx2tf's fits what follows
+        if not all(c.op in NHWC_SAFE for c in out.outputs):
+            return  # onnx2tf matches slices, transposes, reshapes after it to the NCHW result (ONet's edge padding)
+        if all(t is not None and hasattr(t, "shape") and list(t.shape) == nhwc for t in ins):
+            tf_layers_dict[out.name]["tf_node"] = tf.math.add(ins[0], ins[1], name=graph_node.name)
+            tf_layers_dict[out.name]["nhwc"] = True  # what onnx2tf marks a conv's output: laid out NHWC
+
+    return wrapped
+
+
 def main() -> None:
     try:
         from onnx2tf.onnx2tf import main as onnx2tf_main
@@ -47,6 +88,10 @@ def main() -> None:
         sys.exit(127)
     import tensorflow as tf
 
+    from onnx2tf.ops import Add
+
+    if not os.environ.get("DEVICEKIT_ONNX2TF_NCHW_ADD"):
+        Add.make_node = _nhwc_add(Add.make_node)
     functional.Functional.get_config = _no_config
     tf.lite.TFLiteConverter.from_keras_model = _stop
     tf.lite.TFLiteConverter.from_concrete_functions = _stop

@@ -128,34 +128,54 @@ def maxpool_edge_padding(model) -> list[str]:
     return notes
 
 
-def _slope_values(model, name: str):
+def _slope_values(model, name: str, depth: int = 0):
+    """The constant value of tensor ``name``: an initializer, a Constant, or either behind Identity nodes
+    (the exporter shares equal weights, such as untrained PReLU slopes, through Identity)."""
     from onnx import numpy_helper
 
     for init in model.graph.initializer:
         if init.name == name:
             return numpy_helper.to_array(init)
     for node in model.graph.node:
-        if node.op_type == "Constant" and node.output[0] == name:
-            for a in node.attribute:
-                if a.name == "value":
-                    return numpy_helper.to_array(a.t)
+        if node.output and node.output[0] == name:
+            if node.op_type == "Constant":
+                for a in node.attribute:
+                    if a.name == "value":
+                        return numpy_helper.to_array(a.t)
+            if node.op_type == "Identity" and depth < 16:
+                return _slope_values(model, node.input[0], depth + 1)
     return None
 
 
+def _full_rank(c, shape):
+    """A constant broadcast against a tensor of ``shape``, with leading 1s up to its rank ([C,1,1] -> [1,C,1,1]):
+    onnx2tf moves a constant of the tensor's rank to NHWC with the graph."""
+    if shape is None or c.ndim == 0 or c.ndim >= len(shape):
+        return c
+    return c.reshape((1,) * (len(shape) - c.ndim) + c.shape)
+
+
 def prelu_as_mul_add(model) -> list[str]:
-    """PReLU(x) = a*x + relu((1-a)*x) (every slope a <= 1), else a*x + sign(1-a)*relu(|1-a|*x).
+    """PReLU(x) = x + relu((a-1)*x) (every slope a <= 1), else a*x + sign(1-a)*relu(|1-a|*x).
 
     XNNPACK has no int8 PRELU (measured: benchmarks/xnnpack_ops.md), so an
     int8 PReLU splits the graph into delegate partitions around builtin
-    kernels (MTCNN ONet int8 ran 3.5x slower than fp32). The multiplies (the
-    ReLU fuses into the one before it) and the add are int8 XNNPACK ops. The
-    slope keeps its broadcast shape, so the rewrite is exact at any rank.
-    int8 only: XNNPACK takes a float PRELU as one op.
+    kernels (MTCNN ONet int8 ran 3.5x slower than fp32, mesh3d 9x). A
+    multiply with its ReLU fused and an add are int8 XNNPACK ops: two passes
+    over the tensor where the general form takes three. The slope is a
+    constant of the input's rank (see ``_full_rank``), so the rewrite is exact
+    at any rank. int8 only: XNNPACK takes a float PRELU as one op.
     """
     from onnx import helper, numpy_helper
     import numpy as np
 
     notes, new_nodes, count = [], [], 0
+    shapes = _static_shapes(model)
+
+    def mul(x, c, out):
+        model.graph.initializer.append(numpy_helper.from_array(_full_rank(np.asarray(c, np.float32), shapes.get(x)), f"{out}_k"))
+        new_nodes.append(helper.make_node("Mul", [x, f"{out}_k"], [out]))
+
     for node in model.graph.node:
         slope = _slope_values(model, node.input[1]) if node.op_type == "PRelu" else None
         if slope is None:
@@ -165,22 +185,17 @@ def prelu_as_mul_add(model) -> list[str]:
         tag = f"devicekit_prelu{count}"
         x, y = node.input[0], node.output[0]
         slope = slope.astype(np.float32)
-        rest = (1.0 - slope).astype(np.float32)
-        model.graph.initializer.append(numpy_helper.from_array(slope, f"{tag}_a"))
-        new_nodes.append(helper.make_node("Mul", [x, f"{tag}_a"], [f"{tag}_ax"]))
-        if np.all(rest >= 0):
-            model.graph.initializer.append(numpy_helper.from_array(rest, f"{tag}_1ma"))
-            new_nodes.append(helper.make_node("Mul", [x, f"{tag}_1ma"], [f"{tag}_bx"]))
-            new_nodes.append(helper.make_node("Relu", [f"{tag}_bx"], [f"{tag}_r"]))
-            pos = f"{tag}_r"
-        else:  # some slope > 1: relu(|1-a| x) * sign(1-a)
-            model.graph.initializer.append(numpy_helper.from_array(np.abs(rest), f"{tag}_abs"))
-            model.graph.initializer.append(numpy_helper.from_array(np.where(rest >= 0, 1.0, -1.0).astype(np.float32), f"{tag}_sgn"))
-            new_nodes.append(helper.make_node("Mul", [x, f"{tag}_abs"], [f"{tag}_bx"]))
-            new_nodes.append(helper.make_node("Relu", [f"{tag}_bx"], [f"{tag}_r"]))
-            new_nodes.append(helper.make_node("Mul", [f"{tag}_r", f"{tag}_sgn"], [f"{tag}_rs"]))
-            pos = f"{tag}_rs"
-        new_nodes.append(helper.make_node("Add", [f"{tag}_ax", pos], [y], name=node.name))
+        if np.all(slope <= 1):  # x for x >= 0; x + (a-1)x = a x below
+            mul(x, slope - 1.0, f"{tag}_m")
+            new_nodes.append(helper.make_node("Relu", [f"{tag}_m"], [f"{tag}_r"]))
+            new_nodes.append(helper.make_node("Add", [x, f"{tag}_r"], [y], name=node.name))
+            continue
+        rest = 1.0 - slope  # some slope > 1: a x + sign(1-a) relu(|1-a| x)
+        mul(x, slope, f"{tag}_ax")
+        mul(x, np.abs(rest), f"{tag}_b")
+        new_nodes.append(helper.make_node("Relu", [f"{tag}_b"], [f"{tag}_r"]))
+        mul(f"{tag}_r", np.where(rest >= 0, 1.0, -1.0), f"{tag}_rs")
+        new_nodes.append(helper.make_node("Add", [f"{tag}_ax", f"{tag}_rs"], [y], name=node.name))
     if count:
         model.graph.ClearField("node")
         model.graph.node.extend(new_nodes)
@@ -222,8 +237,90 @@ def hardsigmoid_as_add_mul(model) -> list[str]:
     return []
 
 
+def _opset_20(model) -> None:
+    """Move the default domain to opset 20 (where Gelu is an ONNX op) without changing what any node computes.
+
+    From 18 to 20 the only change in meaning is GridSample's mode names
+    (``bilinear`` -> ``linear``, ``bicubic`` -> ``cubic``); the rest only
+    added types or attributes whose defaults keep the old behaviour.
+    """
+    import onnx
+
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version < 20:
+            o.version = 20
+    for n in model.graph.node:
+        if n.op_type == "GridSample":
+            for a in n.attribute:
+                if a.name == "mode" and a.s in (b"bilinear", b"bicubic"):
+                    a.s = {b"bilinear": b"linear", b"bicubic": b"cubic"}[a.s]
+    onnx.checker.check_model(model)
+
+
+def gelu_as_one_op(model) -> list[str]:
+    """Exact GELU, x * 0.5 * (1 + erf(x / sqrt 2)), as one ONNX ``Gelu`` node (opset 20).
+
+    TFLite has no ERF op: an erf that onnx2tf does not see as part of a GELU
+    stops the conversion ("'tf.Erf' op is neither a custom op nor a flex
+    op"), and onnx2tf's own GELU matcher never fires on what PyTorch exports
+    (it compares a float32 constant with a float64 literal). One Gelu node
+    becomes one TFLite GELU. It has to be the opset-20 op: with onnxruntime's
+    com.microsoft Gelu, shape inference loses the shapes after it and
+    onnx2tf dropped a TRANSPOSE of square [1, 64, 64] tokens (measured).
+    """
+    from onnx import helper, numpy_helper
+
+    consts = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    users: dict[str, list] = {}
+    for n in model.graph.node:
+        for i in n.input:
+            users.setdefault(i, []).append(n)
+
+    def scalar(name):
+        v = consts.get(name)
+        return float(v.reshape(-1)[0]) if v is not None and v.size == 1 else None
+
+    def other(n, name):
+        return n.input[1] if n.input[0] == name else n.input[0]
+
+    def only_user(name, op):
+        u = users.get(name, [])
+        return u[0] if len(u) == 1 and u[0].op_type == op else None
+
+    replace, drop = {}, set()
+    for erf in [n for n in model.graph.node if n.op_type == "Erf"]:
+        pre = producer.get(erf.input[0])
+        c = scalar(pre.input[1]) if pre is not None and pre.op_type in ("Div", "Mul") else None
+        if c is None or abs((c if pre.op_type == "Div" else 1 / c) - math.sqrt(2)) > 1e-4 or len(users.get(pre.output[0], [])) != 1:
+            continue
+        x = pre.input[0]
+        plus = only_user(erf.output[0], "Add")
+        m1 = only_user(plus.output[0], "Mul") if plus is not None and scalar(other(plus, erf.output[0])) == 1.0 else None
+        m2 = only_user(m1.output[0], "Mul") if m1 is not None else None
+        if m2 is None:
+            continue
+        factors = [other(m1, plus.output[0]), other(m2, m1.output[0])]
+        if sorted(f == x for f in factors) != [False, True] or scalar(next(f for f in factors if f != x)) != 0.5:
+            continue
+        replace[id(pre)] = helper.make_node("Gelu", [x], list(m2.output), name=f"devicekit_gelu{len(replace) + 1}")
+        drop.update(id(n) for n in (pre, erf, plus, m1, m2))
+    if not replace:
+        return []
+    nodes = [replace.get(id(n), n) for n in model.graph.node if id(n) in replace or id(n) not in drop]
+    model.graph.ClearField("node")
+    model.graph.node.extend(nodes)
+    _opset_20(model)
+    return [f"{len(replace)} exact GELU as one Gelu op (TFLite has no ERF)"]
+
+
 # run on every TFLite target's graph; the second list only on the int8 graph
-PASSES = [maxpool_edge_padding, hardsigmoid_as_add_mul]
+PASSES = [maxpool_edge_padding, hardsigmoid_as_add_mul, gelu_as_one_op]
 INT8_PASSES = [prelu_as_mul_add]
 
 

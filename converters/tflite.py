@@ -81,6 +81,13 @@ def saved_model(model, int8: bool = False) -> Path:
     shutil.copyfile(work / f"{variant}.onnx", work / f"onnx2tf-{variant}.onnx")  # onnx2tf rewrites its input
     cmd = [sys.executable, "-m", "devicekit.converters.onnx2tf_run", "-i", f"onnx2tf-{variant}.onnx", "-o", out.name, "-n"]
     r = subprocess.run(cmd, cwd=work, env=_offline_env(), capture_output=True, text=True, timeout=3600)
+    if r.returncode not in (0, 127) or (r.returncode == 0 and not (out / "saved_model.pb").exists()):
+        # onnx2tf as it is, without the wrapper's NHWC add (its layout guesses elsewhere may rely on the NCHW one)
+        shutil.copyfile(work / f"{variant}.onnx", work / f"onnx2tf-{variant}.onnx")
+        shutil.rmtree(out, ignore_errors=True)
+        r = subprocess.run(cmd, cwd=work, env={**_offline_env(), "DEVICEKIT_ONNX2TF_NCHW_ADD": "1"}, capture_output=True,
+                           text=True, timeout=3600)
+        rewrites[variant] = rewrites[variant] + ["onnx2tf's NCHW residual adds kept (its conversion failed with them in NHWC)"]
     if r.returncode == 127:
         from devicekit.errors import EnvironmentMissing
 

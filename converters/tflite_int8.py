@@ -31,6 +31,8 @@ import numpy as np
 
 from devicekit.errors import ConversionError
 
+from .float_search import Budget, Region, select
+
 # Ops that hold learned weights: the float tail starts after the last of them.
 WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL"}
 # Ops whose outputs are probabilities: everything computed from them is coordinate math.
@@ -42,10 +44,17 @@ SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "CONCATENATION", "DEQUANTIZE",
 # (benchmarks/xnnpack_ops.md; MobileNetV3-small int8 0.87x fp32 with them float, 0.96x decomposed into int8
 # multiplies, 2.1x on LiteRT's builtin int8 kernel). They stay float under the search and keep-float-tail
 # policies; they hold no weights and no MACs.
-FLOAT_FASTER = {"HARD_SWISH": "XNNPACK has no int8 HARD_SWISH; in float it stays inside the delegate and is faster than an int8 form"}
+FLOAT_FASTER = {
+    "HARD_SWISH": "XNNPACK has no int8 HARD_SWISH; in float it stays inside the delegate and is faster than an int8 form",
+    "SOFTMAX": "XNNPACK has no int8 SOFTMAX (it would leave the delegate); float inside it, and probabilities keep their precision",
+    "GELU": "XNNPACK has no int8 GELU (it would leave the delegate); float inside it",
+    "RSQRT": "XNNPACK has no int8 RSQRT (a LayerNorm's 1/std; it would leave the delegate); float inside it",
+    "SQUARED_DIFFERENCE": "XNNPACK has no int8 SQUARED_DIFFERENCE (a LayerNorm's variance; it would leave the delegate); float inside it",
+}
 SEARCH_IMAGES = 256  # calibration images each trial is judged on (all of them by default: the gate judges them all)
-MAX_TRIALS = 40  # quantise-and-measure rounds before the search settles for the best it found
-ROUND = 6  # candidates re-measured on top of the chosen set in each round of the search
+# quantise-and-measure rounds before the search settles for the best it found: at least MIN_TRIALS, then while
+# SEARCH_SECONDS last, never more than MAX_TRIALS
+MIN_TRIALS, MAX_TRIALS, SEARCH_SECONDS = 40, 300, 180
 
 
 def graph_ops(tflite_bytes: bytes) -> tuple[list[dict], dict[int, str], list[int]]:
@@ -57,6 +66,30 @@ def graph_ops(tflite_bytes: bytes) -> tuple[list[dict], dict[int, str], list[int
     return it._get_ops_details(), names, [o["index"] for o in it.get_output_details()]
 
 
+def learned_layers(tflite_bytes: bytes, ops: list[dict]) -> set[int]:
+    """Indices of ops with a learned weight: a constant weight tensor whose values are not all equal.
+
+    A convolution with a one-value kernel is a (scaled) box sum, as the
+    soft-argmax and RoI ramps of heatmap models are written; a matmul of two
+    activations (attention) has no weight at all.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=tflite_bytes)
+    it.allocate_tensors()
+    out = set()
+    for i, op in enumerate(ops):
+        if op["op_name"] not in WEIGHTED_OPS or len(op["inputs"]) < 2 or int(op["inputs"][1]) < 0:
+            continue
+        try:
+            w = it.get_tensor(int(op["inputs"][1]))  # a constant's value; an activation reads as zeros
+        except ValueError:
+            continue
+        if w.size and np.any(w != w.reshape(-1)[0]):
+            out.add(i)
+    return out
+
+
 def float_tail(tflite_bytes: bytes) -> list[dict]:
     """The coordinate-math tail of a float graph, each op with the reason it is tail.
 
@@ -66,6 +99,7 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
     output directly (a regressor's or classifier's last layer).
     """
     ops, names, outputs = graph_ops(tflite_bytes)
+    learned = learned_layers(tflite_bytes, ops)
     consumers: dict[int, list[int]] = {}
     for i, op in enumerate(ops):
         for t in op["inputs"]:
@@ -93,10 +127,12 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
     from_softmax: dict[int, bool] = {}
 
     def computed_from_softmax(i: int) -> bool:
+        """A softmax/exp, or computed from one without a learned layer in between (an attention's softmax feeds
+        its value matmul, then a learned projection: what follows that is the network, not coordinate math)."""
         if i not in from_softmax:
             from_softmax[i] = False
-            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or any(
-                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"])
+            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or (i not in learned and any(
+                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"]))
         return from_softmax[i]
 
     tail = []
@@ -113,17 +149,6 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
             tail.append({"op": name, "index": i, "tensor": tensor, "group": "after the last learned layer",
                          "why": "after the last learned layer (coordinate math)"})
     return tail
-
-
-@dataclass(frozen=True)
-class Region:
-    """Ops that stay float together (one denylist entry per op's output tensor)."""
-
-    name: str
-    why: str
-    ops: tuple[int, ...]  # indices in the float graph
-    nodes: tuple[str, ...]  # node names for the MLIR quantiser's denylist
-    int8_weights: bool = False  # a float FULLY_CONNECTED that keeps int8 weights (dynamic range), bias-corrected
 
 
 # Ops that int8 computes exactly (they move or select values): never a float candidate on their own.
@@ -172,6 +197,38 @@ def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
             run.append(i)
     close_run()
     return tail, body
+
+
+def refused_region(data: bytes, float_bytes: bytes) -> Region | None:
+    """The int8 ops of ``data`` that XNNPACK leaves to LiteRT's builtin kernels, as a region of the float graph.
+
+    Each such op splits the graph into delegate partitions with copies between
+    them. Kept float, XNNPACK takes most (a LayerNorm's epsilon add, whose
+    scales are outside what XNNPACK's int8 add accepts). None when XNNPACK
+    takes every op or cannot prepare the file at all (the gate reports that).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from devicekit.runtime.probe import delegated_ops
+
+    it = Interpreter(model_content=data, num_threads=1, experimental_op_resolver_type=OpResolverType.AUTO)
+    try:
+        it.allocate_tensors()
+    except (RuntimeError, ValueError):
+        return None
+    ops = it._get_ops_details()
+    _, left, _ = delegated_ops(ops)
+    orig = [o for o in ops if o["op_name"] != "DELEGATE"]
+    names = {t["index"]: t["name"] for t in it.get_tensor_details()}
+    refused = {names[int(orig[i]["outputs"][0])] for i in left if orig[i]["op_name"] not in ("QUANTIZE", "DEQUANTIZE")}
+    fops, fnames, _ = graph_ops(float_bytes)
+    idx = [i for i, op in enumerate(fops) if fnames[int(op["outputs"][0])] in refused]
+    if not idx:
+        return None
+    kinds = "+".join(dict.fromkeys(fops[i]["op_name"] for i in idx))
+    return Region(f"{kinds} x{len(idx)} that XNNPACK refuses in int8", "XNNPACK does not take it in int8 (measured on this "
+                  "file): it would run on the builtin kernels between delegate partitions", tuple(idx),
+                  tuple(fnames[int(fops[i]["outputs"][0])] for i in idx))
 
 
 def forced_regions(float_bytes: bytes) -> list[Region]:
@@ -349,10 +406,6 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
     macs, weights, total = _op_costs(float_bytes)
     tail, learned = candidate_regions(float_bytes)
     forced = [] if policy.name == "all-int8" else forced_regions(float_bytes)
-    if not policy.search:
-        fixed = forced + ([r for r in tail if not r.int8_weights] if policy.keep_float_tail else [])
-        return _result(q, frozenset(n for r in fixed for n in r.nodes), fixed, float_bytes,
-                       [f"policy {policy.name}: no search"], macs, weights, total)
     t0 = time.perf_counter()
 
     def int8_share(regions) -> float:
@@ -371,13 +424,6 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
     def label(regions) -> str:
         return " + ".join(r.name for r in regions) or "nothing"
 
-    base = score([])
-    if base <= 1.0:
-        return _result(q, nodes_of([]), forced, float_bytes, [], macs, weights, total, base)
-    chosen: list[Region] = []
-    notes: list[str] = []
-    current = base
-
     def cost(r: Region) -> int:
         return 0 if r.int8_weights else sum(weights[i] for i in r.ops if i < len(weights))
 
@@ -385,40 +431,23 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
         ops = [i for r in regions for i in r.ops]
         return len(ops) == len(set(ops)) and int8_share(regions) >= opts.gate.min_int8_share
 
-    # forward selection, the coordinate tail first and the body only when the tail is not enough: every
-    # candidate of the stage measured on top of what is chosen; a candidate that passes alone ends the
-    # search (the cheapest such); else the best one is kept while it helps, and the few most promising
-    # are measured again on top of it
-    for stage in (tail, learned):
-        pool = [r for r in stage if fits(chosen + [r])]
-        known: dict[Region, float] = {}
-        for r in pool:
-            if len(q.trials) >= MAX_TRIALS:
-                break
-            known[r] = score(chosen + [r])
-        while current > 1.0 and known and len(q.trials) < MAX_TRIALS:
-            passing = [r for r in known if known[r] <= 1.0 and r not in chosen]
-            if passing:
-                best = min(passing, key=lambda r: (cost(r), known[r]))
-                chosen, current = chosen + [best], known[best]
-                break
-            best = min((r for r in known if r not in chosen), key=lambda r: (known[r], pool.index(r)), default=None)
-            if best is None or known[best] >= current:
-                break
-            chosen, current = chosen + [best], known[best]
-            rest = sorted((r for r in known if r not in chosen and fits(chosen + [r])),
-                          key=lambda r: (known[r], pool.index(r)))[:ROUND]
-            known = {r: score(chosen + [r]) for r in rest}
-        if current <= 1.0:
-            break
-    if len(q.trials) >= MAX_TRIALS:
-        notes.append(f"search stopped after {MAX_TRIALS} trials")
-    # the smallest set: drop what the gate does not need
-    for r in list(reversed(chosen)):
-        rest = [x for x in chosen if x is not r]
-        if current <= 1.0 and score(rest) <= 1.0:
-            chosen = rest
-            current = score(chosen)
+    def finish(chosen: list[Region], notes: list[str], base=None) -> Int8Result:
+        # ops XNNPACK refuses in int8 stay float when the gate allows it: the whole graph in one delegate partition
+        if policy.name != "all-int8":
+            extra = refused_region(q.build(nodes_of(chosen), hybrid_of(chosen)), float_bytes)
+            if extra is not None and fits(chosen + [extra]) and score(chosen + [extra]) <= max(1.0, score(chosen)):
+                chosen = chosen + [extra]
+        return _result(q, nodes_of(chosen), forced + chosen, float_bytes, notes, macs, weights, total, base, hybrid_of(chosen))
+
+    if not policy.search:
+        return finish([r for r in tail if not r.int8_weights] if policy.keep_float_tail else [], [f"policy {policy.name}: no search"])
+    base = score([])
+    if base <= 1.0:
+        return finish([], [], base)
+    notes: list[str] = []
+    budget = Budget(lambda: len(q.trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS)
+    chosen, current = select((tail, learned), score, cost, fits, budget)
+    notes += [budget.note()] if budget.note() else []
     # a float output layer chosen in its float form: does the cheaper form (int8 weights) pass on top of the rest?
     for i, r in enumerate(chosen):
         if not r.int8_weights and any(c.name == r.name + " with int8 weights" for c in tail):
@@ -427,7 +456,7 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
             if current <= 1.0 and score(trial) <= 1.0:
                 chosen, current = trial, score(trial)
     notes.append(f"searched {len(q.trials)} configurations in {time.perf_counter() - t0:.0f} s")
-    return _result(q, nodes_of(chosen), forced + chosen, float_bytes, notes, macs, weights, total, base, hybrid_of(chosen))
+    return finish(chosen, notes, base)
 
 
 def _result(q: _Quantizer, nodes: frozenset, chosen: list, float_bytes: bytes, notes: list[str],

@@ -6,6 +6,9 @@ One comparison for convert's gate, verify and the benchmarks:
   ``[1, 2L]``): mean / p95 / max distance in pixels (x, y).
 - ``classifier``: class scores ``[1, K]`` (K >= 100, or the model says it
   classifies): top-1 and top-5 agreement and cosine similarity.
+- ``probabilities``: a small softmax head ``[1, K]`` (values in [0, 1]
+  summing to 1: a face / no-face score): the largest absolute difference of
+  a probability.
 - ``tensor``: anything else: relative L2 over all images and max abs error.
 
 Relative L2 is pooled over the images: sqrt(sum |c - r|^2 / sum |r|^2).
@@ -53,6 +56,8 @@ def head_kinds(ref: list[np.ndarray], landmarks: int | None = None, task: str | 
             kinds.append("landmarks")
         elif len(shape) == 2 and (n >= CLASSIFIER_MIN_CLASSES or task == "classification") and n > 1:
             kinds.append("classifier")
+        elif len(shape) == 2 and n > 1 and np.all(r >= -1e-6) and np.all(r <= 1 + 1e-6) and abs(float(np.sum(r)) - 1) < 1e-3:
+            kinds.append("probabilities")
         else:
             kinds.append("tensor")
     return kinds
@@ -66,6 +71,7 @@ class Limits:
     landmarks_mean_px: float | None = None
     top1: float | None = None  # fraction of images whose top class agrees
     cosine: float | None = None  # minimum over images
+    probability_abs: float | None = None  # largest |difference| of a softmax probability
 
     def for_kind(self, kind: str) -> dict[str, tuple[str, float]]:
         """metric -> (">=" | "<=", limit) for a head of ``kind``."""
@@ -77,6 +83,8 @@ class Limits:
                 out["top1"] = (">=", self.top1)
             if self.cosine is not None:
                 out["cosine_min"] = (">=", self.cosine)
+        elif kind == "probabilities" and self.probability_abs is not None:
+            out["max_abs"] = ("<=", self.probability_abs)
         elif self.rel_l2 is not None:
             out["rel_l2"] = ("<=", self.rel_l2)
         return out
@@ -136,6 +144,8 @@ class Agreement:
                 parts.append(f"{h.name} {m['mean_px']:.3g}/{m['max_px']:.3g} px")
             elif h.kind == "classifier":
                 parts.append(f"{h.name} top-1 {m['top1']:.0%} cos {m['cosine_min']:.4f}")
+            elif h.kind == "probabilities":
+                parts.append(f"{h.name} max |dp| {m['max_abs']:.3g}")
             else:
                 parts.append(f"{h.name} rel {m['rel_l2']:.2g}")
         return ", ".join(parts)
