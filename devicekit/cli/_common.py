@@ -98,6 +98,71 @@ def step(name: str) -> Iterator[StepMark]:
         err_console.print(f"[green]✓[/] {escape(name)} {took}")
 
 
+@contextlib.contextmanager
+def library_output(final_dir: Callable[[], Any]) -> Iterator[Any]:
+    """Everything libraries write -- C++ logs of TensorFlow/XLA/absl on file descriptors 1 and 2, Python
+    warnings, subprocesses such as onnx2tf -- goes to a log file; devicekit's own progress, summary and
+    ``--json`` object keep the terminal. Nothing is captured under ``--debug``.
+
+    Yields the log's path. At the end it moves to ``final_dir()/devicekit-convert.log`` when that folder
+    exists (the command wrote its results there); else it stays in the temporary folder when the command
+    failed, and is removed when it did not.
+    """
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if state.debug:
+        yield None
+        return
+    fd, name = tempfile.mkstemp(prefix="devicekit-", suffix=".log")
+    os.close(fd)
+    log_path = Path(name)
+    failed = True
+    try:
+        with _fds_to(log_path):
+            yield log_path
+        failed = False
+    finally:
+        folder = final_dir()
+        if folder is not None and Path(folder).is_dir():
+            shutil.move(str(log_path), str(Path(folder) / "devicekit-convert.log"))
+        elif not failed:
+            log_path.unlink(missing_ok=True)  # nothing was written: nothing to look back at
+
+
+@contextlib.contextmanager
+def _fds_to(log_path) -> Iterator[None]:
+    for f in (sys.stdout, sys.stderr):
+        f.flush()
+    real_out, real_err = os.dup(1), os.dup(2)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    term_out = os.fdopen(os.dup(real_out), "w", buffering=1, encoding="utf-8", errors="replace")
+    term_err = os.fdopen(os.dup(real_err), "w", buffering=1, encoding="utf-8", errors="replace")
+    log_file = os.fdopen(os.dup(log_fd), "w", buffering=1, encoding="utf-8", errors="replace")
+    saved = sys.stdout, sys.stderr, state.stdout, err_console._file, out_console._file
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    err_console.file, out_console.file = term_err, term_out
+    if state.json_mode:
+        state.stdout = term_out
+    sys.stdout = sys.stderr = log_file
+    try:
+        yield
+    finally:
+        for f in (sys.stdout, sys.stderr, term_out, term_err):
+            with contextlib.suppress(Exception):
+                f.flush()
+        os.dup2(real_out, 1)
+        os.dup2(real_err, 2)
+        sys.stdout, sys.stderr, state.stdout, err_console._file, out_console._file = saved
+        for fd in (real_out, real_err, log_fd):
+            os.close(fd)
+        for f in (term_out, term_err, log_file):
+            with contextlib.suppress(Exception):
+                f.close()
+
+
 def emit_json(obj: Any) -> None:
     from ..fsutil import _json_default
 

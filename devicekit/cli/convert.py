@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, out_console, set_mode, step, warn
+from ._common import emit_json, handle_errors, info, library_output, next_steps, out_console, set_mode, step, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -72,51 +72,55 @@ def register(app: typer.Typer) -> None:
         }
         calib_dir = calib or (Path(cfg.get("convert", "calib")) if cfg.get("convert", "calib") else None)
         targets = target or _as_list(cfg.get("convert", "targets", ["tflite-int8"]))  # the command line beats devicekit.toml
-        with step("load the conversion stack"):
-            from devicekit import converters as cv
-        with step(f"load {model}"):
-            loaded = cv.load_model(
-                model, spec_overrides=overrides, arch=arch or cfg.get("model", "arch"),
-                arch_args=arch_args if arch_args is not None else cfg.get("model", "arch_args"),
-                trust_checkpoint=trust_checkpoint or bool(cfg.get("model", "trust_checkpoint", False)),
-                landmarks=landmarks, weights=weights,
+        written: list[Path] = []  # the output folder, once known: the library log moves there
+        with library_output(lambda: written[0] if written else None):  # TensorFlow/absl logs, warnings, onnx2tf
+            with step("load the conversion stack"):
+                from devicekit import converters as cv
+            with step(f"load {model}"):
+                loaded = cv.load_model(
+                    model, spec_overrides=overrides, arch=arch or cfg.get("model", "arch"),
+                    arch_args=arch_args if arch_args is not None else cfg.get("model", "arch_args"),
+                    trust_checkpoint=trust_checkpoint or bool(cfg.get("model", "trust_checkpoint", False)),
+                    landmarks=landmarks, weights=weights,
+                )
+            if loaded.info.get("weights") == "random-init":
+                warn(f"{model} has no trained weights shipped: converting a randomly initialised model")
+            opts = cv.ConvertOptions(
+                spec=loaded.spec,
+                out_dir=out or Path(cfg.get("convert", "output", "out")) / loaded.name,
+                calib_dir=calib_dir,
+                calib_count=calib_count or cfg.get("convert", "calib_count", 64),
+                policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "search")),
+                max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
+                gate=cv.GateConfig.parse(gate if gate else cfg.get("convert", "gate"),
+                                         enabled=not (no_gate or cfg.get("convert", "no_gate", False)),
+                                         min_int8_share=min_int8_share if min_int8_share is not None else cfg.get("convert", "min_int8_share")),
+                calib_min=calib_min if calib_min is not None else cfg.get("convert", "calib_min", 8),
+                backend=backend or cfg.get("convert", "backend", "onnx2tf"),
+                extra={k: v for k, v in {
+                    "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
+                    "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision,
+                    "verify": not no_verify and cfg.get("convert", "verify", True),
+                    "verify_images": verify_images or cfg.get("verify", "images"),
+                    "max_nme_increase": max_nme_increase if max_nme_increase is not None else cfg.get("verify", "max_nme_increase"),
+                }.items() if v is not None},
             )
-        if loaded.info.get("weights") == "random-init":
-            warn(f"{model} has no trained weights shipped: converting a randomly initialised model")
-        opts = cv.ConvertOptions(
-            spec=loaded.spec,
-            out_dir=out or Path(cfg.get("convert", "output", "out")) / loaded.name,
-            calib_dir=calib_dir,
-            calib_count=calib_count or cfg.get("convert", "calib_count", 64),
-            policy=cv.QuantPolicy.named(policy or cfg.get("convert", "policy", "search")),
-            max_error=max_error if max_error is not None else cfg.get("convert", "max_error"),
-            gate=cv.GateConfig.parse(gate if gate else cfg.get("convert", "gate"),
-                                     enabled=not (no_gate or cfg.get("convert", "no_gate", False)),
-                                     min_int8_share=min_int8_share if min_int8_share is not None else cfg.get("convert", "min_int8_share")),
-            calib_min=calib_min if calib_min is not None else cfg.get("convert", "calib_min", 8),
-            backend=backend or cfg.get("convert", "backend", "onnx2tf"),
-            extra={k: v for k, v in {
-                "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
-                "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision,
-                "verify": not no_verify and cfg.get("convert", "verify", True),
-                "verify_images": verify_images or cfg.get("verify", "images"),
-                "max_nme_increase": max_nme_increase if max_nme_increase is not None else cfg.get("verify", "max_nme_increase"),
-            }.items() if v is not None},
-        )
-        report = cv.convert(loaded, targets, opts, step=step, warn=warn)
-        if json_out:
-            emit_json(report.to_json())
-        else:
-            render_summary(report)
-        from devicekit.converters.pipeline import raise_on_gates
+            written.append(opts.out_dir)
+            report = cv.convert(loaded, targets, opts, step=step, warn=warn)
+            if json_out:
+                emit_json(report.to_json())
+            else:
+                render_summary(report)
+                info(f"[dim]library output (TensorFlow, onnx2tf, coremltools): {opts.out_dir / 'devicekit-convert.log'}[/]")
+            from devicekit.converters.pipeline import raise_on_gates
 
-        raise_on_gates(report)
-        first = report.results[0].artifact if report.results else None
-        if first and first.suffix == ".mlpackage":
-            next_steps(f"devicekit check {first}", f"devicekit package {first} --platform ios", f"devicekit bench {first} --device iphone15pro")
-        elif first:
-            next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
-                       f"devicekit bench {first} --device host")
+            raise_on_gates(report)
+            first = report.results[0].artifact if report.results else None
+            if first and first.suffix == ".mlpackage":
+                next_steps(f"devicekit check {first}", f"devicekit package {first} --platform ios", f"devicekit bench {first} --device iphone15pro")
+            elif first:
+                next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
+                           f"devicekit bench {first} --device host")
 
 
 def verify_line(v: dict) -> str:
