@@ -304,3 +304,17 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
           f"(stage-1 cells {on['mean_coarse_cells']:.3f} / refinement cells {on['mean_cells']:.3f}) "
           f"max {on['max_px']:.3f} px ({on['max_coarse_cells']:.3f} / {on['max_cells']:.3f}); "
           f"all-int8 mean {off['mean_px']:.3f} px max {off['max_px']:.3f} px")
+
+
+def test_random_init_zoo_model_is_the_same_in_every_process():
+    """A zoo model without shipped weights is one fixed draw: two runs (or a benchmark and its peers) convert the same model."""
+    code = ("from devicekit import converters as cv; m = cv.load_model('zoo:mesh3d'); "
+            "print(repr(float(sum(p.double().abs().sum() for p in m.module.parameters()))))")
+    a, b = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300) for _ in range(2))
+    assert a.returncode == 0 and b.returncode == 0, a.stderr[-500:]
+    assert a.stdout.strip().splitlines()[-1] == b.stdout.strip().splitlines()[-1]
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    cv.load_model("zoo:mesh3d")
+    assert torch.equal(torch.rand(1), before)  # the caller's random state is left alone

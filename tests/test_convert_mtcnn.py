@@ -151,3 +151,39 @@ def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
              "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path / "kept"))
     assert r.returncode == 0 and "FAILED its gate" in r.stderr, r.stderr
     assert json.loads(next((tmp_path / "kept").glob("*.tflite.json")).read_text())["status"] == "failed"
+
+
+@pytest.fixture(scope="module")
+def coreml_converted(onet_files, tmp_path_factory):
+    pytest.importorskip("coremltools")
+    ts, _, _ = onet_files
+    out = tmp_path_factory.mktemp("onet-coreml")
+    r = _cli("convert", str(ts), *SPEC, "--target", "coreml-fp16", "--target", "coreml-int8", "--target", "coreml-w8a8",
+             "--calib", str(face_data() / "unlabeled"), "-o", str(out), "--json")
+    return r, out
+
+
+def test_onet_converts_to_every_coreml_target_and_passes(coreml_converted):
+    """TorchScript ONet: PReLU after a Linear (rank 2, per-channel) used to stop coremltools; W8A8 needed torch.fx."""
+    r, _ = coreml_converted
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert {a["target"] for a in rep["artifacts"]} == {"coreml-fp16", "coreml-int8", "coreml-w8a8"}
+    for a in rep["artifacts"]:
+        assert a["status"] == "verified" and a["gate"]["passed"], (a["target"], a["gate"]["failures"])
+    w8 = next(a for a in rep["artifacts"] if a["target"] == "coreml-w8a8")
+    assert w8["op_counts"].get("quantize", 0) >= 8, w8["op_counts"]  # int8 activations really there
+    man = json.loads(Path(w8["manifest"]).read_text())
+    assert man["quantization"]["mode"] == "w8a8" and man["quantization"]["search"], man["quantization"]
+
+
+def test_onet_coreml_fp16_on_real_face_crops(coreml_converted, onet_files, face_crops):
+    from devicekit.milref import MLPackageRunner
+
+    _, out = coreml_converted
+    _, _, net = onet_files
+    fp16 = MLPackageRunner(next(out.glob("*coreml-fp16.mlpackage")))
+    for x in face_crops:
+        ref, got = _by_head(_outputs(net, x)), _by_head(fp16.run(x[None]))
+        for k in (4, 10, 2):
+            assert np.max(np.abs(got[k] - ref[k])) <= 1e-2, (k, np.max(np.abs(got[k] - ref[k])))
