@@ -11,6 +11,7 @@ from coverage_tools import OPTIONAL, TOOLS, all_models
 SIZE_MARGIN = 0.02  # a peer's file counts as smaller when it is more than 2 % smaller
 LATENCY_MARGIN = 0.10  # ... faster when its median is more than 10 % lower (same loop, same machine)
 ACCURACY_MARGIN = 0.8  # ... more accurate when its gate score is below 0.8x devicekit's
+ACCURACY_FLOOR = 0.25  # ... and devicekit uses more than a quarter of the gate's allowance (below that both are exact)
 
 
 def _kb(e: dict) -> str:
@@ -59,6 +60,12 @@ def _converts(res: dict, notes: list[str]) -> str:
     return f"{ok[0]} only {refs}" if ok else f"no {refs}"
 
 
+def _counted(names: list[str]) -> str:
+    from collections import Counter
+
+    return ", ".join(f"{n} x{c}" if c > 1 else n for n, c in Counter(names).items())
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a and b else ""
 
@@ -97,7 +104,7 @@ def model_section(row: dict) -> list[str]:
         if prec == "int8" and g.get("int8_mac_share") is not None:
             regions = ", ".join(f"{r.get('region', '?')} ({r.get('why', '?')})" for r in g.get("float_regions", []))
             line += (f"; int8 share of MACs {g['int8_mac_share']:.1%}, of weight bytes {g.get('int8_weight_share', 0):.1%}; "
-                     f"float regions: {regions or 'none'}; float ops: {', '.join(g.get('float_ops') or []) or 'none'}")
+                     f"float regions: {regions or 'none'}; float ops: {_counted(g.get('float_ops') or []) or 'none'}")
         out.append(line)
     for tool, res in row["tools"].items():
         for prec in ("fp32", "int8"):
@@ -107,7 +114,8 @@ def model_section(row: dict) -> list[str]:
             elif e.get("xnnpack_left"):
                 out.append(f"- {tool} {prec}: XNNPACK leaves {', '.join(e['xnnpack_left'])} to the builtin kernels")
     if cal:
-        out.append(f"- {cal.get('count')} calibration images, judged on {cal.get('holdout')} held-out ones")
+        out.append(f"- {cal.get('count')} calibration images, judged on {cal.get('holdout')} held-out ones; judging and "
+                   f"timing every file took {row.get('measure_seconds', '?')} s")
     return out + [""]
 
 
@@ -132,19 +140,27 @@ def _why_size(dk: dict, peer: dict, dk_info: dict) -> str:
 def _why_latency(dk: dict, peer: dict) -> str:
     why = []
     if dk.get("xnnpack") != peer.get("xnnpack"):
-        why.append(f"XNNPACK {dk.get('xnnpack')} vs {peer.get('xnnpack')}")
+        why.append(f"XNNPACK: devicekit's file {dk.get('xnnpack')}, the peer's {peer.get('xnnpack')}")
     left = [op for op in dk.get("xnnpack_left", []) if op not in peer.get("xnnpack_left", [])]
     if left:
         why.append(f"devicekit's file leaves {', '.join(left)} to the builtin kernels, the peer's does not")
     d_ops, p_ops = dk.get("ops", {}), peer.get("ops", {})
-    for op in ("QUANTIZE", "DEQUANTIZE", "TRANSPOSE"):
-        if d_ops.get(op, 0) > p_ops.get(op, 0):
-            why.append(f"{d_ops.get(op, 0)} {op} ops vs {p_ops.get(op, 0)}")
-    if d_ops and p_ops and sum(d_ops.values()) > sum(p_ops.values()):
-        why.append(f"{sum(d_ops.values())} ops vs {sum(p_ops.values())}")
+    more = sorted(((d_ops[op] - p_ops.get(op, 0), op) for op in d_ops if d_ops[op] > p_ops.get(op, 0)), reverse=True)
+    if more:
+        why.append("devicekit's file has more " + ", ".join(f"{op} ({d_ops[op]} vs {p_ops.get(op, 0)})" for _, op in more[:3]))
     if dk.get("int8_mac_share") is not None and peer.get("int8_mac_share") is not None and dk["int8_mac_share"] < peer["int8_mac_share"]:
         why.append(f"int8 MAC share {dk['int8_mac_share']:.1%} vs {peer['int8_mac_share']:.1%}")
     return "; ".join(why)
+
+
+def _caveat(e: dict) -> str:
+    """What makes a peer's win hollow: its file fails the gate's limits here, or XNNPACK refuses it."""
+    out = []
+    if e.get("error") and not e["error"]["passed"]:
+        out.append("but it fails the gate's limits: " + ", ".join(f for h in e["error"]["heads"] for f in h["failures"]))
+    if e.get("xnnpack") not in ("delegated", "partly"):
+        out.append(f"but XNNPACK {e.get('xnnpack')}")
+    return "".join(f"; {c}" for c in out)
 
 
 def behind(rows: list[dict]) -> list[str]:
@@ -153,7 +169,8 @@ def behind(rows: list[dict]) -> list[str]:
            f"Generated from the rows above. A peer counts as smaller when its file is >{SIZE_MARGIN:.0%} smaller, faster when "
            f"its 1-thread median is >{LATENCY_MARGIN:.0%} lower in the same interleaved loop, more accurate when its gate "
            f"score (worst metric / limit over the heads on the held-out images; <= 1 passes) is below {ACCURACY_MARGIN}x "
-           "devicekit's. The reasons are the measured differences between the two files.", ""]
+           f"devicekit's while devicekit's is above {ACCURACY_FLOOR}. The reasons are the measured differences between the "
+           "two files (op counts, XNNPACK's verdict, integer shares, devicekit's float regions).", ""]
     tally = {"smallest": 0, "fastest": 0, "most accurate": 0, "models": 0}
     for row in rows:
         dk_res = row["tools"].get("devicekit")
@@ -175,29 +192,32 @@ def behind(rows: list[dict]) -> list[str]:
             small = [t for t, s in size.items() if s < (1 - SIZE_MARGIN) * dk.get("size_bytes", 0)]
             for t in sorted(small, key=size.get):
                 lines.append(f"smaller: {t} int8 {size[t] / 1024:,.0f} KB vs devicekit {dk['size_bytes'] / 1024:,.0f} KB "
-                             f"({size[t] / dk['size_bytes']:.2f}x; {_why_size(dk, peers[t], info) or 'no measured difference explains it'})")
+                             f"({size[t] / dk['size_bytes']:.2f}x; {_why_size(dk, peers[t], info) or 'no measured difference explains it'}"
+                             f"{_caveat(peers[t])})")
             tally["smallest"] += not small
             med = {t: e["latency_1t"]["median"] for t, e in peers.items() if "median" in e.get("latency_1t", {})}
             dk_med = dk.get("latency_1t", {}).get("median")
             fast = [t for t, m in med.items() if dk_med and m < (1 - LATENCY_MARGIN) * dk_med]
             for t in sorted(fast, key=med.get):
                 lines.append(f"faster: {t} int8 {med[t]:.2f} ms vs devicekit {dk_med:.2f} ms ({med[t] / dk_med:.2f}x; "
-                             f"{_why_latency(dk, peers[t]) or 'no op-count or delegate difference measured'})")
+                             f"{_why_latency(dk, peers[t]) or 'no op-count or delegate difference measured'}{_caveat(peers[t])})")
             tally["fastest"] += bool(dk_med) and not fast
             dk_score = _score(dk)
-            better = [t for t, e in peers.items() if dk_score is not None and _score(e) is not None and _score(e) < ACCURACY_MARGIN * dk_score]
+            better = [t for t, e in peers.items() if dk_score is not None and dk_score > ACCURACY_FLOOR
+                      and _score(e) is not None and _score(e) < ACCURACY_MARGIN * dk_score]
             for t in sorted(better, key=lambda t: _score(peers[t])):
                 e = peers[t]
                 lines.append(f"more accurate: {t} int8 gate score {_score(e):.2f} vs devicekit {dk_score:.2f} "
                              f"({headline(e.get('error'))} vs {headline(dk.get('error'))}"
-                             f"{'' if e.get('xnnpack') in ('delegated', 'partly') else '; but XNNPACK ' + str(e.get('xnnpack'))})")
+                             f"{_caveat(e)})")
             tally["most accurate"] += dk_score is not None and not better
         fp = dk_res.get("fp32", {})
         fp_med = fp.get("latency_1t", {}).get("median")
         for t, res in row["tools"].items():
             m = res.get("fp32", {}).get("latency_1t", {}).get("median")
             if t != "devicekit" and fp_med and m and m < (1 - LATENCY_MARGIN) * fp_med:
-                lines.append(f"faster fp32: {t} {m:.2f} ms vs devicekit {fp_med:.2f} ms ({_why_latency(fp, res['fp32']) or 'no op-count difference measured'})")
+                lines.append(f"faster fp32: {t} {m:.2f} ms vs devicekit {fp_med:.2f} ms "
+                             f"({_why_latency(fp, res['fp32']) or 'no op-count difference measured'}{_caveat(res['fp32'])})")
         out += [f"- **{row['model']}**: " + ("; ".join(lines[:1]) if lines else "no peer is smaller, faster or more accurate in int8")]
         out += [f"  - {ln}" for ln in lines[1:]]
     n = tally["models"]

@@ -48,7 +48,7 @@ def load(name: str, work: Path):
     if group == "corpus":
         return cv.load_model(str(CORPUS / f"{name}.pt2"), spec_overrides=IMAGENET)
     if group == "zoo":
-        return cv.load_model(f"zoo:{name}")
+        return _same_weights(cv.load_model(f"zoo:{name}"), work / f"{name}.random-init.pt")
     if group == "mtcnn":
         sys.path.insert(0, str(ROOT / "tests"))
         import mtcnn  # tests/mtcnn.py: facenet-pytorch's nets and weights from the wheel in the test-models cache
@@ -59,6 +59,21 @@ def load(name: str, work: Path):
             mtcnn.save_pt2(pt2, MTCNN[name])
         return cv.load_model(str(pt2), spec_overrides={"mean": (mtcnn.MEAN,), "std": (mtcnn.STD,)}, name=name)
     raise KeyError(name)
+
+
+def _same_weights(model, path: Path):
+    """A zoo model without shipped weights is random-init, drawn anew in every process: every tool's child and the
+    judge must see one draw, so the first child saves its weights and the others load them."""
+    import torch
+
+    if model.info.get("weights") != "random-init":
+        return model
+    if path.exists():
+        model.module.load_state_dict(torch.load(path, weights_only=True))
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.module.state_dict(), path)
+    return model
 
 
 def _failed(exc: BaseException) -> dict:

@@ -28,8 +28,8 @@ def test_behind_names_the_smaller_faster_peer_with_measured_reasons():
     peer = _file(800 * 1024, 1.0, 0.2, {"CONV_2D": 10, "QUANTIZE": 1, "DEQUANTIZE": 1})
     text = "\n".join(behind([_row(dk, {"peer": peer})]))
     assert "smaller: peer int8 800 KB vs devicekit 1,000 KB (0.80x" in text and "FC tail (4 KB)" in text
-    assert "faster: peer int8 1.00 ms vs devicekit 2.00 ms (0.50x; XNNPACK partly vs delegated" in text
-    assert "leaves SOFTMAX to the builtin kernels, the peer's does not" in text and "4 QUANTIZE ops vs 1" in text
+    assert "faster: peer int8 1.00 ms vs devicekit 2.00 ms (0.50x; XNNPACK: devicekit's file partly, the peer's delegated" in text
+    assert "leaves SOFTMAX to the builtin kernels, the peer's does not" in text and "QUANTIZE (4 vs 1)" in text
     assert "more accurate: peer" in text
 
 
@@ -47,3 +47,12 @@ def test_headline_and_error_line():
            "The above exception was the direct cause of the following exception:\nRuntimeError: fast path failed.\n")
     assert error_line(log) == "foo.QuantError: Unsupported op PADV2 (then RuntimeError: fast path failed.)"
     assert error_line("\x1b[31mstep 1\x1b[0m\nconversion failed badly\nbye") == "conversion failed badly"
+
+
+def test_a_win_by_a_file_that_fails_the_gate_says_so():
+    dk = _file(1000, 2.0, 0.5, {"CONV_2D": 10})
+    peer = _file(1000, 1.0, 5.0, {"CONV_2D": 10})
+    peer["error"]["heads"][0]["failures"] = ["top1 0.9 (limit >= 0.98)"]
+    text = "\n".join(behind([_row(dk, {"peer": peer})]))
+    assert "faster: peer" in text and "but it fails the gate's limits: top1 0.9 (limit >= 0.98)" in text
+    assert "more accurate: peer" not in text
