@@ -8,7 +8,8 @@ every file of the model interleaved in one loop. Writes
 benchmarks/coverage.md and benchmarks/coverage.json.
 
     .venv/bin/python benchmarks/coverage.py [--models tv_squeezenet1_1,mtcnn-onet] [--tools devicekit,litert-torch]
-                                            [--merge] [--runs 200] [--keep DIR]
+                                            [--merge] [--runs 200] [--keep DIR] [--timeout S]
+    .venv/bin/python benchmarks/coverage.py --render     # rewrite the .md from the .json only
 
 Tools: devicekit, onnx2tf-1.29, onnx2tf-2.6.9 (make setup-onnx2tf2), litert-torch (make setup-litert-torch),
 ai-edge-quantizer (make setup-aeq). ``--models`` takes names, ``default`` (every model but the optional
@@ -155,7 +156,8 @@ def run_model(name: str, tools: list[str], work: Path, runs: int, timeout: float
         res.update(wall_seconds=round(secs, 1), peak_rss_gib=round(peak / 2**30, 2))
         done[tool] = res
         atomic_write_text(work / "done.json", json.dumps(done, indent=1))
-        states = ", ".join(f"{p} {'ok' if 'path' in res.get(p, {}) else 'FAILED'}" for p in ("fp32", "int8"))
+        states = ", ".join(f"{p} {'ok' if 'path' in res.get(p, {}) else 'n/a' if 'not a converter' in str(res.get(p)) else 'FAILED'}"
+                           for p in ("fp32", "int8"))
         print(f"  {tool}: {states} ({secs:.0f} s, peak {peak / 2**30:.1f} GiB)", file=sys.stderr, flush=True)
     r, peak, secs = _child(["--child-measure", name, "--work", str(work), "--runs", str(runs)], work, "measure.log", timeout)
     measured = json.loads((work / "measure.json").read_text()) if (work / "measure.json").exists() else {}
@@ -183,8 +185,8 @@ def pick_models(spec: str) -> list[str]:
         return [m for m in models if spec == "all" or m not in OPTIONAL]
     names = [s.strip() for s in spec.split(",") if s.strip()]
     unknown = [n for n in names if n not in models]
-    if unknown:
-        raise SystemExit(f"error: unknown model(s) {', '.join(unknown)} (known: {', '.join(models)}, default, all)")
+    if unknown or not names:
+        raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(models)}, default, all)")
     return names
 
 
@@ -197,6 +199,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "coverage.md"))
     ap.add_argument("--keep", help="keep every converted file and log in this folder (default: a temporary one)")
     ap.add_argument("--timeout", type=float, default=TOOL_TIMEOUT_S, help="seconds per tool per model")
+    ap.add_argument("--render", action="store_true", help="only rewrite the .md from the existing .json")
     ap.add_argument("--child-convert", help=argparse.SUPPRESS)
     ap.add_argument("--child-measure", help=argparse.SUPPRESS)
     ap.add_argument("--tool", help=argparse.SUPPRESS)
@@ -208,13 +211,22 @@ def main() -> None:
         return child_measure(args.child_measure, Path(args.work), args.runs)
     from coverage_render import render
 
+    out_json = Path(args.out).with_suffix(".json")
+    if args.render:
+        if not out_json.exists():
+            ap.error(f"{out_json} not found: nothing to render")
+        atomic_write_text(Path(args.out), render(json.loads(out_json.read_text()), list(TOOLS)))
+        return print(args.out)
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     bad = [t for t in tools if t not in TOOLS]
-    if bad or args.runs < 1:
-        raise SystemExit(f"error: unknown tool(s) {', '.join(bad)} (known: {', '.join(TOOLS)})" if bad else "error: --runs must be >= 1")
+    if bad or not tools or args.runs < 1:
+        ap.error(f"unknown tool(s) {', '.join(bad) or '(none given)'} (known: {', '.join(TOOLS)})" if bad or not tools
+                 else "--runs must be >= 1")
     tools = [t for t in TOOLS if t in tools]  # the registry's order: ai-edge-quantizer after devicekit
-    names = pick_models(args.models)
-    out_json = Path(args.out).with_suffix(".json")
+    try:
+        names = pick_models(args.models)
+    except ValueError as exc:
+        ap.error(str(exc))
     old = [r for r in json.loads(out_json.read_text()) if r["model"] not in names] if args.merge and out_json.exists() else []
     cmd = shlex.join(["python", "benchmarks/coverage.py", *sys.argv[1:]])
     t0 = time.perf_counter()

@@ -237,7 +237,7 @@ def render(rows: list[dict], tools: list[str]) -> str:
     short = sorted({t for r in rows for t in tools if t not in r["tools"]})
     out = ["# Coverage: devicekit and its peers on models nobody here wrote", ""]
     if missing or short:
-        out += [f"**PARTIAL run: {len(expected) - len(missing)} of {len(expected)} models"
+        out += [f"**PARTIAL run, not the full benchmark: {len(expected) - len(missing)} of {len(expected)} models"
                 + (f" (missing: {', '.join(missing)})" if missing else "")
                 + (f"; tools missing on some models: {', '.join(short)}" if short else "") + ".**", ""]
     for run in runs:
