@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.devicekit-setup
 OUT ?= demo-out
 
-.PHONY: setup setup-litert-torch demo test test-slow clean
+.PHONY: setup setup-litert-torch setup-onnx2tf2 setup-aeq coverage demo test test-slow clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,31 @@ setup-litert-torch: .venv-litert-torch/.devicekit-setup
 	.venv-litert-torch/bin/pip install -q litert-torch==0.10.0
 	touch $@
 
+# Peers for benchmarks/coverage.py, each in a venv of its own (gitignored):
+# onnx2tf 2.x needs Python >= 3.12 (pyenv's 3.12 here; PY312 to point elsewhere) and pins numpy 2 / onnx 1.20;
+# ai-edge-quantizer pins ai-edge-litert 2.3.0 where the project pins 2.1.0.
+PY312 ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python) python3.12)
+O2 := benchmarks/.venv-onnx2tf2
+AEQ := benchmarks/.venv-aeq
+
+setup-onnx2tf2: $(O2)/.devicekit-setup
+
+$(O2)/.devicekit-setup:
+	test -x $(O2)/bin/python || $(PY312) -m venv $(O2)
+	$(O2)/bin/pip install -q onnx2tf==2.6.9
+	touch $@
+
+setup-aeq: $(AEQ)/.devicekit-setup
+
+$(AEQ)/.devicekit-setup:
+	test -x $(AEQ)/bin/python || $(PY) -m venv $(AEQ)
+	$(AEQ)/bin/pip install -q ai-edge-quantizer==0.10.0
+	touch $@
+
+# every model but the optional 544 MB basiccnn-pool1 through devicekit and the four peers (hours: see coverage.md)
+coverage: setup setup-litert-torch setup-onnx2tf2 setup-aeq
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/coverage.py
+
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/devicekit demo -o $(OUT)
 
@@ -46,4 +71,4 @@ test-slow: setup setup-litert-torch
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) .venv-litert-torch $(OUT) runs .pytest_cache
+	rm -rf $(VENV) .venv-litert-torch $(O2) $(AEQ) $(OUT) runs .pytest_cache

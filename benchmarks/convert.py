@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, face_dir, latency_ms, machine  # noqa: E402
+from common import ROOT, face_dir, latency_ms, plain_onnx2tf, run_record  # noqa: E402
 
 from devicekit.fsutil import atomic_write_text  # noqa: E402
 
@@ -43,69 +41,6 @@ def error_px(model, path: Path, calib) -> dict:
 
     e = measure_error(model, path, calib)
     return {k: e[k] for k in ("mean_px", "max_px", "mean_cells", "max_cells", "max_abs", "max_rel") if k in e}
-
-
-def plain_onnx2tf(model, calib, work: Path) -> dict[str, Path]:
-    """onnx2tf as a user runs it: -oiqt with the calibration images via -cind (its own sample needs internet)."""
-    from devicekit.converters.onnx_export import export_onnx
-    from devicekit.converters.tflite import ONNX2TF_SAMPLE, _offline_env
-
-    export_onnx(model, work / "model.onnx")
-    np.save(work / ONNX2TF_SAMPLE, np.zeros((20, 128, 128, 3), np.float32))
-    px01 = (calib.pixels / 255.0).astype(np.float32)  # NHWC 0-1, as -cind wants
-    np.save(work / "calib.npy", px01)
-    spec = model.spec
-    mean = [m / 255.0 for m in spec.per_channel(spec.mean)]
-    std = [s / 255.0 for s in spec.per_channel(spec.std)]
-    cmd = [str(Path(sys.executable).parent / "onnx2tf"), "-i", "model.onnx", "-o", "out", "-n", "-oiqt",
-           "-cind", "input", "calib.npy", json.dumps(mean), json.dumps(std)]
-    t0 = time.perf_counter()
-    r, peak = run_capped(cmd, work, _offline_env())
-    secs = time.perf_counter() - t0
-    if r is None:
-        raise RuntimeError(f"onnx2tf stopped at {peak / 2**30:.1f} GiB resident after {secs:.0f} s "
-                           f"(the cap that keeps this {machine_ram_gib():.0f} GiB machine alive)")
-    out = {}
-    for kind, suffix in (("fp32", "_float32.tflite"), ("fp16", "_float16.tflite"), ("int8", "_integer_quant.tflite")):
-        p = work / "out" / f"model{suffix}"
-        if p.exists():
-            out[kind] = p
-    if not out:
-        raise RuntimeError(f"onnx2tf failed: {r.stdout.strip()[-300:]}")
-    return out, secs
-
-
-RSS_CAP = 0.6  # of physical RAM: a run above it is stopped and recorded, not left to the OOM killer
-
-
-def machine_ram_gib() -> float:
-    import psutil
-
-    return psutil.virtual_memory().total / 2**30
-
-
-def run_capped(cmd: list[str], cwd: Path, env: dict):
-    """Run ``cmd``; (CompletedProcess, peak RSS) or (None, peak RSS) when it passed RSS_CAP and was stopped."""
-    import psutil
-
-    cap = RSS_CAP * psutil.virtual_memory().total
-    with tempfile.TemporaryFile("w+") as out:
-        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
-        proc, peak = psutil.Process(p.pid), 0
-        while p.poll() is None:
-            try:
-                rss = sum(c.memory_info().rss for c in [proc, *proc.children(recursive=True)])
-            except psutil.Error:
-                rss = 0
-            peak = max(peak, rss)
-            if rss > cap:
-                for c in [*proc.children(recursive=True), proc]:
-                    c.kill()
-                p.wait()
-                return None, peak
-            time.sleep(0.5)
-        out.seek(0)
-        return subprocess.CompletedProcess(cmd, p.returncode, out.read(), ""), peak
 
 
 def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> dict:
@@ -125,7 +60,7 @@ def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> 
     r = rep_off.results[0]
     row["tools"]["devicekit all-int8"] = {"int8": {"path": r.artifact, "seconds": r.seconds, "error": r.summary["error"]}}
     try:
-        paths, secs = plain_onnx2tf(model, calib, work / "plain")
+        paths, secs, _ = plain_onnx2tf(model, calib, work / "plain")
         row["tools"]["onnx2tf defaults"] = {k: {"path": p, "seconds": secs, "error": error_px(model, p, calib)} for k, p in paths.items()}
     except Exception as exc:  # noqa: BLE001 - recorded, not hidden
         row["tools"]["onnx2tf defaults"] = {"failed": str(exc)[:300]}
@@ -153,14 +88,6 @@ def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> 
                 entry["ops"] = ops_of(p)
                 entry["latency_ms"] = {str(t): latency_ms(p, t) for t in (1, 2)}
     return row
-
-
-def run_record(cmd: str, seconds: float) -> dict:
-    import os
-
-    load = os.getloadavg()
-    return {"cmd": cmd, "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "minutes": round(seconds / 60, 1), "load": [round(v, 1) for v in load]}
 
 
 def render(rows: list[dict]) -> str:
