@@ -217,8 +217,10 @@ def render(
             rel_model = f"{values['KIT']}/Sources/{values['KIT']}/Resources/{model_file}"
             shutil.copytree(model_path, tmp / rel_model)
             files += [f"{rel_model}/{p.relative_to(model_path).as_posix()}" for p in sorted(model_path.rglob("*")) if p.is_file()]
-            files += write_xcode_project(tmp, values)
         files += _write_golden(tmp, GOLDEN_DIRS[platform].replace("{APP}", values["APP"]), golden_doc, golden_input)
+        if platform == "ios":
+            tests = tmp / f"{values['APP']}Tests"
+            files += write_xcode_project(tmp, values, [p.relative_to(tests).as_posix() for p in sorted(tests.rglob("*")) if p.is_file()])
         marker = {"schema": 2, "platform": platform, "artifact": str(model_path.resolve()), "sha256": actual,
                   "app_id": app_id, "name": name, "model_file": rel_model,
                   "golden_dir": GOLDEN_DIRS[platform].replace("{APP}", values["APP"])}

@@ -232,7 +232,29 @@ def _check_golden(root: Path, marker: dict) -> list[str]:
     return problems
 
 
+# Top-level public type names that shadow the standard library or Foundation in every file importing the kit
+SHADOWING = {"Decoder", "Encoder", "Codable", "Data", "URL", "Result", "Error", "Array", "String", "Set", "Dictionary"}
+
+
+def swift_public_init_gaps(text: str) -> list[str]:
+    """Public structs with stored public properties and no public init (Swift's memberwise init is internal)."""
+    gaps = []
+    for m in re.finditer(r"^(\s*)public struct (\w+)[^{]*\{", text, re.M):
+        depth, i = 1, m.end()
+        while depth and i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        body = text[m.end():i - 1]
+        top = re.sub(r"\{[^{}]*\}", "", body)  # drop nested bodies (once is enough for computed properties)
+        stored = re.findall(r"^\s*public (?:let|var) (\w+)\s*:[^={\n]*$", top, re.M)
+        if stored and "public init(" not in body:
+            gaps.append(m.group(2))
+    return gaps
+
+
 def _check_ios(root: Path, marker: dict) -> list[str]:
+    import tomllib  # noqa: F401 - (yaml is not parsed; project.yml is checked by its keys below)
+
     from .xcode import PbxprojError, loads, referenced_paths
 
     problems = []
@@ -248,27 +270,72 @@ def _check_ios(root: Path, marker: dict) -> list[str]:
         if not (root / r).exists():
             problems.append(f"project.pbxproj references {r}, which does not exist")
     app = projects[0].parent.stem
-    actual = {f"{app}/{p.name}" for p in (root / app).iterdir() if p.is_file()}
+    tests = f"{app}Tests"
+    actual = {p.relative_to(root).as_posix() for d in (app, tests) if (root / d).is_dir() for p in (root / d).rglob("*") if p.is_file()}
     missing = actual - set(refs)
     if missing:
         problems.append(f"project.pbxproj does not reference {sorted(missing)}")
     objs = proj["objects"]
-    sources = [objs[f]["fileRef"] for o in objs.values() if o["isa"] == "PBXSourcesBuildPhase" for f in o["files"]]
-    swift = {k for k, o in objs.items() if o["isa"] == "PBXFileReference" and str(o.get("path", "")).endswith(".swift")}
-    if set(sources) != swift:
-        problems.append("the app target does not compile exactly the app's Swift files")
-    pkg = (root / next(iter(r for r in refs if not r.startswith(app + "/")), "")) / "Package.swift"
+    path_of = {}
+    for gid, g in objs.items():
+        if g["isa"] == "PBXGroup" and g.get("path"):
+            for c in g.get("children", []):
+                path_of[c] = g["path"]
+    targets = {o["name"]: o for o in objs.values() if o["isa"] == "PBXNativeTarget"}
+    for name, folder in ((app, app), (tests, tests)):
+        t = targets.get(name)
+        if t is None:
+            problems.append(f"project.pbxproj has no target {name}")
+            continue
+        phases = {objs[ph]["isa"]: objs[ph] for ph in t["buildPhases"]}
+        built = {objs[objs[f]["fileRef"]]["path"] for f in phases.get("PBXSourcesBuildPhase", {}).get("files", [])}
+        want = {p.name for p in (root / folder).rglob("*.swift")}
+        if built != want:
+            problems.append(f"target {name} compiles {sorted(built)}, its folder has {sorted(want)}")
+        if not t.get("packageProductDependencies"):
+            problems.append(f"target {name} does not link the Swift package")
+        if name == tests:
+            res = {objs[objs[f]["fileRef"]]["path"] for f in phases.get("PBXResourcesBuildPhase", {}).get("files", [])}
+            if not {"golden.json", "golden_input.bin", "golden_face.png"} <= res:
+                problems.append(f"target {tests} does not bundle the golden data (has {sorted(res)})")
+            if not t.get("dependencies"):
+                problems.append(f"target {tests} does not depend on the app it tests")
+    target_settings = [objs[c]["buildSettings"] for o in objs.values() if o["isa"] == "XCConfigurationList"
+                       for c in o["buildConfigurations"]]
+    want_dt = model_facts(__import__("devicekit.manifest", fromlist=["read_manifest"]).read_manifest(marker["artifact"])).ios_deployment_target
+    dts = {s_.get("IPHONEOS_DEPLOYMENT_TARGET") for s_ in target_settings if "IPHONEOS_DEPLOYMENT_TARGET" in s_}
+    if dts != {want_dt}:
+        problems.append(f"IPHONEOS_DEPLOYMENT_TARGET {sorted(dts)} is not the model's {want_dt}")
+    if not any("TEST_HOST" in s_ for s_ in target_settings):
+        problems.append(f"target {tests} has no TEST_HOST (it must run inside the app)")
+    pkg = (root / next(iter(r for r in refs if not r.startswith((app + "/", tests + "/"))), "")) / "Package.swift"
     if not pkg.exists():
         problems.append("the local Swift package referenced by the project has no Package.swift")
     else:
-        res = re.findall(r'\.copy\("([^"]+)"\)', pkg.read_text())
+        text = pkg.read_text()
+        res = re.findall(r'\.copy\("([^"]+)"\)', text)
         kit = pkg.parent.name
         for r in res:
             if not (pkg.parent / "Sources" / kit / r).exists():
                 problems.append(f"Package.swift resource {r} does not exist")
         if f"Sources/{kit}/" + (res[0] if res else "") != marker["model_file"].split("/", 1)[1]:
             problems.append("Package.swift does not ship the embedded model as a resource")
+        if f".iOS(.v{want_dt.split('.')[0]})" not in text:
+            problems.append(f"Package.swift does not target iOS {want_dt.split('.')[0]} (the model's deployment target)")
+        for src in sorted((pkg.parent / "Sources" / kit).glob("*.swift")):
+            t = src.read_text()
+            for gap in swift_public_init_gaps(t):
+                problems.append(f"{src.name}: public struct {gap} has no public init (a host app cannot construct it)")
+            for m in re.finditer(r"^public (?:struct|class|final class|enum|protocol) (\w+)", t, re.M):
+                if m.group(1) in SHADOWING:
+                    problems.append(f"{src.name}: public type {m.group(1)} shadows the standard library's in every importing file")
     info = plistlib.loads((root / app / "Info.plist").read_bytes())
     if "NSCameraUsageDescription" not in info:
         problems.append("Info.plist lacks NSCameraUsageDescription")
+    yml = (root / "project.yml").read_text() if (root / "project.yml").exists() else ""
+    if "NSCameraUsageDescription" not in yml or "properties:" not in yml:
+        problems.append("project.yml does not generate Info.plist with NSCameraUsageDescription (xcodegen would drop it)")
+    if f'iOS: "{want_dt}"' not in yml:
+        problems.append(f"project.yml deploymentTarget is not the model's {want_dt}")
+    problems += _check_golden(root, marker)
     return problems

@@ -307,4 +307,5 @@ def code_values(f: ModelFacts) -> dict[str, str]:
         "KEYPOINT_MAP_K": _fmt(f.detector_maps["keypoints"]["k"]), "KEYPOINT_MAP_DX": _fmt(f.detector_maps["keypoints"]["dx"]),
         "KEYPOINT_MAP_DY": _fmt(f.detector_maps["keypoints"]["dy"]), "VERIFY_RUNTIME": f.verify_runtime,
         "IOS_DEPLOYMENT_TARGET": f.ios_deployment_target, "IOS_MAJOR": f.ios_deployment_target.split(".")[0],
+        "MACOS_MAJOR": str(int(f.ios_deployment_target.split(".")[0]) - 3),  # iOS 17 <-> macOS 14 (CoreML, SwiftPM)
     }
