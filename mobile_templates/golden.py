@@ -179,7 +179,8 @@ def make_golden(model_path: str | Path, manifest, facts) -> tuple[dict, bytes]:
     doc = {
         "protocol": SCHEMA, "model_sha256": facts.sha256, "source": source,
         "image": {"file": "golden_face.png", "box_xywh": face()[1]["box_xywh"], "crop": list(box)},
-        "input": {"file": "golden_input.bin", "dtype": str(x.dtype), "shape": list(manifest.inputs[0].shape),
+        "input": {"file": "golden_input.bin", "name": manifest.inputs[0].name, "dtype": str(x.dtype),
+                  "shape": list(manifest.inputs[0].shape),
                   "layout": facts.input_layout if facts.input_dtype != "image" else "NHWC", "sha256": ref_sha,
                   "made_by": "mobile_templates/port.py (the apps' own preprocessing of golden_face.png)"},
         "outputs": outputs,

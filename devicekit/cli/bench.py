@@ -82,11 +82,12 @@ def register(app: typer.Typer) -> None:
             if gate_error:
                 raise gate_error
             return
-        note = (res.summary.get("device") or {}).get("delegate_note")
-        if note:
-            from ._common import warn
+        for key in ("delegate_note", "accelerator_note"):  # a fallback is reported, never silent
+            note = (res.summary.get("device") or {}).get(key)
+            if note:
+                from ._common import warn
 
-            warn(note)
+                warn(note)
         s = res.summary["stats"]
         info(f"[bold]{res.summary.get('device', {}).get('model') or device}[/]: {s['frames']} frames, "
              f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
