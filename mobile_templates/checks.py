@@ -245,7 +245,7 @@ def swift_public_init_gaps(text: str) -> list[str]:
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
         body = text[m.end():i - 1]
-        top = re.sub(r"\{[^{}]*\}", "", body)  # drop nested bodies (once is enough for computed properties)
+        top = re.sub(r"\{[^{}]*\}", "{}", body)  # nested bodies -> {} (computed properties then end in {})
         stored = re.findall(r"^\s*public (?:let|var) (\w+)\s*:[^={\n]*$", top, re.M)
         if stored and "public init(" not in body:
             gaps.append(m.group(2))
