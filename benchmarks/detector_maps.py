@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from common import ROOT, face_dir, machine  # noqa: E402
+from web_detector import images  # noqa: E402  (photos and every 4th video frame of the face-data cache)
 
 OUT_JSON = ROOT / "devicekit" / "face" / "detector_maps.json"
 
@@ -44,20 +45,6 @@ def ratios(p68: np.ndarray, haar) -> tuple[float, float, float]:
     return max(w, h) / s, (x + w / 2 - e[0]) / s, (y + h / 2 - e[1]) / s
 
 
-def images(d: Path):
-    import cv2
-
-    from devicekit.verify.video import iter_frames
-
-    for p in sorted(list(d.glob("*.jpg")) + list(d.glob("*.png"))):
-        img = cv2.imread(str(p))
-        if img is not None:
-            yield p.name, img
-    for p in sorted(list(d.glob("*.mp4")) + list(d.glob("*.mov"))):
-        for i, img in iter_frames(p, every=4):
-            yield f"{p.name}#{i}", img
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "detector_maps.md")
@@ -74,7 +61,7 @@ def main() -> None:
     base = unlabeled.parent
     teacher = Teacher(base / "teacher" / "face_landmark.tflite")
     fit = []
-    for name, bgr in images(unlabeled):
+    for name, bgr in images(unlabeled, ("*.jpg", "*.png")):
         faces = detect_faces(bgr)
         if len(faces) != 1:
             continue
