@@ -93,7 +93,8 @@ def test_host_onnx_and_duration(tmp_path):
     assert s["frames"] > 10 and 0.3 < span < 1.5
 
 
-@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device"])
+@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device",
+                                  "bad-units", "bad-team", "golden-no-manifest"])
 def test_bad_input_is_one_line(case, tfl, tmp_path):
     model = str(tfl)
     extra = []
@@ -110,6 +111,12 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
         extra = ["--delegate", "gpu"]
     elif case == "bad-frames":
         extra = ["--frames", "0"]
+    elif case == "bad-units":
+        extra = ["--compute-units", "gpuOnly"]
+    elif case == "bad-team":
+        extra = ["--team", "my team; rm -rf /"]
+    elif case == "golden-no-manifest":
+        extra = ["--golden"]
     device = "nokia3310" if case == "unknown-device" else "host"
     r = cli("bench", model, "--device", device, "--runs-dir", str(tmp_path / "runs"), *extra,
             env={"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "PATH": "/usr/bin:/bin"})
@@ -278,7 +285,11 @@ def test_profiles_data():
 def test_bench_devices_report_without_torch_or_tensorflow(tfl, tmp_path):
     """The light commands run in a process where importing torch/tensorflow fails."""
     runs = tmp_path / "runs"
+    from device_tests.models import tiny_landmark_tflite
+
+    landmarks = tiny_landmark_tflite(tmp_path / "lm")
     commands = [["bench", str(tfl), "--device=host", "--frames=20", f"--runs-dir={runs}", "--run-id=lt"],
+                ["bench", str(landmarks), "--device=host", "--frames=5", "--golden", f"--runs-dir={runs}", "--run-id=lg"],
                 ["devices", "--json"],
                 ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")]]
     code = f"""
@@ -303,6 +314,7 @@ print("LIGHT-OK")
                        env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS="", PATH=str(tmp_path / "no-bin")))
     assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
     assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
+    assert json.loads((runs / "lg" / "summary.json").read_text())["golden"]["passed"] is True  # --golden stays light too
 
 
 def test_devicekit_toml_bench_defaults(tfl, tmp_path):
@@ -313,6 +325,22 @@ def test_devicekit_toml_bench_defaults(tfl, tmp_path):
     s = json.loads(r.stdout)["summary"]
     assert s["stats"]["frames"] == 17 and s["settings"]["delegate"] == "cpu" and s["settings"]["threads"] == 2
     assert (tmp_path / "runs").is_dir()
+    # protocol 2's settings live there too: the golden check, the iOS team and compute units
+    from device_tests.models import tiny_landmark_tflite
+
+    art = tiny_landmark_tflite(tmp_path / "lm")
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n'
+                                            'compute_units = "all"\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 2 and "--compute-units applies to iOS" in r.stderr  # read from the file, and checked
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["settings"]["golden"] is True and s["golden"]["passed"] and s["golden"]["limits"] == {"rel_l2": 0.0001}
+    assert s["runtimes"]["device"] == s["runtimes"]["verify"]  # the host runs what verify ran
     (tmp_path / "devicekit.toml").write_text('[bench]\nframez = 3\n')
     r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"],
                        capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
