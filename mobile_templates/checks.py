@@ -253,8 +253,6 @@ def swift_public_init_gaps(text: str) -> list[str]:
 
 
 def _check_ios(root: Path, marker: dict) -> list[str]:
-    import tomllib  # noqa: F401 - (yaml is not parsed; project.yml is checked by its keys below)
-
     from .xcode import PbxprojError, loads, referenced_paths
 
     problems = []
@@ -302,7 +300,9 @@ def _check_ios(root: Path, marker: dict) -> list[str]:
                 problems.append(f"target {tests} does not depend on the app it tests")
     target_settings = [objs[c]["buildSettings"] for o in objs.values() if o["isa"] == "XCConfigurationList"
                        for c in o["buildConfigurations"]]
-    want_dt = model_facts(__import__("devicekit.manifest", fromlist=["read_manifest"]).read_manifest(marker["artifact"])).ios_deployment_target
+    from devicekit.manifest import read_manifest
+
+    want_dt = model_facts(read_manifest(marker["artifact"])).ios_deployment_target
     dts = {s_.get("IPHONEOS_DEPLOYMENT_TARGET") for s_ in target_settings if "IPHONEOS_DEPLOYMENT_TARGET" in s_}
     if dts != {want_dt}:
         problems.append(f"IPHONEOS_DEPLOYMENT_TARGET {sorted(dts)} is not the model's {want_dt}")
