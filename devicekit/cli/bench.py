@@ -94,8 +94,12 @@ def register(app: typer.Typer) -> None:
              f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
              + (", [yellow]throttling[/]" if s.get("throttling") else ""))
         rt = res.summary.get("runtimes") or {}
-        info(f"runtime: {rt.get('device') or '?'} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
-             f"verify ran {rt.get('verify') or '?'}")
+        if rt.get("device"):
+            info(f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
+                 f"verify ran {rt.get('verify') or '?'}")
+        else:  # a protocol 1 app (generated before protocol 2) does not report it
+            info(f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
+                 f"verify ran {rt.get('verify') or '?'}")
         g = res.summary.get("golden")
         if g is not None:
             lim = g["limits"]

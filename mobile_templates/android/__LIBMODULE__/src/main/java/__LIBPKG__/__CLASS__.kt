@@ -178,7 +178,7 @@ class @@CLASS@@ private constructor(
 
     companion object {
         /** "litert 2.1.0": the runtime this module links (device.json "runtime"). */
-        const val RUNTIME = "litert " + BuildConfig.LITERT_VERSION
+        val RUNTIME: String = "litert " + BuildConfig.LITERT_VERSION
 
         /** The bundled model from this module's assets (stored uncompressed). */
         fun create(context: Context, options: Options = Options()): @@CLASS@@ =
