@@ -46,7 +46,8 @@ class RenderResult:
     facts: ModelFacts
     size: dict | None = None  # APK size estimate (android)
     warnings: list[str] = field(default_factory=list)
-    schema: int = 1
+    golden_dir: str = ""  # where the golden test's data is, relative to out_dir
+    schema: int = 2
 
     def to_json(self) -> dict:
         return jsonable(self)
@@ -233,7 +234,8 @@ def render(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _record(model_path, platform, facts, golden_doc)
-    return RenderResult(platform, out_dir, app_id, name, rel_model, sorted(files), facts, size, warnings)
+    return RenderResult(platform, out_dir, app_id, name, rel_model, sorted(files), facts, size, warnings,
+                        GOLDEN_DIRS[platform].replace("{APP}", values["APP"]))
 
 
 def _write_golden(root: Path, rel: str, doc: dict, data: bytes) -> list[str]:
