@@ -136,12 +136,12 @@ def _golden_mlpackage(pkg: Path, d: Path) -> None:
     import numpy as np
 
     from devicekit.milref import run_mlpackage
-    from devicekit.mobile_templates.golden import landmark_errors
+    from devicekit.mobile_templates.golden import landmark_errors, mil_input
 
     doc = json.loads((d / "golden.json").read_text())
     spec = doc["input"]
-    x = np.frombuffer((d / "golden_input.bin").read_bytes(), spec["dtype"]).reshape(spec["shape"])
-    outs = run_mlpackage(pkg, {spec["name"]: x})
+    x = np.frombuffer((d / "golden_input.bin").read_bytes(), spec["dtype"])
+    outs = run_mlpackage(pkg, {spec["name"]: mil_input(x, spec["shape"])})
     res = landmark_errors(doc, [outs[o["name"]] for o in doc["outputs"]])
     tmp = d / ".golden_result.json.tmp"
     tmp.write_text(json.dumps(res))

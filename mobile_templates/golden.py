@@ -139,10 +139,19 @@ def _run_host(model_path: Path, manifest, x: np.ndarray) -> tuple[list[np.ndarra
     from devicekit.milref import run_mlpackage
 
     name = manifest.inputs[0].name
-    res = run_mlpackage(model_path, {name: x.reshape(manifest.inputs[0].shape)})
+    res = run_mlpackage(model_path, {name: mil_input(x, manifest.inputs[0].shape)})
     order = [t.name for t in manifest.outputs]
     outs = [np.asarray(res[n], np.float32) for n in order if n in res] or [np.asarray(v, np.float32) for v in res.values()]
     return outs, "devicekit MIL reference interpreter (numpy) on the host, the artifact itself (CoreML predict needs macOS)"
+
+
+def mil_input(x: np.ndarray, shape) -> np.ndarray:
+    """The golden input as CoreML's program takes it: an image input (uint8 HWC pixels, what the app puts in its
+    CVPixelBuffer) becomes float NCHW 0-255 (as CoreML makes it from the buffer); a tensor input keeps its shape."""
+    if x.dtype == np.uint8:
+        hwc = x.reshape(shape[-3:]) if len(shape) == 4 and shape[-1] in (1, 3) else x
+        return np.ascontiguousarray(hwc.transpose(2, 0, 1)[None], np.float32)
+    return x.reshape(shape)
 
 
 def make_golden(model_path: str | Path, manifest, facts) -> tuple[dict, bytes]:

@@ -209,7 +209,7 @@ public final class @@CLASS@@ {
         }
         let stride = CVPixelBufferGetBytesPerRow(out)
         let p = base.assumingMemoryBound(to: UInt8.self)
-        func byte(_ v: Float) -> UInt8 { return UInt8(max(0, min(255, v.rounded()))) }
+        func byte(_ v: Float) -> UInt8 { return UInt8(max(0, min(255, v.rounded(.toNearestOrEven)))) }  // the one rounding rule
         for y in 0..<spec.inputHeight {
             for x in 0..<spec.inputWidth {
                 let i = (y * spec.inputWidth + x) * spec.channels
