@@ -105,6 +105,9 @@ def test_android_sources_guard_what_used_to_crash(project):
     readme = (root / "README.md").read_text()
     assert "alias(libs.plugins.android.library) apply false" in readme and "com.google.ai.edge.litert:litert:2.1.0" in readme
     assert 'api(libs.litert)' in (root / "facelandmarker/build.gradle.kts").read_text()
+    tracker = (app / "FaceTracker.kt").read_text()  # the crop comes from ML Kit's keypoints through the manifest's map
+    assert "LANDMARK_MODE_ALL" in tracker and "ModelConfig.KEYPOINT_MAP.fromKeypoints" in tracker
+    assert "CropBox.fromDetection(\n                landmarker.spec, b.left" not in tracker  # not ML Kit's raw box
     golden_test = (root / "app/src/androidTest/java/org/example/track/GoldenTest.kt").read_text()
     assert "cpuMatchesTheReference" in golden_test and "assumeTrue" in golden_test
 
