@@ -22,12 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, face_dir, machine  # noqa: E402
 
 
-def images(d: Path):
+def images(d: Path, photos: tuple[str, ...] = ("*.jpg",)):
+    """(name, BGR image) for the photos in ``d`` and every 4th frame of its videos."""
     import cv2
 
     from devicekit.verify.video import iter_frames
 
-    for p in sorted(d.glob("*.jpg")):
+    for p in sorted(q for pattern in photos for q in d.glob(pattern)):
         img = cv2.imread(str(p))
         if img is not None:
             yield p.name, img

@@ -101,3 +101,23 @@ def fake_apk(path: Path, package: str = "com.devicekit.bench") -> Path:
         z.writestr("devicekit-package.txt", package)
         z.writestr("AndroidManifest.xml", b"\x03\x00\x08\x00")
     return path
+
+
+def tiny_landmark_tflite(out_dir: Path) -> Path:
+    """The tiny .tflite with a manifest that describes it as a 68-point landmark model (float input [1,64,64,3],
+    output [1,136]): what --golden needs (the golden check reads the model's tensors and gate from the manifest)."""
+    import shutil
+
+    from devicekit.manifest import Manifest, TensorInfo, finalize
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    art = out_dir / "tiny.tflite-fp32.tflite"
+    shutil.copyfile(tiny_tflite(), art)
+    finalize(Manifest(artifact=art.name, target="tflite-fp32", format="tflite",
+                      model={"name": "tiny", "source": "device_tests", "task": "landmarks", "landmarks": 68,
+                             "layout": "ibug68", "coords": "input_pixels"},
+                      inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+                      outputs=[TensorInfo("out", [1, 136], "float32", None, None, "landmarks")],
+                      preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3,
+                                  "color": "rgb"}), art)
+    return art

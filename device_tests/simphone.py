@@ -3,7 +3,7 @@
 SIMULATION, for tests: it is not a phone. It implements CNXN, AUTH (RSA keys,
 verified), OPEN/OKAY/WRTE/CLSE with flow control, the ``shell:`` and
 ``shell,v2`` services (exit codes), and ``sync:`` (STAT/LIST/SEND/RECV/QUIT).
-Its shell answers the commands of DEVICE_PROTOCOL.md; ``am start`` runs the
+Its shell answers the commands of DEVICE_PROTOCOL.md (protocol 2); ``am start`` runs the
 benchmark "app" (device_tests/simapp.py: the real ai_edge_litert interpreter on
 the pushed model.tflite) in a child process that writes frames.csv /
 device.json / done.json into the simulated /sdcard tree.
@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import adbwire as w
 
-FAULTS = ("unauthorized", "drop", "crash", "app-error", "slow", "timeout", "flaky")
+FAULTS = ("unauthorized", "drop", "crash", "app-error", "slow", "timeout", "flaky", "golden-drift")
 REPO = Path(__file__).resolve().parent.parent
 ACTIVITY = ".DevicekitBenchmarkActivity"
 KNOWN = {  # model -> (manufacturer, codename, ro.soc.model)
@@ -181,6 +181,8 @@ class SimPhone:
             argv += ["--slow-ms", str(self.slow_ms)]
         if self.thermal_rise_s:
             argv += ["--thermal-rise-s", str(self.thermal_rise_s)]
+        if extras.get("devicekit.golden") == "true":  # protocol 2 (am start --ez devicekit.golden true)
+            argv += ["--golden"] + (["--golden-drift", "2.0"] if "golden-drift" in self.faults else [])
         self._launched_at = time.monotonic()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
         self.children[pkg] = subprocess.Popen(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL,
@@ -291,7 +293,7 @@ class SimPhone:
             a = args[i]
             if a == "-n":
                 comp, i = args[i + 1], i + 2
-            elif a in ("--es", "--ei"):
+            elif a in ("--es", "--ei", "--ez"):
                 extras[args[i + 1]], i = args[i + 2], i + 3
             else:
                 i += 1

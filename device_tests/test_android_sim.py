@@ -44,7 +44,8 @@ def test_bench_pixel7_by_profile(transport, request, phone_factory, model, tmp_p
     rows = (run / "frames.csv").read_text().splitlines()
     assert rows[0] == "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us" and len(rows) == 41
     dev = json.loads((run / "device.json").read_text())
-    assert dev["model"] == "Pixel 7" and dev["protocol"] == 1 and dev["threads"] == 2
+    assert dev["model"] == "Pixel 7" and dev["protocol"] == 2 and dev["threads"] == 2
+    assert (dev["runtime"].startswith("litert 2."), dev["build_type"], dev["accelerator"]) == (True, "release", "cpu")
     summary = json.loads((run / "summary.json").read_text())
     assert summary["profile"] == "pixel7" and summary["transport"] == ("adb" if transport == "client" else "adb-shell")
     assert summary["stats"]["thermal"]["start"] == 0
@@ -285,3 +286,40 @@ def test_transient_transport_error_is_retried(transport, request, phone_factory,
                 "--runs-dir", str(tmp_path / "runs"), env_extra=_connect(transport, phone, tmp_path))
     assert r.returncode == 0, r.stderr
     assert phone.flaked and json.loads(r.stdout)["summary"]["stats"]["frames"] == 30
+
+
+def test_golden_check_reports_the_error_next_to_the_latency(phone_factory, tmp_path):
+    """bench --golden: golden.json + golden_input.bin pushed, `--ez devicekit.golden true`, golden_result.json judged."""
+    from device_tests.models import tiny_landmark_tflite
+
+    art = tiny_landmark_tflite(tmp_path / "m")
+    phone = phone_factory()
+    env = {"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": phone.address}
+    r = run_cli("bench", str(art), "--device", phone.address, "--frames", "15", "--golden", "--delegate", "gpu",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "g1", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    msg = " ".join(r.stderr.split())
+    assert "golden check on the device: landmarks 0 px mean, 0 px max (gate rel_l2 0.0001): pass" in msg
+    assert "gpu was asked for" in msg  # the simulated phone's fallback is reported, not silent
+    run = tmp_path / "runs" / "g1"
+    summary = json.loads((run / "summary.json").read_text())
+    g = summary["golden"]
+    assert g["passed"] and g["landmarks_px_mean"] == 0.0 and g["outputs"][0]["name"] == "out"
+    assert json.loads((run / "golden_result.json").read_text())["protocol"] == 2
+    assert summary["runtimes"]["device"].startswith("litert 2.") and summary["runtimes"]["verify"]
+    on_phone = phone.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit/g1"
+    assert (on_phone / "golden.json").exists() and (on_phone / "golden_input.bin").stat().st_size == 64 * 64 * 3 * 4
+    assert any("--ez devicekit.golden true" in line for line in phone.log)
+    # a phone whose outputs drift from the reference: the run is kept, the gate fails (exit 1)
+    drift = phone_factory(faults=("golden-drift",))
+    r = run_cli("bench", str(art), "--device", drift.address, "--frames", "15", "--golden", "--json",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "g2", env_extra={"DEVICEKIT_ADB": "direct"})
+    assert r.returncode == 1, r.stderr
+    out = json.loads(r.stdout)
+    assert out["complete"] and out["summary"]["golden"]["passed"] is False
+    assert "golden check on the device failed" in r.stderr and "rel_l2" in r.stderr and "Traceback" not in r.stderr
+    # no manifest: --golden cannot know the reference, one clear line
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(art.read_bytes())
+    r = run_cli("bench", str(bare), "--device", phone.address, "--golden", env_extra=env)
+    assert r.returncode == 2 and "no manifest" in r.stderr and "Traceback" not in r.stderr

@@ -95,3 +95,23 @@ def test_ios_without_app_or_xcode_is_one_clear_message(ios_env, model, mlpackage
     assert r.returncode == 3 and "Xcode" in r.stderr
     r = run_cli("bench", str(mlpackage), "--device", "iphone15pro", env_extra=env)
     assert r.returncode == 3 and "unauthorized" in r.stderr
+
+
+def test_ios_golden_and_compute_units(ios_env, tmp_path):
+    """--golden and --compute-units reach the simulated iPhone (DEVICEKIT_GOLDEN, DEVICEKIT_COMPUTE_UNITS); the pushed
+    .mlpackage runs on golden_input.bin in devicekit's MIL reference interpreter (CoreML itself needs iOS)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_package_models import make_mlpackage
+
+    env, state = ios_env
+    pkg = make_mlpackage(tmp_path / "ml", "graynet", (1, 1, 80, 72), 5, "gray", (0.0,), (255.0,))
+    r = run_cli("bench", str(pkg), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "10",
+                "--golden", "--compute-units", "cpuAndNeuralEngine", "--runs-dir", str(tmp_path / "runs"), "--run-id", "ig",
+                "--json", env_extra=env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["golden"]["passed"] and s["golden"]["landmarks_px_mean"] == 0.0 and s["settings"]["compute_units"] == "cpuAndNeuralEngine"
+    rd = state / "devices/00008120-000A11112222333E/containers/com.devicekit.bench/Documents/devicekit/ig"
+    assert (rd / "golden.json").exists() and (rd / "golden_result.json").exists()
+    r = run_cli("bench", str(tiny_tflite()), "--device", "host", "--compute-units", "all", env_extra=env)
+    assert r.returncode == 2 and "--compute-units applies to iOS" in r.stderr

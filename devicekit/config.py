@@ -145,7 +145,8 @@ TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "check": {"budgets": list, "runtimes": list, "require": list},
     "verify": {"images": str, "annotations": str, "video": str, "max_nme_increase": (float, int), "max_fr_increase": (float, int)},
-    "bench": {"device": str, "frames": int, "warmup": int, "threads": int, "delegate": str, "timeout": (float, int)},
+    "bench": {"device": str, "frames": int, "warmup": int, "threads": int, "delegate": str, "timeout": (float, int),
+              "team": str, "golden": bool, "compute_units": str},
 }
 
 

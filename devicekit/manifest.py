@@ -112,6 +112,22 @@ def check_unchanged(artifact: str | Path, manifest: Manifest) -> str:
     return actual
 
 
+def record_results(artifact: str | Path, entries: dict) -> None:
+    """Merge ``entries`` into the manifest's ``results`` (nested dicts merged one level), written atomically.
+
+    Later stages record what they measured or used this way (package: the runtime versions on both sides
+    and the golden reference outputs)."""
+    p = manifest_path(artifact)
+    data = json.loads(p.read_text(encoding="utf-8"))
+    results = data.setdefault("results", {})
+    for key, value in entries.items():
+        if isinstance(value, dict) and isinstance(results.get(key), dict):
+            results[key] = {**results[key], **value}
+        else:
+            results[key] = value
+    atomic_write_json(p, data)
+
+
 def tool_versions(*names: str) -> dict[str, str]:
     """Installed versions of the named distributions (missing ones are skipped)."""
     from importlib import metadata

@@ -25,7 +25,12 @@ TEMPLATES = Path(__file__).resolve().parent
 PLATFORMS = ("android", "ios")
 MARKER = "devicekit-package.json"
 PLACEHOLDER = re.compile(r"@@[A-Z0-9_]+@@|__(?:LIBMODULE|LIBPKG|APPPKG|CLASS|APP|KIT)__")
-BINARY_SUFFIXES = {".tflite", ".png", ".jar"}
+BINARY_SUFFIXES = {".tflite", ".png", ".jar", ".bat"}  # copied byte for byte (gradlew.bat keeps its CRLF)
+# x86_64 too: the default Android Studio emulator is x86_64 and rejects an APK without it
+DEFAULT_ABIS = ["arm64-v8a", "armeabi-v7a", "x86_64"]
+# Where each platform's golden test finds its data (golden.json, golden_input.bin, golden_face.png)
+GOLDEN_DIRS = {"android": "app/src/androidTest/assets/golden", "ios": "{APP}Tests/Golden"}
+ANDROID_RUNTIME = "litert 2.1.0 (com.google.ai.edge.litert:litert, CompiledModel)"  # gradle/libs.versions.toml
 DEFAULT_APP_ID = "com.devicekit.bench"  # DEVICE_PROTOCOL.md's default package / bundle id
 DEFAULT_NAME = "FaceLandmarker"
 
@@ -41,7 +46,8 @@ class RenderResult:
     facts: ModelFacts
     size: dict | None = None  # APK size estimate (android)
     warnings: list[str] = field(default_factory=list)
-    schema: int = 1
+    golden_dir: str = ""  # where the golden test's data is, relative to out_dir
+    schema: int = 2
 
     def to_json(self) -> dict:
         return jsonable(self)
@@ -84,6 +90,9 @@ def _render_tree(platform: str, dest: Path, values: dict[str, str], paths: dict[
             shutil.copyfile(src, target)
         else:
             target.write_text(_subst(src.read_text(encoding="utf-8"), values, rel), encoding="utf-8")
+        shutil.copymode(src, target)
+        if target.name == "gradlew":  # an install that dropped the mode bit must not leave a wrapper that cannot run
+            target.chmod(0o755)
         written.append(rel)
     return written
 
@@ -168,6 +177,13 @@ def render(
     out_dir = Path(out_dir)
     _prepare_out(out_dir, force)
     warnings = [f"the manifest has no {d}; used the documented default" for d in facts.defaults_used]
+    from .golden import make_golden
+
+    try:
+        golden_doc, golden_input = make_golden(model_path, model_manifest, facts)
+    except InputError as exc:  # the project still renders; its golden test reports why it has no data
+        golden_doc, golden_input = {"protocol": 2, "unavailable": exc.message, "outputs": []}, b""
+        warnings.append(f"golden test data: {exc.message}")
     values = {k: (_code_string(v) if k in ("MODEL_NAME", "LANDMARK_LAYOUT", "INPUT_TENSOR", "OUTPUT_TENSOR") else v)
               for k, v in code_values(facts).items()}
     lib_module = name.lower()
@@ -176,11 +192,11 @@ def render(
     values.update({
         "APP_ID": app_id, "CLASS": name, "LIB_MODULE": lib_module, "LIB_PKG": lib_pkg, "APP_LABEL": f"{name} demo",
         "PROJECT_NAME": f"{name}Demo", "MODEL_ASSET": model_file, "MANIFEST_NAME": _code_string(model_manifest.artifact + ".json"),
-        "KIT": f"{name}Kit", "APP": f"{name}Demo",
+        "KIT": f"{name}Kit", "APP": f"{name}Demo", "ANDROID_RUNTIME": ANDROID_RUNTIME,
     })
     size = None
     if platform == "android":
-        abis = abis or json.loads((_data_dir() / "litert_runtime.json").read_text())["default_abis"]
+        abis = abis or list(DEFAULT_ABIS)
         size = apk_estimate(facts.size_bytes or model_path.stat().st_size, abis)
         values["ABI_FILTERS"] = ", ".join(f'"{a}"' for a in abis)
         paths = {"__LIBMODULE__": lib_module, "__LIBPKG__": lib_pkg.replace(".", "/"),
@@ -202,9 +218,13 @@ def render(
             rel_model = f"{values['KIT']}/Sources/{values['KIT']}/Resources/{model_file}"
             shutil.copytree(model_path, tmp / rel_model)
             files += [f"{rel_model}/{p.relative_to(model_path).as_posix()}" for p in sorted(model_path.rglob("*")) if p.is_file()]
-            files += write_xcode_project(tmp, values)
-        marker = {"schema": 1, "platform": platform, "artifact": str(model_path.resolve()), "sha256": actual,
-                  "app_id": app_id, "name": name, "model_file": rel_model}
+        files += _write_golden(tmp, GOLDEN_DIRS[platform].replace("{APP}", values["APP"]), golden_doc, golden_input)
+        if platform == "ios":
+            tests = tmp / f"{values['APP']}Tests"
+            files += write_xcode_project(tmp, values, [p.relative_to(tests).as_posix() for p in sorted(tests.rglob("*")) if p.is_file()])
+        marker = {"schema": 2, "platform": platform, "artifact": str(model_path.resolve()), "sha256": actual,
+                  "app_id": app_id, "name": name, "model_file": rel_model,
+                  "golden_dir": GOLDEN_DIRS[platform].replace("{APP}", values["APP"])}
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         files.append(MARKER)
         if out_dir.exists():
@@ -213,7 +233,38 @@ def render(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return RenderResult(platform, out_dir, app_id, name, rel_model, sorted(files), facts, size, warnings)
+    _record(model_path, platform, facts, golden_doc)
+    return RenderResult(platform, out_dir, app_id, name, rel_model, sorted(files), facts, size, warnings,
+                        GOLDEN_DIRS[platform].replace("{APP}", values["APP"]))
+
+
+def _write_golden(root: Path, rel: str, doc: dict, data: bytes) -> list[str]:
+    """golden.json, golden_input.bin and golden_face.png where the platform's golden test reads them."""
+    from .golden import GOLDEN_DIR
+
+    d = root / rel
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "golden.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (d / "golden_input.bin").write_bytes(data)
+    shutil.copyfile(GOLDEN_DIR / "face.png", d / "golden_face.png")
+    return [f"{rel}/{n}" for n in ("golden.json", "golden_input.bin", "golden_face.png")]
+
+
+def _record(model_path: Path, platform: str, facts: ModelFacts, golden: dict) -> None:
+    """The runtime versions on both sides and the golden reference, in the artifact's manifest (results)."""
+    from devicekit.errors import DevicekitError
+    from devicekit.manifest import record_results
+
+    runtimes = {"verify": facts.verify_runtime, platform: ANDROID_RUNTIME if platform == "android"
+                else f"CoreML (iOS {facts.ios_deployment_target}+)"}
+    entry = {"runtimes": runtimes}
+    if golden.get("outputs"):
+        entry["golden"] = {"source": golden["source"], "input_sha256": golden["input"]["sha256"], "gate": golden["gate"],
+                           "outputs": golden["outputs"], "made_by": "devicekit package (mobile_templates/golden.py)"}
+    try:
+        record_results(model_path, entry)
+    except (DevicekitError, OSError):  # a read-only manifest does not stop packaging
+        pass
 
 
 __all__ = ["render", "RenderResult", "apk_estimate", "PLATFORMS", "DEFAULT_APP_ID", "DEFAULT_NAME"]

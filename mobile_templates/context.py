@@ -51,6 +51,9 @@ RESERVED_CLASS_NAMES = {
     "MainActivity", "FaceTracker", "LandmarkOverlayView", "DevicekitBenchmarkActivity", "Result", "Options",
     "Delegate", "String", "Int", "Array", "Bitmap", "Context", "File", "MLModel", "Data", "URL", "View", "App",
     "ContentView", "CameraModel", "BenchmarkRunner", "OverlayView", "Float", "Double",
+    "LandmarkDecoder", "DetectorMap", "GoldenCheck", "GoldenResult", "GoldenRunner", "OutputError",
+    "LandmarkerException", "GoldenTest", "GoldenTests", "ModelSpecHolder", "Accelerator", "CompiledModel", "Environment",
+    "TensorBuffer", "ComputeUnitsSetting", "Golden", "BuildConfig",
 }
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -126,6 +129,9 @@ class ModelFacts:
     sha256: str
     size_bytes: int
     defaults_used: list[str] = field(default_factory=list)
+    detector_maps: dict = field(default_factory=dict)  # preprocess.crop.detector_maps (devicekit.face.boxmap)
+    verify_runtime: str = ""  # the runtime verify judged the artifact with
+    ios_deployment_target: str = "17.0"  # the CoreML converter's minimum deployment target
 
     def spec_json(self) -> dict:
         """The ModelSpec fields, as the Kotlin/Swift code holds them."""
@@ -225,6 +231,15 @@ def model_facts(manifest) -> ModelFacts:
     for k in ("min_cutoff", "beta", "d_cutoff"):
         if not isinstance(one_euro.get(k), (int, float)):
             raise InputError(f"manifest one_euro lacks a number for {k!r}")
+    maps = crop.get("detector_maps")
+    if not maps or not isinstance(maps.get("keypoints"), dict):
+        maps = _default("devicekit.face.crop", "CROP_POLICY", {}).get("detector_maps") or {}
+        used.append("detector maps")
+    kp = maps.get("keypoints") or {}
+    for k in ("k", "dx", "dy"):
+        if not isinstance(kp.get(k), (int, float)) or (k == "k" and kp[k] <= 0):
+            raise InputError(f"manifest crop.detector_maps.keypoints lacks a number for {k!r}",
+                             hint="convert again, or remove detector_maps to use devicekit's measured maps")
     coords = m.get("coords", "input_pixels")
     if coords not in ("input_pixels", "normalized"):
         raise InputError(f"manifest model.coords {coords!r} is not input_pixels or normalized")
@@ -241,8 +256,36 @@ def model_facts(manifest) -> ModelFacts:
         output_dtype=out_dtype, output_scale=float(qo.get("scale", 1.0)) if out_dtype != "float32" else 1.0,
         output_zero_point=int(qo.get("zero_point", 0)) if out_dtype != "float32" else 0, coords=coords,
         crop=dict(crop), one_euro=dict(one_euro), sha256=manifest.sha256, size_bytes=int(manifest.size_bytes or 0),
-        defaults_used=used,
+        defaults_used=used, detector_maps=maps, verify_runtime=verify_runtime(manifest),
+        ios_deployment_target=_ios_target(manifest),
     )
+
+
+def verify_runtime(manifest) -> str:
+    """The runtime verify judges this artifact with: the manifest's record, else the host's."""
+    rec = ((manifest.results or {}).get("runtimes") or {}).get("verify")
+    if rec:
+        return str(rec)
+    if manifest.format != "tflite":
+        return "devicekit MIL reference interpreter (numpy)"
+    version = (manifest.tools or {}).get("ai-edge-litert")
+    if not version:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("ai-edge-litert")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+    return f"ai-edge-litert {version}"
+
+
+def _ios_target(manifest) -> str:
+    """"17.0" from the converter's deployment target (manifest quantization.deployment_target, e.g. iOS17)."""
+    dt = str((manifest.quantization or {}).get("deployment_target") or "iOS17")
+    m = re.fullmatch(r"iOS(\d+)(?:\.(\d+))?", dt)
+    if not m:
+        raise InputError(f"manifest deployment_target {dt!r} is not iOSNN")
+    return f"{m.group(1)}.{m.group(2) or 0}"
 
 
 def code_values(f: ModelFacts) -> dict[str, str]:
@@ -261,4 +304,8 @@ def code_values(f: ModelFacts) -> dict[str, str]:
         "CROP_SQUARE": "true" if f.crop.get("square", True) else "false",
         "ONE_EURO_MIN_CUTOFF": _fmt(f.one_euro["min_cutoff"]), "ONE_EURO_BETA": _fmt(f.one_euro["beta"]),
         "ONE_EURO_D_CUTOFF": _fmt(f.one_euro["d_cutoff"]),
+        "KEYPOINT_MAP_K": _fmt(f.detector_maps["keypoints"]["k"]), "KEYPOINT_MAP_DX": _fmt(f.detector_maps["keypoints"]["dx"]),
+        "KEYPOINT_MAP_DY": _fmt(f.detector_maps["keypoints"]["dy"]), "VERIFY_RUNTIME": f.verify_runtime,
+        "IOS_DEPLOYMENT_TARGET": f.ios_deployment_target, "IOS_MAJOR": f.ios_deployment_target.split(".")[0],
+        "MACOS_MAJOR": str(int(f.ios_deployment_target.split(".")[0]) - 3),  # iOS 17 <-> macOS 14 (CoreML, SwiftPM)
     }

@@ -45,7 +45,11 @@ def test_host_run_files(host_run):
     assert (rows[:, 0] == np.arange(80)).all() and (np.diff(rows[:, 1]) > 0).all()
     assert (rows[:, 5] >= rows[:, 3]).all()  # total covers inference
     dev = json.loads((run / "device.json").read_text())
-    assert dev["protocol"] == 1 and dev["delegate"] == "xnnpack" and dev["load_us"] > 0 and dev["peak_rss_kb"] > 0
+    assert dev["protocol"] == 2 and dev["delegate"] == "xnnpack" and dev["load_us"] > 0 and dev["peak_rss_kb"] > 0
+    from importlib import metadata
+
+    assert dev["runtime"] == f"litert {metadata.version('ai-edge-litert')}" and dev["build_type"] == "release"
+    assert dev["accelerator"] == "cpu" and "accelerator_note" not in dev
     s = json.loads((run / "summary.json").read_text())
     st = s["stats"]
     assert s["schema"] == "devicekit.bench/1" and s["platform"] == "host"
@@ -89,7 +93,8 @@ def test_host_onnx_and_duration(tmp_path):
     assert s["frames"] > 10 and 0.3 < span < 1.5
 
 
-@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device"])
+@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device",
+                                  "bad-units", "bad-team", "golden-no-manifest"])
 def test_bad_input_is_one_line(case, tfl, tmp_path):
     model = str(tfl)
     extra = []
@@ -106,6 +111,12 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
         extra = ["--delegate", "gpu"]
     elif case == "bad-frames":
         extra = ["--frames", "0"]
+    elif case == "bad-units":
+        extra = ["--compute-units", "gpuOnly"]
+    elif case == "bad-team":
+        extra = ["--team", "my team; rm -rf /"]
+    elif case == "golden-no-manifest":
+        extra = ["--golden"]
     device = "nokia3310" if case == "unknown-device" else "host"
     r = cli("bench", model, "--device", device, "--runs-dir", str(tmp_path / "runs"), *extra,
             env={"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "PATH": "/usr/bin:/bin"})
@@ -162,6 +173,21 @@ def test_protocol_result_parsing(tmp_path):
     assert len(res.rows) == 1 and any("does not parse" in p for p in res.problems)
     (tmp_path / "done.json").unlink()
     assert "no done.json" in read_app_dir(tmp_path).problems[0]
+    # protocol 1 results (apps generated before protocol 2) are still read; an unknown protocol is a problem
+    ok = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us\n0,1,2,3,4,9\n"
+    v1 = {"protocol": 1, "model": "Pixel 7", "manufacturer": "Google", "os": "android 14", "soc": "GS201", "delegate": "xnnpack",
+          "threads": 4, "thermal_start": 0, "thermal_end": 0, "load_us": 5, "first_frame_us": 9, "peak_rss_kb": None}
+    for proto, device, complete in ((1, v1, True), (2, {**v1, "protocol": 2, "runtime": "litert 2.1.0", "build_type": "release",
+                                                        "accelerator": "gpu"}, True), (3, {**v1, "protocol": 3}, False)):
+        (tmp_path / "frames.csv").write_text(ok)
+        (tmp_path / "device.json").write_text(json.dumps(device))
+        (tmp_path / "done.json").write_text(json.dumps({"protocol": proto, "status": "ok", "frames": 1, "error": None}))
+        res = read_app_dir(tmp_path)
+        assert res.complete is complete and res.device["protocol"] == proto and res.golden is None, res.problems
+    assert "devicekit reads protocol 1 and 2" in " ".join(res.problems)
+    (tmp_path / "golden_result.json").write_text(json.dumps({"protocol": 2, "outputs": [{"name": "o", "max_abs": 0.1, "rel_l2": 0.01}],
+                                                             "landmarks_px_mean": 0.2, "landmarks_px_max": 0.4}))
+    assert read_app_dir(tmp_path).golden["landmarks_px_mean"] == 0.2
 
 
 def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
@@ -171,16 +197,18 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
     proj = tmp_path / "proj"
     proj.mkdir()
     (proj / "gradlew").write_text("#!/bin/sh\n")
-    assert build.gradle_command(proj) == [str(proj / "gradlew"), "-p", str(proj), "--no-daemon", ":app:assembleDebug"]
-    assert build.gradle_output(proj) == proj / "app/build/outputs/apk/debug/app-debug.apk"
+    # release configuration (R8, not debuggable) + the benchmark activity: the "benchmark" build type
+    assert build.gradle_command(proj) == [str(proj / "gradlew"), "-p", str(proj), "--no-daemon", ":app:assembleBenchmark"]
+    assert build.gradle_output(proj) == proj / "app/build/outputs/apk/benchmark/app-benchmark.apk"
     (proj / "gradlew").unlink()
     monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
     with pytest.raises(EnvironmentMissing, match="no Gradle wrapper"):
         build.gradle_command(proj)
     monkeypatch.setenv("PATH", os.environ["PATH"])
-    cmd = build.xcodebuild_command(Path("/p/B.xcodeproj"), "DevicekitBench", "UDID1", Path("/d"))
+    cmd = build.xcodebuild_command(Path("/p/B.xcodeproj"), "DevicekitBench", "UDID1", Path("/d"), "ABCDE12345")
     assert cmd[:5] == ["xcodebuild", "-project", "/p/B.xcodeproj", "-scheme", "DevicekitBench"]
     assert cmd[cmd.index("-destination") + 1] == "platform=iOS,id=UDID1"
+    assert cmd[cmd.index("-configuration") + 1] == "Release" and "DEVELOPMENT_TEAM=ABCDE12345" in cmd
     key = build.cache_key(tfl)
     from devicekit.fsutil import sha256_file
 
@@ -195,6 +223,12 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
     with pytest.raises(EnvironmentMissing, match="Xcode") as ei:
         build.build_app("ios", tfl, "UDID", "com.devicekit.bench")
     assert "--app" in ei.value.one_line()
+    from devicekit.errors import UsageError
+
+    monkeypatch.setattr(build, "xcode_dir", lambda: "/Applications/Xcode.app/Contents/Developer")
+    with pytest.raises(UsageError, match="development team") as ei:  # a fresh project cannot be signed without one
+        build.build_app("ios", tfl, "UDID", "com.devicekit.bench")
+    assert "--team" in ei.value.one_line() and "devicekit.toml" in ei.value.one_line()
 
 
 def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypatch):
@@ -215,24 +249,22 @@ def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypa
                                   "color": "rgb"}), art)
     monkeypatch.setenv("ANDROID_HOME", str(tmp_path))
     monkeypatch.setenv("DEVICEKIT_CACHE", str(tmp_path / "cache"))
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    log = tmp_path / "gradle-args.txt"
-    gradle = bindir / "gradle"  # a recording stand-in: there is no Gradle or Android SDK on this machine
-    gradle.write_text(f"#!/bin/sh\necho \"$@\" > {log}\nexit 1\n")
-    gradle.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-    try:
+    calls = []
+
+    def recording_run(cmd, **kw):  # there is no Android SDK here, and the wrapper would download Gradle: record instead
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 1, "", "FAILURE: Build failed (recorded, not run)")
+
+    monkeypatch.setattr(build.subprocess, "run", recording_run)
+    with pytest.raises(DeviceError, match="building the benchmark app failed"):
         build.build_app("android", art, "SERIAL", "com.devicekit.bench")
-    except EnvironmentMissing as exc:  # the render API refused this manifest: still one clear message
-        pytest.skip(f"mobile_templates.render refused the test manifest: {exc.one_line()}")
-    except DeviceError as exc:
-        assert "building the benchmark app failed" in exc.message
-    args = log.read_text().split()
     slot = next((tmp_path / "cache" / "apps").iterdir())
     assert slot.name.startswith("android-com.devicekit.bench-") and build.cache_key(art) in slot.name
-    assert args[:2] == ["-p", str(slot / "project")] and args[-1] == ":app:assembleDebug"
-    assert (slot / "project" / "settings.gradle.kts").exists()
+    project = slot / "project"
+    # the project's own Gradle wrapper builds the release-configured benchmark APK
+    assert calls == [[str(project / "gradlew"), "-p", str(project), "--no-daemon", ":app:assembleBenchmark"]]
+    assert os.access(project / "gradlew", os.X_OK) and (project / "gradle/wrapper/gradle-wrapper.jar").is_file()
+    assert (project / "settings.gradle.kts").exists()
 
 
 def test_profiles_data():
@@ -253,7 +285,11 @@ def test_profiles_data():
 def test_bench_devices_report_without_torch_or_tensorflow(tfl, tmp_path):
     """The light commands run in a process where importing torch/tensorflow fails."""
     runs = tmp_path / "runs"
+    from device_tests.models import tiny_landmark_tflite
+
+    landmarks = tiny_landmark_tflite(tmp_path / "lm")
     commands = [["bench", str(tfl), "--device=host", "--frames=20", f"--runs-dir={runs}", "--run-id=lt"],
+                ["bench", str(landmarks), "--device=host", "--frames=5", "--golden", f"--runs-dir={runs}", "--run-id=lg"],
                 ["devices", "--json"],
                 ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")]]
     code = f"""
@@ -278,6 +314,7 @@ print("LIGHT-OK")
                        env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS="", PATH=str(tmp_path / "no-bin")))
     assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
     assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
+    assert json.loads((runs / "lg" / "summary.json").read_text())["golden"]["passed"] is True  # --golden stays light too
 
 
 def test_devicekit_toml_bench_defaults(tfl, tmp_path):
@@ -288,6 +325,22 @@ def test_devicekit_toml_bench_defaults(tfl, tmp_path):
     s = json.loads(r.stdout)["summary"]
     assert s["stats"]["frames"] == 17 and s["settings"]["delegate"] == "cpu" and s["settings"]["threads"] == 2
     assert (tmp_path / "runs").is_dir()
+    # protocol 2's settings live there too: the golden check, the iOS team and compute units
+    from device_tests.models import tiny_landmark_tflite
+
+    art = tiny_landmark_tflite(tmp_path / "lm")
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n'
+                                            'compute_units = "all"\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 2 and "--compute-units applies to iOS" in r.stderr  # read from the file, and checked
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n')
+    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
+                       timeout=120, cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["settings"]["golden"] is True and s["golden"]["passed"] and s["golden"]["limits"] == {"rel_l2": 0.0001}
+    assert s["runtimes"]["device"] == s["runtimes"]["verify"]  # the host runs what verify ran
     (tmp_path / "devicekit.toml").write_text('[bench]\nframez = 3\n')
     r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"],
                        capture_output=True, text=True, timeout=120, cwd=str(tmp_path))

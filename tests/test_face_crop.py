@@ -9,10 +9,17 @@ from devicekit.face import CROP_POLICY, CropBox, box_from_detection, box_from_la
 
 
 def test_policy_is_the_manifest_contract():
-    assert set(CROP_POLICY) == {"detector", "enlarge", "square", "shift_y", "rotation"}
+    assert set(CROP_POLICY) == {"detector", "enlarge", "square", "shift_y", "rotation", "detector_maps"}
     assert CROP_POLICY["detector"] == "opencv-haar-frontalface-default"
     assert CROP_POLICY["square"] is True and CROP_POLICY["rotation"] is False
     assert isinstance(CROP_POLICY["enlarge"], float) and isinstance(CROP_POLICY["shift_y"], float)
+    # other detectors' keypoints -> this detector's box (the apps' ML Kit / Vision crops), as measured and written
+    # by benchmarks/detector_maps.py; it travels in every manifest with the rest of the policy
+    from devicekit.face.boxmap import load_maps
+
+    kp = CROP_POLICY["detector_maps"]["keypoints"]
+    assert CROP_POLICY["detector_maps"] == load_maps() and kp["kind"] == "keypoints" and kp["fit"]["images"] > 50
+    assert kp["k"] > 0 and all(isinstance(kp[k], float) for k in ("k", "dx", "dy"))
 
 
 def test_box_from_detection_follows_policy():

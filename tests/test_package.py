@@ -52,7 +52,9 @@ def test_android_unusual_model_passes_every_static_check(models, tmp_path):
     assert f.crop == CROP_POLICY
     cfg = (r.out_dir / "oddtracker/src/main/java/org/example/track/oddtracker/ModelConfig.kt").read_text()
     assert "inputWidth = 72," in cfg and "inputHeight = 80," in cfg and 'color = "gray"' in cfg
-    assert (r.out_dir / "app/src/main/java/org/example/track/DevicekitBenchmarkActivity.kt").exists()
+    # the benchmark entry point lives in the benchmark build type's source set, not in the main manifest
+    assert (r.out_dir / "app/src/benchmark/java/org/example/track/DevicekitBenchmarkActivity.kt").exists()
+    assert not (r.out_dir / "app/src/main/java/org/example/track/DevicekitBenchmarkActivity.kt").exists()
     model = r.out_dir / r.model_file
     assert model.read_bytes() == models["odd"].read_bytes()
     assert r.size["fits"] and r.size["model_bytes"] == model.stat().st_size
@@ -67,7 +69,12 @@ def test_constants_follow_the_manifest(models, tmp_path):
     cfg = cfg_path.read_text()
     assert "mean = doubleArrayOf(104.0, 117.0, 123.0)" in cfg and "std = doubleArrayOf(58.0, 57.0, 57.5)" in cfg
     assert "cropEnlarge = 1.4," in cfg and "oneEuroMinCutoff = 1.7," in cfg and 'outputDtype = "float32"' in cfg
-    assert r.warnings == []
+    # a crop policy written before detector maps existed: devicekit's measured maps, said so
+    assert r.warnings == ["the manifest has no detector maps; used the documented default"]
+    from devicekit.face.boxmap import load_maps
+
+    kp = load_maps()["keypoints"]
+    assert f"KEYPOINT_MAP = DetectorMap(DetectorMap.KEYPOINTS, {kp['k']!r}, {kp['dx']!r}, {kp['dy']!r})" in cfg
     # the check catches a constant that drifts from the manifest
     bad = cfg.replace("cropShiftY = 0.12", "cropShiftY = 0.1")
     assert any("cropShiftY" in p for p in check_constants(bad, r.facts))
@@ -110,7 +117,7 @@ def test_ios_unusual_model_and_pbxproj(models, tmp_path):
     swift.write_text(swift.read_text().replace("public func reset() {", "public func reset( {"))
     problems = "\n".join(check_project(r.out_dir))
     assert "does not reference" in problems and "ContentView.swift, which does not exist" in problems
-    assert "Processing.swift" in problems
+    assert "Processing.swift" in problems and "target GrayTrackerDemo compiles" in problems
 
 
 def test_ios_coreml_image_input(models, tmp_path):
@@ -152,7 +159,7 @@ def test_names_force_and_bad_input(models, tmp_path):
     for bad in ("bench", "com.1x", "com.example.class", "com..x", "com.ex-ample"):
         with pytest.raises(UsageError):
             render(models["odd"], "android", tmp_path / "n", app_id=bad)
-    for bad in ("lower", "Has-Dash", "Decoder", "Self", "Type", "1Abc"):
+    for bad in ("lower", "Has-Dash", "Decoder", "Self", "Type", "1Abc", "LandmarkDecoder", "GoldenRunner"):
         with pytest.raises(UsageError):
             render(models["odd"], "android", tmp_path / "n", name=bad)
     with pytest.raises(UsageError, match="platform"):

@@ -27,7 +27,7 @@ from devicekit.mobile_templates import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ["ModelSpec.kt", "ModelConfig.kt", "Crop.kt", "Preprocess.kt", "Decode.kt", "OneEuro.kt",
-           "BenchmarkWriter.kt", "BenchmarkLoop.kt"]
+           "BenchmarkWriter.kt", "BenchmarkLoop.kt", "GoldenCheck.kt", "DetectorMap.kt"]
 
 pytestmark = pytest.mark.skipif(shutil.which("kotlinc") is None or shutil.which("java") is None,
                                 reason="needs Debian's kotlin (scripts/setup-system.sh installs it)")
@@ -172,11 +172,11 @@ def test_preprocess_matches_python(kt):
         for row, box in zip(got, boxes):
             ref = (_reference_plane(img, color, box, f.width, f.height) - mean) / std
             np.testing.assert_allclose(row.reshape(f.height, f.width, ch), ref, atol=2e-4)
-    # int8 input of the real manifest: q = round(x / scale) + zero_point, at most one step from the float64 reference
+    # int8 input of the real manifest: q = rint(x / scale + zero_point) (half to even), at most one step from float64
     got = np.array([list(map(int, line.split())) for line in kt["run"]("preprocess", frame, box_file).splitlines()])
     for row, box in zip(got, boxes):
         x = (_reference_plane(img, "gray", box, f.width, f.height)[..., 0] - f.mean[0]) / f.std[0]
-        q = np.clip(np.floor(x / f.input_scale + 0.5) + f.input_zero_point, -128, 127)
+        q = np.clip(np.rint(x / f.input_scale + f.input_zero_point), -128, 127)
         diff = np.abs(row.reshape(f.height, f.width) - q)
         assert diff.max() <= 1 and (diff == 0).mean() > 0.99
     # the square RGB model: the same crop as devicekit's Python crop (OpenCV warpAffine) for the detection box
@@ -269,13 +269,15 @@ def test_result_files_identical_to_python_writer(kt, tmp_path):
         kt["run"]("write", str(kdir), str(tmp_path / "rows.txt"), *([err] if err else []))
         pdir.mkdir()
         (pdir / "frames.csv").write_text(frames_csv(rows))
-        write_done(pdir, {"protocol": 1, "status": "ok" if err is None else "error", "frames": len(rows), "error": err})
+        write_done(pdir, {"protocol": 2, "status": "ok" if err is None else "error", "frames": len(rows), "error": err})
         assert (kdir / "frames.csv").read_bytes() == (pdir / "frames.csv").read_bytes()
         assert (kdir / "done.json").read_bytes() == (pdir / "done.json").read_bytes()
         dev = json.loads((kdir / "device.json").read_text())
         assert list(dev) == ["protocol", "model", "manufacturer", "os", "soc", "delegate", "threads", "thermal_start",
-                             "thermal_end", "load_us", "first_frame_us", "peak_rss_kb"]
-        assert dev["protocol"] == 1 and dev["peak_rss_kb"] is None and dev["thermal_end"] == 1
+                             "thermal_end", "load_us", "first_frame_us", "peak_rss_kb", "runtime", "build_type",
+                             "accelerator", "accelerator_note"]
+        assert dev["protocol"] == 2 and dev["peak_rss_kb"] is None and dev["thermal_end"] == 1
+        assert (dev["runtime"], dev["build_type"], dev["accelerator"]) == ("litert 2.1.0", "release", "cpu")
         app = read_app_dir(kdir)
         assert app.complete == (err is None) and len(app.rows) == 25 and app.rows[3][0] == 3
         assert not list(kdir.glob(".*tmp"))
@@ -293,3 +295,112 @@ def test_benchmark_loop_follows_the_protocol(kt, tmp_path):
     app = read_app_dir(tmp_path / "bad")
     assert not app.complete and app.done["status"] == "error" and "frame 8" in app.done["error"]
     assert len(app.rows) == 5 and app.done["frames"] == 5  # rows measured before the failure are kept
+
+
+def _web_quantize(cfg: dict, pixels: list[int]) -> list[int]:
+    """The web app's toInput (mobile_templates/web/js/pipeline.js) on a 1xN gray image with these pixel values."""
+    node = shutil.which("node")
+    if node is None:
+        return []
+    js = Path(__file__).resolve().parent.parent / "mobile_templates" / "web" / "js" / "pipeline.js"
+    rgba = [v for p in pixels for v in (p, p, p, 255)]
+    code = (f"import {{ toInput }} from '{js.as_posix()}';\n"
+            f"console.log(JSON.stringify(Array.from(toInput({json.dumps(cfg)}, new Uint8ClampedArray({json.dumps(rgba)})))));\n")
+    p = subprocess.run([node, "--input-type=module", "-e", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_quantize_rounds_half_to_even_in_kotlin_python_and_js(kt):
+    """One rounding rule: Preprocess.kt, the Python port (= devicekit.runtime's np.rint) and the web app agree on ties."""
+    from devicekit.mobile_templates import port
+
+    f = kt["facts"]
+    pixels = [0, 1, 3, 5, 7, 9, 11, 4, 250, 255]  # x = pixel; x / 2 = 0.5, 1.5, 2.5, ... are exact ties
+    for dtype, zp in (("int8", 0), ("int8", -3), ("uint8", 3)):
+        over = {"inputDtype": dtype, "inputScale": 2.0, "inputZeroPoint": zp, "mean": [0.0], "std": [1.0]}
+        spec = {**f.spec_json(), **over}
+        (kt["dir"] / "q.txt").write_text("".join(f"{float(p)!r}\n" for p in pixels))
+        got = [int(v) for v in kt["run"]("quantize", str(kt["dir"] / "q.txt"), spec=kt["spec_file"](f, **over)).split()]
+        py = [int(v) for v in port.quantize(spec, np.asarray(pixels, np.float32))]
+        assert got == py, (dtype, zp, got, py)
+        if zp == 0 and dtype == "int8":
+            assert got[:7] == [0, 0, 2, 2, 4, 4, 6]  # half to even; half up would give 0, 1, 2, 3, 4, 5, 6
+        web = _web_quantize({**spec, "inputWidth": len(pixels), "inputHeight": 1, "channels": 1, "color": "gray",
+                             "inputLayout": "NHWC"}, pixels)
+        assert not web or web == py, (dtype, zp, web, py)
+    # and the runtime devicekit verifies with quantises the same way (TFLiteRunner.to_input on the real int8 model)
+    from devicekit.runtime import TFLiteRunner
+
+    r = TFLiteRunner(kt["model"])
+    x = np.random.default_rng(7).uniform(-1.2, 1.2, (1, f.height, f.width, 1)).astype(np.float32)
+    (kt["dir"] / "q2.txt").write_text("".join(f"{float(v)!r}\n" for v in x.ravel()))
+    got = np.array(kt["run"]("quantize", str(kt["dir"] / "q2.txt")).split(), np.int64)
+    assert np.array_equal(got, r.to_input(x).ravel().astype(np.int64))
+
+
+def test_golden_check_matches_python_and_the_bench_reader(kt, tmp_path):
+    from devicekit.bench.results import read_app_dir
+    from devicekit.mobile_templates.golden import judge, landmark_errors
+
+    f = kt["facts"]
+    rng = np.random.default_rng(3)
+    ref = [rng.uniform(0, 70, f.num_landmarks * 2), rng.normal(0, 1, 7)]
+    dev = [ref[0] + rng.normal(0, 0.3, ref[0].shape), ref[1] * 1.01]
+    (tmp_path / "g.txt").write_text("0\n" + "".join(f"o{i} " + " ".join(repr(float(np.float32(v))) for v in r) + "\n"
+                                                    + " ".join(repr(float(np.float32(v))) for v in d) + "\n"
+                                                    for i, (r, d) in enumerate(zip(ref, dev))))
+    got = json.loads(kt["run"]("golden", str(tmp_path / "g.txt"), str(tmp_path / "run")).splitlines()[0])
+    doc = {"outputs": [{"name": f"o{i}", "values": [float(np.float32(v)) for v in r]} for i, r in enumerate(ref)],
+           "landmarks": {"output": 0, "values_per_landmark": 2, "coords": "input_pixels", "input_width": f.width,
+                         "input_height": f.height}}
+    py = landmark_errors(doc, [np.asarray(d, np.float32) for d in dev])
+    assert got["protocol"] == py["protocol"] == 2
+    assert got["landmarks_px_mean"] == pytest.approx(py["landmarks_px_mean"], rel=1e-6) and got["landmarks_px_mean"] > 0.2
+    assert got["landmarks_px_max"] == pytest.approx(py["landmarks_px_max"], rel=1e-6)
+    for a, b in zip(got["outputs"], py["outputs"]):
+        assert a["name"] == b["name"] and a["rel_l2"] == pytest.approx(b["rel_l2"], rel=1e-5)
+        assert a["max_abs"] == pytest.approx(b["max_abs"], rel=1e-5)
+    # the file the app writes is what devicekit bench reads and judges
+    (tmp_path / "run" / "done.json").write_text(json.dumps({"protocol": 2, "status": "ok", "frames": 0, "error": None}))
+    read = read_app_dir(tmp_path / "run").golden
+    assert read == got and judge(read, {"landmarks_mean_px": 0.5})["passed"] is (got["landmarks_px_mean"] <= 0.5)
+
+
+def test_detector_map_matches_python(kt):
+    from devicekit.face.boxmap import apply_keypoint_map, load_maps
+
+    rng = np.random.default_rng(11)
+    m = {"k": 2.6, "dx": 0.02, "dy": 0.23}
+    pts = [rng.uniform(50, 400, 6) for _ in range(5)]
+    (kt["dir"] / "dm.txt").write_text(f"{m['k']} {m['dx']} {m['dy']}\n" + "".join(" ".join(map(repr, p)) + "\n" for p in pts))
+    out = kt["run"]("detmap", str(kt["dir"] / "dm.txt")).splitlines()
+    for line, p in zip(out, pts):
+        ref = apply_keypoint_map(m, p[0:2], p[2:4], p[4:6])
+        np.testing.assert_allclose([float(v) for v in line.split()], ref, rtol=1e-12)
+    kp = load_maps()["keypoints"]
+    assert [float(v) for v in out[-1].split()] == [kp["k"], kp["dx"], kp["dy"]]  # ModelConfig carries the manifest's map
+
+
+def test_kotlin_preprocessing_makes_the_golden_input(kt):
+    """What the androidTest checks on a phone, here on the JVM: the module's Preprocessor on golden_face.png with
+    golden.json's crop gives golden_input.bin (made by mobile_templates/port.py, the Python port that also stands
+    in for the Swift Preprocessor)."""
+    from devicekit.mobile_templates import port
+    from devicekit.mobile_templates.golden import face
+
+    proj = kt["dir"] / "proj"
+    gdir = proj / "app/src/androidTest/assets/golden"
+    doc = json.loads((gdir / "golden.json").read_text())
+    img, _ = face()
+    frame, box_file = write_inputs(kt["dir"], "golden", img[..., ::-1], [tuple(doc["image"]["crop"])])
+    got = np.array(kt["run"]("preprocess", frame, box_file).split(), np.int64)
+    want = np.frombuffer((gdir / "golden_input.bin").read_bytes(), np.int8).astype(np.int64)
+    diff = np.abs(got - want)
+    assert got.shape == want.shape and diff.max() <= 1 and (diff == 0).mean() > 0.99
+    # the float path, value by value: Kotlin and the Python port in the same float32 arithmetic
+    f = kt["facts"]
+    over = {"inputDtype": "float32", "mean": [100.0], "std": [50.0]}
+    got = np.array(kt["run"]("preprocess", frame, box_file, spec=kt["spec_file"](f, **over)).split(), np.float32)
+    py = port.input_tensor({**f.spec_json(), **over}, img, tuple(doc["image"]["crop"])).ravel()
+    np.testing.assert_allclose(got, py, atol=2e-6)

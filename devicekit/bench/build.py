@@ -1,10 +1,11 @@
 """Getting the benchmark app onto a phone: a given --apk/--app, or render + build + cache.
 
-Rendering is the package issue's job (``devicekit.mobile_templates``); this
-module calls its render API, builds the rendered project with its Gradle
-wrapper or ``xcodebuild`` when an SDK / Xcode is present, and caches the
-result by model sha256 + template version. Without an SDK it raises one
-EnvironmentMissing that says what is missing and how to pass a prebuilt app.
+Rendering is ``devicekit.mobile_templates``'s job; this module calls its render API, builds the
+rendered project with its Gradle wrapper (``:app:assembleBenchmark``: the release configuration,
+minified and not debuggable, signed with the debug key, plus the benchmark activity) or ``xcodebuild``
+(Release, ``DEVELOPMENT_TEAM`` from ``--team``) when an SDK / Xcode is present, and caches the result
+by model sha256 + template version. Without an SDK it raises one EnvironmentMissing that says what is
+missing and how to pass a prebuilt app.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import DeviceError, EnvironmentMissing, InputError
+from ..errors import DeviceError, EnvironmentMissing, InputError, UsageError
 from ..fsutil import sha256_file
 
 
@@ -50,17 +51,18 @@ def gradle_command(project: Path) -> list[str]:
             f"the rendered project {project} has no Gradle wrapper and `gradle` is not on PATH",
             hint="install Gradle (or open the project once in Android Studio), or pass a prebuilt --apk FILE",
         )
-    return [exe, "-p", str(project), "--no-daemon", ":app:assembleDebug"]
+    # the "benchmark" build type: release (R8, not debuggable) + debug signing + DevicekitBenchmarkActivity
+    return [exe, "-p", str(project), "--no-daemon", ":app:assembleBenchmark"]
 
 
 def gradle_output(project: Path) -> Path:
-    return project / "app" / "build" / "outputs" / "apk" / "debug" / "app-debug.apk"
+    return project / "app" / "build" / "outputs" / "apk" / "benchmark" / "app-benchmark.apk"
 
 
-def xcodebuild_command(project: Path, scheme: str, udid: str, derived: Path) -> list[str]:
+def xcodebuild_command(project: Path, scheme: str, udid: str, derived: Path, team: str) -> list[str]:
     return ["xcodebuild", "-project", str(project), "-scheme", scheme, "-configuration", "Release",
             "-destination", f"platform=iOS,id={udid}", "-derivedDataPath", str(derived),
-            "-allowProvisioningUpdates", "build"]
+            "-allowProvisioningUpdates", f"DEVELOPMENT_TEAM={team}", "CODE_SIGN_STYLE=Automatic", "build"]
 
 
 def xcode_output(derived: Path, scheme: str) -> Path:
@@ -89,7 +91,8 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
         return EnvironmentMissing(
             f"the benchmark app {app_id} is not installed on {device_id} and no Android SDK is here to build it "
             "(ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
-            hint="pass a prebuilt app with --apk FILE (build it where the SDK is: devicekit package MODEL --platform android, then ./gradlew assembleDebug)",
+            hint="pass a prebuilt app with --apk FILE (build it where the SDK is: devicekit package MODEL --platform android, "
+                 "then ./gradlew :app:assembleBenchmark)",
         )
     return EnvironmentMissing(
         f"the benchmark app {app_id} is not on {device_id} and Xcode is not here to build it (xcode-select -p failed)",
@@ -113,15 +116,21 @@ def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
     return Path(getattr(res, "out_dir", None) or out)
 
 
-def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None) -> Path:
+def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None, team: str | None = None) -> Path:
     """Render and build the benchmark app for ``model`` (cached). Returns the .apk or .app."""
     if platform == "android" and not android_sdk():
         raise _missing(platform, device_id, app_id)
     if platform == "ios" and not xcode_dir():
         raise _missing(platform, device_id, app_id)
+    if platform == "ios" and not team:
+        raise UsageError(
+            "building the iOS benchmark app for a device needs your Apple development team (code signing)",
+            hint="pass --team TEAMID (Xcode > Settings > Accounts, or the Membership page) or set team in [bench] of "
+                 "devicekit.toml; or build the app yourself and pass --app App.app",
+        )
     key = cache_key(model, platform)
     slot = cache_root() / f"{platform}-{app_id}-{key}"
-    built = slot / ("app-debug.apk" if platform == "android" else "Benchmark.app")
+    built = slot / ("app-benchmark.apk" if platform == "android" else "Benchmark.app")
     if built.exists():
         return built
     project = _render(model, platform, slot / "project", app_id)
@@ -133,7 +142,7 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None)
             raise EnvironmentMissing(f"the rendered iOS project in {project} has no .xcodeproj to build",
                                      hint="open it in Xcode and build it, then pass --app App.app")
         scheme = xcodeproj.stem
-        cmd, out = xcodebuild_command(xcodeproj, scheme, device_id, slot / "derived"), xcode_output(slot / "derived", scheme)
+        cmd, out = xcodebuild_command(xcodeproj, scheme, device_id, slot / "derived", team), xcode_output(slot / "derived", scheme)
     if log:
         log(f"building the benchmark app: {' '.join(cmd)}")
     r = subprocess.run(cmd, cwd=project, capture_output=True, text=True, stdin=subprocess.DEVNULL)
@@ -147,7 +156,8 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None)
     return built
 
 
-def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bool = False, log=None) -> str:
+def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bool = False, log=None,
+               team: str | None = None) -> str:
     """Install the benchmark app when needed. Returns what happened: present | installed | built."""
     platform = device.info.platform
     if platform == "host":
@@ -164,6 +174,6 @@ def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bo
         return "present"
     if device.is_installed(app_id):
         return "present"
-    built = build_app(platform, Path(model), device.info.id, app_id, log)
+    built = build_app(platform, Path(model), device.info.id, app_id, log, team)
     device.install(built)
     return "built"

@@ -25,7 +25,8 @@ import numpy as np
 from ..errors import EnvironmentMissing, InputError, UsageError
 
 FRAMES_HEADER = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us"
-PROTOCOL = 1
+PROTOCOL = 2  # DEVICE_PROTOCOL.md: what this side writes; results.py reads 1 and 2
+PROTOCOLS_READ = (1, 2)
 HOST_DELEGATES = ("cpu", "xnnpack")
 
 
@@ -226,6 +227,27 @@ def run_loop(
     return res
 
 
+def golden_check(model, run_dir: Path) -> dict:
+    """Protocol 2's golden check on the host side of the loop: run ``model`` once on ``golden_input.bin`` and write
+    ``golden_result.json`` (errors against ``golden.json``) into ``run_dir``, before any frame is measured."""
+    from ..mobile_templates.golden import landmark_errors
+
+    run_dir = Path(run_dir)
+    doc = json.loads((run_dir / "golden.json").read_text())
+    data = (run_dir / "golden_input.bin").read_bytes()
+    pre = model.pre
+    expect = int(np.prod(pre.shape)) * pre.dtype.itemsize
+    if len(data) != expect:
+        raise InputError(f"golden_input.bin has {len(data)} bytes; the model input {list(pre.shape)} {pre.dtype} needs {expect}")
+    model.set_input(np.frombuffer(data, pre.dtype).reshape(pre.shape).copy())
+    model.invoke()
+    res = landmark_errors(doc, model.outputs())
+    tmp = run_dir / ".golden_result.json.tmp"
+    tmp.write_text(json.dumps(res))
+    os.replace(tmp, run_dir / "golden_result.json")
+    return res
+
+
 def frames_csv(rows) -> str:
     return FRAMES_HEADER + "\n" + "".join(",".join(map(str, r)) + "\n" for r in rows)
 
@@ -254,11 +276,30 @@ def peak_rss_kb() -> int | None:
         return None
 
 
-def device_json(facts: dict, res: LoopResult, delegate: str, threads: int, thermal=(None, None)) -> dict:
+def runtime_version(model_path: str | Path) -> str:
+    """The inference runtime and its version as the host loop sees it (device.json ``runtime``, protocol 2)."""
+    from importlib import metadata
+
+    dist = "onnxruntime" if str(model_path).lower().endswith(".onnx") else "ai-edge-litert"
+    try:
+        version = metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"{'onnxruntime' if dist == 'onnxruntime' else 'litert'} {version}"
+
+
+def device_json(facts: dict, res: LoopResult, delegate: str, threads: int, thermal=(None, None),
+                runtime: str | None = None, build_type: str = "release") -> dict:
+    """device.json of DEVICE_PROTOCOL.md (protocol 2: runtime, build_type, accelerator after any fallback)."""
     extra = {"delegate_note": res.note} if res.note else {}
+    ran = res.delegate or delegate
+    accel = {"accelerator": "cpu"}  # XNNPACK and the builtin kernels both run on the CPU here
+    if ran != delegate:
+        accel["accelerator_note"] = f"{delegate} was asked for; {ran} ran" + (f" ({res.note})" if res.note else "")
     return {"protocol": PROTOCOL, **{k: facts.get(k) for k in ("model", "manufacturer", "os", "soc")},
-            "delegate": res.delegate or delegate, **extra, "threads": threads, "thermal_start": thermal[0], "thermal_end": thermal[1],
-            "load_us": int(res.load_us), "first_frame_us": int(res.first_frame_us), "peak_rss_kb": peak_rss_kb()}
+            "delegate": ran, **extra, "threads": threads, "thermal_start": thermal[0], "thermal_end": thermal[1],
+            "load_us": int(res.load_us), "first_frame_us": int(res.first_frame_us), "peak_rss_kb": peak_rss_kb(),
+            "runtime": runtime or "unknown", "build_type": build_type, **accel}
 
 
 def done_json(res: LoopResult) -> dict:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..fsutil import atomic_write_json, atomic_write_text
-from .loop import FRAMES_HEADER, frames_csv
+from .loop import FRAMES_HEADER, PROTOCOLS_READ, frames_csv
 from .stats import summarize
 
 SCHEMA = "devicekit.bench/1"
@@ -38,6 +38,7 @@ class AppResult:
     device: dict | None = None
     done: dict | None = None
     problems: list[str] = field(default_factory=list)
+    golden: dict | None = None  # golden_result.json (protocol 2), when the run asked for the golden check
 
     @property
     def complete(self) -> bool:
@@ -92,7 +93,12 @@ def read_app_dir(d: Path) -> AppResult:
             problems.append(f"frames.csv has {len(rows)} rows, done.json says {n}")
     if not fp.exists() and done is not None:
         problems.append("the app wrote no frames.csv")
-    return AppResult(rows, device, done, problems)
+    for name, obj in (("device.json", device), ("done.json", done)):
+        if obj is not None and obj.get("protocol") not in PROTOCOLS_READ:
+            problems.append(f"{name} says protocol {obj.get('protocol')!r}; devicekit reads protocol "
+                            + " and ".join(map(str, PROTOCOLS_READ)))
+    golden = _read_json(d / "golden_result.json", problems)
+    return AppResult(rows, device, done, problems, golden)
 
 
 def _read_json(p: Path, problems: list[str]) -> dict | None:
@@ -122,11 +128,16 @@ class RunResult:
 
 
 def write_run(run_dir: Path, run_id: str, rows: np.ndarray, device: dict | None, meta: dict,
-              error: str | None) -> RunResult:
-    """frames.csv, device.json, summary.json written atomically (frames first, summary last)."""
+              error: str | None, golden: dict | None = None) -> RunResult:
+    """frames.csv, device.json (golden_result.json), summary.json written atomically (frames first, summary last).
+
+    ``golden``: the judged golden check (protocol 2), kept next to the latency in the summary."""
     run_dir = Path(run_dir)
     atomic_write_text(run_dir / "frames.csv", frames_csv(rows.tolist()))
     atomic_write_json(run_dir / "device.json", device or {})
+    if golden is not None:
+        atomic_write_json(run_dir / "golden_result.json", golden)
+        meta = {**meta, "golden": golden}
     summary = {
         "schema": SCHEMA,
         "run": run_id,

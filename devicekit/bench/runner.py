@@ -8,6 +8,7 @@ fault and where the partial results are.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -15,11 +16,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DeviceError, DevicekitError, InputError, UsageError
+from ..errors import DeviceError, DevicekitError, GateFailed, InputError, UsageError
 from ..fsutil import sha256_file
 from .results import RunResult, new_run_id, read_app_dir, write_run
 
-DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi")
+DELEGATES = ("cpu", "xnnpack", "gpu", "nnapi", "npu")  # DEVICE_PROTOCOL.md devicekit.delegate
+COMPUTE_UNITS = ("all", "cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine")  # DEVICE_PROTOCOL.md DEVICEKIT_COMPUTE_UNITS
 POLL_S = 0.5
 PROGRESS_S = 1.0
 PROGRESS_MAX_S = 15.0
@@ -40,6 +42,9 @@ class BenchConfig:
     app_id: str = "com.devicekit.bench"
     reinstall: bool = False
     run_id: str | None = None
+    golden: bool = False  # protocol 2: run the golden check first and report its error next to the latency
+    compute_units: str | None = None  # iOS: DEVICEKIT_COMPUTE_UNITS (default: from --delegate)
+    team: str | None = None  # iOS: DEVELOPMENT_TEAM for building the benchmark app
 
     def __post_init__(self):
         if self.frames < 1:
@@ -50,6 +55,10 @@ class BenchConfig:
             raise UsageError("--threads must be at least 1")
         if self.delegate not in DELEGATES:
             raise UsageError(f"--delegate must be one of {', '.join(DELEGATES)}, got {self.delegate!r}")
+        if self.compute_units is not None and self.compute_units not in COMPUTE_UNITS:
+            raise UsageError(f"--compute-units must be one of {', '.join(COMPUTE_UNITS)}, got {self.compute_units!r}")
+        if self.team is not None and not self.team.isalnum():
+            raise UsageError(f"--team must be an Apple team id (letters and digits, e.g. ABCDE12345), got {self.team!r}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise UsageError("--duration must be positive")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -120,6 +129,11 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
             if cfg.delegate not in allowed:
                 raise UsageError(f"--delegate {cfg.delegate} is not available on the host for {artifact.suffix} "
                                  f"(use {' or '.join(allowed)})")
+        if cfg.golden and dev.info.platform == "web":
+            raise UsageError("--golden runs on Android, iOS and the host; the web app does not implement it yet")
+        if cfg.compute_units and dev.info.platform != "ios":
+            raise UsageError("--compute-units applies to iOS devices (CoreML); on Android use --delegate")
+        golden = _golden_files(artifact) if cfg.golden else None
     except (InputError, UsageError):
         dev.close()
         raise
@@ -130,19 +144,63 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
         "platform": dev.info.platform, "device_id": dev.info.id, "profile": dev.info.profile,
         "transport": dev.info.transport,
         "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
+                     "compute_units": cfg.compute_units, "golden": cfg.golden,
                      "duration_s": cfg.duration_s, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
+        "runtimes": {"verify": _verify_runtime(artifact)},
     }
     try:
-        meta["app"] = ensure_app(dev, artifact, cfg.app, cfg.app_id, cfg.reinstall, log)
+        meta["app"] = ensure_app(dev, artifact, cfg.app, cfg.app_id, cfg.reinstall, log, team=cfg.team)
         frames = cfg.frames
         if cfg.duration_s and dev.info.platform != "host":
             frames = _probe_frames(dev, cfg, artifact, run_id, log)
             meta["settings"]["frames"] = frames
         spec = RunSpec(run_id, frames, cfg.warmup, cfg.threads, cfg.delegate, artifact, cfg.timeout(), cfg.app_id,
-                       cfg.duration_s if dev.info.platform == "host" else None)
-        return _run_once(dev, spec, run_dir, meta, log)
+                       cfg.duration_s if dev.info.platform == "host" else None, golden=golden[0] if golden else None,
+                       compute_units=cfg.compute_units)
+        result = _run_once(dev, spec, run_dir, meta, log, golden[1] if golden else None)
     finally:
         dev.close()
+        if golden:
+            shutil.rmtree(golden[0], ignore_errors=True)
+    g = result.summary.get("golden")
+    if g is not None and not g["passed"]:
+        exc = GateFailed(f"golden check on the device failed: {'; '.join(g['failures'])}",
+                         hint=f"results kept in {result.run_dir}; devicekit report {result.run_dir}")
+        exc.result = result  # the run itself is complete: callers may still show it
+        raise exc
+    return result
+
+
+def _verify_runtime(artifact: Path) -> str | None:
+    """The runtime verify judged this artifact with (the manifest's record, else this host's)."""
+    from ..manifest import read_manifest
+
+    try:
+        m = read_manifest(artifact, required=False)
+    except DevicekitError:
+        m = None
+    recorded = ((m.results or {}).get("runtimes") or {}).get("verify") if m else None
+    if recorded:
+        return recorded
+    if artifact.suffix.lower() == ".tflite":
+        from .loop import runtime_version
+
+        return runtime_version(artifact)
+    return "devicekit MIL reference interpreter (CoreML predict needs macOS)" if artifact.suffix.lower() == ".mlpackage" else None
+
+
+def _golden_files(artifact: Path) -> tuple[Path, dict]:
+    """golden.json + golden_input.bin for the artifact in a temporary folder (protocol 2), and the golden doc."""
+    from ..manifest import read_manifest
+    from ..mobile_templates.context import model_facts
+    from ..mobile_templates.golden import make_golden
+
+    manifest = read_manifest(artifact)  # the golden check needs the manifest's tensors and gate
+    doc, data = make_golden(artifact, manifest, model_facts(manifest))
+    d = Path(tempfile.mkdtemp(prefix="devicekit-golden-"))
+    (d / "golden.json").write_text(json.dumps(doc))
+    (d / "golden_input.bin").write_bytes(data)
+    return d, doc
 
 
 def _probe_frames(dev, cfg: BenchConfig, artifact: Path, run_id: str, log) -> int:
@@ -194,7 +252,7 @@ def _launch_and_wait(dev, spec, local: Path, log):
     return read_app_dir(local), timed_out
 
 
-def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
+def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None) -> RunResult:
     thermal_start = _safe_thermal(dev)
     with tempfile.TemporaryDirectory(prefix="devicekit-pull-") as td:
         local = Path(td)
@@ -211,8 +269,19 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
             device["thermal_end"] = thermal_end
         device.setdefault("model", dev.info.model)
         meta["thermal_dumpsys"] = {"before": thermal_start, "after": thermal_end}  # devicekit's own readings
+        meta["runtimes"] = {**meta.get("runtimes", {}), "device": device.get("runtime"),
+                            "build_type": device.get("build_type"), "accelerator": device.get("accelerator")}
+        golden = None
+        if golden_doc is not None:
+            from ..mobile_templates.golden import judge
+
+            if app.golden is not None:
+                golden = judge(app.golden, golden_doc["gate"])
+            elif fault is None:
+                app.problems.append("the golden check was asked for but the app wrote no golden_result.json "
+                                    "(an app of protocol 1? rebuild it with devicekit package)")
         error = _describe_failure(fault, app, timed_out, spec)
-        result = write_run(run_dir, spec.run_id, app.rows, device, meta, error)
+        result = write_run(run_dir, spec.run_id, app.rows, device, meta, error, golden)
         if (local / "done.json").exists():
             shutil.copyfile(local / "done.json", run_dir / "app_done.json")
     if fault is not None or error:

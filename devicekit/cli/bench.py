@@ -19,7 +19,10 @@ def register(app: typer.Typer) -> None:
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames [default: 100]."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded [default: 10]."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads [default: 4]."),
-        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi [default: xnnpack]. iOS: cpu=cpuOnly, gpu=cpuAndGPU, nnapi=cpuAndNeuralEngine, xnnpack=all."),
+        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | npu | nnapi [default: xnnpack]. Android: the app's LiteRT accelerator (a fallback is reported). iOS without --compute-units: cpu=cpuOnly, gpu=cpuAndGPU, npu/nnapi=cpuAndNeuralEngine, xnnpack=all."),
+        compute_units: Optional[str] = typer.Option(None, "--compute-units", help="iOS: CoreML compute units all | cpuOnly | cpuAndGPU | cpuAndNeuralEngine (overrides --delegate)."),
+        golden: Optional[bool] = typer.Option(None, "--golden/--no-golden", help="Run the golden check first (the model on the package's fixed input vs the reference outputs) and report its error next to the latency; exit 1 when it fails the gate."),
+        team: Optional[str] = typer.Option(None, "--team", help="iOS: Apple development team id for building the benchmark app (DEVELOPMENT_TEAM). Default: devicekit.toml [bench] team."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs)."),
@@ -59,26 +62,53 @@ def register(app: typer.Typer) -> None:
                           warmup=pick(warmup, "warmup", 10), threads=pick(threads, "threads", 4),
                           delegate=pick(delegate, "delegate", "xnnpack"), app=apk or app_bundle, duration_s=duration,
                           timeout_s=pick(timeout, "timeout", None),
-                          runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id)
+                          runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id,
+                          golden=bool(pick(golden, "golden", False)), compute_units=pick(compute_units, "compute_units", None),
+                          team=pick(team, "team", None))
         from ..web.device import is_web_device, open_web_device
 
         if (browser or backend) and not is_web_device(device):
             raise UsageError("--browser and --backend apply to --device chrome or chrome-android[:SERIAL]")
+        from ..errors import GateFailed
+
         with step(f"bench {artifact.name} on {device}"):
             dev = open_web_device(device, browser, backend) if is_web_device(device) else None
-            res = run_bench(cfg, log=info, device=dev)
+            try:
+                res, gate_error = run_bench(cfg, log=info, device=dev), None
+            except GateFailed as exc:  # the golden check failed: the run is complete and kept; say so, then exit 1
+                res, gate_error = exc.result, exc
         if json_out:
             emit_json(res.to_json())
+            if gate_error:
+                raise gate_error
             return
-        note = (res.summary.get("device") or {}).get("delegate_note")
-        if note:
-            from ._common import warn
+        for key in ("delegate_note", "accelerator_note"):  # a fallback is reported, never silent
+            note = (res.summary.get("device") or {}).get(key)
+            if note:
+                from ._common import warn
 
-            warn(note)
+                warn(note)
         s = res.summary["stats"]
         info(f"[bold]{res.summary.get('device', {}).get('model') or device}[/]: {s['frames']} frames, "
              f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
              f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
              + (", [yellow]throttling[/]" if s.get("throttling") else ""))
+        rt = res.summary.get("runtimes") or {}
+        if rt.get("device"):
+            info(f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
+                 f"verify ran {rt.get('verify') or '?'}")
+        else:  # a protocol 1 app (generated before protocol 2) does not report it
+            info(f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
+                 f"verify ran {rt.get('verify') or '?'}")
+        g = res.summary.get("golden")
+        if g is not None:
+            lim = g["limits"]
+            err = (f"landmarks {g['landmarks_px_mean']:.4g} px mean, {g['landmarks_px_max']:.4g} px max"
+                   if g.get("landmarks_px_mean") is not None else
+                   ", ".join(f"{o['name']} rel_l2 {o['rel_l2']:.3g}" for o in g.get("outputs") or []))
+            verdict = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
+            info(f"golden check on the device: {err} (gate {', '.join(f'{k} {v:g}' for k, v in lim.items())}): {verdict}")
         info(f"results: {res.run_dir}")
+        if gate_error:
+            raise gate_error
         next_steps(f"devicekit report {res.run_dir} -o report.html")

@@ -49,6 +49,14 @@ def register(app: typer.Typer) -> None:
         info(f"[green]✓[/] {platform} project in [bold]{res.out_dir}[/] ({len(res.files)} files)")
         info(f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
              f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}")
+        golden = res.out_dir / res.golden_dir / "golden.json" if res.golden_dir else None
+        if golden is not None and golden.exists():
+            import json
+
+            g = json.loads(golden.read_text())
+            if g.get("outputs"):
+                info(f"  golden test: {res.golden_dir}/ (reference: {g['source']}; gate "
+                     + ", ".join(f"{k} {v:g}" for k, v in g["gate"].items()) + ")")
         if res.size:
             s = res.size
             verdict = "[green]fits[/]" if s["fits"] else "[bold red]over[/]"
@@ -61,9 +69,11 @@ def register(app: typer.Typer) -> None:
                 warn(p)
             _fail_on(problems)
         if platform == "android":
-            next_steps(f"open {res.out_dir} in Android Studio", f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id}")
+            next_steps(f"cd {res.out_dir} && ./gradlew :app:connectedAndroidTest (the golden test on a phone)",
+                       f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id} --golden")
         else:
-            next_steps(f"open {res.out_dir}/{res.name}Demo.xcodeproj in Xcode", f"devicekit bench {artifact} --device UDID --app-id {res.app_id}")
+            next_steps(f"open {res.out_dir}/{res.name}Demo.xcodeproj in Xcode (Product > Test runs the golden test)",
+                       f"devicekit bench {artifact} --device UDID --app-id {res.app_id} --team TEAMID --golden")
 
 
 def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: bool) -> None:

@@ -1,4 +1,4 @@
-"""Android over ADB, exactly as DEVICE_PROTOCOL.md says (v1)."""
+"""Android over ADB, exactly as DEVICE_PROTOCOL.md says (protocol 2; results of protocol 1 apps are read too)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import DeviceError
 from .adb import AdbClient, AdbShellDirect, adb_path, client_connect, client_devices, is_tcp_serial
-from .base import Device, DeviceInfo, RunSpec
+from .base import RESULT_FILES, Device, DeviceInfo, RunSpec
 
 ACTIVITY = ".DevicekitBenchmarkActivity"
 PROPS = {
@@ -19,7 +19,6 @@ PROPS = {
     "soc": "ro.soc.model",
     "abi": "ro.product.cpu.abi",
 }
-RESULT_FILES = ("frames.csv", "device.json", "done.json")
 
 
 def run_dir(app_id: str, run_id: str) -> str:
@@ -32,7 +31,7 @@ def launch_argv(spec: RunSpec) -> list[str]:
             "--ei", "devicekit.frames", str(spec.frames),
             "--ei", "devicekit.warmup", str(spec.warmup),
             "--es", "devicekit.delegate", spec.delegate,
-            "--ei", "devicekit.threads", str(spec.threads)]
+            "--ei", "devicekit.threads", str(spec.threads)] + (["--ez", "devicekit.golden", "true"] if spec.golden else [])
 
 
 def parse_thermal(text: str) -> int | None:
@@ -110,6 +109,8 @@ class AndroidDevice(Device):
         if rc != 0:
             raise DeviceError(f"{self.serial}: mkdir -p {d} failed ({out.strip() or f'exit {rc}'})")
         self.push(spec.model, f"{d}/model.tflite")
+        for f in spec.golden_files():  # protocol 2's golden check: the reference outputs and the input tensor
+            self.push(f, f"{d}/{f.name}")
 
     def launch(self, spec: RunSpec) -> None:
         rc, out = self._sh(*launch_argv(spec), timeout=120)

@@ -10,6 +10,8 @@ import abc
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# what an app leaves in its run directory (DEVICE_PROTOCOL.md; golden_result.json from protocol 2 on)
+RESULT_FILES = ("golden_result.json", "frames.csv", "device.json", "done.json")
 
 @dataclass
 class DeviceInfo:
@@ -46,6 +48,13 @@ class RunSpec:
     timeout_s: float
     app_id: str = "com.devicekit.bench"
     duration_s: float | None = None
+    golden: Path | None = None  # protocol 2: a folder with golden.json + golden_input.bin to put in the run directory
+    compute_units: str | None = None  # iOS DEVICEKIT_COMPUTE_UNITS; None: from the delegate
+
+    GOLDEN_FILES = ("golden.json", "golden_input.bin")
+
+    def golden_files(self) -> list[Path]:
+        return [self.golden / n for n in self.GOLDEN_FILES] if self.golden else []
 
 
 class Device(abc.ABC):
@@ -79,7 +88,7 @@ class Device(abc.ABC):
 
     @abc.abstractmethod
     def collect(self, spec: RunSpec, local_dir: Path) -> None:
-        """Copy whatever result files exist (frames.csv, device.json, done.json) to local_dir."""
+        """Copy whatever result files exist (RESULT_FILES) to local_dir."""
 
     @abc.abstractmethod
     def stop(self, spec: RunSpec) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
-from ..bench.loop import device_json, done_json, frames_csv, host_facts, run_loop, write_done
+from ..bench.loop import device_json, done_json, frames_csv, golden_check, host_facts, load_model, run_loop, runtime_version, write_done
 from ..fsutil import atomic_write_text
-from .base import Device, DeviceInfo, RunSpec
+from .base import RESULT_FILES, Device, DeviceInfo, RunSpec
 
 
 def host_info() -> DeviceInfo:
@@ -47,14 +48,25 @@ class HostDevice(Device):
 
     def prepare_run(self, spec: RunSpec) -> None:
         self._dir(spec).mkdir(parents=True, exist_ok=True)
+        for f in spec.golden_files():
+            shutil.copyfile(f, self._dir(spec) / f.name)
 
     def launch(self, spec: RunSpec) -> None:
         """Run synchronously. The loop keeps measured frames on interrupt; files are written either way."""
         d = self._dir(spec)
+        model, load_us = None, None
+        if spec.golden:  # protocol 2: golden_result.json first, from the same loaded model
+            t0 = time.perf_counter_ns()
+            model = load_model(spec.model, spec.threads, spec.delegate, self.mean, self.std)
+            load_us = (time.perf_counter_ns() - t0) // 1000
+            golden_check(model, d)
         res = run_loop(spec.model, spec.frames, spec.warmup, spec.threads, spec.delegate, spec.duration_s,
-                       mean=self.mean, std=self.std)
+                       mean=self.mean, std=self.std, model=model)
+        if load_us is not None:
+            res.load_us = load_us
         atomic_write_text(d / "frames.csv", frames_csv(res.rows))
-        atomic_write_text(d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads)))
+        atomic_write_text(d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads,
+                                                                    runtime=runtime_version(spec.model))))
         write_done(d, done_json(res))
         if res.status != "ok" and res.error and res.error.startswith("interrupted"):
             raise KeyboardInterrupt
@@ -64,7 +76,7 @@ class HostDevice(Device):
 
     def collect(self, spec: RunSpec, local_dir: Path) -> None:
         local_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("frames.csv", "device.json", "done.json"):
+        for name in RESULT_FILES:
             src = self._dir(spec) / name
             if src.exists():
                 shutil.copyfile(src, local_dir / name)

@@ -12,12 +12,12 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DeviceError, EnvironmentMissing
-from .base import Device, DeviceInfo, RunSpec
+from .base import RESULT_FILES, Device, DeviceInfo, RunSpec
 
-# --delegate on iOS -> DEVICEKIT_COMPUTE_UNITS: cpu = CPU only, gpu = CPU+GPU, nnapi (the NPU route on
-# Android) = CPU+Neural Engine, xnnpack (the default) = all units, CoreML's own default.
-COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "nnapi": "cpuAndNeuralEngine", "xnnpack": "all"}
-RESULT_FILES = ("frames.csv", "device.json", "done.json")
+# --delegate on iOS -> DEVICEKIT_COMPUTE_UNITS when --compute-units is not given: cpu = CPU only, gpu = CPU+GPU,
+# npu and nnapi (the NPU routes on Android) = CPU+Neural Engine, xnnpack (the default) = all units, CoreML's own default.
+COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "nnapi": "cpuAndNeuralEngine", "npu": "cpuAndNeuralEngine",
+                 "xnnpack": "all"}
 
 
 def xcrun_path() -> str | None:
@@ -113,10 +113,14 @@ class IOSDevice(Device):
     def prepare_run(self, spec: RunSpec) -> None:
         name = "model" + Path(spec.model).suffix.lower()  # model.mlpackage/ or model.mlmodelc/
         self.push(spec.model, f"Documents/devicekit/{spec.run_id}/{name}", spec.app_id)
+        for f in spec.golden_files():  # protocol 2's golden check
+            self.push(f, f"Documents/devicekit/{spec.run_id}/{f.name}", spec.app_id)
 
     def launch(self, spec: RunSpec) -> None:
         env = {"DEVICEKIT_RUN": spec.run_id, "DEVICEKIT_FRAMES": str(spec.frames), "DEVICEKIT_WARMUP": str(spec.warmup),
-               "DEVICEKIT_COMPUTE_UNITS": COMPUTE_UNITS.get(spec.delegate, "all")}
+               "DEVICEKIT_COMPUTE_UNITS": spec.compute_units or COMPUTE_UNITS.get(spec.delegate, "all")}
+        if spec.golden:
+            env["DEVICEKIT_GOLDEN"] = "1"
         data = devicectl(["device", "process", "launch", "--device", self.udid, "--terminate-existing",
                           "--environment-variables", json.dumps(env), spec.app_id])
         self._launched_pid = data.get("result", {}).get("process", {}).get("processIdentifier")

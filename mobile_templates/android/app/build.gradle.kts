@@ -1,5 +1,8 @@
-// The demo app: CameraX preview + analysis, ML Kit face detection, landmark and FPS overlay,
-// and DevicekitBenchmarkActivity for `devicekit bench` (DEVICE_PROTOCOL.md).
+// The demo app: CameraX preview + analysis, ML Kit face detection, landmark and FPS overlay, an accelerator
+// switch (CPU / GPU / NPU), and -- in the "benchmark" build type only -- DevicekitBenchmarkActivity for
+// `devicekit bench` (DEVICE_PROTOCOL.md). The golden test is in src/androidTest.
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
@@ -7,15 +10,17 @@ plugins {
 
 android {
     namespace = "@@APP_ID@@"
-    compileSdk = 35
+    compileSdk = 36
 
     defaultConfig {
         applicationId = "@@APP_ID@@"
         minSdk = 24
-        targetSdk = 35
+        targetSdk = 36
         versionCode = 1
         versionName = "1.0"
+        testInstrumentationRunner = "androidx.test.runner.AndroidJUnitRunner"
         ndk {
+            // x86_64 keeps the default Android Studio emulator able to install the APK
             abiFilters += listOf(@@ABI_FILTERS@@)
         }
     }
@@ -24,7 +29,14 @@ android {
         release {
             isMinifyEnabled = true
             proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"), "proguard-rules.pro")
+        }
+        // What `devicekit bench` installs: the release configuration (R8, not debuggable: debuggable code is
+        // slower), signed with the debug key so it installs without your release keystore, plus
+        // DevicekitBenchmarkActivity from src/benchmark/. The release build has no benchmark entry point.
+        create("benchmark") {
+            initWith(getByName("release"))
             signingConfig = signingConfigs.getByName("debug")
+            matchingFallbacks += listOf("release")
         }
     }
 
@@ -36,8 +48,11 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
-    kotlinOptions {
-        jvmTarget = "17"
+}
+
+kotlin {
+    compilerOptions {
+        jvmTarget.set(JvmTarget.JVM_17)
     }
 }
 
@@ -51,4 +66,7 @@ dependencies {
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.appcompat)
     implementation(libs.material)
+    androidTestImplementation(libs.androidx.test.ext.junit)
+    androidTestImplementation(libs.androidx.test.runner)
+    androidTestImplementation(libs.junit)
 }

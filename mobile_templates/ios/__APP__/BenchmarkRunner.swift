@@ -4,28 +4,33 @@ import CoreVideo
 import Foundation
 import UIKit
 
-/// DEVICE_PROTOCOL.md's benchmark on iOS: DEVICEKIT_RUN, DEVICEKIT_FRAMES, DEVICEKIT_WARMUP and
-/// DEVICEKIT_COMPUTE_UNITS from the environment; model.mlmodelc or model.mlpackage from
-/// Documents/devicekit/<RUN>/ (the bundled model when absent); frames.csv, device.json, then
-/// done.json written there. Every failure ends in done.json with status "error".
+/// DEVICE_PROTOCOL.md's benchmark on iOS (protocol 2): DEVICEKIT_RUN, DEVICEKIT_FRAMES, DEVICEKIT_WARMUP,
+/// DEVICEKIT_COMPUTE_UNITS and DEVICEKIT_GOLDEN from the environment; model.mlmodelc or model.mlpackage from
+/// Documents/devicekit/<RUN>/ (the bundled model when absent); with DEVICEKIT_GOLDEN=1 the model first runs on
+/// golden_input.bin there and golden_result.json is written; then frames.csv, device.json, and done.json last.
+/// The screen is held on during the run (the caller sets isIdleTimerDisabled). Every failure ends in done.json
+/// with status "error".
 final class BenchmarkRunner {
     let runId: String
     let frames: Int
     let warmup: Int
     let computeUnits: String
+    let golden: Bool
 
-    init(runId: String, frames: Int, warmup: Int, computeUnits: String) {
+    init(runId: String, frames: Int, warmup: Int, computeUnits: String, golden: Bool = false) {
         self.runId = runId
         self.frames = frames
         self.warmup = warmup
         self.computeUnits = computeUnits
+        self.golden = golden
     }
 
     static func fromEnvironment(_ env: [String: String]) -> BenchmarkRunner? {
         guard let run = env["DEVICEKIT_RUN"] else { return nil }
         return BenchmarkRunner(runId: run, frames: Int(env["DEVICEKIT_FRAMES"] ?? "") ?? 100,
                                warmup: Int(env["DEVICEKIT_WARMUP"] ?? "") ?? 10,
-                               computeUnits: env["DEVICEKIT_COMPUTE_UNITS"] ?? "all")
+                               computeUnits: env["DEVICEKIT_COMPUTE_UNITS"] ?? "all",
+                               golden: env["DEVICEKIT_GOLDEN"] == "1")
     }
 
     /// Runs the benchmark and returns a line for the screen.
@@ -41,10 +46,14 @@ final class BenchmarkRunner {
             let units = try BenchmarkRunner.units(computeUnits)
             guard frames >= 1, warmup >= 0 else { throw BenchmarkError.bad("frames must be >= 1 and warmup >= 0") }
             let thermalStart = ProcessInfo.processInfo.thermalState.rawValue
-            let t0 = DispatchTime.now().uptimeNanoseconds
             let landmarker = try BenchmarkRunner.load(dir: dir, units: units)
-            let loadUs = Int((DispatchTime.now().uptimeNanoseconds - t0) / 1000)
             landmarker.smoothing = true
+            if golden {
+                let check = try GoldenCheck(json: try Data(contentsOf: dir.appendingPathComponent("golden.json")))
+                let input = try landmarker.inputFromBytes(try Data(contentsOf: dir.appendingPathComponent("golden_input.bin")))
+                let outs = try landmarker.allOutputs(input)
+                try writer.writeGolden(check.compare(check.reference.map { outs[$0.0] ?? [] }, spec: landmarker.spec))
+            }
             let frame = try BenchmarkRunner.syntheticFrame(width: 480, height: 640)
             let crop = CropBox.fromDetection(landmarker.spec, x: 140, y: 220, w: 200, h: 200)
             var firstFrameUs = 0
@@ -54,7 +63,7 @@ final class BenchmarkRunner {
                 let b = DispatchTime.now().uptimeNanoseconds
                 let raw = try landmarker.infer(input)
                 let c = DispatchTime.now().uptimeNanoseconds
-                let decoder = Decoder(spec: landmarker.spec)
+                let decoder = LandmarkDecoder(spec: landmarker.spec)
                 _ = decoder.toImage(decoder.dequantize(raw), box: crop)
                 let d = DispatchTime.now().uptimeNanoseconds
                 if i == 0 { firstFrameUs = Int((d - a) / 1000) }
@@ -65,11 +74,21 @@ final class BenchmarkRunner {
                 }
             }
             try writer.writeFrames(rows)
-            try writer.writeDevice(model: BenchmarkRunner.machine(), manufacturer: "Apple",
-                                   os: "ios " + UIDevice.current.systemVersion, soc: BenchmarkRunner.machine(),
-                                   delegate: computeUnits, threads: 1, thermalStart: thermalStart,
-                                   thermalEnd: ProcessInfo.processInfo.thermalState.rawValue, loadUs: loadUs,
-                                   firstFrameUs: firstFrameUs, peakRssKb: BenchmarkRunner.peakRssKb())
+            #if DEBUG
+            let buildType = "debug"
+            #else
+            let buildType = "release"
+            #endif
+            // CoreML picks a unit per op among those allowed and does not say which ran: the accelerator recorded
+            // is the allowed set, and the note says so.
+            let accelerator = ["cpuOnly": "cpu", "cpuAndGPU": "gpu", "cpuAndNeuralEngine": "ane"][computeUnits] ?? "all"
+            try writer.writeDevice(DeviceFacts(
+                model: BenchmarkRunner.machine(), manufacturer: "Apple", os: "ios " + UIDevice.current.systemVersion,
+                soc: BenchmarkRunner.machine(), delegate: computeUnits, threads: 1, thermalStart: thermalStart,
+                thermalEnd: ProcessInfo.processInfo.thermalState.rawValue, loadUs: landmarker.loadUs,
+                compileUs: landmarker.compileUs, firstFrameUs: firstFrameUs, peakRssKb: BenchmarkRunner.peakRssKb(),
+                runtime: "coreml ios " + UIDevice.current.systemVersion, buildType: buildType, accelerator: accelerator,
+                acceleratorNote: accelerator == "cpu" ? nil : "CoreML chooses per op among the allowed compute units (\(computeUnits)); it does not report which ran"))
             try writer.writeDone(ok: true, frames: rows.count, error: nil)
             return "benchmark done: \(rows.count) frames"
         } catch {

@@ -1,4 +1,5 @@
 import AVFoundation
+import CoreML
 import @@KIT@@
 import SwiftUI
 import UIKit
@@ -9,6 +10,15 @@ final class CameraModel: NSObject, ObservableObject, AVCaptureVideoDataOutputSam
     @Published var landmarks: [Float] = []
     @Published var imageSize = CGSize.zero
     @Published var stats = "starting"
+    /// CoreML compute units for the landmarker: a setting of the app (kept across launches), applied at once.
+    @Published var computeUnits: String = UserDefaults.standard.string(forKey: "computeUnits") ?? "all" {
+        didSet {
+            UserDefaults.standard.set(computeUnits, forKey: "computeUnits")
+            let units = computeUnits
+            queue.async { self.loadModel(units) }
+        }
+    }
+    static let unitChoices = ["all", "cpuOnly", "cpuAndGPU", "cpuAndNeuralEngine"]
 
     private let queue = DispatchQueue(label: "camera.frames")
     private var landmarker: @@CLASS@@?
@@ -30,13 +40,32 @@ final class CameraModel: NSObject, ObservableObject, AVCaptureVideoDataOutputSam
         queue.async { self.session.stopRunning() }
     }
 
-    private func configure() {
-        do {
-            landmarker = try @@CLASS@@(computeUnits: .all)
-        } catch {
-            DispatchQueue.main.async { self.stats = "model: \(error)" }
-            return
+    private static func units(_ name: String) -> MLComputeUnits {
+        switch name {
+        case "cpuOnly": return .cpuOnly
+        case "cpuAndGPU": return .cpuAndGPU
+        case "cpuAndNeuralEngine": return .cpuAndNeuralEngine
+        default: return .all
         }
+    }
+
+    /// (Re)load the landmarker with the chosen compute units; a model that does not load is shown, not fatal.
+    private func loadModel(_ name: String) {
+        do {
+            let lm = try @@CLASS@@(computeUnits: CameraModel.units(name))
+            landmarker = lm
+            let text = String(format: "model loaded (%@): compile %.1f ms, load %.1f ms", name,
+                              Double(lm.compileUs) / 1000, Double(lm.loadUs) / 1000)
+            DispatchQueue.main.async { self.stats = text }
+        } catch {
+            landmarker = nil
+            DispatchQueue.main.async { self.stats = "model: \(error)" }
+        }
+    }
+
+    private func configure() {
+        loadModel(computeUnits)
+        if landmarker == nil { return }
         session.beginConfiguration()
         session.sessionPreset = .vga640x480
         guard let device = AVCaptureDevice.default(.builtInWideAngleCamera, for: .video, position: .front),

@@ -10,12 +10,20 @@ struct ContentView: View {
                 .ignoresSafeArea()
             OverlayView(landmarks: camera.landmarks, imageSize: camera.imageSize, mirrored: true)
                 .ignoresSafeArea()
-            Text(camera.stats)
-                .font(.system(size: 13, design: .monospaced))
-                .foregroundColor(.white)
-                .padding(6)
+            VStack(alignment: .leading) {
+                Text(camera.stats)
+                    .font(.system(size: 13, design: .monospaced))
+                    .foregroundColor(.white)
+                    .padding(6)
+                    .background(Color.black.opacity(0.5))
+                Spacer()
+                Picker("Compute units", selection: $camera.computeUnits) {
+                    ForEach(CameraModel.unitChoices, id: \.self) { Text($0).tag($0) }
+                }
+                .pickerStyle(.segmented)
                 .background(Color.black.opacity(0.5))
-                .padding()
+            }
+            .padding()
         }
         .onAppear { camera.start() }
         .onDisappear { camera.stop() }

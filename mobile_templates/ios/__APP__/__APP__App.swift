@@ -1,4 +1,5 @@
 import SwiftUI
+import UIKit
 
 /// The demo app. Launched by `devicekit bench` with DEVICEKIT_RUN in the environment it
 /// runs the benchmark of DEVICE_PROTOCOL.md instead of the camera.
@@ -25,9 +26,13 @@ struct BenchmarkView: View {
         Text(status)
             .padding()
             .onAppear {
+                UIApplication.shared.isIdleTimerDisabled = true  // a sleeping screen moves the run to background scheduling
                 DispatchQueue.global(qos: .userInitiated).async {
                     let message = runner.run()
-                    DispatchQueue.main.async { status = message }
+                    DispatchQueue.main.async {
+                        status = message
+                        UIApplication.shared.isIdleTimerDisabled = false
+                    }
                 }
             }
     }

@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "@@KIT@@",
-    platforms: [.iOS(.v16), .macOS(.v13)],
+    platforms: [.iOS(.v@@IOS_MAJOR@@), .macOS(.v@@MACOS_MAJOR@@)],  // the model's deployment target (manifest)
     products: [
         .library(name: "@@KIT@@", targets: ["@@KIT@@"])
     ],

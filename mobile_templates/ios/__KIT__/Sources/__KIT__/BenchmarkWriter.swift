@@ -8,13 +8,64 @@ public struct FrameTiming {
     public let inferenceUs: Int
     public let postprocessUs: Int
     public let totalUs: Int
+
+    public init(frame: Int, startNs: UInt64, preprocessUs: Int, inferenceUs: Int, postprocessUs: Int, totalUs: Int) {
+        self.frame = frame
+        self.startNs = startNs
+        self.preprocessUs = preprocessUs
+        self.inferenceUs = inferenceUs
+        self.postprocessUs = postprocessUs
+        self.totalUs = totalUs
+    }
 }
 
-/// Writes a run's result files in DEVICE_PROTOCOL.md's order (frames.csv, device.json,
-/// done.json last), each atomically (a temporary file and a rename), with the same bytes
+/// device.json of DEVICE_PROTOCOL.md (protocol 2): runtime ("coreml ios 17.4"), buildType ("release" or
+/// "debug"), accelerator (what ran, or the compute units CoreML was allowed) and why it differs from the ask.
+public struct DeviceFacts {
+    public let model: String
+    public let manufacturer: String
+    public let os: String
+    public let soc: String
+    public let delegate: String
+    public let threads: Int
+    public let thermalStart: Int?
+    public let thermalEnd: Int?
+    public let loadUs: Int
+    public let compileUs: Int
+    public let firstFrameUs: Int
+    public let peakRssKb: Int?
+    public let runtime: String
+    public let buildType: String
+    public let accelerator: String
+    public let acceleratorNote: String?
+
+    public init(model: String, manufacturer: String, os: String, soc: String, delegate: String, threads: Int,
+                thermalStart: Int?, thermalEnd: Int?, loadUs: Int, compileUs: Int, firstFrameUs: Int, peakRssKb: Int?,
+                runtime: String, buildType: String, accelerator: String, acceleratorNote: String?) {
+        self.model = model
+        self.manufacturer = manufacturer
+        self.os = os
+        self.soc = soc
+        self.delegate = delegate
+        self.threads = threads
+        self.thermalStart = thermalStart
+        self.thermalEnd = thermalEnd
+        self.loadUs = loadUs
+        self.compileUs = compileUs
+        self.firstFrameUs = firstFrameUs
+        self.peakRssKb = peakRssKb
+        self.runtime = runtime
+        self.buildType = buildType
+        self.accelerator = accelerator
+        self.acceleratorNote = acceleratorNote
+    }
+}
+
+/// Writes a run's result files in DEVICE_PROTOCOL.md's order (golden_result.json when asked for, frames.csv,
+/// device.json, done.json last), each atomically (a temporary file and a rename), with the same bytes
 /// as devicekit's Python writer.
 public struct BenchmarkWriter {
-    public static let protocolVersion = 1
+    public static let protocolVersion = 2
     public static let framesHeader = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us"
     public let runDir: URL
 
@@ -30,24 +81,32 @@ public struct BenchmarkWriter {
         try write("frames.csv", s)
     }
 
-    public func writeDevice(model: String, manufacturer: String, os: String, soc: String, delegate: String,
-                            threads: Int, thermalStart: Int?, thermalEnd: Int?, loadUs: Int, firstFrameUs: Int,
-                            peakRssKb: Int?) throws {
-        let fields: [(String, String)] = [
+    public func writeDevice(_ d: DeviceFacts) throws {
+        var fields: [(String, String)] = [
             ("protocol", String(BenchmarkWriter.protocolVersion)),
-            ("model", BenchmarkWriter.quote(model)),
-            ("manufacturer", BenchmarkWriter.quote(manufacturer)),
-            ("os", BenchmarkWriter.quote(os)),
-            ("soc", BenchmarkWriter.quote(soc)),
-            ("delegate", BenchmarkWriter.quote(delegate)),
-            ("threads", String(threads)),
-            ("thermal_start", thermalStart.map { String($0) } ?? "null"),
-            ("thermal_end", thermalEnd.map { String($0) } ?? "null"),
-            ("load_us", String(loadUs)),
-            ("first_frame_us", String(firstFrameUs)),
-            ("peak_rss_kb", peakRssKb.map { String($0) } ?? "null")
+            ("model", BenchmarkWriter.quote(d.model)),
+            ("manufacturer", BenchmarkWriter.quote(d.manufacturer)),
+            ("os", BenchmarkWriter.quote(d.os)),
+            ("soc", BenchmarkWriter.quote(d.soc)),
+            ("delegate", BenchmarkWriter.quote(d.delegate)),
+            ("threads", String(d.threads)),
+            ("thermal_start", d.thermalStart.map { String($0) } ?? "null"),
+            ("thermal_end", d.thermalEnd.map { String($0) } ?? "null"),
+            ("load_us", String(d.loadUs)),
+            ("first_frame_us", String(d.firstFrameUs)),
+            ("peak_rss_kb", d.peakRssKb.map { String($0) } ?? "null"),
+            ("runtime", BenchmarkWriter.quote(d.runtime)),
+            ("build_type", BenchmarkWriter.quote(d.buildType)),
+            ("accelerator", BenchmarkWriter.quote(d.accelerator)),
+            ("compile_us", String(d.compileUs))
         ]
+        if let note = d.acceleratorNote { fields.append(("accelerator_note", BenchmarkWriter.quote(note))) }
         try write("device.json", BenchmarkWriter.object(fields))
+    }
+
+    /// golden_result.json (protocol 2), before frames.csv when the golden check was asked for.
+    public func writeGolden(_ r: GoldenResult) throws {
+        try write("golden_result.json", r.json())
     }
 
     public func writeDone(ok: Bool, frames: Int, error: String?) throws {

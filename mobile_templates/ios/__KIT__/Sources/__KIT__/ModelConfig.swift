@@ -9,6 +9,12 @@ public enum ModelConfig {
     public static let landmarkLayout = "@@LANDMARK_LAYOUT@@"
     public static let inputName = "@@INPUT_TENSOR@@"
     public static let outputName = "@@OUTPUT_TENSOR@@"
+    /// The runtime verify judged this model with on the host (the manifest's record).
+    public static let verifyRuntime = "@@VERIFY_RUNTIME@@"
+    /// The CoreML converter's minimum deployment target (the manifest's).
+    public static let deploymentTarget = "@@IOS_DEPLOYMENT_TARGET@@"
+    /// Vision's eye and mouth keypoints -> the crop policy's box (manifest preprocess.crop.detector_maps).
+    public static let keypointMap = DetectorMap(kind: "keypoints", k: @@KEYPOINT_MAP_K@@, dx: @@KEYPOINT_MAP_DX@@, dy: @@KEYPOINT_MAP_DY@@)
 
     public static let spec = ModelSpec(
         inputWidth: @@INPUT_WIDTH@@,

@@ -32,6 +32,91 @@ public struct ModelSpec {
     public let oneEuroMinCutoff: Double
     public let oneEuroBeta: Double
     public let oneEuroDCutoff: Double
+
+    /// A host app can describe its own model (the generated one is ModelConfig.spec).
+    public init(inputWidth: Int,
+                inputHeight: Int,
+                channels: Int,
+                color: String,
+                inputLayout: String,
+                mean: [Double],
+                std: [Double],
+                inputDtype: String,
+                inputScale: Double,
+                inputZeroPoint: Int,
+                numLandmarks: Int,
+                valuesPerLandmark: Int,
+                outputDtype: String,
+                outputScale: Double,
+                outputZeroPoint: Int,
+                coords: String,
+                cropEnlarge: Double,
+                cropShiftY: Double,
+                cropSquare: Bool,
+                oneEuroMinCutoff: Double,
+                oneEuroBeta: Double,
+                oneEuroDCutoff: Double) {
+        self.inputWidth = inputWidth
+        self.inputHeight = inputHeight
+        self.channels = channels
+        self.color = color
+        self.inputLayout = inputLayout
+        self.mean = mean
+        self.std = std
+        self.inputDtype = inputDtype
+        self.inputScale = inputScale
+        self.inputZeroPoint = inputZeroPoint
+        self.numLandmarks = numLandmarks
+        self.valuesPerLandmark = valuesPerLandmark
+        self.outputDtype = outputDtype
+        self.outputScale = outputScale
+        self.outputZeroPoint = outputZeroPoint
+        self.coords = coords
+        self.cropEnlarge = cropEnlarge
+        self.cropShiftY = cropShiftY
+        self.cropSquare = cropSquare
+        self.oneEuroMinCutoff = oneEuroMinCutoff
+        self.oneEuroBeta = oneEuroBeta
+        self.oneEuroDCutoff = oneEuroDCutoff
+    }
+}
+
+/// Maps a face detector's eye and mouth keypoints (or its box) to the box of the detector the crop policy was
+/// written for (OpenCV's Haar cascade): the same arithmetic as the Android module's DetectorMap.kt, with the
+/// constants the manifest carries (preprocess.crop.detector_maps, fitted on devicekit's face-data cache).
+public struct DetectorMap {
+    public let kind: String
+    public let k: Double
+    public let dx: Double
+    public let dy: Double
+
+    public init(kind: String, k: Double, dx: Double, dy: Double) {
+        self.kind = kind
+        self.k = k
+        self.dx = dx
+        self.dy = dy
+    }
+
+    /// The Haar-equivalent square box (x, y, w, h) for two eye centres and the mouth centre (image pixels).
+    public func fromKeypoints(leftEye: (Double, Double), rightEye: (Double, Double), mouth: (Double, Double)) -> (Double, Double, Double, Double) {
+        let ex = (leftEye.0 + rightEye.0) / 2
+        let ey = (leftEye.1 + rightEye.1) / 2
+        let eyes = hypot(rightEye.0 - leftEye.0, rightEye.1 - leftEye.1)
+        let toMouth = hypot(mouth.0 - ex, mouth.1 - ey)
+        return square(ex, ey, (eyes + toMouth) / 2)
+    }
+
+    /// The Haar-equivalent square box for a detector box (x, y, w, h).
+    public func fromBox(x: Double, y: Double, w: Double, h: Double) -> (Double, Double, Double, Double) {
+        return square(x + w / 2, y + h / 2, max(w, h))
+    }
+
+    private func square(_ ax: Double, _ ay: Double, _ s: Double) -> (Double, Double, Double, Double) {
+        let side = k * s
+        let cx = ax + dx * s
+        let cy = ay + dy * s
+        return (cx - side / 2, cy - side / 2, side, side)
+    }
 }
 
 /// A square face crop in image pixels (pixel centres at i + 0.5), mapped onto the model

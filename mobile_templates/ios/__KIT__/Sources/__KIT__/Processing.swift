@@ -86,6 +86,16 @@ public final class Preprocessor {
         return (pixel - Float(spec.mean[c])) / Float(spec.std[c])
     }
 
+    /// Quantised value of a normalised input: x / scale + zeroPoint in Float, rounded half to even, saturated.
+    /// One rule everywhere: devicekit's Python runner, Preprocess.kt and the web app's pipeline.js round the same way.
+    public func quantize(_ x: Float) -> Int {
+        let v = x / Float(spec.inputScale) + Float(spec.inputZeroPoint)
+        let q = Int(v.rounded(.toNearestOrEven))
+        let lo = spec.inputDtype == "int8" ? -128 : 0
+        let hi = spec.inputDtype == "int8" ? 127 : 255
+        return min(hi, max(lo, q))
+    }
+
     /// The normalised input in the model's layout (NCHW or NHWC), as floats.
     public func normalizedInput() -> [Float] {
         let hw = spec.inputWidth * spec.inputHeight
@@ -103,7 +113,8 @@ public final class Preprocessor {
 
 /// Output decoding: dequantise, take x and y of every landmark, convert the manifest's
 /// coordinate convention to input pixels, map back to image pixels through the crop.
-public struct Decoder {
+/// (Named LandmarkDecoder: a `Decoder` would shadow Swift.Decoder in every file that imports the kit.)
+public struct LandmarkDecoder {
     public let spec: ModelSpec
 
     public init(spec: ModelSpec) {

@@ -1,5 +1,6 @@
 import CoreML
 import CoreVideo
+import CryptoKit
 import Foundation
 import Vision
 
@@ -18,6 +19,14 @@ public final class @@CLASS@@ {
         public let preprocessUs: Int
         public let inferenceUs: Int
         public let postprocessUs: Int
+
+        public init(landmarks: [Float], crop: CropBox, preprocessUs: Int, inferenceUs: Int, postprocessUs: Int) {
+            self.landmarks = landmarks
+            self.crop = crop
+            self.preprocessUs = preprocessUs
+            self.inferenceUs = inferenceUs
+            self.postprocessUs = postprocessUs
+        }
     }
 
     public enum LandmarkerError: Error, CustomStringConvertible {
@@ -37,37 +46,66 @@ public final class @@CLASS@@ {
     public let spec: ModelSpec
     public let model: MLModel
     public let computeUnits: MLComputeUnits
+    /// Microseconds spent compiling an .mlpackage on this device (0 when the compiled cache was used).
+    public let compileUs: Int
+    /// Microseconds spent loading the compiled model (MLModel(contentsOf:)), compilation excluded.
+    public let loadUs: Int
     public var smoothing = true
     private let preprocessor: Preprocessor
-    private let decoder: Decoder
+    private let decoder: LandmarkDecoder
     private let filter: OneEuroFilter
     private var previous: [Float]?
 
-    /// The bundled model (compiled on first use and cached in Caches/).
+    /// The bundled model (compiled on first use and cached in Caches/ under the manifest's sha256).
     public convenience init(computeUnits: MLComputeUnits = .all) throws {
         guard let url = Bundle.module.url(forResource: ModelConfig.modelResource, withExtension: nil) else {
             throw LandmarkerError.missingModel(ModelConfig.modelResource)
         }
-        try self.init(modelURL: url, computeUnits: computeUnits)
+        try self.init(modelURL: url, computeUnits: computeUnits, cacheKey: ModelConfig.modelSHA256)
     }
 
-    /// A model at modelURL: a compiled .mlmodelc, or an .mlpackage compiled here.
-    public init(modelURL: URL, computeUnits: MLComputeUnits = .all, spec: ModelSpec = ModelConfig.spec) throws {
+    /// A model at modelURL: a compiled .mlmodelc, or an .mlpackage compiled here. The compiled cache is keyed on
+    /// the content actually loaded (a pushed benchmark model never replaces the bundled one's cache entry).
+    public init(modelURL: URL, computeUnits: MLComputeUnits = .all, spec: ModelSpec = ModelConfig.spec,
+                cacheKey: String? = nil) throws {
         let config = MLModelConfiguration()
         config.computeUnits = computeUnits
-        let compiled = modelURL.pathExtension == "mlmodelc" ? modelURL : try @@CLASS@@.compiledURL(for: modelURL)
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var compiled = modelURL
+        if modelURL.pathExtension != "mlmodelc" {
+            compiled = try @@CLASS@@.compiledURL(for: modelURL, key: try cacheKey ?? @@CLASS@@.contentKey(modelURL))
+        }
+        let t1 = DispatchTime.now().uptimeNanoseconds
         self.model = try MLModel(contentsOf: compiled, configuration: config)
+        let t2 = DispatchTime.now().uptimeNanoseconds
+        self.compileUs = Int((t1 - t0) / 1000)
+        self.loadUs = Int((t2 - t1) / 1000)
         self.computeUnits = computeUnits
         self.spec = spec
         self.preprocessor = Preprocessor(spec: spec)
-        self.decoder = Decoder(spec: spec)
+        self.decoder = LandmarkDecoder(spec: spec)
         self.filter = OneEuroFilter(minCutoff: spec.oneEuroMinCutoff, beta: spec.oneEuroBeta, dCutoff: spec.oneEuroDCutoff)
     }
 
-    private static func compiledURL(for package: URL) throws -> URL {
+    /// SHA-256 over an .mlpackage's files (relative path and bytes, in path order): the cache key of its compilation.
+    public static func contentKey(_ package: URL) throws -> String {
+        var hasher = SHA256()
+        let root = package.standardizedFileURL.path
+        let files = (FileManager.default.enumerator(at: package, includingPropertiesForKeys: [.isRegularFileKey])?
+            .compactMap { $0 as? URL } ?? [])
+            .filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+            .sorted { $0.path < $1.path }
+        for f in files {
+            hasher.update(data: Data(f.standardizedFileURL.path.dropFirst(root.count).utf8))
+            hasher.update(data: try Data(contentsOf: f))
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    private static func compiledURL(for package: URL, key: String) throws -> URL {
         let caches = try FileManager.default.url(for: .cachesDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-        let target = caches.appendingPathComponent("\(ModelConfig.modelSHA256.prefix(16)).mlmodelc")
-        if FileManager.default.fileExists(atPath: target.path) && package.path.hasPrefix(Bundle.main.bundlePath) {
+        let target = caches.appendingPathComponent("devicekit-\(key.prefix(32)).mlmodelc")
+        if FileManager.default.fileExists(atPath: target.path) {
             return target
         }
         let tmp = try MLModel.compileModel(at: package)
@@ -76,17 +114,30 @@ public final class @@CLASS@@ {
         return target
     }
 
-    /// The largest face's box (x, y, w, h in pixels, top-left origin), or nil.
+    /// The largest face's crop-policy box (x, y, w, h in pixels, top-left origin), or nil. Vision's eye and mouth
+    /// keypoints go through ModelConfig.keypointMap (fitted on devicekit's face-data cache) to the Haar-equivalent
+    /// box the crop policy was written for; Vision's own box sits elsewhere on the face.
     public func detectFace(_ frame: CVPixelBuffer) throws -> (Double, Double, Double, Double)? {
-        let request = VNDetectFaceRectanglesRequest()
+        let request = VNDetectFaceLandmarksRequest()
         try VNImageRequestHandler(cvPixelBuffer: frame, orientation: .up, options: [:]).perform([request])
         let faces = request.results ?? []
         guard let face = faces.max(by: { $0.boundingBox.width * $0.boundingBox.height < $1.boundingBox.width * $1.boundingBox.height }) else {
             return nil
         }
-        let w = Double(CVPixelBufferGetWidth(frame))
-        let h = Double(CVPixelBufferGetHeight(frame))
-        let b = face.boundingBox
+        let size = CGSize(width: CVPixelBufferGetWidth(frame), height: CVPixelBufferGetHeight(frame))
+        func centre(_ region: VNFaceLandmarkRegion2D?) -> (Double, Double)? {
+            guard let pts = region?.pointsInImage(imageSize: size), !pts.isEmpty else { return nil }
+            let x = pts.map { Double($0.x) }.reduce(0, +) / Double(pts.count)
+            let y = pts.map { Double($0.y) }.reduce(0, +) / Double(pts.count)
+            return (x, Double(size.height) - y)  // Vision's origin is bottom-left
+        }
+        if let l = centre(face.landmarks?.leftPupil), let r = centre(face.landmarks?.rightPupil),
+           let m = centre(face.landmarks?.outerLips) {
+            return ModelConfig.keypointMap.fromKeypoints(leftEye: l, rightEye: r, mouth: m)
+        }
+        let w = Double(size.width)
+        let h = Double(size.height)
+        let b = face.boundingBox  // no keypoints: Vision's box, unmapped
         return (Double(b.minX) * w, (1 - Double(b.maxY)) * h, Double(b.width) * w, Double(b.height) * h)
     }
 
@@ -158,7 +209,7 @@ public final class @@CLASS@@ {
         }
         let stride = CVPixelBufferGetBytesPerRow(out)
         let p = base.assumingMemoryBound(to: UInt8.self)
-        func byte(_ v: Float) -> UInt8 { return UInt8(max(0, min(255, v.rounded()))) }
+        func byte(_ v: Float) -> UInt8 { return UInt8(max(0, min(255, v.rounded(.toNearestOrEven)))) }  // the one rounding rule
         for y in 0..<spec.inputHeight {
             for x in 0..<spec.inputWidth {
                 let i = (y * spec.inputWidth + x) * spec.channels
@@ -186,6 +237,32 @@ public final class @@CLASS@@ {
         let dst = array.dataPointer.bindMemory(to: Float.self, capacity: values.count)
         for i in 0..<values.count { dst[i] = values[i] }
         return array
+    }
+
+    /// Every output of one run, as floats, by name (the golden check compares them all).
+    public func allOutputs(_ input: MLFeatureValue) throws -> [String: [Float]] {
+        let features = try MLDictionaryFeatureProvider(dictionary: [ModelConfig.inputName: input])
+        let out = try model.prediction(from: features)
+        var result: [String: [Float]] = [:]
+        for name in out.featureNames {
+            guard let a = out.featureValue(for: name)?.multiArrayValue else { continue }
+            result[name] = (0..<a.count).map { a[$0].floatValue }
+        }
+        return result
+    }
+
+    /// The model input for raw bytes in the model's input layout and dtype (golden_input.bin: float32 little-endian
+    /// values, or for an image input the 0-255 pixels HWC).
+    public func inputFromBytes(_ data: Data) throws -> MLFeatureValue {
+        if spec.inputDtype == "image" {
+            return MLFeatureValue(pixelBuffer: try makePixelBuffer(data.map { Float($0) }))
+        }
+        let n = spec.inputWidth * spec.inputHeight * spec.channels
+        guard data.count == n * 4 else { throw LandmarkerError.badFrame("golden input has \(data.count) bytes, expected \(n * 4)") }
+        let values: [Float] = data.withUnsafeBytes { raw in
+            (0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+        }
+        return MLFeatureValue(multiArray: try makeInput(values))
     }
 
     /// Runs the model; the landmark output as floats.

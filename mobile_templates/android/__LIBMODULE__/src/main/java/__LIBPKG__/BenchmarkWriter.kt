@@ -13,7 +13,11 @@ class FrameTiming(
     val totalUs: Long
 )
 
-/** device.json fields of DEVICE_PROTOCOL.md (protocol 1). */
+/**
+ * device.json fields of DEVICE_PROTOCOL.md (protocol 2): [runtime] is the inference runtime and its version
+ * ("litert 2.1.0"), [buildType] "release" or "debug", [accelerator] what actually ran after any fallback
+ * ("cpu", "gpu", "npu") and [acceleratorNote] why it differs from what was asked (null when it does not).
+ */
 class DeviceFacts(
     val model: String,
     val manufacturer: String,
@@ -25,12 +29,16 @@ class DeviceFacts(
     val thermalEnd: Int?,
     val loadUs: Long,
     val firstFrameUs: Long,
-    val peakRssKb: Long?
+    val peakRssKb: Long?,
+    val runtime: String,
+    val buildType: String,
+    val accelerator: String,
+    val acceleratorNote: String?
 )
 
 /**
- * Writes a run's result files in the protocol's order: frames.csv, device.json,
- * then done.json; each through a temporary name and a rename, so devicekit
+ * Writes a run's result files in the protocol's order: golden_result.json (when asked for), frames.csv,
+ * device.json, then done.json; each through a temporary name and a rename, so devicekit
  * never reads a half-written file. Platform-free (no Android imports, Kotlin 1.3 syntax).
  */
 class BenchmarkWriter(private val runDir: File) {
@@ -56,9 +64,18 @@ class BenchmarkWriter(private val runDir: File) {
             "thermal_end" to (d.thermalEnd?.toString() ?: "null"),
             "load_us" to d.loadUs.toString(),
             "first_frame_us" to d.firstFrameUs.toString(),
-            "peak_rss_kb" to (d.peakRssKb?.toString() ?: "null")
+            "peak_rss_kb" to (d.peakRssKb?.toString() ?: "null"),
+            "runtime" to quote(d.runtime),
+            "build_type" to quote(d.buildType),
+            "accelerator" to quote(d.accelerator)
         )
-        atomicWrite("device.json", obj(fields))
+        val note = d.acceleratorNote
+        atomicWrite("device.json", obj(if (note == null) fields else fields + ("accelerator_note" to quote(note))))
+    }
+
+    /** golden_result.json (protocol 2), written before frames.csv when the golden check was asked for. */
+    fun writeGolden(r: GoldenResult) {
+        atomicWrite("golden_result.json", r.toJson())
     }
 
     /** done.json, last: status "ok" or "error", the number of frames written, the error message or null. */
@@ -83,7 +100,7 @@ class BenchmarkWriter(private val runDir: File) {
     }
 
     companion object {
-        const val PROTOCOL = 1
+        const val PROTOCOL = 2
         const val FRAMES_HEADER = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us"
 
         /** A run id as devicekit makes them: [A-Za-z0-9_-]{1,64}. */

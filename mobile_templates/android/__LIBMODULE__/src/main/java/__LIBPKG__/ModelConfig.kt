@@ -13,6 +13,14 @@ object ModelConfig {
     const val INPUT_TENSOR = "@@INPUT_TENSOR@@"
     const val OUTPUT_TENSOR = "@@OUTPUT_TENSOR@@"
     const val OUTPUT_INDEX = @@OUTPUT_INDEX@@
+    /** The runtime verify judged this model with on the host (the manifest's record). */
+    const val VERIFY_RUNTIME = "@@VERIFY_RUNTIME@@"
+
+    /**
+     * Face detector -> crop-policy box (the manifest's preprocess.crop.detector_maps, fitted on devicekit's
+     * face-data cache): from the eye and mouth keypoints that ML Kit reports with LANDMARK_MODE_ALL.
+     */
+    val KEYPOINT_MAP = DetectorMap(DetectorMap.KEYPOINTS, @@KEYPOINT_MAP_K@@, @@KEYPOINT_MAP_DX@@, @@KEYPOINT_MAP_DY@@)
 
     val SPEC = ModelSpec(
         inputWidth = @@INPUT_WIDTH@@,

@@ -106,9 +106,14 @@ class Preprocessor(private val spec: ModelSpec) {
     /** (pixel - mean) / std in float32, the manifest's formula. */
     fun normalize(pixel: Float, c: Int): Float = ((pixel - spec.mean[c].toFloat()) / spec.std[c].toFloat())
 
-    /** Quantised value of a normalised input: round half up, saturated to the dtype's range. */
+    /**
+     * Quantised value of a normalised input: q = x / scale + zeroPoint in float32, rounded half to even,
+     * saturated to the dtype's range. One rule everywhere: devicekit's Python runner (numpy.rint), the iOS
+     * package (Processing.swift) and the web app (pipeline.js) round the same way.
+     */
     fun quantize(x: Float): Int {
-        val q = Math.floor(x / spec.inputScale + 0.5).toLong() + spec.inputZeroPoint
+        val v = x / spec.inputScale.toFloat() + spec.inputZeroPoint.toFloat()
+        val q = Math.rint(v.toDouble()).toLong()
         val lo = if (spec.inputDtype == "int8") -128L else 0L
         val hi = if (spec.inputDtype == "int8") 127L else 255L
         return Math.min(hi, Math.max(lo, q)).toInt()
