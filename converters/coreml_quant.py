@@ -121,7 +121,10 @@ def fp32_ops(mlmodel) -> frozenset[str]:
         v.dtype == types.fp32 and (v.op is None or v.op.op_type != "const") for v in op.inputs.values() if hasattr(v, "dtype")))
 
 
-def apply_w8a8(mlmodel, stats: dict, float_ops: frozenset):
+ACTIVATION_MODES = ("linear_symmetric", "linear")  # the Neural Engine's int8-int8 form first; zero points if the gate needs them
+
+
+def apply_w8a8(mlmodel, stats: dict, float_ops: frozenset, mode: str = "linear_symmetric"):
     """coremltools' activation passes with ``stats`` (ops in ``float_ops`` skipped), then int8 weights everywhere."""
     import coremltools as ct
     from coremltools import _SPECIFICATION_VERSION_IOS_17
@@ -131,7 +134,7 @@ def apply_w8a8(mlmodel, stats: dict, float_ops: frozenset):
     from coremltools.models import utils as model_utils
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig
 
-    act = OpLinearQuantizerConfig(mode="linear_symmetric")
+    act = OpLinearQuantizerConfig(mode=mode)
     config = OptimizationConfig(global_config=act, op_name_configs={n: None for n in float_ops | fp32_ops(mlmodel)})
     passes = []
     for name in ("insert_prefix_quantize_dequantize_pair", "insert_suffix_quantize_dequantize_pair"):
@@ -175,34 +178,35 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
         sets = [InputSet("calibration", calib.inputs, "calibration images")]
         if calib.validation is not None and len(calib.validation):
             sets.append(InputSet("validation", calib.validation, "validation images"))
-        built: dict[frozenset, tuple] = {}
+        built: dict[tuple, tuple] = {}
         trials: list[dict] = []
+        mode = ACTIVATION_MODES[0]
 
         def build(regions) -> tuple:
-            nodes = frozenset(n for r in regions for n in r.nodes)
-            if nodes not in built:
-                q = apply_w8a8(mlmodel, stats, nodes)
+            key = (mode, frozenset(n for r in regions for n in r.nodes))
+            if key not in built:
+                q = apply_w8a8(mlmodel, stats, key[1], mode)
                 path = work / f"trial{len(built)}.mlpackage"
                 q.save(str(path))
-                built[nodes] = (q, path, None)
-            return built[nodes]
+                built[key] = (q, path, None)
+            return built[key]
 
         def score(regions) -> float:
             q, path, known = build(regions)
             if known is None:
                 known = max(judge(model, MLPackageRunner(path), s, limits).score() for s in sets)
-                nodes = frozenset(n for r in regions for n in r.nodes)
-                built[nodes] = (q, path, known)
-                trials.append({"float": " + ".join(r.name for r in regions) or "nothing", "score": round(known, 4),
-                               "passed": known <= 1.0})
+                built[(mode, frozenset(n for r in regions for n in r.nodes))] = (q, path, known)
+                trials.append({"activations": mode, "float": " + ".join(r.name for r in regions) or "nothing",
+                               "score": round(known, 4), "passed": known <= 1.0})
             return known
 
-        if policy.search:
-            chosen, _ = select((tail, body), score, lambda r: len(r.ops),
-                               lambda rs: len({i for r in rs for i in r.ops}) == sum(len(r.ops) for r in rs),
-                               Budget(lambda: len(trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS))
-        else:
-            chosen = tail if policy.keep_float_tail else []
+        chosen = tail if policy.keep_float_tail else []
+        for mode in ACTIVATION_MODES if policy.search else ():  # ``mode`` is what build() and score() quantise with
+            budget = Budget(lambda: sum(t["activations"] == mode for t in trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS)
+            chosen, best = select((tail, body), score, lambda r: len(r.ops),
+                                  lambda rs: len({i for r in rs for i in r.ops}) == sum(len(r.ops) for r in rs), budget)
+            if best <= 1.0:
+                break
         q = build(chosen)[0]
         layer = _layer_names(program)
         float_ops = [{"op": n, "region": r.name, "why": f"{r.why}: float activations, int8 weights",
@@ -210,7 +214,8 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
     finally:
         shutil.rmtree(work, ignore_errors=True)
     info = {"mode": "w8a8", "weights": "int8 per channel, symmetric",
-            "activations": "int8 per tensor (symmetric), ranges measured in the MIL interpreter on the calibration images",
+            "activations": f"int8 per tensor ({'symmetric' if mode == 'linear_symmetric' else 'with zero points: the symmetric form missed the gate'}), "
+                           "ranges measured in the MIL interpreter on the calibration images",
             "policy": policy.name, "calibration": calib.to_json(), "search": trials, "float_ops": float_ops}
     return q, info
 

@@ -13,8 +13,12 @@ from devicekit.zoo import ZOO  # noqa: E402
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(ZOO))
 def test_zoo_model_converts_to_every_tflite_target(name, tmp_path):
+    from test_check_xnnpack import assert_same_verdict
+
     m = cv.load_model(f"zoo:{name}")
     rep = cv.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=8))
+    for r in rep.results:  # devicekit check says what LiteRT's delegate does with every file the zoo converts to
+        assert assert_same_verdict(r.artifact) in ("delegated", "partly"), r.target
     x = cv.calibration.synthetic_calibration(m.spec, 1, seed=5).inputs
     ref = m.run_torch(x)
     for r in rep.results:
