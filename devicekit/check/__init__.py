@@ -51,6 +51,18 @@ def _norm_require(require) -> set[str]:
     return req
 
 
+def _norm_runtimes(runtimes) -> list[str]:
+    """Runtime gates as given, with a version that is a version: ``litert>=x.y`` is a usage error, not a gate failure."""
+    import re
+
+    out = [runtimes] if isinstance(runtimes, str) else list(runtimes or [])
+    for spec in out:
+        _, sep, version = str(spec).replace(">=", "@").partition("@")
+        if sep and not re.fullmatch(r"\d{1,4}(\.\d{1,4}){0,3}", version.strip()):
+            raise UsageError(f"--runtime {spec!r}: the version must be numbers such as 2.10 or 2.16.1, got {version!r}")
+    return out
+
+
 def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None = None, require=None,
                 memory_limit: int | None = None, measured: dict | None = None) -> CheckReport:
     """All checks on already-read model facts (pure: no file access beyond what the facts hold).
@@ -61,7 +73,7 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     req = _norm_require(require)
     size = size_facts(facts)
     results: list[CheckResult] = check_size(facts, budget_map, size)
-    op_results, table = check_ops(facts, list(runtimes or []), measured)
+    op_results, table = check_ops(facts, _norm_runtimes(runtimes), measured)
     results += op_results
     i8 = int8_facts(facts)
     results += check_int8(facts, i8, "int8" in req)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, out_console, set_mode, step, warn
+from ._common import command, emit_json, handle_errors, info, next_steps, out_console, set_mode, step, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -76,9 +76,8 @@ def register(app: typer.Typer) -> None:
             from devicekit import converters as cv
         with step(f"load {model}"):
             loaded = cv.load_model(
-                model, spec_overrides=overrides, arch=arch or cfg.get("model", "arch"),
-                arch_args=arch_args if arch_args is not None else cfg.get("model", "arch_args"),
-                trust_checkpoint=trust_checkpoint or bool(cfg.get("model", "trust_checkpoint", False)),
+                # trust and --arch come from the command line only (config.COMMAND_LINE_ONLY)
+                model, spec_overrides=overrides, arch=arch, arch_args=arch_args, trust_checkpoint=trust_checkpoint,
                 landmarks=landmarks, weights=weights,
             )
         if loaded.info.get("weights") == "random-init":
@@ -113,10 +112,12 @@ def register(app: typer.Typer) -> None:
         raise_on_gates(report)
         first = report.results[0].artifact if report.results else None
         if first and first.suffix == ".mlpackage":
-            next_steps(f"devicekit check {first}", f"devicekit package {first} --platform ios", f"devicekit bench {first} --device iphone15pro")
+            next_steps(command("devicekit", "check", first), command("devicekit", "package", first, "--platform", "ios"),
+                       command("devicekit", "bench", first, "--device", "iphone15pro"))
         elif first:
-            next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
-                       f"devicekit bench {first} --device host")
+            next_steps(command("devicekit", "check", first),
+                       command("devicekit", "verify", first, "--reference", model, "--images", "FACES/"),
+                       command("devicekit", "bench", first, "--device", "host"))
 
 
 def verify_line(v: dict) -> str:
