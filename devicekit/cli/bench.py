@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."),
-        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi (default xnnpack). iOS: cpu=cpuOnly, gpu=cpuAndGPU, nnapi=cpuAndNeuralEngine, xnnpack=all."),
+        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | nnapi (default xnnpack; cpu for .onnx). iOS: cpu=cpuOnly, gpu=cpuAndGPU, nnapi=cpuAndNeuralEngine, xnnpack=all."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs; at most 86400)."),
@@ -70,7 +70,8 @@ def register(app: typer.Typer) -> None:
         flag_values = {"frames": frames, "warmup": warmup, "threads": threads, "duration": duration, "timeout": timeout}
         cfg = BenchConfig(artifact=artifact, device=device, frames=num("frames", "frames", 100),
                           warmup=num("warmup", "warmup", 10), threads=num("threads", "threads", 4),
-                          delegate=pick(delegate, "delegate", "xnnpack"), app=apk or app_bundle,
+                          delegate=pick(delegate, "delegate", "cpu" if artifact.suffix.lower() == ".onnx" else "xnnpack"),
+                          app=apk or app_bundle,
                           duration_s=bounded("--duration", duration, *LIMITS["duration"]),
                           timeout_s=num("timeout", "timeout", None),
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id)

@@ -23,6 +23,7 @@ class HostDevice(Device):
         self.info = host_info()
         self._root = Path(tempfile.mkdtemp(prefix="devicekit-host-"))
         self.mean, self.std = mean, std
+        self.live = None  # set by the bench runner: a LiveRun that gets each measured row as it is made
 
     def _dir(self, spec: RunSpec) -> Path:
         return self._root / spec.run_id
@@ -52,7 +53,7 @@ class HostDevice(Device):
         """Run synchronously. The loop keeps measured frames on interrupt; files are written either way."""
         d = self._dir(spec)
         res = run_loop(spec.model, spec.frames, spec.warmup, spec.threads, spec.delegate, spec.duration_s,
-                       mean=self.mean, std=self.std)
+                       mean=self.mean, std=self.std, on_row=self.live.add if self.live is not None else None)
         atomic_write_text(d / "frames.csv", frames_csv(res.rows))
         atomic_write_text(d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads)))
         write_done(d, done_json(res))

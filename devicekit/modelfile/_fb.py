@@ -64,11 +64,12 @@ class Table:
         self.buf, self.pos, self.name = buf, pos, name
         vt = pos - buf.i32(pos, f"{name} table")
         vtlen = buf.u16(vt, f"{name} vtable")
-        if vtlen < 4 or vtlen % 2:
-            raise FlatbufferError(f"{name} vtable at {vt} has a bad length {vtlen}")
+        if vtlen % 2:
+            raise FlatbufferError(f"{name} vtable at {vt} has an odd length {vtlen}")
         buf.need(vt, vtlen, f"{name} vtable")
-        tlen = buf.u16(vt + 2, f"{name} vtable")
-        buf.need(pos, tlen, f"{name} table body")
+        if vtlen >= 4:  # a vtable shorter than its own header has no fields (the flatbuffers verifier allows it)
+            tlen = buf.u16(vt + 2, f"{name} vtable")
+            buf.need(pos, tlen, f"{name} table body")
         self._vt, self._vtlen = vt, vtlen
 
     def _field(self, slot: int) -> int:
