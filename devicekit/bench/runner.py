@@ -250,7 +250,7 @@ def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
     if isinstance(fault, (InputError, UsageError)):
         return fault.message
     if isinstance(fault, DevicekitError):
-        return f"device fault: {fault.message}"
+        return f"device fault: {fault.one_line()}"
     if isinstance(fault, OSError):
         return f"device fault: connection lost ({fault})"
     if timed_out:
