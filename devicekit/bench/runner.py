@@ -186,7 +186,8 @@ def _launch_and_wait(dev, spec, local: Path, log, live=None):
                 next_progress = time.monotonic() + every
             if time.monotonic() > deadline:
                 timed_out = True
-                log(f"timeout after {spec.timeout_s:g} s: force-stopping {spec.app_id}")
+                log(f"timeout after {spec.timeout_s:g} s: " + ("closing the browser" if dev.info.platform == "web"
+                                                              else f"force-stopping {spec.app_id}"))
                 dev.stop(spec)
                 break
             time.sleep(POLL_S)
@@ -232,7 +233,7 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
             device["thermal_end"] = thermal_end
         device.setdefault("model", dev.info.model)
         meta["thermal_dumpsys"] = {"before": thermal_start, "after": thermal_end}  # devicekit's own readings
-        error = _describe_failure(fault, app, timed_out, spec)
+        error = _describe_failure(fault, app, timed_out, spec, dev.info.platform)
         result = write_run(run_dir, spec.run_id, app.rows, device, meta, error)
         if (local / "done.json").exists():
             shutil.copyfile(local / "done.json", run_dir / "app_done.json")
@@ -244,7 +245,7 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log) -> RunResult:
     return result
 
 
-def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
+def _describe_failure(fault, app, timed_out: bool, spec, platform: str = "android") -> str | None:
     if isinstance(fault, KeyboardInterrupt):
         return "interrupted"
     if isinstance(fault, (InputError, UsageError)):
@@ -254,6 +255,9 @@ def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
     if isinstance(fault, OSError):
         return f"device fault: connection lost ({fault})"
     if timed_out:
+        if platform == "web":
+            what = "the page stopped or hung" if app.done is None else "the page did not finish"
+            return f"timeout: the benchmark page wrote no done.json in {spec.timeout_s:g} s ({what}); the browser was closed"
         what = "the app crashed or hung" if app.done is None else "the app did not finish"
         return f"timeout: no done.json after {spec.timeout_s:g} s ({what}); {spec.app_id} was force-stopped"
     if app.problems:

@@ -85,11 +85,11 @@ def register(app: typer.Typer) -> None:
         if json_out:
             emit_json(res.to_json())
             return
-        note = (res.summary.get("device") or {}).get("delegate_note")
-        if note:
-            from ._common import warn
+        from ._common import warn
 
-            warn(note)
+        for key in ("delegate_note", "threads_note"):  # what ran differs from what was asked: say so
+            if (res.summary.get("device") or {}).get(key):
+                warn(res.summary["device"][key])
         s = res.summary["stats"]
         info(f"[bold]{escape(str(res.summary.get('device', {}).get('model') or device))}[/]: {s['frames']} frames, "
              f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
