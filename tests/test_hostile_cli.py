@@ -124,3 +124,28 @@ def test_bounds_and_usage_errors(tmp_path):
     one_line_error(r, 2, "bench.threads in", "between 1 and 256")
     r = cli("bench", "--help", cwd=tmp_path)
     assert "(default 100" in r.stdout and "(default 10)" in r.stdout and "(default 4" in r.stdout
+
+
+def test_calibration_never_uses_a_partly_decoded_image(tmp_path):
+    """(Already fixed on main, kept as a regression test.) Six unreadable files and one truncated JPEG were
+    "skipped 6" and a calibration on the one damaged image; now the truncated file is skipped too (OpenCV decodes
+    it to a half-grey picture without an error) and too few good images is an error naming --calib-min."""
+    import cv2
+    import numpy as np
+
+    from devicekit.config import InputSpec
+    from devicekit.converters.calibration import load_calibration
+    from devicekit.errors import InputError
+
+    rng = np.random.default_rng(0)
+    ok, jpg = cv2.imencode(".jpg", rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    for i in range(6):
+        (tmp_path / f"bad{i}.jpg").write_bytes(rng.bytes(500))
+    (tmp_path / "cut.jpg").write_bytes(jpg.tobytes()[: len(jpg) // 2])
+    with pytest.raises(InputError, match="could be read|only 0 good") as e:
+        load_calibration(InputSpec(), tmp_path, 4, face_crop=False)
+    for i in range(8):
+        (tmp_path / f"good{i}.jpg").write_bytes(jpg.tobytes())
+    cal = load_calibration(InputSpec(), tmp_path, 4, face_crop=False)
+    assert not any("cut.jpg" in f for f in cal.files) and any("cut.jpg" in s for s in cal.skipped)
+    assert e.value.message
