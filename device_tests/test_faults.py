@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from device_tests.conftest import ROOT, no_app_processes, run_cli
+from tests.cli_run import one_line_error
 
 TRANSPORTS = ["direct", "client"]
 
@@ -51,15 +52,6 @@ def _env(transport: str, address: str, **extra) -> dict:
     return {"DEVICEKIT_ADB": transport, "DEVICEKIT_ADB_HOSTS": address, **extra}
 
 
-def _one_line(r, code: int, *words: str) -> str:
-    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
-    msg = " ".join(r.stderr.split())
-    for w in words:
-        assert w in msg, (w, msg)
-    return msg
-
-
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_unauthorized_phone_by_address(transport, request, phone_factory, model, tmp_path):
     """`--device 127.0.0.1:P` of a phone that never accepts the key said "... with --apk FILE (build it where the
@@ -72,7 +64,7 @@ def test_unauthorized_phone_by_address(transport, request, phone_factory, model,
     env = _env(transport, phone.address, DEVICEKIT_ADB_AUTH_TIMEOUT="2", ANDROID_HOME="", ANDROID_SDK_ROOT="")
     r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), env_extra=env,
                 timeout=120)
-    msg = _one_line(r, 3, "unauthorized", "accept the USB debugging prompt on the phone")
+    msg = one_line_error(r, 3, "unauthorized", "accept the USB debugging prompt on the phone")
     assert "--apk" not in msg and "SDK" not in msg
     assert not (tmp_path / "runs").exists() and no_app_processes() and no_devicekit_processes(str(tmp_path))
 
@@ -110,7 +102,7 @@ def test_offline_phone(transport, request, home, model, tmp_path):
         env = _env(transport, phone.address, DEVICEKIT_ADB_AUTH_TIMEOUT="2")
         r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"),
                     env_extra=env, timeout=120)
-        _one_line(r, 3, phone.address, "offline")
+        one_line_error(r, 3, phone.address, "offline")
     finally:
         phone.close()
     assert not (tmp_path / "runs").exists() and no_devicekit_processes(str(tmp_path))
@@ -137,17 +129,19 @@ def test_storage_full(transport, request, phone_factory, model, tmp_path, monkey
     phone = phone_factory()
     r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), "--run-id", "full",
                 env_extra=_env(transport, phone.address), timeout=120)
-    _one_line(r, 3, "storage is full", "No space left on device", "free space on the phone", "0 measured frames kept")
+    one_line_error(r, 3, "storage is full", "No space left on device", "free space on the phone", "0 measured frames kept")
     summary = json.loads((tmp_path / "runs/full/summary.json").read_text())
     assert summary["complete"] is False and "storage is full" in summary["error"] and summary["stats"]["frames"] == 0
     assert not phone.children and no_app_processes() and no_devicekit_processes(str(tmp_path))
 
 
-def _start_bench(model: Path, device: str, runs: Path, run_id: str, env_extra: dict) -> subprocess.Popen:
+def _start_bench(model: Path, device: str, runs: Path, run_id: str, env_extra: dict, ctrl_c: bool = False) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
+    # a background shell starts jobs with SIGINT ignored: give the child the default action, as a terminal would
+    pre = (lambda: signal.signal(signal.SIGINT, signal.default_int_handler)) if ctrl_c else None
     return subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", device, "--frames",
                              "100000", "--runs-dir", str(runs), "--run-id", run_id], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT))
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT), preexec_fn=pre)
 
 
 def _rows(p: Path) -> int:
@@ -157,34 +151,16 @@ def _rows(p: Path) -> int:
         return 0
 
 
-def test_kill_9_of_devicekit_mid_run_on_a_phone(phone_factory, model, tmp_path):
-    """devicekit killed while a phone runs: runs/<RUN> is already there, marked incomplete, with the frames
-    copied so far; the app on the phone is not devicekit's to stop (a real phone keeps running it too)."""
-    phone = phone_factory(faults=("slow",), slow_ms=10.0)
-    p = _start_bench(model, phone.address, tmp_path / "runs", "k9", {"DEVICEKIT_ADB": "direct"})
-    run = tmp_path / "runs" / "k9"
-    deadline = time.time() + 90
-    while time.time() < deadline and _rows(run / "frames.csv") < 20:
-        time.sleep(0.2)
-    children = psutil.Process(p.pid).children(recursive=True)
-    p.send_signal(signal.SIGKILL)
-    p.wait(timeout=30)
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["complete"] is False and summary["error"].startswith("incomplete")
-    kept = _rows(run / "frames.csv")
-    rep = run_cli("report", str(run), "--format", "json")  # reportable as it is, every frame copied so far in it
-    assert rep.returncode == 0, rep.stderr
-    assert json.loads(rep.stdout)["runs"][0]["stats"]["frames"] == kept >= 20
-    assert gone(children) and no_devicekit_processes(str(tmp_path))
-
-
-def test_kill_9_and_ctrl_c_of_a_host_run(model, tmp_path):
-    """`kill -9` of `bench --device host` after 2 s left no run directory; Ctrl-C exited 3, not 130."""
-    p = _start_bench(model, "host", tmp_path / "runs", "h9", {})
-    run = tmp_path / "runs" / "h9"
-    deadline = time.time() + 60
-    while time.time() < deadline and _rows(run / "frames.csv") < 50:
+def _wait_rows(run: Path, n: int, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline and _rows(run / "frames.csv") < n:
         time.sleep(0.1)
+
+
+def _kill_9_keeps_a_reportable_run(p: subprocess.Popen, run: Path, at_least: int) -> None:
+    """SIGKILL ``p`` once ``run`` has ``at_least`` frames: its children go with it, the run stays, marked
+    incomplete, and `devicekit report` reads every frame frames.csv kept (the summary is rewritten every second)."""
+    _wait_rows(run, at_least, 90)
     children = psutil.Process(p.pid).children(recursive=True)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
@@ -192,17 +168,27 @@ def test_kill_9_and_ctrl_c_of_a_host_run(model, tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is False and summary["error"].startswith("incomplete")
     kept = _rows(run / "frames.csv")
-    assert kept >= 50 and summary["stats"]["frames"] <= kept  # the summary is rewritten every second, frames.csv per frame
-    rep = run_cli("report", str(run), "--format", "json")  # reportable as it is, with every frame frames.csv kept
+    assert kept >= at_least and summary["stats"]["frames"] <= kept
+    rep = run_cli("report", str(run), "--format", "json")
     assert rep.returncode == 0, rep.stderr
     assert json.loads(rep.stdout)["runs"][0]["stats"]["frames"] == kept
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", "host", "--frames",
-                          "100000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "hc"], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT),
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
-    while time.time() < deadline + 60 and _rows(tmp_path / "runs/hc/frames.csv") < 50:
-        time.sleep(0.1)
+
+
+def test_kill_9_of_devicekit_mid_run_on_a_phone(phone_factory, model, tmp_path):
+    """devicekit killed while a phone runs: runs/<RUN> is already there, marked incomplete, with the frames
+    copied so far; the app on the phone is not devicekit's to stop (a real phone keeps running it too)."""
+    phone = phone_factory(faults=("slow",), slow_ms=10.0)
+    p = _start_bench(model, phone.address, tmp_path / "runs", "k9", {"DEVICEKIT_ADB": "direct"})
+    _kill_9_keeps_a_reportable_run(p, tmp_path / "runs" / "k9", 20)
+    assert no_devicekit_processes(str(tmp_path))
+
+
+def test_kill_9_and_ctrl_c_of_a_host_run(model, tmp_path):
+    """`kill -9` of `bench --device host` after 2 s left no run directory; Ctrl-C exited 3, not 130."""
+    p = _start_bench(model, "host", tmp_path / "runs", "h9", {})
+    _kill_9_keeps_a_reportable_run(p, tmp_path / "runs" / "h9", 50)
+    p = _start_bench(model, "host", tmp_path / "runs", "hc", {}, ctrl_c=True)
+    _wait_rows(tmp_path / "runs" / "hc", 50, 90)
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err

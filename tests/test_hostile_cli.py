@@ -5,32 +5,13 @@ Each test runs the real CLI in a subprocess, as a user (or a cloned repository's
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from check_models import mediapipe
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "devicekit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def one_line_error(r, code: int, *words: str) -> str:
-    assert r.returncode == code, (r.returncode, r.stderr[-2000:])
-    assert "Traceback" not in r.stderr, r.stderr
-    msg = " ".join(r.stderr.split())
-    for w in words:
-        assert w in msg, (w, msg)
-    return msg
+from cli_run import cli, one_line_error
 
 
 @pytest.fixture

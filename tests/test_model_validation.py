@@ -17,23 +17,9 @@ from pathlib import Path
 import pytest
 
 from check_models import mediapipe
+from cli_run import cli
+from cli_run import one_line_error as clean
 from fuzz.mutate import tflite_fields
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "devicekit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
-
-
-def clean(r, code: int, *words: str) -> None:
-    assert r.returncode == code, (r.returncode, r.stderr[-1500:])
-    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
-    msg = " ".join(r.stderr.split())
-    for w in words:
-        assert w in msg, (w, msg)
 
 
 def edited(src: Path, dst: Path, what: str, value: int) -> Path:
