@@ -85,6 +85,17 @@ def test_check_reports_will_not_allocate(tmp_path):
     assert rows["runtime:litert"]["status"] == "fail" and "allocate" in rows["runtime:litert"]["message"]
 
 
+def test_custom_op_models_that_xnnpack_cannot_run_fail_check(tmp_path):
+    """MediaPipe's selfie segmenter needs a custom op the builtin kernels lack (XNNPACK runs it), which is only a
+    warning. With one operator's output rewired, XNNPACK allocates it and then cannot run it: check said ok
+    (the custom-op warning hid it); it is a failed gate now, with LiteRT's reason (found by the fuzz harness)."""
+    p = edited(mediapipe("selfie_segmentation.tflite"), tmp_path / "m.tflite", "Operator[212].outputs[0]", 178)
+    r = cli("check", p, "--json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    rows = [x for x in json.loads(r.stdout)["results"] if x["check"] == "runtime:litert" and x["status"] == "fail"]
+    assert rows and "cannot run it" in rows[0]["message"]
+
+
 def test_sound_files_litert_runs_are_not_refused(tmp_path):
     """The reader is as permissive as the runtime where the file is sound: a vtable shorter than its own header
     (a table with no fields, which the flatbuffers verifier allows) loads and runs in LiteRT, and check passes it."""

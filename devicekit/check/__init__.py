@@ -75,7 +75,7 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     results: list[CheckResult] = check_size(facts, budget_map, size)
     op_results, table = check_ops(facts, _norm_runtimes(runtimes), measured)
     results += op_results
-    results += _tools_result(tools) + _xnnpack_allocation(facts, measured)
+    results += _tools_result(tools) + _xnnpack_failure(facts, measured)
     i8 = int8_facts(facts)
     results += check_int8(facts, i8, "int8" in req)
     mem = memory_facts(facts)
@@ -100,20 +100,21 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     )
 
 
-def _xnnpack_allocation(facts: ModelFacts, measured: dict | None) -> list[CheckResult]:
+def _xnnpack_failure(facts: ModelFacts, measured: dict | None) -> list[CheckResult]:
     """A model with custom ops the builtin kernels lack (MediaPipe's, which XNNPACK runs) is only a warning, unless
-    XNNPACK loaded it and then could not allocate it for another reason: then LiteRT allocates it nowhere here,
+    XNNPACK loaded it and then could not allocate or run it for another reason: then LiteRT runs it nowhere here,
     and the report fails instead of passing on the custom-op warning."""
-    if not measured or measured.get("verdict") != "unloadable":
+    if not measured:
         return []
     b, x = measured.get("builtin", {}), measured.get("xnnpack", {})
-    if not (x.get("load") and not x.get("allocate")) or "custom op" in str(x.get("error", "")):
+    if b.get("invoke") or x.get("invoke") or not x.get("load") or "custom op" in str(x.get("error", "")):
         return []
     if "custom op" not in str(b.get("error", "")):
         return []  # ops.py's runtime:litert already fails it
-    return [CheckResult("runtime:litert", "fail", value="allocate tensors", gate=True,
-                        message=f"will not allocate: with XNNPACK (the default resolver) LiteRT cannot allocate "
-                                f"tensors for it either ({x.get('error')})",
+    what = "allocate tensors for" if not x.get("allocate") else "run"
+    return [CheckResult("runtime:litert", "fail", value=what, gate=True,
+                        message=f"will not run: with XNNPACK (the default resolver) LiteRT cannot {what} it either "
+                                f"({x.get('error')})",
                         hint="the file is damaged or its shapes do not fit its ops; reconvert it",
                         details={"source": "measured: ai-edge-litert loaded the file in a child process (devicekit.runtime.probe)"})]
 
