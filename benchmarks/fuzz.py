@@ -41,6 +41,8 @@ def _checkout(ref: str, dst: Path) -> tuple[Path, str]:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True).stdout
     dst.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(dst)], input=archive, check=True)
+    for pkg in ("converters", "mobile_templates"):  # installed as devicekit.<pkg>: without these links the editable
+        (dst / "devicekit" / pkg).symlink_to(f"../{pkg}")  # install's finder would serve this checkout's copies
     return dst, sha
 
 
