@@ -242,6 +242,21 @@ def test_browser_dies_mid_run_keeps_a_clear_error(tiny, tmp_path):
     assert set(_our_chromiums()) - before == set()
 
 
+def test_browser_timeout_is_worded_for_the_browser():
+    """A browser run that times out named `com.devicekit.bench`, an Android app id."""
+    from devicekit.bench.results import AppResult
+    from devicekit.bench.runner import _describe_failure
+    from devicekit.device.base import RunSpec
+
+    import numpy as np
+
+    spec = RunSpec("r1", 50, 1, 2, "xnnpack", Path("m.tflite"), 300.0)
+    app = AppResult(np.zeros((0, 6), np.int64))
+    web = _describe_failure(None, app, True, spec, "web")
+    assert "benchmark page" in web and "browser was closed" in web and "com.devicekit.bench" not in web
+    assert "com.devicekit.bench was force-stopped" in _describe_failure(None, app, True, spec, "android")
+
+
 def test_chrome_android_adb_commands():
     from devicekit.web.device import adb_setup_commands, adb_teardown_commands, pick_backend
 
