@@ -127,7 +127,7 @@ class InputSpec:
 
 # devicekit.toml: sections and their keys. Unknown keys are errors.
 TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "model": {"source": str, "arch": str, "arch_args": (dict, str), "trust_checkpoint": bool},
+    "model": {"source": str},
     "input": {"shape": (list, str), "mean": (list, float, int, str), "std": (list, float, int, str), "color": str},
     "convert": {
         "targets": (list, str),
@@ -148,6 +148,23 @@ TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "bench": {"device": str, "frames": int, "warmup": int, "threads": int, "delegate": str, "timeout": (float, int),
               "team": str, "golden": bool, "compute_units": str},
 }
+
+
+# Keys a config file may not hold: a devicekit.toml in a cloned repository must never widen trust. What a
+# command imports, executes or fully unpickles comes from its command line only.
+COMMAND_LINE_ONLY = {
+    ("model", "trust_checkpoint"): "--trust-checkpoint (full unpickling runs code from the file)",
+    ("model", "arch"): "--arch module:Class (it imports and runs that module)",
+    ("model", "arch_args"): "--arch-args (the keyword arguments of --arch's class)",
+}
+
+
+def _type_ok(value: Any, expected) -> bool:
+    """isinstance, except that a TOML boolean is not a number (``frames = true`` is an error, not 1)."""
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool not in kinds:
+        return False
+    return isinstance(value, kinds)
 
 
 @dataclass(frozen=True)
@@ -178,9 +195,13 @@ def load_project_config(path: str | Path | None = None) -> ProjectConfig:
         if not isinstance(values, dict):
             raise UsageError(f"{p}: [{section}] must be a table")
         for key, value in values.items():
+            if (section, key) in COMMAND_LINE_ONLY:
+                raise UsageError(f"{p}: {section}.{key} cannot be set in a config file (a devicekit.toml must not widen "
+                                 f"trust)", hint=f"pass {COMMAND_LINE_ONLY[section, key]} on the command line")
             if key not in TOML_SCHEMA[section]:
                 raise UsageError(f"{p}: unknown key {section}.{key} (known: {', '.join(TOML_SCHEMA[section])})")
             expected = TOML_SCHEMA[section][key]
-            if not isinstance(value, expected):
-                raise UsageError(f"{p}: {section}.{key} has the wrong type ({type(value).__name__})")
+            if not _type_ok(value, expected):
+                want = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+                raise UsageError(f"{p}: {section}.{key} has the wrong type ({type(value).__name__}, expected {want})")
     return ProjectConfig(sections=data, path=p)

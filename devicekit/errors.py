@@ -1,7 +1,8 @@
 """Typed errors. The library raises these; the CLI renders each as one line.
 
 Exit codes: 2 for bad usage or input, 1 when a gate fails, 3 for a device or
-environment problem that is not the user's input (device gone, SDK missing).
+environment problem that is not the user's input (device gone, SDK missing),
+130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -65,6 +66,12 @@ class DeviceError(DevicekitError):
     """A device is missing, unauthorized, or went away mid-run."""
 
     exit_code = 3
+
+
+class Interrupted(DevicekitError):
+    """Ctrl-C (SIGINT) during a run; what was measured is kept. Exit 130, as a shell reports SIGINT."""
+
+    exit_code = 130
 
 
 class EnvironmentMissing(DevicekitError):

@@ -128,7 +128,7 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
 def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
     from devicekit.bench import BenchConfig, run_bench
     from devicekit.bench import loop
-    from devicekit.errors import DeviceError
+    from devicekit.errors import Interrupted
 
     real = loop.run_loop
 
@@ -140,7 +140,7 @@ def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr("devicekit.device.host.run_loop", interrupted)
-    with pytest.raises(DeviceError, match="interrupted; 25 measured frames kept"):
+    with pytest.raises(Interrupted, match="interrupted; 25 measured frames kept"):  # exit 130, frames kept
         run_bench(BenchConfig(artifact=tfl, device="host", frames=100, runs_dir=tmp_path, run_id="int1"))
     s = json.loads((tmp_path / "int1/summary.json").read_text())
     assert s["complete"] is False and s["stats"]["frames"] == 25

@@ -48,3 +48,18 @@ def test_corpus_model_converts_and_passes(name, tmp_path):
     int8, fp32 = by["tflite-int8"].summary, by["tflite-fp32"].summary
     assert int8["int8_mac_share"] >= 0.9, int8["int8_mac_share"]
     assert int8["size_bytes"] <= 0.30 * fp32["size_bytes"], (int8["size_bytes"], fp32["size_bytes"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _models() or ["(no corpus)"])
+def test_corpus_model_converts_to_coreml_and_passes(name, tmp_path):
+    """Every corpus model to coreml-fp16, coreml-int8 and coreml-w8a8, each passing its gate in the MIL interpreter."""
+    if name == "(no corpus)":
+        pytest.skip(f"no model corpus at {CORPUS}")
+    pytest.importorskip("coremltools")
+    m = cv.load_model(str(CORPUS / f"{name}.pt2"), spec_overrides=IMAGENET)
+    opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=face_data() / "unlabeled", calib_count=64,
+                             extra={"check": False, "verify": False})
+    rep = cv.convert(m, ["coreml-fp16", "coreml-int8", "coreml-w8a8"], opts)
+    for r in rep.results:
+        assert r.status == "verified", (r.target, r.summary["gate"]["failures"], r.summary["gate"].get("not_run"))

@@ -169,9 +169,21 @@ def test_names_force_and_bad_input(models, tmp_path):
     with pytest.raises(UsageError, match="not empty") as exc:
         render(models["odd"], "android", out)
     assert "--force" in exc.value.one_line()
+    # --force replaces what devicekit generated and nothing else: a file the user added, or a generated file the
+    # user changed, stops it (it used to delete them); the IDE's and the build's own files do not
     (out / "mine.txt").write_text("user file")
+    gradle = next(out.rglob("build.gradle*"))
+    gradle.write_text(gradle.read_text() + "\n// my change\n")
+    (out / "app" / "build" / "outputs").mkdir(parents=True)
+    (out / "app" / "build" / "outputs" / "app-debug.apk").write_bytes(b"PK")
+    with pytest.raises(UsageError, match="did not generate") as exc:
+        render(models["odd"], "android", out, force=True, name="Other")
+    assert "mine.txt" in exc.value.message and gradle.relative_to(out).as_posix() in exc.value.message
+    assert "app-debug.apk" not in exc.value.message and (out / "mine.txt").read_text() == "user file"
+    (out / "mine.txt").unlink()
+    gradle.write_text(gradle.read_text().replace("\n// my change\n", ""))
     r = render(models["odd"], "android", out, force=True, name="Other")
-    assert not (out / "mine.txt").exists() and not (out / "facelandmarker").exists() and (out / "other").is_dir()
+    assert not (out / "facelandmarker").exists() and (out / "other").is_dir()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("x")

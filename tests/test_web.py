@@ -121,18 +121,38 @@ def test_server_headers_results_and_refusals(tmp_path):
             assert r.headers["Content-Type"] == "application/wasm"
             assert r.headers["Cross-Origin-Opener-Policy"] == "same-origin"
             assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
-        req = urllib.request.Request(srv.origin + "/devicekit/results/run_1/done.json", data=b'{"protocol": 1}', method="POST")
+        url = srv.origin + "/devicekit/results/run_1/done.json"
+        # an upload is bound to an open run and its random token: none, a wrong one, or another run's: 403
+        token = srv.expect("run_1")
+        other = srv.expect("run_2")
+        for headers in ({}, {"X-Devicekit-Token": "guess"}, {"X-Devicekit-Token": other}):
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST", headers=headers))
+            assert e.value.code == 403
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(srv.origin + "/devicekit/results/run_3/done.json", data=b"{}",
+                                                          method="POST", headers={"X-Devicekit-Token": token}))
+        assert e.value.code == 403 and not (tmp_path / "res" / "run_1").exists() and not (tmp_path / "res" / "run_3").exists()
+        req = urllib.request.Request(url, data=b'{"protocol": 1}', method="POST", headers={"X-Devicekit-Token": token})
         with urllib.request.urlopen(req) as r:
             assert r.status == 204
         assert (tmp_path / "res/run_1/done.json").read_bytes() == b'{"protocol": 1}' and got == [("run_1", "done.json")]
         for bad in ("/devicekit/results/run_1/evil.sh", "/devicekit/results/..%2f..%2fx/done.json", "/elsewhere"):
             with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(urllib.request.Request(srv.origin + bad, data=b"x", method="POST"))
+                urllib.request.urlopen(urllib.request.Request(srv.origin + bad, data=b"x", method="POST",
+                                                              headers={"X-Devicekit-Token": token}))
             assert e.value.code in (400, 404)
         for bad in ("/../secret.txt", "/%2e%2e/secret.txt", "/"):
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(srv.origin + bad)
     assert not (tmp_path / "res" / "evil.sh").exists()
+    with pytest.raises(ValueError, match="must not be inside"):  # results are never written into what is served
+        WebServer(tmp_path / "app", tmp_path / "app" / "results")
+    with WebServer(tmp_path / "app", None) as srv:  # `python -m devicekit.web.server APP`: serving only
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(urllib.request.Request(srv.origin + "/devicekit/results/r/frames.csv", data=b"x",
+                                                          method="POST", headers={"X-Devicekit-Token": ""}))
+        assert e.value.code == 403 and not (tmp_path / "app" / "results").exists()
 
 
 @needs_web
@@ -156,6 +176,20 @@ def test_bench_chrome_end_to_end_and_nothing_left(tiny, tmp_path):
     rep = subprocess.run([*DK, "report", str(run), "-o", str(tmp_path / "r.html")], capture_output=True, text=True, timeout=120)
     assert rep.returncode == 0, rep.stderr
     assert set(_our_chromiums()) - before == set()  # no browser process outlives the run
+
+
+@needs_web
+def test_bench_chrome_caps_threads_at_the_browsers_cores(tiny, tmp_path):
+    """LiteRT.js asked for more threads than the browser has cores hung (0 frames, a timeout at 300 s, with the
+    default --threads 4 on a 2-core machine): the page caps them at navigator.hardwareConcurrency and says so."""
+    cores = os.cpu_count() or 1
+    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--frames", "6", "--warmup", "1", "--threads",
+                        str(cores + 2), "--timeout", "120", "--runs-dir", str(tmp_path), "--run-id", "cap"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dev = json.loads((tmp_path / "cap" / "device.json").read_text())
+    assert dev["threads"] <= cores and dev["threads_requested"] == cores + 2
+    assert f"asked for {cores + 2} threads" in dev["threads_note"] and "asked for" in r.stderr  # warned, not silent
 
 
 @needs_web
@@ -206,6 +240,21 @@ def test_browser_dies_mid_run_keeps_a_clear_error(tiny, tmp_path):
     s = json.loads((tmp_path / "later" / "summary.json").read_text())
     assert s["complete"] is False and s["stats"]["frames"] >= 3  # the frames measured before the crash are kept
     assert set(_our_chromiums()) - before == set()
+
+
+def test_browser_timeout_is_worded_for_the_browser():
+    """A browser run that times out named `com.devicekit.bench`, an Android app id."""
+    from devicekit.bench.results import AppResult
+    from devicekit.bench.runner import _describe_failure
+    from devicekit.device.base import RunSpec
+
+    import numpy as np
+
+    spec = RunSpec("r1", 50, 1, 2, "xnnpack", Path("m.tflite"), 300.0)
+    app = AppResult(np.zeros((0, 6), np.int64))
+    web = _describe_failure(None, app, True, spec, "web")
+    assert "benchmark page" in web and "browser was closed" in web and "com.devicekit.bench" not in web
+    assert "com.devicekit.bench was force-stopped" in _describe_failure(None, app, True, spec, "android")
 
 
 def test_chrome_android_adb_commands():

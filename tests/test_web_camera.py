@@ -69,7 +69,7 @@ def run_camera(artifact: Path, y4m: Path, tmp: Path, shot: Path, threads: int = 
 
     app = render_web(artifact, tmp / "app").out_dir
     with WebServer(app, tmp / "results") as srv:
-        url = f"{srv.origin}/index.html?report=cam&after=5&threads={threads}"
+        url = f"{srv.origin}/index.html?report=cam&token={srv.expect('cam')}&after=5&threads={threads}"
         with Chromium(url, fake_video=y4m) as br:
             state = br.wait_for("window.devicekit && (window.devicekit.reported || window.devicekit.error) && "
                                 "JSON.stringify({error: window.devicekit.error, frames: window.devicekit.frames})", timeout=180)

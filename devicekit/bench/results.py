@@ -168,6 +168,9 @@ def load_run(path: str | Path) -> dict:
         raise InputError(f"{sp}: unsupported schema {summary.get('schema')!r} (expected {SCHEMA})")
     fp = p / "frames.csv"
     rows, _ = parse_frames(fp.read_text(encoding="utf-8")) if fp.exists() else (np.zeros((0, 6), np.int64), None)
+    if not summary.get("complete") and len(rows) != (summary.get("stats") or {}).get("frames"):
+        # a run devicekit did not finish (killed): frames.csv was appended after the last periodic summary
+        summary["stats"] = summarize(rows, summary.get("device") or None)
     summary["_rows"] = rows
     summary["_dir"] = str(p)
     return summary

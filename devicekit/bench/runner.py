@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DeviceError, DevicekitError, GateFailed, InputError, UsageError
+from ..errors import DeviceError, DevicekitError, GateFailed, InputError, Interrupted, UsageError
 from ..fsutil import sha256_file
 from .results import RunResult, new_run_id, read_app_dir, write_run
 
@@ -86,16 +87,18 @@ def _input_norm(artifact: Path):
     return pre.get("mean"), pre.get("std")
 
 
-def check_artifact(p: Path) -> None:
+def check_artifact(p: Path):
     if not p.exists():
         raise InputError(f"model file not found: {p}")
     if p.suffix.lower() not in (".tflite", ".onnx", ".mlpackage", ".mlmodelc"):
         raise InputError(f"{p.name}: bench runs .tflite, .onnx, .mlpackage or .mlmodelc models")
-    if p.is_file() and p.suffix.lower() == ".tflite":
-        # a bounds-checked walk first: a truncated flatbuffer can take the interpreter down with it
-        from ..modelfile.tflite import read_tflite
+    if p.suffix.lower() != ".mlmodelc":
+        # the one validation (bounds-checked reader, then LiteRT in a child process): a damaged file is bad
+        # input (exit 2) before any interpreter in this process or on a device sees it
+        from ..modelfile.validate import validate_model
 
-        read_tflite(p.name, p.read_bytes())
+        return validate_model(p)
+    return None
 
 
 PLATFORM_FORMATS = {  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmodelc/ or .mlpackage/ on iOS
@@ -117,7 +120,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
     from .build import ensure_app
 
     artifact = Path(cfg.artifact)
-    check_artifact(artifact)
+    valid = check_artifact(artifact)
     mean, std = _input_norm(artifact)
     dev = device or open_device(cfg.device, mean=mean, std=std)
     try:
@@ -129,6 +132,9 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
             if cfg.delegate not in allowed:
                 raise UsageError(f"--delegate {cfg.delegate} is not available on the host for {artifact.suffix} "
                                  f"(use {' or '.join(allowed)})")
+            runs, why = valid.runs(cfg.delegate) if valid is not None else (True, None)
+            if not runs:  # measured in a child process: the host runs it in this one only when it runs there
+                raise InputError(f"{artifact.name}: {why}")
         if cfg.golden and dev.info.platform == "web":
             raise UsageError("--golden runs on Android, iOS and the host; the web app does not implement it yet")
         if cfg.compute_units and dev.info.platform != "ios":
@@ -218,7 +224,7 @@ def _probe_frames(dev, cfg: BenchConfig, artifact: Path, run_id: str, log) -> in
     return frames
 
 
-def _launch_and_wait(dev, spec, local: Path, log):
+def _launch_and_wait(dev, spec, local: Path, log, live=None):
     """prepare, launch, poll done.json; returns (AppResult, timed_out). Collects on every exit path."""
     timed_out = False
     collected = False
@@ -232,11 +238,14 @@ def _launch_and_wait(dev, spec, local: Path, log):
         while not dev.finished(spec):
             if time.monotonic() > next_progress:
                 dev.progress(spec, local)  # frames so far survive the device going away
+                if live is not None:
+                    live.refresh(local)  # ... and devicekit itself dying (kill -9): runs/<RUN> is reportable
                 every = min(every * 2, PROGRESS_MAX_S)  # long sustained runs: copy less often
                 next_progress = time.monotonic() + every
             if time.monotonic() > deadline:
                 timed_out = True
-                log(f"timeout after {spec.timeout_s:g} s: force-stopping {spec.app_id}")
+                log(f"timeout after {spec.timeout_s:g} s: " + ("closing the browser" if dev.info.platform == "web"
+                                                              else f"force-stopping {spec.app_id}"))
                 dev.stop(spec)
                 break
             time.sleep(POLL_S)
@@ -253,14 +262,27 @@ def _launch_and_wait(dev, spec, local: Path, log):
 
 
 def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None) -> RunResult:
+    from .live import LiveRun
+
     thermal_start = _safe_thermal(dev)
+    live = LiveRun(run_dir, spec.run_id, meta)
+    created = not run_dir.exists()
+    live.start()  # runs/<RUN> exists, marked incomplete, before the first frame
+    if hasattr(dev, "live"):
+        dev.live = live  # the host loop appends each measured row as it is made
     with tempfile.TemporaryDirectory(prefix="devicekit-pull-") as td:
         local = Path(td)
         fault: BaseException | None = None
         try:
-            app, timed_out = _launch_and_wait(dev, spec, local, log)
+            app, timed_out = _launch_and_wait(dev, spec, local, log, live)
         except (DevicekitError, KeyboardInterrupt, OSError) as exc:
             fault, app, timed_out = exc, read_app_dir(local), False
+        finally:
+            live.close()
+        if isinstance(fault, (InputError, UsageError)) and not len(app.rows):
+            if created:  # bad input found before any frame: nothing to keep
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise fault
         thermal_end = _safe_thermal(dev) if fault is None else None
         device = dict(app.device or {})
         if device.get("thermal_start") is None:
@@ -280,28 +302,31 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
             elif fault is None:
                 app.problems.append("the golden check was asked for but the app wrote no golden_result.json "
                                     "(an app of protocol 1? rebuild it with devicekit package)")
-        error = _describe_failure(fault, app, timed_out, spec)
+        error = _describe_failure(fault, app, timed_out, spec, dev.info.platform)
         result = write_run(run_dir, spec.run_id, app.rows, device, meta, error, golden)
         if (local / "done.json").exists():
             shutil.copyfile(local / "done.json", run_dir / "app_done.json")
     if fault is not None or error:
         kept = f"{len(app.rows)} measured frames kept in {run_dir} (marked incomplete)"
         if isinstance(fault, KeyboardInterrupt):
-            raise DeviceError(f"interrupted; {kept}")
-        raise DeviceError(f"{error}; {kept}", hint=f"devicekit report {run_dir}")
+            raise Interrupted(f"interrupted; {kept}")
+        raise DeviceError(f"{error}; {kept}", hint=f"devicekit report {shlex.quote(str(run_dir))}")
     return result
 
 
-def _describe_failure(fault, app, timed_out: bool, spec) -> str | None:
+def _describe_failure(fault, app, timed_out: bool, spec, platform: str = "android") -> str | None:
     if isinstance(fault, KeyboardInterrupt):
         return "interrupted"
     if isinstance(fault, (InputError, UsageError)):
         return fault.message
     if isinstance(fault, DevicekitError):
-        return f"device fault: {fault.message}"
+        return f"device fault: {fault.one_line()}"
     if isinstance(fault, OSError):
         return f"device fault: connection lost ({fault})"
     if timed_out:
+        if platform == "web":
+            what = "the page stopped or hung" if app.done is None else "the page did not finish"
+            return f"timeout: the benchmark page wrote no done.json in {spec.timeout_s:g} s ({what}); the browser was closed"
         what = "the app crashed or hung" if app.done is None else "the app did not finish"
         return f"timeout: no done.json after {spec.timeout_s:g} s ({what}); {spec.app_id} was force-stopped"
     if app.problems:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..errors import UsageError
-from ..modelfile import read_model
 from ..modelfile.facts import ModelFacts
 from . import rules
 from .graph import all_macs
@@ -51,18 +50,32 @@ def _norm_require(require) -> set[str]:
     return req
 
 
+def _norm_runtimes(runtimes) -> list[str]:
+    """Runtime gates as given, with a version that is a version: ``litert>=x.y`` is a usage error, not a gate failure."""
+    import re
+
+    out = [runtimes] if isinstance(runtimes, str) else list(runtimes or [])
+    for spec in out:
+        _, sep, version = str(spec).replace(">=", "@").partition("@")
+        if sep and not re.fullmatch(r"\d{1,4}(\.\d{1,4}){0,3}", version.strip()):
+            raise UsageError(f"--runtime {spec!r}: the version must be numbers such as 2.10 or 2.16.1, got {version!r}")
+    return out
+
+
 def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None = None, require=None,
-                memory_limit: int | None = None, measured: dict | None = None) -> CheckReport:
+                memory_limit: int | None = None, measured: dict | None = None, tools: dict | None = None) -> CheckReport:
     """All checks on already-read model facts (pure: no file access beyond what the facts hold).
 
     ``measured``: LiteRT's verdict on the file (devicekit.runtime.probe), when it was asked.
+    ``tools``: the onnx checker / onnxruntime or coremltools verdict (modelfile.verdict), when it was asked.
     """
     budget_map = _norm_budgets(budgets)
     req = _norm_require(require)
     size = size_facts(facts)
     results: list[CheckResult] = check_size(facts, budget_map, size)
-    op_results, table = check_ops(facts, list(runtimes or []), measured)
+    op_results, table = check_ops(facts, _norm_runtimes(runtimes), measured)
     results += op_results
+    results += _tools_result(tools) + _xnnpack_failure(facts, measured)
     i8 = int8_facts(facts)
     results += check_int8(facts, i8, "int8" in req)
     mem = memory_facts(facts)
@@ -87,6 +100,41 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     )
 
 
+def _xnnpack_failure(facts: ModelFacts, measured: dict | None) -> list[CheckResult]:
+    """A model with custom ops the builtin kernels lack (MediaPipe's, which XNNPACK runs) is only a warning, unless
+    XNNPACK loaded it and then could not allocate or run it for another reason: then LiteRT runs it nowhere here,
+    and the report fails instead of passing on the custom-op warning."""
+    if not measured:
+        return []
+    b, x = measured.get("builtin", {}), measured.get("xnnpack", {})
+    if b.get("invoke") or x.get("invoke") or not x.get("load") or "custom op" in str(x.get("error", "")):
+        return []
+    if "custom op" not in str(b.get("error", "")):
+        return []  # ops.py's runtime:litert already fails it
+    what = "allocate tensors for" if not x.get("allocate") else "run"
+    return [CheckResult("runtime:litert", "fail", value=what, gate=True,
+                        message=f"will not run: with XNNPACK (the default resolver) LiteRT cannot {what} it either "
+                                f"({x.get('error')})",
+                        hint="the file is damaged or its shapes do not fit its ops; reconvert it",
+                        details={"source": "measured: ai-edge-litert loaded the file in a child process (devicekit.runtime.probe)"})]
+
+
+def _tools_result(tools: dict | None) -> list[CheckResult]:
+    """onnxruntime's (or coremltools') measured verdict as a check row: a file that loads in the checker but not
+    in the runtime fails the report (a gate) instead of passing silently."""
+    if not tools or not tools.get("runtime"):
+        return []
+    name = tools["runtime"].split()[0]
+    src = {"source": f"measured: {tools['runtime']} in a child process (devicekit.modelfile.verdict)"}
+    if tools.get("ok"):
+        return [CheckResult(f"runtime:{name}", "pass", value=tools.get("stage"), details=src,
+                            message=f"{tools['runtime']} loads it" + (" and runs it on zeros" if tools.get("stage") == "run" else ""))]
+    what = {"session": "load", "run": "run"}.get(tools.get("stage"), tools.get("stage"))
+    return [CheckResult(f"runtime:{name}", "fail", value=what, gate=True, details=src,
+                        message=f"will not run: {tools['runtime']} cannot {what} it ({tools.get('error')})",
+                        hint="fix or re-export the model; devicekit convert checks what it writes")]
+
+
 def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = None, require=None,
                memory_limit: int | None = None) -> CheckReport:
     """Check one model file (.tflite, .onnx or .mlpackage).
@@ -99,10 +147,11 @@ def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = 
     Raises InputError for unreadable files and UsageError for bad options; returns a CheckReport
     whose ``ok`` is False when a requested gate failed.
     """
-    facts = read_model(path)
-    measured = None
-    if facts.format == "tflite":
-        from ..runtime.probe import probe
+    from ..modelfile.validate import validate_model
 
-        measured = probe(path)
-    return check_facts(facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit, measured=measured)
+    _norm_runtimes(runtimes)  # usage errors before the file is read
+    _norm_require(require)
+    _norm_budgets(budgets)
+    v = validate_model(path)  # the bounds-checked reader, then LiteRT in a child: a damaged file is refused here
+    return check_facts(v.facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit,
+                       measured=v.litert, tools=v.tools)

@@ -12,12 +12,14 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import sys
 import time
 import traceback
 from typing import Any, Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..errors import DevicekitError
 
@@ -54,8 +56,15 @@ def info(msg: str) -> None:
 
 
 def warn(msg: str) -> None:
-    """Warnings always reach stderr, also in --json mode."""
-    err_console.print(f"[bold yellow]warning:[/] {msg}")
+    """Warnings always reach stderr, also in --json mode. ``msg`` is plain text (never markup)."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(str(msg))}")
+
+
+def command(*argv) -> str:
+    """A command line to show the user: every part shell-quoted, so a pasted hint runs exactly one command
+    (``command("devicekit", "verify", path)`` -> ``devicekit verify 'a;b.tflite'``). Placeholders such as
+    ``MODEL`` stay as they are."""
+    return shlex.join(str(a) for a in argv)
 
 
 class StepMark:
@@ -80,8 +89,6 @@ def step(name: str) -> Iterator[StepMark]:
     The tick means the step's result is good: a body that calls ``mark.fail(reason)``
     gets a red cross and the reason instead.
     """
-    from rich.markup import escape
-
     t0 = time.perf_counter()
     mark = StepMark()
     if state.quiet:
@@ -163,6 +170,20 @@ def _fds_to(log_path) -> Iterator[None]:
                 f.close()
 
 
+def bounded(flag: str, value, lo, hi):
+    """A number from a flag or devicekit.toml, inside [lo, hi]: a usage error (exit 2) otherwise, never a run that
+    cannot end (``--frames 99999999999999999999``) or a meaningless one (``--layers -3``)."""
+    from ..errors import UsageError
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UsageError(f"{flag} must be a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise UsageError(f"{flag} must be between {lo:,} and {hi:,}, got {value:,}")
+    return value
+
+
 def emit_json(obj: Any) -> None:
     from ..fsutil import _json_default
 
@@ -172,17 +193,18 @@ def emit_json(obj: Any) -> None:
 
 
 def next_steps(*commands: str) -> None:
-    """Every command ends with what to run next."""
+    """Every command ends with what to run next. Build each with :func:`command` (shell-quoted); shown as plain
+    text, never as markup."""
     if state.quiet or not commands:
         return
-    err_console.print("[bold]next:[/] " + "  |  ".join(f"[cyan]{c}[/]" for c in commands))
+    err_console.print("[bold]next:[/] " + "  |  ".join(f"[cyan]{escape(c)}[/]" for c in commands))
 
 
 def fail(exc: BaseException) -> "NoReturn":  # noqa: F821
     import typer
 
     if isinstance(exc, DevicekitError):
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(exc.one_line())}")
         if state.debug:
             traceback.print_exception(exc)
         raise typer.Exit(exc.exit_code)
@@ -191,8 +213,7 @@ def fail(exc: BaseException) -> "NoReturn":  # noqa: F821
         raise typer.Exit(130)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     err_console.print(
-        f"[bold red]error:[/] internal error: {type(exc).__name__}: {text} (run with --debug for the traceback)",
-        markup=True,
+        f"[bold red]error:[/] internal error: {type(exc).__name__}: {escape(text)} (run with --debug for the traceback)"
     )
     if state.debug:
         traceback.print_exception(exc)

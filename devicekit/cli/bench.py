@@ -7,7 +7,11 @@ from typing import Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, set_mode, step
+from ._common import bounded, command, emit_json, handle_errors, info, next_steps, set_mode, step
+
+# (lo, hi) for the numbers a run takes, from flags or devicekit.toml: a run always ends
+LIMITS = {"frames": (1, 1_000_000), "warmup": (0, 100_000), "threads": (1, 256), "duration": (0.001, 86_400.0),
+          "timeout": (0.001, 7 * 86_400.0)}
 
 
 def register(app: typer.Typer) -> None:
@@ -16,23 +20,23 @@ def register(app: typer.Typer) -> None:
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
         device: Optional[str] = typer.Option(None, "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, or an iOS UDID. Default: devicekit.toml [bench] device."),
-        frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames [default: 100]."),
-        warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded [default: 10]."),
-        threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads [default: 4]."),
-        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | npu | nnapi [default: xnnpack]. Android: the app's LiteRT accelerator (a fallback is reported). iOS without --compute-units: cpu=cpuOnly, gpu=cpuAndGPU, npu/nnapi=cpuAndNeuralEngine, xnnpack=all."),
+        frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
+        warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
+        threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."),
+        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | npu | nnapi (default xnnpack; cpu for .onnx). Android: the app's LiteRT accelerator (a fallback is reported). iOS without --compute-units: cpu=cpuOnly, gpu=cpuAndGPU, npu/nnapi=cpuAndNeuralEngine, xnnpack=all."),
         compute_units: Optional[str] = typer.Option(None, "--compute-units", help="iOS: CoreML compute units all | cpuOnly | cpuAndGPU | cpuAndNeuralEngine (overrides --delegate)."),
         golden: Optional[bool] = typer.Option(None, "--golden/--no-golden", help="Run the golden check first (the model on the package's fixed input vs the reference outputs) and report its error next to the latency; exit 1 when it fails the gate."),
         team: Optional[str] = typer.Option(None, "--team", help="iOS: Apple development team id for building the benchmark app (DEVELOPMENT_TEAM). Default: devicekit.toml [bench] team."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
-        duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs)."),
+        duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs; at most 86400)."),
         timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for the app (default 300 + 2x duration)."),
         app_id: str = typer.Option("com.devicekit.bench", "--app-id", help="Benchmark app id / bundle id."),
         reinstall: bool = typer.Option(False, "--reinstall", help="Install --apk/--app even when present."),
         runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Where runs/<RUN>/ go."),
         run_id: Optional[str] = typer.Option(None, "--run-id", help="Run id ([A-Za-z0-9_-]{1,64}); default: time + device."),
-        browser: Optional[str] = typer.Option(None, "--browser", help="--device chrome: the Chromium/Chrome executable [default: chromium on PATH]."),
-        backend: Optional[str] = typer.Option(None, "--backend", help="--device chrome*: wasm | webgpu [default: wasm; webgpu with --delegate gpu]."),
+        browser: Optional[str] = typer.Option(None, "--browser", help="--device chrome: the Chromium/Chrome executable (default: chromium on PATH)."),
+        backend: Optional[str] = typer.Option(None, "--backend", help="--device chrome*: wasm | webgpu (default wasm; webgpu with --delegate gpu)."),
         json_out: bool = typer.Option(False, "--json", help="Print the run summary as JSON."),
     ):
         """Measure per-frame latency; results go to runs/<RUN>/ (frames.csv, device.json, summary.json).
@@ -42,6 +46,8 @@ def register(app: typer.Typer) -> None:
         devicekit bench model.tflite --device chrome --threads 2 (LiteRT.js in headless Chromium)
         """
         set_mode(json_out)
+        from rich.markup import escape
+
         from ..bench import BenchConfig, run_bench
         from ..errors import UsageError
 
@@ -58,10 +64,19 @@ def register(app: typer.Typer) -> None:
         if not device:
             raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)",
                              hint="devicekit devices lists what is attached")
-        cfg = BenchConfig(artifact=artifact, device=device, frames=pick(frames, "frames", 100),
-                          warmup=pick(warmup, "warmup", 10), threads=pick(threads, "threads", 4),
-                          delegate=pick(delegate, "delegate", "xnnpack"), app=apk or app_bundle, duration_s=duration,
-                          timeout_s=pick(timeout, "timeout", None),
+
+        def num(flag, key, default):
+            given = flag_values[flag] is not None
+            return bounded(f"--{flag}" if given else f"bench.{key} in {toml.path}", pick(flag_values[flag], key, default),
+                           *LIMITS[flag])
+
+        flag_values = {"frames": frames, "warmup": warmup, "threads": threads, "duration": duration, "timeout": timeout}
+        cfg = BenchConfig(artifact=artifact, device=device, frames=num("frames", "frames", 100),
+                          warmup=num("warmup", "warmup", 10), threads=num("threads", "threads", 4),
+                          delegate=pick(delegate, "delegate", "cpu" if artifact.suffix.lower() == ".onnx" else "xnnpack"),
+                          app=apk or app_bundle,
+                          duration_s=bounded("--duration", duration, *LIMITS["duration"]),
+                          timeout_s=num("timeout", "timeout", None),
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id,
                           golden=bool(pick(golden, "golden", False)), compute_units=pick(compute_units, "compute_units", None),
                           team=pick(team, "team", None))
@@ -74,7 +89,7 @@ def register(app: typer.Typer) -> None:
         with step(f"bench {artifact.name} on {device}"):
             dev = open_web_device(device, browser, backend) if is_web_device(device) else None
             try:
-                res, gate_error = run_bench(cfg, log=info, device=dev), None
+                res, gate_error = run_bench(cfg, log=lambda msg: info(escape(str(msg))), device=dev), None  # runner lines: plain text
             except GateFailed as exc:  # the golden check failed: the run is complete and kept; say so, then exit 1
                 res, gate_error = exc.result, exc
         if json_out:
@@ -82,24 +97,23 @@ def register(app: typer.Typer) -> None:
             if gate_error:
                 raise gate_error
             return
-        for key in ("delegate_note", "accelerator_note"):  # a fallback is reported, never silent
-            note = (res.summary.get("device") or {}).get(key)
-            if note:
-                from ._common import warn
+        from ._common import warn
 
-                warn(note)
+        for key in ("delegate_note", "accelerator_note", "threads_note"):  # what ran differs from what was asked: reported, never silent
+            if (res.summary.get("device") or {}).get(key):
+                warn(res.summary["device"][key])
         s = res.summary["stats"]
-        info(f"[bold]{res.summary.get('device', {}).get('model') or device}[/]: {s['frames']} frames, "
+        info(f"[bold]{escape(str(res.summary.get('device', {}).get('model') or device))}[/]: {s['frames']} frames, "
              f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
              f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
              + (", [yellow]throttling[/]" if s.get("throttling") else ""))
         rt = res.summary.get("runtimes") or {}
         if rt.get("device"):
-            info(f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
-                 f"verify ran {rt.get('verify') or '?'}")
+            info(escape(f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
+                        f"verify ran {rt.get('verify') or '?'}"))
         else:  # a protocol 1 app (generated before protocol 2) does not report it
-            info(f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
-                 f"verify ran {rt.get('verify') or '?'}")
+            info(escape(f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
+                        f"verify ran {rt.get('verify') or '?'}"))
         g = res.summary.get("golden")
         if g is not None:
             lim = g["limits"]
@@ -107,8 +121,8 @@ def register(app: typer.Typer) -> None:
                    if g.get("landmarks_px_mean") is not None else
                    ", ".join(f"{o['name']} rel_l2 {o['rel_l2']:.3g}" for o in g.get("outputs") or []))
             verdict = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
-            info(f"golden check on the device: {err} (gate {', '.join(f'{k} {v:g}' for k, v in lim.items())}): {verdict}")
-        info(f"results: {res.run_dir}")
+            info(f"golden check on the device: {escape(err)} (gate {', '.join(f'{k} {v:g}' for k, v in lim.items())}): {verdict}")
+        info(f"results: {escape(str(res.run_dir))}")
         if gate_error:
             raise gate_error
-        next_steps(f"devicekit report {res.run_dir} -o report.html")
+        next_steps(command("devicekit", "report", res.run_dir, "-o", "report.html"))

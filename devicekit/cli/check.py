@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, next_steps, out_console, set_mode, warn
+from ._common import command, emit_json, handle_errors, next_steps, out_console, set_mode, warn
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "info": "dim"}
 
@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         require: Optional[List[str]] = typer.Option(None, "--require", help="Gate: int8 (every op runs in int8)."),
         memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Gate: peak activation memory, e.g. 8MB."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the CheckReport) to stdout."),
-        layers: int = typer.Option(5, "--layers", help="Rows of the per-layer weight table."),
+        layers: int = typer.Option(5, "--layers", min=0, max=100_000, help="Rows of the per-layer weight table."),
     ):
         """Check a model file against store budgets, runtimes and delegates; exit 1 when a gate fails.
 
@@ -49,23 +49,27 @@ def register(app: typer.Typer) -> None:
 
             raise GateFailed(f"{len(report.failed)} gate(s) failed: " + ", ".join(r.check for r in report.failed))
         if not json_out:
-            next_steps(f"devicekit verify {artifact} --reference MODEL", f"devicekit bench {artifact} --device host")
+            next_steps(command("devicekit", "verify", artifact, "--reference", "MODEL"),
+                       command("devicekit", "bench", artifact, "--device", "host"))
 
 
 def _render(report, n_layers: int) -> None:
+    """Tables of the report. Everything that comes from the file (paths, op, tensor and layer names, messages
+    quoting them) is escaped: a hostile file's names are shown as written, never read as rich markup."""
+    from rich.markup import escape as esc
     from rich.table import Table
 
     from ..check.graph import human_bytes
 
     s = report.sections
-    out_console.print(f"[bold]{report.path}[/] ({report.format}, {s['model']['ops']} ops, "
+    out_console.print(f"[bold]{esc(str(report.path))}[/] ({report.format}, {s['model']['ops']} ops, "
                       f"{s['compute']['total_macs'] / 1e6:.1f}M MACs)")
     t = Table(title="checks", show_lines=False)
     for col in ("check", "status", "result", "hint"):
         t.add_column(col, overflow="fold")
     for r in report.results:
         status = r.status + (" (gate)" if r.gate else "")
-        t.add_row(r.check, f"[{_STYLE[r.status]}]{status}[/]", r.message, r.hint or "")
+        t.add_row(esc(r.check), f"[{_STYLE[r.status]}]{status}[/]", esc(r.message), esc(r.hint or ""))
     out_console.print(t)
     ops = Table(title="ops")
     cols = ["op", "version", "kind", "count", "MACs"]
@@ -74,10 +78,10 @@ def _render(report, n_layers: int) -> None:
     for c in cols:
         ops.add_column(c, justify="right" if c in ("count", "MACs", "version") else "left", overflow="fold")
     for r in sorted(s["ops"], key=lambda r: (-r["macs"], -r["count"])):
-        row = [r["op"], str(r["version"]), r["kind"], str(r["count"]), f"{r['macs'] / 1e6:.2f}M"]
+        row = [esc(str(r["op"])), str(r["version"]), r["kind"], str(r["count"]), f"{r['macs'] / 1e6:.2f}M"]
         if report.format == "tflite":
-            row += [r.get("min_runtime") or "-", "yes" if not r.get("xnnpack") else f"[yellow]no[/] ({r['xnnpack']})",
-                    "yes" if not r.get("gpu") else f"[yellow]no[/] ({r['gpu']})"]
+            row += [r.get("min_runtime") or "-", "yes" if not r.get("xnnpack") else f"[yellow]no[/] ({esc(r['xnnpack'])})",
+                    "yes" if not r.get("gpu") else f"[yellow]no[/] ({esc(r['gpu'])})"]
         ops.add_row(*row)
     out_console.print(ops)
     size = s["size"]
@@ -87,7 +91,7 @@ def _render(report, n_layers: int) -> None:
             lt.add_column(c)
         tot = max(size["weight_bytes"], 1)
         for r in size["layers"][:n_layers]:
-            lt.add_row(str(r["op"]), r["type"], r["name"][:40], human_bytes(r["bytes"]), f"{r['bytes'] / tot:.0%}")
+            lt.add_row(str(r["op"]), esc(str(r["type"])), esc(str(r["name"])[:40]), human_bytes(r["bytes"]), f"{r['bytes'] / tot:.0%}")
         out_console.print(lt)
     wi = size["what_if"]
     parts = [f"{k}: {human_bytes(v)}" for k, v in wi.items() if v]
@@ -95,6 +99,6 @@ def _render(report, n_layers: int) -> None:
         parts.append(f"+{row['extra_pools']} pool before first FC: {human_bytes(row['model_bytes'])}"
                      + (f" ({human_bytes(row['int8_model_bytes'])} int8)" if row.get("int8_model_bytes") else ""))
     if parts:
-        out_console.print("what-if sizes: " + "; ".join(parts))
+        out_console.print("what-if sizes: " + esc("; ".join(parts)))
     for note in report.notes:
         warn(note)

@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
-from ._common import emit_json, handle_errors, info, library_output, next_steps, out_console, set_mode, step, warn
+from ._common import command, emit_json, handle_errors, info, library_output, next_steps, out_console, set_mode, step, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -78,9 +79,8 @@ def register(app: typer.Typer) -> None:
                 from devicekit import converters as cv
             with step(f"load {model}"):
                 loaded = cv.load_model(
-                    model, spec_overrides=overrides, arch=arch or cfg.get("model", "arch"),
-                    arch_args=arch_args if arch_args is not None else cfg.get("model", "arch_args"),
-                    trust_checkpoint=trust_checkpoint or bool(cfg.get("model", "trust_checkpoint", False)),
+                    # trust and --arch come from the command line only (config.COMMAND_LINE_ONLY)
+                    model, spec_overrides=overrides, arch=arch, arch_args=arch_args, trust_checkpoint=trust_checkpoint,
                     landmarks=landmarks, weights=weights,
                 )
             if loaded.info.get("weights") == "random-init":
@@ -111,16 +111,18 @@ def register(app: typer.Typer) -> None:
                 emit_json(report.to_json())
             else:
                 render_summary(report)
-                info(f"[dim]library output (TensorFlow, onnx2tf, coremltools): {opts.out_dir / 'devicekit-convert.log'}[/]")
+                info(f"[dim]library output (TensorFlow, onnx2tf, coremltools): {escape(str(opts.out_dir / 'devicekit-convert.log'))}[/]")
             from devicekit.converters.pipeline import raise_on_gates
 
             raise_on_gates(report)
             first = report.results[0].artifact if report.results else None
             if first and first.suffix == ".mlpackage":
-                next_steps(f"devicekit check {first}", f"devicekit package {first} --platform ios", f"devicekit bench {first} --device iphone15pro")
+                next_steps(command("devicekit", "check", first), command("devicekit", "package", first, "--platform", "ios"),
+                           command("devicekit", "bench", first, "--device", "iphone15pro"))
             elif first:
-                next_steps(f"devicekit check {first}", f"devicekit verify {first} --reference {model} --images FACES/",
-                           f"devicekit bench {first} --device host")
+                next_steps(command("devicekit", "check", first),
+                           command("devicekit", "verify", first, "--reference", model, "--images", "FACES/"),
+                           command("devicekit", "bench", first, "--device", "host"))
 
 
 def verify_line(v: dict) -> str:

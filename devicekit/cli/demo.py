@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from ..errors import DevicekitError, EnvironmentMissing, GateFailed
-from ._common import handle_errors, info, next_steps, warn
+from ._common import command, handle_errors, info, next_steps, warn
 
 
 def _faces() -> Path | None:
@@ -62,18 +62,24 @@ def register(app: typer.Typer) -> None:
     def demo_cmd(
         out: Path = typer.Option(Path("demo-out"), "-o", "--output", help="Folder for every artifact, run and report"),
         model: str = typer.Option("zoo:heatmap2s", "--model", help="The model to take through the pipeline"),
-        frames: int = typer.Option(200, "--frames", help="Frames for the host benchmark"),
+        frames: int = typer.Option(200, "--frames", min=1, max=1_000_000, help="Frames for the host benchmark"),
     ):
         """Run the whole pipeline on the default model: convert, check, verify, package, bench, report."""
+        from rich.markup import escape
+
         faces = _faces()
         if faces is None:
             warn("no real face data available: calibration falls back to synthetic images and verify is skipped")
         steps = _steps(out, model, faces, frames)
         for i, (name, argv) in enumerate(steps, 1):
-            info(f"\n[bold]{i}/{len(steps)} {name}[/]: devicekit {' '.join(argv)}")
+            info(f"\n[bold]{i}/{len(steps)} {name}[/]: {escape(command('devicekit', *argv))}")
             r = subprocess.run([sys.executable, "-m", "devicekit", *argv])
+            if r.returncode == 130:
+                raise KeyboardInterrupt
             if r.returncode != 0:
                 err = GateFailed if r.returncode == 1 else (EnvironmentMissing if r.returncode == 3 else DevicekitError)
                 raise err(f"demo step {name!r} failed (exit {r.returncode}); see its message above")
-        info(f"\n[green]demo done[/]: everything is in {out}/")
-        next_steps(f"open {out}/report.html", f"devicekit bench {out}/*.tflite --device pixel7")
+        info(f"\n[green]demo done[/]: everything is in {escape(str(out))}/")
+        art = next((a for name, a in steps if name == "check"), None)  # the artifact the steps made
+        next_steps(command("open", out / "report.html"),
+                   *([command("devicekit", "bench", art[1], "--device", "pixel7")] if art else []))

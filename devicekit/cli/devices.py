@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, out_console, set_mode
+from ._common import command, emit_json, handle_errors, info, next_steps, out_console, set_mode
 
 
 def register(app: typer.Typer) -> None:
@@ -40,22 +40,25 @@ def register(app: typer.Typer) -> None:
         if json_out:
             emit_json({"devices": [d.to_json() for d in devs]})
             return
+        from rich.markup import escape as esc
         from rich.table import Table
 
         t = Table(title="devicekit devices")
         for col in ("device", "platform", "profile", "model", "os", "soc", "state", "via"):
             t.add_column(col)
         for d in devs:
-            state = d.state if d.usable else f"[red]{d.state}[/]"
-            t.add_row(d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-", d.soc or "-", state, d.transport)
+            # ids, names and states come from the devices themselves: shown as written, never read as markup
+            state = esc(d.state) if d.usable else f"[red]{esc(d.state)}[/]"
+            t.add_row(*(esc(str(v)) for v in (d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-",
+                                              d.soc or "-")), state, esc(d.transport))
         out_console.print(t)
         for d in devs:
             if not d.usable and d.extra.get("error"):
-                info(f"{d.id}: {d.extra['error']}")
+                info(esc(f"{d.id}: {d.extra['error']}"))
         from ..device.adb import adb_path
 
         if not adb_path():
             info("adb is not on PATH: Android phones are reached directly over the ADB protocol (adb-shell) at "
                  "host:port only; pass --connect HOST:PORT or set DEVICEKIT_ADB_HOSTS (USB needs the adb client)")
         first = next((d for d in devs if d.platform != "host" and d.usable), None)
-        next_steps(f"devicekit bench MODEL.tflite --device {first.profile or first.id if first else 'host'}")
+        next_steps(command("devicekit", "bench", "MODEL.tflite", "--device", (first.profile or first.id) if first else "host"))

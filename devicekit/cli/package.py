@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
-from ._common import emit_json, handle_errors, info, next_steps, set_mode, warn
+from ._common import command, emit_json, handle_errors, info, next_steps, set_mode, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -46,17 +47,17 @@ def register(app: typer.Typer) -> None:
             _fail_on(problems)
             return
         f = res.facts
-        info(f"[green]✓[/] {platform} project in [bold]{res.out_dir}[/] ({len(res.files)} files)")
-        info(f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
-             f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}")
+        info(f"[green]✓[/] {platform} project in [bold]{escape(str(res.out_dir))}[/] ({len(res.files)} files)")
+        info(escape(f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
+                    f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}"))
         golden = res.out_dir / res.golden_dir / "golden.json" if res.golden_dir else None
         if golden is not None and golden.exists():
             import json
 
             g = json.loads(golden.read_text())
             if g.get("outputs"):
-                info(f"  golden test: {res.golden_dir}/ (reference: {g['source']}; gate "
-                     + ", ".join(f"{k} {v:g}" for k, v in g["gate"].items()) + ")")
+                info(escape(f"  golden test: {res.golden_dir}/ (reference: {g['source']}; gate "
+                            + ", ".join(f"{k} {v:g}" for k, v in g["gate"].items()) + ")"))
         if res.size:
             s = res.size
             verdict = "[green]fits[/]" if s["fits"] else "[bold red]over[/]"
@@ -69,11 +70,11 @@ def register(app: typer.Typer) -> None:
                 warn(p)
             _fail_on(problems)
         if platform == "android":
-            next_steps(f"cd {res.out_dir} && ./gradlew :app:connectedAndroidTest (the golden test on a phone)",
-                       f"devicekit bench {artifact} --device SERIAL --app-id {res.app_id} --golden")
+            next_steps(f"{command('cd', res.out_dir)} && ./gradlew :app:connectedAndroidTest (the golden test on a phone)",
+                       command("devicekit", "bench", artifact, "--device", "SERIAL", "--app-id", res.app_id, "--golden"))
         else:
-            next_steps(f"open {res.out_dir}/{res.name}Demo.xcodeproj in Xcode (Product > Test runs the golden test)",
-                       f"devicekit bench {artifact} --device UDID --app-id {res.app_id} --team TEAMID --golden")
+            next_steps(f"{command('open', res.out_dir / (res.name + 'Demo.xcodeproj'))} in Xcode (Product > Test runs the golden test)",
+                       command("devicekit", "bench", artifact, "--device", "UDID", "--app-id", res.app_id, "--team", "TEAMID", "--golden"))
 
 
 def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: bool) -> None:
@@ -87,10 +88,11 @@ def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: boo
         emit_json(res.to_json())
         return
     c = res.config
-    info(f"[green]✓[/] web app in [bold]{res.out_dir}[/] ({len(res.files)} files, LiteRT.js {res.litertjs_version})")
-    info(f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
-         f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}")
-    next_steps(f"serve {res.out_dir} with COOP/COEP headers (threads), or: devicekit bench {artifact} --device chrome")
+    info(f"[green]✓[/] web app in [bold]{escape(str(res.out_dir))}[/] ({len(res.files)} files, LiteRT.js {res.litertjs_version})")
+    info(escape(f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
+                f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}"))
+    next_steps(f"serve {command(res.out_dir)} with COOP/COEP headers (threads), or: "
+               + command("devicekit", "bench", artifact, "--device", "chrome"))
 
 
 def _check(out_dir: Path) -> list[str]:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, set_mode
+from ._common import command, emit_json, handle_errors, info, next_steps, set_mode
 
 
 def register(app: typer.Typer) -> None:
@@ -38,5 +38,7 @@ def register(app: typer.Typer) -> None:
             return
         out = output or Path("report.html")
         atomic_write_text(out, text)
-        info(f"report: {out} ({len(runs)} run(s))")
-        next_steps(f"open {out}")
+        from rich.markup import escape
+
+        info(f"report: {escape(str(out))} ({len(runs)} run(s))")
+        next_steps(command("open", out))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ._common import emit_json, handle_errors, info, next_steps, set_mode, step
+from ._common import command, emit_json, handle_errors, info, next_steps, set_mode, step
 
 
 def register(app: typer.Typer) -> None:
@@ -37,7 +37,12 @@ def register(app: typer.Typer) -> None:
         from ..verify.run import public, raise_on_gates, run_verify
 
         cfg = load_project_config(config)
-        reference = reference or cfg.get("model", "source")
+        if reference is None and cfg.get("model", "source"):
+            reference = cfg.get("model", "source")
+            if not reference.startswith("zoo:"):  # a config file never names code to load (config.COMMAND_LINE_ONLY)
+                raise UsageError(f"{cfg.path}: model.source {reference!r} is a file; a reference that is loaded as a "
+                                 "program must be named on the command line", hint=f"pass --reference {reference}")
+            info(f"reference {reference} (model.source in {cfg.path})")
         images = images or (Path(cfg.get("verify", "images")) if cfg.get("verify", "images") else None)
         if not reference:
             raise UsageError("--reference is required (zoo:NAME or the checkpoint the artifact was converted from)")
@@ -58,13 +63,14 @@ def register(app: typer.Typer) -> None:
         else:
             _render(pub)
         raise_on_gates(res)
-        nxt = [f"devicekit package {artifact} --platform android"]
+        nxt = [command("devicekit", "package", artifact, "--platform", "android")]
         if report is None:
-            nxt.insert(0, f"devicekit verify {artifact} -r {reference} --images {images} --report verify-report")
+            nxt.insert(0, command("devicekit", "verify", artifact, "-r", reference, "--images", images, "--report", "verify-report"))
         next_steps(*nxt)
 
 
 def _render(r: dict) -> None:
+    from rich.markup import escape as esc
     from rich.table import Table
 
     from ._common import err_console
@@ -81,12 +87,12 @@ def _render(r: dict) -> None:
     else:
         info(f"no annotations: agreement only ({r['faces_total']} face(s))")
     if conv.get("status") == "not verified":
-        info(f"[yellow]converted: {conv['reason']}[/]")
+        info(f"[yellow]converted: {esc(str(conv['reason']))}[/]")
     if "agreement" in r:
         a = r["agreement"]
         info(f"agreement converted vs reference: mean {a['mean']:.3f} px, max {a['max']:.3f} px (image pixels)")
     if r.get("skipped"):
-        info(f"skipped {len(r['skipped'])} image(s): " + ", ".join(f"{Path(s['image']).name} ({s['reason']})" for s in r["skipped"][:5]))
+        info(f"skipped {len(r['skipped'])} image(s): " + esc(", ".join(f"{Path(s['image']).name} ({s['reason']})" for s in r["skipped"][:5])))
     v = r.get("video")
     if v:
         for name in ("reference", "converted"):
@@ -94,6 +100,6 @@ def _render(r: dict) -> None:
                 info(f"video jitter {name}: step {v[name]['raw']['step_px']:.3f} px raw -> {v[name]['filtered']['step_px']:.3f} px "
                      f"1-euro filtered ({v['tracked']} frames)")
     if r.get("report"):
-        info(f"report: {r['report']['html']}")
+        info(f"report: {esc(str(r['report']['html']))}")
     for f in r["gates"]["failures"]:
-        info(f"[red]gate failed:[/] {f}")
+        info(f"[red]gate failed:[/] {esc(f)}")

@@ -58,6 +58,8 @@ class AdbClient:
             except subprocess.TimeoutExpired:
                 raise DeviceError(f"{self.serial}: adb {args[0]} did not answer within {timeout:.0f} s") from None
             err = (r.stderr or "").strip()
+            if r.returncode != 0 and "unauthorized" in err:  # not transient: the phone waits for the user
+                raise unauthorized(self.serial, err)
             if r.returncode != 0 and err.startswith(("error:", "adb: error:")) and _TRANSIENT.search(err):
                 last = err
                 time.sleep(0.3 * (attempt + 1))
@@ -65,6 +67,8 @@ class AdbClient:
                     subprocess.run([self.adb, "connect", self.serial], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
                 continue
             return r
+        if last and "offline" in last:
+            raise offline(self.serial, last)
         raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check the cable / network and `adb devices`")
 
     def shell(self, argv: list[str], timeout: float = 60.0) -> tuple[int, str]:
@@ -74,7 +78,10 @@ class AdbClient:
     def push(self, local: Path, remote: str) -> None:
         r = self._run(["push", str(local), remote], timeout=300)
         if r.returncode != 0:
-            raise DeviceError(f"{self.serial}: push {Path(local).name} -> {remote} failed ({_first(r.stderr or r.stdout)})")
+            text = _first(r.stderr or r.stdout)
+            if NO_SPACE in (r.stderr or "") + (r.stdout or ""):
+                raise storage_full(self.serial, Path(local).name, NO_SPACE)
+            raise DeviceError(f"{self.serial}: push {Path(local).name} -> {remote} failed ({text})")
 
     def pull(self, remote: str, local: Path) -> bool:
         if self.stat(remote) is None:
@@ -153,10 +160,36 @@ def client_devices(adb: str | None = None) -> list[tuple[str, str, dict]]:
     return out
 
 
+NO_SPACE = "No space left on device"
+
+
+def unauthorized(serial: str, detail: str) -> DeviceError:
+    return DeviceError(f"{serial}: unauthorized ({_first(detail)})", hint="accept the USB debugging prompt on the phone")
+
+
+def offline(serial: str, detail: str) -> DeviceError:
+    return DeviceError(f"{serial}: offline: the connection opens but the phone's adbd does not answer ({_first(detail)})",
+                       hint="unlock the phone, reconnect the cable or toggle USB/wireless debugging, then `adb devices`")
+
+
+def storage_full(serial: str, what: str, detail: str) -> DeviceError:
+    return DeviceError(f"{serial}: the phone's storage is full ({NO_SPACE} while pushing {what}: {_first(detail)})",
+                       hint="free space on the phone, then run again")
+
+
+def _client_state(serial: str, adb: str) -> str | None:
+    return next((st for sr, st, _ in client_devices(adb) if sr == serial), None)
+
+
 def client_connect(serial: str, adb: str | None = None) -> None:
     adb = adb or adb_path()
     r = subprocess.run([adb, "connect", serial], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     text = (r.stdout + r.stderr).strip()
+    state = _client_state(serial, adb) if "connected to" in text or "failed to connect" in text else None
+    if state == "unauthorized":  # "already connected to" a phone still waiting for the prompt, or a refused key
+        raise unauthorized(serial, text)
+    if state == "offline":
+        raise offline(serial, text)
     if "authenticate" in text or "unauthorized" in text:
         # the phone may still accept the key (the user taps "Allow"): watch the state for a moment
         state = "unauthorized"
@@ -232,13 +265,16 @@ class AdbShellDirect:
             dev.connect(rsa_keys=[self.signer], auth_timeout_s=self.auth_timeout_s)
         except DeviceAuthError as exc:
             dev.close()
-            raise DeviceError(f"{self.serial}: unauthorized ({exc})", hint="accept the USB debugging prompt on the phone") from None
+            raise unauthorized(self.serial, str(exc)) from None
         except (OSError, Exception) as exc:  # noqa: BLE001 - transport and protocol errors
             dev.close()
             msg = str(exc) or type(exc).__name__
             if "auth" in type(exc).__name__.lower() or isinstance(exc, TimeoutError) or "Timeout" in type(exc).__name__:
-                raise DeviceError(f"{self.serial}: unauthorized or not answering ({msg})",
-                                  hint="accept the USB debugging prompt on the phone") from None
+                # adb-shell times out the same way whether the phone refuses the key or never answers: ask once
+                reply = handshake_reply(self.serial) if is_tcp_serial(self.serial) else b"AUTH"
+                if reply is None:
+                    raise offline(self.serial, msg) from None
+                raise unauthorized(self.serial, msg) from None
             raise DeviceError(f"{self.serial}: cannot connect ({msg})", hint="is the device listening (adb tcpip 5555)?") from None
         self.dev = dev
 
@@ -250,6 +286,8 @@ class AdbShellDirect:
                     self._connect()
                 return fn()
             except DeviceError as exc:
+                if "storage is full" in exc.message:  # retrying cannot help
+                    raise
                 last = exc.message
             except Exception as exc:  # noqa: BLE001 - adb-shell's transport errors vary by transport
                 if isinstance(exc, (FileNotFoundError,)):
@@ -269,7 +307,15 @@ class AdbShellDirect:
         return int(m.group(1)), out[: m.start()]
 
     def push(self, local: Path, remote: str) -> None:
-        self._retry("push", lambda: self.dev.push(str(local), remote))
+        def push():
+            try:
+                self.dev.push(str(local), remote)
+            except Exception as exc:  # noqa: BLE001 - adb-shell's PushFailedError carries adbd's FAIL message
+                if NO_SPACE in str(exc):
+                    raise storage_full(self.serial, Path(local).name, NO_SPACE) from None
+                raise
+
+        self._retry("push", push)
 
     def pull(self, remote: str, local: Path) -> bool:
         if self.stat(remote) is None:
@@ -288,6 +334,23 @@ class AdbShellDirect:
             except Exception:  # noqa: BLE001 - closing a dead socket
                 pass
             self.dev = None
+
+
+def handshake_reply(serial: str, timeout: float = 3.0) -> bytes | None:
+    """The command of the first packet a TCP device sends back to a CNXN (b"AUTH" when it wants a key, b"CNXN"
+    when it lets the host in), or None when nothing answers: what tells "unauthorized" from "offline"."""
+    from adb_shell import constants
+    from adb_shell.adb_message import AdbMessage
+
+    host, port = serial.rsplit(":", 1)
+    msg = AdbMessage(constants.CNXN, constants.VERSION, constants.MAX_ADB_DATA, b"host::devicekit\0")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout) as s:
+            s.sendall(msg.pack() + msg.data)
+            head = _recv_exact(s, 24)
+    except (OSError, _HostError):
+        return None
+    return head[:4]
 
 
 def _first(text: str) -> str:

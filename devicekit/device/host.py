@@ -24,6 +24,7 @@ class HostDevice(Device):
         self.info = host_info()
         self._root = Path(tempfile.mkdtemp(prefix="devicekit-host-"))
         self.mean, self.std = mean, std
+        self.live = None  # set by the bench runner: a LiveRun that gets each measured row as it is made
 
     def _dir(self, spec: RunSpec) -> Path:
         return self._root / spec.run_id
@@ -61,7 +62,7 @@ class HostDevice(Device):
             load_us = (time.perf_counter_ns() - t0) // 1000
             golden_check(model, d)
         res = run_loop(spec.model, spec.frames, spec.warmup, spec.threads, spec.delegate, spec.duration_s,
-                       mean=self.mean, std=self.std, model=model)
+                       mean=self.mean, std=self.std, model=model, on_row=self.live.add if self.live is not None else None)
         if load_us is not None:
             res.load_us = load_us
         atomic_write_text(d / "frames.csv", frames_csv(res.rows))

@@ -29,9 +29,9 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
-def read_model(path: str | Path) -> ModelFacts:
-    import importlib
-
+def check_kind(path: str | Path) -> tuple[Path, str]:
+    """(path, suffix) of a model file devicekit reads, or a one-line InputError: missing, unknown suffix (with a
+    hint when the bytes say what it is), a directory where a file belongs, empty, too large."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"model file not found: {p}")
@@ -44,11 +44,8 @@ def read_model(path: str | Path) -> ModelFacts:
             if sniffed:
                 hint = f"it looks like a {sniffed} file: rename it"
         raise InputError(f"{p.name}: unsupported model file type {suffix or '(no suffix)'!r}", hint=hint)
-    fmt, target = FORMATS[suffix]
-    module, func = target.split(":")
-    reader = getattr(importlib.import_module(f"{__name__}.{module}"), func)
-    if fmt == "mlpackage":
-        return reader(p)
+    if FORMATS[suffix][0] == "mlpackage":
+        return p, suffix
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a {suffix} file")
     size = p.stat().st_size
@@ -56,4 +53,16 @@ def read_model(path: str | Path) -> ModelFacts:
         raise InputError(f"{p.name}: empty file (0 bytes)")
     if size > MAX_FILE_BYTES:
         raise InputError(f"{p.name}: {size} bytes is larger than devicekit reads ({MAX_FILE_BYTES} bytes)")
+    return p, suffix
+
+
+def read_model(path: str | Path) -> ModelFacts:
+    import importlib
+
+    p, suffix = check_kind(path)
+    fmt, target = FORMATS[suffix]
+    module, func = target.split(":")
+    reader = getattr(importlib.import_module(f"{__name__}.{module}"), func)
+    if fmt == "mlpackage":
+        return reader(p)
     return reader(str(p), p.read_bytes())

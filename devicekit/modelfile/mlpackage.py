@@ -91,9 +91,13 @@ def read_mlpackage(root: Path) -> ModelFacts:
         return index[name]
 
     if kind == "mlProgram":
-        fn = spec.mlProgram.functions.get("main")
+        entry = spec.description.defaultFunctionName or "main"  # the function CoreML runs
+        fn = spec.mlProgram.functions.get(entry)
         if fn is None:
-            raise InputError(f"{root.name}: CoreML ML program has no main function")
+            raise InputError(f"{root.name}: CoreML ML program has no function {entry!r} (CoreML runs main, or the "
+                             "description's defaultFunctionName)")
+        if not fn.block_specializations:
+            raise InputError(f"{root.name}: CoreML ML program function {entry!r} has no block")
         block = fn.block_specializations[fn.opset] if fn.opset in fn.block_specializations else next(iter(fn.block_specializations.values()))
         for inp in fn.inputs:
             add(inp.name, *_value_type(inp.type))

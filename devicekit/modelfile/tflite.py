@@ -18,7 +18,7 @@ from .facts import ModelFacts, Op, Tensor
 M_VERSION, M_OPCODES, M_SUBGRAPHS, M_DESCRIPTION, M_BUFFERS, M_METADATA = 0, 1, 2, 3, 4, 6
 OC_DEPRECATED, OC_CUSTOM, OC_VERSION, OC_BUILTIN = 0, 1, 2, 3
 SG_TENSORS, SG_INPUTS, SG_OUTPUTS, SG_OPERATORS, SG_NAME = 0, 1, 2, 3, 4
-T_SHAPE, T_TYPE, T_BUFFER, T_NAME, T_QUANT, T_VARIABLE, T_SHAPE_SIG = 0, 1, 2, 3, 4, 5, 7
+T_SHAPE, T_TYPE, T_BUFFER, T_NAME, T_QUANT, T_VARIABLE, T_SPARSITY, T_SHAPE_SIG = 0, 1, 2, 3, 4, 5, 6, 7
 Q_SCALE, Q_ZERO_POINT = 2, 3
 OP_OPCODE, OP_INPUTS, OP_OUTPUTS, OP_OPTIONS_TYPE, OP_OPTIONS = 0, 1, 2, 3, 4
 B_DATA, B_OFFSET, B_SIZE = 0, 1, 2
@@ -60,6 +60,27 @@ def _opcode(tab, names) -> tuple[str, int, str, str | None]:
     return name, version, "builtin", None
 
 
+# bytes per element of the types LiteRT sizes with BytesRequired (packed int4/int2, strings, resources: not checked)
+_ELEM_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "uint32": 4, "int64": 8,
+               "uint64": 8, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16}
+
+
+def _check_size(path: str, where: str, dtype: str, shape, data_bytes: int, sparse: bool) -> None:
+    """What LiteRT's InterpreterBuilder refuses at load time: a negative dimension (its size overflows) and a
+    constant tensor whose buffer holds fewer bytes than its shape needs."""
+    if dtype not in _ELEM_BYTES:
+        return
+    if any(int(d) < 0 for d in shape):
+        raise InputError(f"{path}: corrupt TFLite model: {where} has a negative dimension in its shape {[int(d) for d in shape]}")
+    if data_bytes and not sparse:
+        need = _ELEM_BYTES[dtype]
+        for d in shape:
+            need *= int(d)
+        if need > data_bytes:
+            raise InputError(f"{path}: corrupt TFLite model: {where} ({dtype}, shape {[int(d) for d in shape]}) needs "
+                             f"{need} bytes, its buffer holds {data_bytes}")
+
+
 def _read(path: str, data: bytes) -> ModelFacts:
     buf = Buf(data)
     model = buf.root("Model")
@@ -95,15 +116,22 @@ def _read(path: str, data: bytes) -> ModelFacts:
             q = t.table(T_QUANT, "QuantizationParameters")
             scale = tuple(float(x) for x in q.numbers(Q_SCALE, "f32")) if q else ()
             zp = tuple(int(x) for x in q.numbers(Q_ZERO_POINT, "i64")) if q else ()
-            shape = t.numbers(T_SHAPE, "i32")
+            shape = raw_shape = t.numbers(T_SHAPE, "i32")
             sig = t.numbers(T_SHAPE_SIG, "i32")
             if len(sig) == len(shape) and len(sig):
                 shape = [(-1 if s < 0 else d) for d, s in zip(shape, sig)]
             bi = t.scalar(T_BUFFER, "u32", 0)
+            where = f"tensor {ti}" + (f" of subgraph {si}" if si else "")
+            if bi >= len(buffers):  # LiteRT: "specifies out of range buffer"
+                raise InputError(f"{path}: corrupt TFLite model: {where} uses buffer {bi}, the model has {len(buffers)}")
+            code = t.scalar(T_TYPE, "i8", 0)
+            if code not in type_names:  # LiteRT: "Unsupported data type"
+                raise InputError(f"{path}: corrupt TFLite model: {where} has an unknown tensor type (code {code})")
             nb = buffer_bytes(bi)
+            _check_size(path, where, type_names[code], raw_shape, nb, t.has(T_SPARSITY))
             tensors.append(Tensor(
                 index=base + ti, name=t.string(T_NAME) or f"t{ti}", shape=tuple(int(d) for d in shape),
-                dtype=type_names.get(t.scalar(T_TYPE, "i8", 0), "unknown"), const=nb > 0, const_bytes=nb,
+                dtype=type_names[code], const=nb > 0, const_bytes=nb,
                 scale=scale, zero_point=zp, variable=bool(t.scalar(T_VARIABLE, "bool", False)),
             ))
         otabs = sg.tables(SG_OPERATORS, f"SubGraph[{si}].Operator")
@@ -115,18 +143,19 @@ def _read(path: str, data: bytes) -> ModelFacts:
             if ci >= len(codes):
                 raise InputError(f"{path}: corrupt TFLite flatbuffer: operator {oi} uses opcode {ci} of {len(codes)}")
             name, version, kind, custom = codes[ci]
-            ins = tuple(int(i) + base if i >= 0 else -1 for i in o.numbers(OP_INPUTS, "i32"))
-            outs = tuple(int(i) + base if i >= 0 else -1 for i in o.numbers(OP_OUTPUTS, "i32"))
-            for i in ins + outs:
-                if i >= base + len(ttabs):
-                    raise InputError(f"{path}: corrupt TFLite flatbuffer: operator {oi} names tensor {i - base} of {len(ttabs)}")
+            raw_ins, raw_outs = o.numbers(OP_INPUTS, "i32"), o.numbers(OP_OUTPUTS, "i32")
+            for i in list(raw_ins) + list(raw_outs):  # -1 marks an absent optional input; nothing else is < 0
+                if not -1 <= i < len(ttabs):
+                    raise InputError(f"{path}: corrupt TFLite flatbuffer: operator {oi} names tensor {int(i)} of {len(ttabs)}")
+            ins = tuple(int(i) + base if i >= 0 else -1 for i in raw_ins)
+            outs = tuple(int(i) + base if i >= 0 else -1 for i in raw_outs)
             sg_ops.append(Op(index=oi, op=name, version=version, inputs=ins, outputs=outs, kind=kind,
                              custom_name=custom, subgraph=si))
         if si == 0:
             ops = sg_ops
             main_inputs = tuple(int(i) for i in sg.numbers(SG_INPUTS, "i32"))
             main_outputs = tuple(int(i) for i in sg.numbers(SG_OUTPUTS, "i32"))
-            for i in main_inputs + main_outputs:
+            for i in main_inputs + main_outputs:  # (-1 too: LiteRT then reads outside its tensor array, SIGSEGV)
                 if not 0 <= i < len(ttabs):
                     raise InputError(f"{path}: corrupt TFLite flatbuffer: graph input/output {i} of {len(ttabs)} tensors")
         else:

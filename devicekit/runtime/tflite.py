@@ -60,6 +60,8 @@ class TFLiteRunner:
         try:
             self.interp = load(delegate == "xnnpack")
             self.delegate = delegate
+        except MemoryError as exc:  # std::bad_alloc: shapes that ask for more memory than there is
+            raise InputError(f"{self.name}: the LiteRT interpreter cannot load it (out of memory: {first_line(exc)})") from None
         except (ValueError, RuntimeError) as exc:
             reason = first_line(exc)
             if delegate != "xnnpack" or "xnnpack" not in reason.lower():
@@ -72,11 +74,16 @@ class TFLiteRunner:
             self.delegate_error = reason
             try:
                 self.interp = load(False)
-            except (ValueError, RuntimeError) as exc2:
+            except (ValueError, RuntimeError, MemoryError) as exc2:
                 raise InputError(f"{self.name}: the LiteRT interpreter cannot load it ({first_line(exc2)})") from None
             self.delegate = "cpu"
-        self.inputs = self.interp.get_input_details()
-        self.outputs = self.interp.get_output_details()
+        try:
+            self.inputs = self.interp.get_input_details()
+            self.outputs = self.interp.get_output_details()
+        except (ValueError, RuntimeError) as exc:  # e.g. a graph output -1: the C++ runtime runs it, the API cannot say
+            raise InputError(f"{self.name}: LiteRT cannot describe its inputs and outputs ({first_line(exc)})") from None
+        if not self.inputs:
+            raise InputError(f"{self.name}: the model has no input tensor")
 
     @property
     def input_quantization(self) -> tuple[float, int] | None:
@@ -113,7 +120,10 @@ class TFLiteRunner:
         self.set_tensor(self.to_input(x))
 
     def invoke(self) -> None:
-        self.interp.invoke()
+        try:
+            self.interp.invoke()
+        except (RuntimeError, ValueError, MemoryError) as exc:  # a kernel that refuses this input
+            raise InputError(f"{self.name}: LiteRT failed to run it ({first_line(exc)})") from None
 
     def get_outputs(self) -> list[np.ndarray]:
         return [self._from_output(d) for d in self.outputs]

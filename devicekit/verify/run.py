@@ -58,6 +58,20 @@ def _artifact_spec(artifact: Path, spec: InputSpec | None, ref_spec: InputSpec) 
     return spec
 
 
+def validate_artifact(artifact: Path) -> None:
+    """Before the reference is loaded or any interpreter runs: a kind verify runs, and a file the one validation
+    (modelfile.validate: bounds-checked reader, LiteRT in a child process) accepts. A damaged .tflite used to reach
+    the in-process interpreter here and take verify down with SIGSEGV."""
+    from ..modelfile.validate import validate_model
+    from .runners import RUNTIMES
+
+    if artifact.suffix.lower() not in RUNTIMES:
+        raise InputError(f"{artifact.name}: verify runs {', '.join(RUNTIMES)} artifacts, not {artifact.suffix or 'this file'}")
+    runs, why = validate_model(artifact).runs("xnnpack")  # verify runs a .tflite as a phone does: with XNNPACK
+    if not runs:
+        raise InputError(f"{artifact.name}: {why}")
+
+
 def run_verify(artifact: str | Path, reference: str, images: str | Path, annotations: str | Path | None = None,
                video: str | Path | None = None, report_dir: str | Path | None = None,
                max_nme_increase: float | None = None, max_fr_increase: float | None = None, step=None) -> dict:
@@ -67,6 +81,7 @@ def run_verify(artifact: str | Path, reference: str, images: str | Path, annotat
     artifact = Path(artifact)
     if not artifact.exists():
         raise InputError(f"artifact not found: {artifact}")
+    validate_artifact(artifact)
     man_spec, policy = _manifest_spec(artifact)
     with step(f"load {reference}"):
         module, ref_spec, name = load_reference(reference, man_spec)

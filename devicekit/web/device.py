@@ -51,9 +51,9 @@ def pick_backend(backend: str | None, delegate: str) -> str:
     return "webgpu" if delegate == "gpu" else "wasm"
 
 
-def bench_query(spec: RunSpec, backend: str) -> str:
+def bench_query(spec: RunSpec, backend: str, token: str = "") -> str:
     return urllib.parse.urlencode({"mode": "bench", "run": spec.run_id, "frames": spec.frames, "warmup": spec.warmup,
-                                   "backend": backend, "threads": spec.threads})
+                                   "backend": backend, "threads": spec.threads, "token": token})
 
 
 class ChromeDevice(Device):
@@ -91,7 +91,8 @@ class ChromeDevice(Device):
             self.server = WebServer(self._app, self._results, port=port)
 
     def url(self, spec: RunSpec) -> str:
-        return f"{self.server.origin}/index.html?{bench_query(spec, pick_backend(self.backend, spec.delegate))}"
+        token = self.server.tokens.get(spec.run_id) or self.server.expect(spec.run_id)  # uploads bound to this run
+        return f"{self.server.origin}/index.html?{bench_query(spec, pick_backend(self.backend, spec.delegate), token)}"
 
     def _run_dir(self, spec: RunSpec) -> Path:
         return self._results / spec.run_id

@@ -134,7 +134,7 @@ def web_config(facts, model_file: str) -> dict:
 
 
 def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, detector: Path | None = None) -> WebRenderResult:
-    from devicekit.mobile_templates import _prepare_out, _read
+    from devicekit.mobile_templates import _prepare_out, _read, file_digests
     from devicekit.mobile_templates.context import model_facts
 
     from ..manifest import check_unchanged
@@ -167,10 +167,11 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
         core = tmp / "vendor" / "litertjs" / "core" / "index.js"
         core.write_text(patch_litertjs(core.read_text(encoding="utf-8")), encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
-        marker = {"schema": 1, "platform": "web", "artifact": str(artifact.resolve()), "sha256": actual,
-                  "model_file": f"model/{model_file}", "litertjs": version}
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
+        marker = {"schema": 1, "platform": "web", "artifact": str(artifact.resolve()), "sha256": actual,
+                  "model_file": f"model/{model_file}", "litertjs": version, "files": file_digests(tmp, files)}
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        files = sorted(files + [MARKER])
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)

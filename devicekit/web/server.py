@@ -7,12 +7,19 @@ without them Chromium has no ``SharedArrayBuffer`` (no WASM threads) and
 
 ``POST /devicekit/results/<RUN>/<name>`` writes one result file (the
 protocol's frames.csv, device.json, done.json, plus the test's landmarks.json
-and frame.rgba) atomically into ``<results_root>/<RUN>/<name>``.
+and frame.rgba) atomically into ``<results_root>/<RUN>/<name>``, only for a run
+devicekit opened with ``expect(RUN)``, and only with that run's random token in
+the ``X-Devicekit-Token`` header (the page gets it in its URL). Anything else on
+the machine that can reach 127.0.0.1 cannot write results (403). The results
+folder is never inside the served folder, and a server without a results folder
+(``python -m devicekit.web.server APP``) accepts no uploads at all.
 """
 
 from __future__ import annotations
 
+import hmac
 import mimetypes
+import secrets
 import threading
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +32,7 @@ from ..fsutil import atomic_write_bytes
 RESULT_NAMES = ("frames.csv", "device.json", "done.json", "landmarks.json", "frame.rgba", "progress.json")
 MAX_BODY = 64 * 1024 * 1024
 RESULTS_PREFIX = "/devicekit/results/"
+TOKEN_HEADER = "X-Devicekit-Token"
 
 ISOLATION_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
@@ -36,7 +44,7 @@ TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "applicat
          ".tflite": "application/octet-stream", ".html": "text/html; charset=utf-8", ".css": "text/css"}
 
 
-def _handler(root: Path, results_root: Path, on_result):
+def _handler(root: Path, results_root: Path | None, on_result, tokens: dict[str, str]):
     class Handler(SimpleHTTPRequestHandler):
         extensions_map = {**mimetypes.types_map, **TYPES}
 
@@ -62,6 +70,10 @@ def _handler(root: Path, results_root: Path, on_result):
             parts = path[len(RESULTS_PREFIX):].split("/")
             if len(parts) != 2 or not RUN_RE.match(parts[0]) or parts[1] not in RESULT_NAMES:
                 return self.send_error(HTTPStatus.BAD_REQUEST, "expected /devicekit/results/<RUN>/<result file>")
+            expected = tokens.get(parts[0])
+            given = self.headers.get(TOKEN_HEADER, "")
+            if results_root is None or expected is None or not hmac.compare_digest(given.encode(), expected.encode()):
+                return self.send_error(HTTPStatus.FORBIDDEN, "results are accepted only for an open run, with its token")
             try:
                 n = int(self.headers.get("Content-Length", "-1"))
             except ValueError:
@@ -83,14 +95,27 @@ def _handler(root: Path, results_root: Path, on_result):
 class WebServer:
     """Serves ``root`` on 127.0.0.1:``port`` (0: any free port) in a background thread; a context manager."""
 
-    def __init__(self, root: Path, results_root: Path, port: int = 0, on_result=None):
-        self.root, self.results_root = Path(root), Path(results_root)
-        self.results_root.mkdir(parents=True, exist_ok=True)
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.root, self.results_root, on_result))
+    def __init__(self, root: Path, results_root: Path | None, port: int = 0, on_result=None):
+        self.root = Path(root)
+        self.results_root = Path(results_root) if results_root is not None else None
+        if self.results_root is not None:
+            served, res = self.root.resolve(), self.results_root.resolve()
+            if res == served or served in res.parents:
+                raise ValueError(f"the results folder {res} must not be inside the served folder {served}")
+            self.results_root.mkdir(parents=True, exist_ok=True)
+        self.tokens: dict[str, str] = {}
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(self.root, self.results_root, on_result, self.tokens))
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="devicekit-web", daemon=True)
         self._thread.start()
+
+    def expect(self, run: str) -> str:
+        """Open ``run`` for result uploads; returns its random token (the page sends it in X-Devicekit-Token)."""
+        if not RUN_RE.match(run):
+            raise ValueError(f"bad run id {run!r}")
+        self.tokens[run] = secrets.token_urlsafe(24)
+        return self.tokens[run]
 
     @property
     def origin(self) -> str:
@@ -121,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     if not (a.app / "index.html").is_file():
         raise SystemExit(f"{a.app} has no index.html (make one with devicekit package MODEL --platform web)")
-    with WebServer(a.app, a.app / "results", port=a.port) as srv:
+    with WebServer(a.app, None, port=a.port) as srv:  # serving only: no run is open, no upload is accepted
         print(f"serving {a.app} at {srv.origin}/index.html (Ctrl-C stops)", flush=True)
         try:
             while True:

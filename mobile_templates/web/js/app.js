@@ -1,8 +1,8 @@
 // The web app: camera -> face -> landmarks drawn on a canvas at video rate, FPS and per-stage latency shown.
 // ?mode=bench runs the benchmark instead (bench.js). ?backend=wasm|webgpu, ?threads=N.
-// ?report=RUN&after=K (tests): after K tracked frames, POST that frame's pixels (frame.rgba) and its
+// ?report=RUN&token=T&after=K (tests): after K tracked frames, POST that frame's pixels (frame.rgba) and its
 // detection, crops and landmarks (landmarks.json) to the devicekit server, so Python can redo the same frame.
-import { runBenchmark } from './bench.js';
+import { capThreads, runBenchmark } from './bench.js';
 import { compile, initRuntime } from './runtime.js';
 import { Tracker } from './tracker.js';
 
@@ -35,14 +35,15 @@ async function report(run, frame, res) {
     detect_landmarks: res.detectLandmarks || null, refined: res.refined, box: res.box, landmarks: res.landmarks, filtered: res.filtered,
     frames_tracked: state.frames,
   };
-  await fetch(`/devicekit/results/${run}/frame.rgba`, { method: 'POST', body: frame.data });
-  await fetch(`/devicekit/results/${run}/landmarks.json`, { method: 'POST', body: JSON.stringify(body) });
+  const headers = { 'X-Devicekit-Token': params.get('token') || '' };  // the run's token, or the server refuses
+  await fetch(`/devicekit/results/${run}/frame.rgba`, { method: 'POST', body: frame.data, headers });
+  await fetch(`/devicekit/results/${run}/landmarks.json`, { method: 'POST', body: JSON.stringify(body), headers });
   state.reported = true;
 }
 
 async function camera(cfg) {
   const backend = params.get('backend') === 'webgpu' ? 'webgpu' : 'wasm';
-  const threads = Math.max(1, parseInt(params.get('threads') || '2', 10));
+  const threads = capThreads(Math.max(1, parseInt(params.get('threads') || '2', 10))).threads;
   const rt = await initRuntime(threads);
   const n = backend === 'wasm' && rt.threaded ? threads : 1;
   const model = await compile(new URL('model/' + cfg.modelFile, location.href).href, backend, n);

@@ -6,9 +6,19 @@ import { compile, initRuntime, runModel } from './runtime.js';
 
 const RUN_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
+// Results go back only with this run's token (from the URL devicekit opened): the server refuses other uploads.
+const TOKEN = new URLSearchParams(location.search).get('token') || '';
+
 async function post(run, name, body) {
-  const r = await fetch(`/devicekit/results/${run}/${name}`, { method: 'POST', body });
+  const r = await fetch(`/devicekit/results/${run}/${name}`, { method: 'POST', body, headers: { 'X-Devicekit-Token': TOKEN } });
   if (!r.ok) throw new Error(`POST ${name}: HTTP ${r.status}`);
+}
+
+// LiteRT.js asked for more threads than the browser has cores does not run slower, it hangs (0 frames in 300 s
+// on a 2-core machine with 4 threads): ask for at most navigator.hardwareConcurrency, and say so in device.json.
+export function capThreads(asked) {
+  const cores = Math.max(1, navigator.hardwareConcurrency || 1);
+  return asked > cores ? { threads: cores, note: `asked for ${asked} threads, the browser has ${cores} cores: ran ${cores}` } : { threads: asked, note: null };
 }
 
 function syntheticFrame(w, h, k) {
@@ -38,7 +48,8 @@ export async function runBenchmark(cfg, params, status) {
   const frames = Math.max(1, parseInt(params.get('frames') || '100', 10));
   const warmup = Math.max(0, parseInt(params.get('warmup') || '10', 10));
   const backend = params.get('backend') === 'webgpu' ? 'webgpu' : 'wasm';
-  const threads = Math.max(1, parseInt(params.get('threads') || '1', 10));
+  const asked = Math.max(1, parseInt(params.get('threads') || '1', 10));
+  const { threads, note: threadsNote } = capThreads(asked);
   const rows = ['frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us'];
   let loadUs = 0, firstUs = 0, done = { protocol: 1, status: 'ok', frames, error: null }, usedThreads = 1;
   try {
@@ -81,6 +92,7 @@ export async function runBenchmark(cfg, params, status) {
     load_us: loadUs, first_frame_us: firstUs, peak_rss_kb: performance.memory ? Math.round(performance.memory.usedJSHeapSize / 1024) : null,
     user_agent: navigator.userAgent, cross_origin_isolated: self.crossOriginIsolated === true,
   };
+  if (threadsNote) Object.assign(device, { threads_requested: asked, threads_note: threadsNote });
   await post(run, 'frames.csv', rows.join('\n') + '\n');
   await post(run, 'device.json', JSON.stringify(device));
   await post(run, 'done.json', JSON.stringify(done));
