@@ -6,6 +6,7 @@ import numpy as np
 
 from devicekit.converters.judge import GateConfig
 from devicekit.runtime import compare, head_kinds
+from devicekit.runtime.compare import Limits
 
 
 def test_head_kinds():
@@ -35,3 +36,16 @@ def test_a_probability_head_is_gated_on_its_largest_difference():
 def test_probability_limit_is_a_gate_key():
     g = GateConfig.parse(["int8.probability_abs=0.05"])
     assert g.limits("int8").probability_abs == 0.05 and g.limits("w8a8").probability_abs == 0.05
+
+
+def test_top1_counts_a_flip_between_tied_classes_as_agreement_and_reports_it():
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 1.0, (4, 1000)).astype(np.float32)
+    ref[:, 7], ref[:, 9] = 5.0, 5.0 - 0.005  # a tie at 0.5 % of the spread on every image
+    got = ref.copy()
+    got[0, 9] += 0.02  # image 0 flips between the tied classes
+    got[1, 3] = 9.0  # image 1 picks a class the reference scores far below its top: a real disagreement
+    a = compare([[r[None]] for r in ref], [[g[None]] for g in got], ["classifier"], Limits(top1=0.98))
+    m = a.heads[0].metrics
+    assert m["top1_strict"] == 0.5 and m["top1_ties"] == 1 and m["top1"] == 0.75
+    assert not a.passed and "(1 tie)" in a.summary()

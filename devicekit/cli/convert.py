@@ -148,7 +148,8 @@ def gate_line(a: dict) -> str:
         if h["kind"] == "landmarks":
             v = f"{h['mean_px']:.3g} px mean, {h['max_px']:.3g} max"
         elif h["kind"] == "classifier":
-            v = f"top-1 {h['top1']:.0%}, top-5 {h['top5']:.0%}, cosine >= {h['cosine_min']:.4f}"
+            ties = f" ({h['top1_ties']} between tied classes)" if h.get("top1_ties") else ""
+            v = f"top-1 {h['top1']:.0%}{ties}, top-5 {h['top5']:.0%}, cosine >= {h['cosine_min']:.4f}"
         else:
             v = f"rel-L2 {h['rel_l2']:.2g}, max abs {h['max_abs']:.2g}"
         parts.append(f"{h['name']} ({h['kind']}) {v}{'' if h['passed'] else ' FAIL'}")
