@@ -264,8 +264,10 @@ def build_apks(artifact: Path, app_id: str, log) -> tuple[Path, Path]:
     if r.returncode != 0 or not all(p.exists() for p in outs):
         tail = (r.stderr or r.stdout).strip().splitlines()[-1:] or [f"exit {r.returncode}"]
         raise DeviceError(f"building the APKs failed ({tail[0]})", hint=f"see {project}; or pass --apk and --test-apk")
-    shutil.copyfile(outs[0], app)
-    shutil.copyfile(outs[1], test)
+    slot.mkdir(parents=True, exist_ok=True)
+    for src, dest in zip(outs, (app, test)):  # the cache holds whole APKs only: copy, then rename
+        shutil.copyfile(src, dest.with_name(f".{dest.name}.part"))
+        os.replace(dest.with_name(f".{dest.name}.part"), dest)
     return app, test
 
 
