@@ -8,6 +8,7 @@ import datetime
 import http.server
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -184,6 +185,20 @@ def stub_job(st: Stubber, farm: Farm, k: int, job_arn: str, zip_bytes: bytes | N
     st.add_response("list_artifacts", {"artifacts": []}, {"arn": job_arn, "type": "SCREENSHOT"})
 
 
+def stub_run(st: Stubber, farm: Farm, cfg, zips: list, statuses=("COMPLETED",), result="PASSED", results=None) -> None:
+    """Uploads, the pool by name, the schedule, get_run through ``statuses``, and one job per zip (None: no results)."""
+    stub_uploads(st, farm)
+    stub_pools(st)
+    stub_schedule(st, cfg)
+    for status in statuses:
+        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": status,
+                                            "result": result if status == "COMPLETED" else "PENDING"}}, {"arn": RUN_ARN})
+    jobs = [job(k, (results or {}).get(k, "PASSED")) for k in range(len(zips))]
+    st.add_response("list_jobs", {"jobs": jobs}, {"arn": RUN_ARN})
+    for k, z in enumerate(zips):
+        stub_job(st, farm, k, jobs[k]["arn"], z)
+
+
 def job(k: int, result: str = "PASSED") -> dict:
     return {"arn": RUN_ARN.replace(":run:", ":job:") + f"/0000{k}", "name": DEVICES[k]["name"], "status": "COMPLETED",
             "result": result, "device": DEVICES[k], "created": datetime.datetime(2026, 12, 6, 15, 0)}
@@ -205,15 +220,7 @@ def test_happy_path_two_devices_become_reportable_runs(tfl, apks, farm, tmp_path
     client = _client()
     logs: list[str] = []
     with Stubber(client) as st:
-        stub_uploads(st, farm)
-        stub_pools(st)
-        stub_schedule(st, cfg)
-        for status in ("PENDING", "RUNNING", "RUNNING"):
-            st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": status, "result": "PENDING"}}, {"arn": RUN_ARN})
-        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "PASSED"}}, {"arn": RUN_ARN})
-        st.add_response("list_jobs", {"jobs": [job(0), job(1)]}, {"arn": RUN_ARN})
-        for k in range(2):
-            stub_job(st, farm, k, job(k)["arn"], customer_zip(outs[k], "farm1"))
+        stub_run(st, farm, cfg, [customer_zip(o, "farm1") for o in outs], statuses=("PENDING", "RUNNING", "RUNNING", "COMPLETED"))
         res = awsdf.run_awsdf(cfg, apks[1], log=logs.append, client=client, sleep=no_sleep)
         st.assert_no_pending_responses()
     # the three files went to their presigned URLs as they are
@@ -245,13 +252,7 @@ def test_one_device_without_results_keeps_the_other_and_exits_3(tfl, apks, farm,
     out = app_output(tfl, tmp_path / "phone0", "Pixel 7", "Google", 12)
     client = _client()
     with Stubber(client) as st:
-        stub_uploads(st, farm)
-        stub_pools(st)
-        stub_schedule(st, cfg)
-        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "FAILED"}}, {"arn": RUN_ARN})
-        st.add_response("list_jobs", {"jobs": [job(0), job(1, "ERRORED")]}, {"arn": RUN_ARN})
-        stub_job(st, farm, 0, job(0)["arn"], customer_zip(out, "farm1"))
-        stub_job(st, farm, 1, job(1)["arn"], None)
+        stub_run(st, farm, cfg, [customer_zip(out, "farm1"), None], result="FAILED", results={1: "ERRORED"})
         with pytest.raises(DeviceError) as ei:
             awsdf.run_awsdf(cfg, apks[1], client=client, sleep=no_sleep)
     assert ei.value.exit_code == 3
@@ -328,11 +329,11 @@ def test_timeout_stops_the_run_and_keeps_what_was_downloaded(tfl, apks, farm, tm
             now[0] += s
 
         with pytest.raises(DeviceError) as ei:
-            awsdf.run_awsdf(cfg, apks[1], client=client, sleep=sleep, clock=lambda: now[0], poll_s=10, wait_s=60)
+            awsdf.run_awsdf(cfg, apks[1], client=client, sleep=sleep, clock=lambda: now[0], wait_s=30)
         st.assert_no_pending_responses()
     assert ei.value.exit_code == 3
     msg = ei.value.one_line()
-    assert msg.startswith("timeout: the Device Farm run was still RUNNING after 60 s; devicekit stopped it")
+    assert msg.startswith("timeout: the Device Farm run was still RUNNING after 30 s; devicekit stopped it")
     assert "1 device run(s) kept" in msg and "devicekit report" in msg
     assert json.loads((tmp_path / "runs/farm1-01-Google-Pixel-7/summary.json").read_text())["stats"]["frames"] == 12
 
@@ -445,3 +446,156 @@ def test_target_parsing():
     cfg = BenchConfig(artifact=Path("m.tflite"), device=f"awsdf:{PROJECT}", app_id="com.x; rm -rf /")
     with pytest.raises(UsageError, match="Android application id"):
         awsdf._check_config(cfg)
+
+
+FAKE_ADB = r'''
+"""adb as the Device Farm test host sees it, for one phone whose storage is a local folder (SIMULATION).
+`am start` of the benchmark activity runs the simulated phone's app (device_tests/simapp.py) on the extras given."""
+import os, shutil, sys
+from pathlib import Path
+
+root = Path(os.environ["FAKE_PHONE"])
+argv = sys.argv[1:]
+with open(root / "adb.log", "a") as fh:
+    fh.write(" ".join(argv) + "\n")
+assert argv[:2] == ["-s", os.environ["DEVICEFARM_DEVICE_UDID"]], argv
+argv = argv[2:]
+
+
+def local(p):
+    return root / p.lstrip("/")
+
+
+if argv[0] in ("pull", "push"):
+    src, dst = (local(argv[1]), Path(argv[2])) if argv[0] == "pull" else (Path(argv[1]), local(argv[2]))
+    if not src.is_file():
+        sys.exit(f"adb: error: remote object '{argv[1]}' does not exist")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    sys.exit(0)
+assert argv[0] == "shell", argv
+cmd = argv[1:]
+if len(cmd) == 1:  # adb shell "test -f FILE && echo done": one string, run by the phone's shell
+    words = cmd[0].split()
+    assert words[:2] == ["test", "-f"] and words[3:] == ["&&", "echo", "done"], cmd
+    print("done" if local(words[2]).is_file() else "")
+elif cmd[:2] == ["getprop", "ro.product.model"]:
+    print("Pixel 7")
+elif cmd[:2] == ["am", "instrument"]:
+    print("INSTRUMENTATION_STATUS: test=cpuMatchesTheReference\nINSTRUMENTATION_STATUS_CODE: 0\n\nOK (4 tests)")
+elif cmd[:2] == ["mkdir", "-p"]:
+    local(cmd[2]).mkdir(parents=True, exist_ok=True)
+elif cmd[:2] == ["pm", "path"]:
+    print("package:/data/app/~~x/" + cmd[2] + "/base.apk\r")
+elif cmd[:2] == ["am", "force-stop"]:
+    pass
+elif cmd[:2] == ["am", "start"]:
+    extras, k = {}, cmd.index("-n") + 2
+    while k < len(cmd):
+        extras[cmd[k + 1]] = cmd[k + 2]
+        k += 3
+    package = cmd[cmd.index("-n") + 1].split("/")[0]
+    d = local(f"/sdcard/Android/data/{package}/files/devicekit/{extras['devicekit.run']}")
+    from device_tests import simapp
+    args = ["--dir", str(d), "--model", os.environ["FAKE_MODEL"], "--frames", extras["devicekit.frames"],
+            "--warmup", extras["devicekit.warmup"], "--threads", extras["devicekit.threads"],
+            "--delegate", extras["devicekit.delegate"], "--model-name", "Pixel 7", "--manufacturer", "Google"]
+    sys.exit(simapp.main(args + (["--golden"] if extras.get("devicekit.golden") == "true" else [])))
+else:
+    sys.exit(f"fake adb: unexpected {cmd}")
+'''
+
+
+def test_the_test_spec_runs_the_protocol_and_its_output_becomes_a_run(farm, tmp_path):
+    """The test spec's commands, run by bash on this host against a fake adb (one simulated phone): the golden test,
+    the golden files from the test APK, the protocol's launch with the run's environment variables, the poll, the pull.
+    The $DEVICEFARM_LOG_DIR it fills, zipped as Customer Artifacts, goes through the Stubber-driven backend with --golden."""
+    import yaml
+
+    from device_tests.models import tiny_landmark_tflite
+    from devicekit.bench.runner import _golden_files
+
+    art = tiny_landmark_tflite(tmp_path / "m")
+    gdir, _ = _golden_files(art)
+    phone, logdir, bindir = tmp_path / "phone", tmp_path / "log", tmp_path / "bin"
+    for d in (phone, logdir, bindir):
+        d.mkdir()
+    test_apk = phone / "data/app/~~x/com.devicekit.bench.test/base.apk"
+    test_apk.parent.mkdir(parents=True)
+    with zipfile.ZipFile(test_apk, "w") as z:  # what the generated androidTest carries (GOLDEN_DIRS["android"])
+        for n in ("golden.json", "golden_input.bin"):
+            z.write(gdir / n, f"assets/golden/{n}")
+    (bindir / "adb").write_text(f"#!{sys.executable}\n{FAKE_ADB}")
+    (bindir / "adb").chmod(0o755)
+    cfg = BenchConfig(artifact=art, device=f"awsdf:{PROJECT}/My Pool", frames=9, warmup=2, threads=1, delegate="cpu",
+                      golden=True, runs_dir=tmp_path / "runs", run_id="farm1", timeout_s=60)
+    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", PYTHONPATH=str(ROOT), FAKE_PHONE=str(phone),
+               FAKE_MODEL=str(art), DEVICEFARM_DEVICE_UDID="R58M123ABC", DEVICEFARM_LOG_DIR=str(logdir),
+               **{e["name"]: e["value"] for e in awsdf.run_environment(cfg, "farm1")})
+    spec = yaml.safe_load(awsdf.FARM_TEST_SPEC)
+    for phase in ("install", "test"):
+        for command in spec["phases"][phase]["commands"]:
+            r = subprocess.run(["bash", "-e", "-c", command], env=env, capture_output=True, text=True, timeout=120,
+                               cwd=tmp_path, stdin=subprocess.DEVNULL)
+            assert r.returncode == 0, (command, r.stderr[-2000:])
+    adb_log = (phone / "adb.log").read_text()
+    assert ("-s R58M123ABC shell am start -W -S -n com.devicekit.bench/.DevicekitBenchmarkActivity --es devicekit.run farm1 "
+            "--ei devicekit.frames 9 --ei devicekit.warmup 2 --es devicekit.delegate cpu --ei devicekit.threads 1 "
+            "--ez devicekit.golden true") in adb_log  # DEVICE_PROTOCOL.md's launch, word for word
+    assert "shell am instrument -r -w com.devicekit.bench.test/androidx.test.runner.AndroidJUnitRunner" in adb_log
+    out = logdir / "devicekit/farm1"
+    assert sorted(p.name for p in out.iterdir()) == ["device.json", "done.json", "frames.csv", "golden_result.json"]
+    # Device Farm zips $DEVICEFARM_LOG_DIR as the job's Customer Artifacts
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for p in sorted(logdir.rglob("*")):
+            if p.is_file():
+                z.write(p, "Host_Machine_Files/$DEVICEFARM_LOG_DIR/" + str(p.relative_to(logdir)))
+    app = tmp_path / "app-benchmark.apk"
+    with zipfile.ZipFile(app, "w") as z:
+        z.writestr("assets/tiny.tflite", art.read_bytes())
+    test_apk = Path(shutil.copyfile(test_apk, tmp_path / "app-benchmark-androidTest.apk"))
+    cfg = BenchConfig(**{**cfg.__dict__, "app": app})
+    client = _client()
+    with Stubber(client) as st:
+        stub_uploads(st, farm)
+        stub_pools(st)
+        st.add_response("schedule_run", {"run": {"arn": RUN_ARN, "status": "SCHEDULING"}})
+        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "PASSED"}}, {"arn": RUN_ARN})
+        st.add_response("list_jobs", {"jobs": [job(0)]}, {"arn": RUN_ARN})
+        stub_job(st, farm, 0, job(0)["arn"], buf.getvalue())
+        res = awsdf.run_awsdf(cfg, test_apk, client=client, sleep=no_sleep)
+    s = res.runs[0].summary
+    assert s["complete"] and s["stats"]["frames"] == 9 and s["golden"]["passed"] is True
+    assert s["farm"]["golden_test"]["passed"] is True and s["device"]["model"] == "Pixel 7"
+
+
+def test_cli_renders_each_device_and_exits_3_when_one_failed(tfl, apks, farm, tmp_path, monkeypatch):
+    """The CLI floor (cli/awsdf.py), in-process so the stubbed client can stand in for boto3's default session."""
+    from typer.testing import CliRunner
+
+    from devicekit.cli import app
+
+    out = app_output(tfl, tmp_path / "phone0", "Pixel 7", "Google", 12)
+    cfg = cfg_for(tfl, tmp_path, apks)
+    client = _client()
+    monkeypatch.setattr(awsdf, "make_client", lambda: client)
+    monkeypatch.setattr(awsdf, "UPLOAD_POLL_S", 0.0)
+    monkeypatch.setattr(awsdf, "RUN_POLL_S", 0.0)
+    argv = ["bench", str(tfl), "--device", cfg.device, "--apk", str(apks[0]), "--test-apk", str(apks[1]), "--frames", "12",
+            "--warmup", "2", "--threads", "2", "--runs-dir", str(tmp_path / "runs"), "--run-id", "farm1"]
+    with Stubber(client) as st:
+        stub_run(st, farm, cfg, [customer_zip(out, "farm1"), None], result="FAILED", results={1: "ERRORED"})
+        r = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
+    assert r.exit_code == 3, r.output
+    text = " ".join(r.output.split())
+    assert "Google Pixel 7 (android 14): 12 frames, p50" in text and "farm1-01-Google-Pixel-7" in text
+    assert "Samsung Galaxy S23: no devicekit results" in text and "Traceback" not in text
+    with Stubber(client) as st:
+        stub_run(st, farm, cfg, [customer_zip(out, "farm1")])
+        r = CliRunner().invoke(app, argv + ["--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "COMPLETED" and [x["summary"]["stats"]["frames"] for x in doc["runs"]] == [12]

@@ -40,6 +40,8 @@ APP_FILES = ("frames.csv", "device.json", "done.json", "golden_result.json")  # 
 ARTIFACT_TYPES = ("FILE", "LOG", "SCREENSHOT")
 UPLOAD_WAIT_S = 600.0
 QUEUE_S = 3600.0  # waiting for devices and installing, on top of the app's own timeout
+UPLOAD_POLL_S = 2.0
+RUN_POLL_S = 5.0  # doubling up to POLL_MAX_S
 POLL_MAX_S = 60.0
 TEST_RUNNER = "androidx.test.runner.AndroidJUnitRunner"  # the generated app's testInstrumentationRunner
 
@@ -180,8 +182,7 @@ def _http(req, what: str, timeout: float = 300.0):
         raise DeviceError(f"{what}: {type(reason).__name__}: {reason}") from None
 
 
-def upload(client, project_arn: str, path: Path, kind: str, log, sleep=time.sleep, clock=time.monotonic,
-           poll_s: float = 2.0) -> str:
+def upload(client, project_arn: str, path: Path, kind: str, log, sleep=time.sleep, clock=time.monotonic) -> str:
     """create_upload, PUT the file to the presigned URL, wait for Device Farm to process it. Returns its ARN."""
     with _aws(f"creating the {kind} upload"):
         up = client.create_upload(projectArn=project_arn, name=path.name, type=kind,
@@ -202,7 +203,7 @@ def upload(client, project_arn: str, path: Path, kind: str, log, sleep=time.slee
             raise InputError(f"Device Farm rejected {path.name} ({kind}): {why[:300]}")
         if clock() > deadline:
             raise DeviceError(f"Device Farm did not process {path.name} in {UPLOAD_WAIT_S:g} s (status {up['status']})")
-        sleep(poll_s)
+        sleep(UPLOAD_POLL_S)
 
 
 def resolve_pool(client, target: FarmTarget) -> str:
@@ -292,7 +293,7 @@ def _check_config(cfg) -> FarmTarget:
 
 
 def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=None, sleep=time.sleep,
-              clock=time.monotonic, poll_s: float = 5.0, wait_s: float | None = None) -> FarmResult:
+              clock=time.monotonic, wait_s: float | None = None) -> FarmResult:
     """One Device Farm run over a pool; one ``runs/<RUN>-<device>/`` per device job."""
     from .runner import _check_platform, _golden_files, _verify_runtime, check_artifact
 
@@ -326,7 +327,7 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
             executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))})["run"]
     log(f"scheduled Device Farm run {name!r} on pool {target.pool!r}")
     wait_s = wait_s if wait_s is not None else QUEUE_S + cfg.timeout()
-    run, timed_out = _wait(client, run, wait_s, log, sleep, clock, poll_s)
+    run, timed_out = _wait(client, run, wait_s, log, sleep, clock)
     meta = {"artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "target": cfg.device, "platform": "android",
             "transport": "awsdf",
             "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
@@ -350,9 +351,9 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     return res
 
 
-def _wait(client, run: dict, wait_s: float, log, sleep, clock, poll_s: float) -> tuple[dict, bool]:
+def _wait(client, run: dict, wait_s: float, log, sleep, clock) -> tuple[dict, bool]:
     """get_run until COMPLETED, backing off; on timeout, stop_run (devices bill by the minute)."""
-    deadline, every, last = clock() + wait_s, poll_s, None
+    deadline, every, last = clock() + wait_s, RUN_POLL_S, None
     while run["status"] != "COMPLETED":
         if run["status"] != last:
             log(f"Device Farm run: {run['status'].lower()}")
