@@ -306,7 +306,7 @@ def test_run_errored(tfl, apks, farm, tmp_path):
         with pytest.raises(DeviceError) as ei:
             awsdf.run_awsdf(cfg, apks[1], client=client, sleep=no_sleep)
     assert ei.value.exit_code == 3
-    assert ei.value.one_line().startswith("the Device Farm run ended ERRORED: There was a problem processing the test package.; "
+    assert ei.value.one_line().startswith("the Device Farm run ended ERRORED with no device results: There was a problem processing the test package.; "
                                           "0 device run(s) kept")
 
 
@@ -599,3 +599,49 @@ def test_cli_renders_each_device_and_exits_3_when_one_failed(tfl, apks, farm, tm
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["status"] == "COMPLETED" and [x["summary"]["stats"]["frames"] for x in doc["runs"]] == [12]
+
+
+def test_golden_gate_failed_on_a_farm_phone_exits_1_and_keeps_the_run(farm, tmp_path):
+    from device_tests.models import tiny_landmark_tflite
+    from devicekit.errors import GateFailed
+
+    art = tiny_landmark_tflite(tmp_path / "m")
+    out = app_output(art, tmp_path / "phone0", "Pixel 7", "Google", 12)
+    (out / "golden_result.json").write_text(json.dumps(  # a GPU path that drifts: far outside the gate
+        {"protocol": 2, "outputs": [{"name": "out", "max_abs": 3.0, "rel_l2": 0.5}], "landmarks_px_mean": 9.0,
+         "landmarks_px_max": 20.0}))
+    app, test = tmp_path / "app-benchmark.apk", tmp_path / "app-benchmark-androidTest.apk"
+    for p in (app, test):
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("assets/tiny.tflite", art.read_bytes())
+    cfg = cfg_for(art, tmp_path, (app, test), golden=True)
+    client = _client()
+    with Stubber(client) as st:
+        stub_run(st, farm, cfg, [customer_zip(out, "farm1", golden_log="FAILURES!!!\nTests run: 4,  Failures: 1\n")])
+        with pytest.raises(GateFailed) as ei:
+            awsdf.run_awsdf(cfg, test, client=client, sleep=no_sleep)
+    assert ei.value.exit_code == 1 and ei.value.one_line().startswith("golden check on the device failed on Google Pixel 7")
+    s = ei.value.result.runs[0].summary
+    assert s["complete"] and s["golden"]["passed"] is False and s["farm"]["golden_test"]["passed"] is False
+
+
+def test_ctrl_c_while_waiting_stops_the_run(tfl, apks, farm, tmp_path):
+    from devicekit.errors import Interrupted
+
+    cfg = cfg_for(tfl, tmp_path, apks)
+    client = _client()
+    with Stubber(client) as st:
+        stub_uploads(st, farm)
+        stub_pools(st)
+        stub_schedule(st, cfg)
+        st.add_response("stop_run", {"run": {"arn": RUN_ARN, "status": "STOPPING"}}, {"arn": RUN_ARN})
+        upload_sleep = iter([None] * 3)  # the three uploads' one PROCESSING poll each, then the run's first wait
+
+        def sleep(s):
+            if next(upload_sleep, "run") == "run":
+                raise KeyboardInterrupt
+
+        with pytest.raises(Interrupted) as ei:
+            awsdf.run_awsdf(cfg, apks[1], client=client, sleep=sleep)
+        st.assert_no_pending_responses()  # stop_run was called
+    assert ei.value.exit_code == 130 and "'devicekit farm1' was stopped" in ei.value.one_line()

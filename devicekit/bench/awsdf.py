@@ -26,7 +26,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DeviceError, DevicekitError, EnvironmentMissing, InputError, UsageError, require_module
+from ..errors import (DeviceError, DevicekitError, EnvironmentMissing, GateFailed, InputError, Interrupted, UsageError,
+                      require_module)
 from ..fsutil import atomic_write_text, sha256_file
 from .results import RunResult, new_run_id, read_app_dir, write_run
 
@@ -327,7 +328,11 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
             executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))})["run"]
     log(f"scheduled Device Farm run {name!r} on pool {target.pool!r}")
     wait_s = wait_s if wait_s is not None else QUEUE_S + cfg.timeout()
-    run, timed_out = _wait(client, run, wait_s, log, sleep, clock)
+    try:
+        run, timed_out = _wait(client, run, wait_s, log, sleep, clock)
+    except KeyboardInterrupt:
+        _stop(client, run, log)
+        raise Interrupted(f"interrupted; the Device Farm run {name!r} was stopped (its results stay in the console)") from None
     meta = {"artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "target": cfg.device, "platform": "android",
             "transport": "awsdf",
             "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
@@ -337,18 +342,33 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     jobs = _pages(client, "list_jobs", "jobs", "listing the run's device jobs", arn=run["arn"])
     for k, job in enumerate(jobs):
         _collect_job(client, job, k, run_id, cfg, meta, golden[1] if golden else None, res, log)
+    _verdict(res, run, timed_out, wait_s, cfg.runs_dir)
+    return res
+
+
+def _verdict(res: FarmResult, run: dict, timed_out: bool, wait_s: float, runs_dir) -> None:
+    """One line for everything that went wrong (exit 3), else a failed golden gate (exit 1); the result rides along."""
     problem = None
     if timed_out:
         problem = f"timeout: the Device Farm run was still {run['status']} after {wait_s:g} s; devicekit stopped it"
-    elif run.get("result") in ("ERRORED", "STOPPED") and not res.runs:
-        problem = f"the Device Farm run ended {run['result']}: {' '.join(str(run.get('message') or 'no message').split())}"
+    elif not res.runs and not res.failures:
+        why = " ".join(str(run.get("message") or "no message").split())
+        problem = f"the Device Farm run ended {run.get('result')} with no device results: {why}"
+    hint = ("devicekit report " + " ".join(str(r.run_dir) for r in res.runs)) if res.runs else None
     if problem or res.failures:
-        kept = f"{len(res.runs)} device run(s) kept in {cfg.runs_dir}, {len(res.downloaded)} artifact(s) downloaded"
-        what = "; ".join(([problem] if problem else []) + res.failures)
-        exc = DeviceError(f"{what}; {kept}", hint="devicekit report " + " ".join(str(r.run_dir) for r in res.runs) if res.runs else None)
-        exc.result = res
-        raise exc
-    return res
+        kept = f"{len(res.runs)} device run(s) kept in {runs_dir}, {len(res.downloaded)} artifact(s) downloaded"
+        exc = DeviceError(f"{'; '.join(([problem] if problem else []) + res.failures)}; {kept}", hint=hint)
+    else:
+        failed = [r for r in res.runs if (r.summary.get("golden") or {}).get("passed") is False]
+        if not failed:
+            return
+        exc = GateFailed("golden check on the device failed on " + ", ".join(_name(r) for r in failed), hint=hint)
+    exc.result = res
+    raise exc
+
+
+def _name(r: RunResult) -> str:
+    return str(((r.summary.get("farm") or {}).get("device") or {}).get("name") or r.run_dir.name)
 
 
 def _wait(client, run: dict, wait_s: float, log, sleep, clock) -> tuple[dict, bool]:
@@ -359,15 +379,24 @@ def _wait(client, run: dict, wait_s: float, log, sleep, clock) -> tuple[dict, bo
             log(f"Device Farm run: {run['status'].lower()}")
             last = run["status"]
         if clock() > deadline:
-            with _aws("stopping the run after the timeout"):
-                client.stop_run(arn=run["arn"])
+            _stop(client, run, log)
             return run, True
         sleep(every)
         every = min(every * 2, POLL_MAX_S)
-        with _aws("polling the run"):
-            run = client.get_run(arn=run["arn"])["run"]
+        with _aws(f"polling the Device Farm run {run.get('name') or ''}".strip()):
+            run = {**run, **client.get_run(arn=run["arn"])["run"]}
     log(f"Device Farm run: completed, {str(run.get('result')).lower()}")
     return run, False
+
+
+def _stop(client, run: dict, log) -> None:
+    """stop_run (devices bill by the minute); a failure to stop is said, never hides the results."""
+    try:
+        with _aws("stopping the Device Farm run"):
+            client.stop_run(arn=run["arn"])
+        log("stopped the Device Farm run")
+    except DevicekitError as exc:
+        log(exc.one_line())
 
 
 def _slug(text: str) -> str:
