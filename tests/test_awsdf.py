@@ -185,11 +185,16 @@ def stub_job(st: Stubber, farm: Farm, k: int, job_arn: str, zip_bytes: bytes | N
     st.add_response("list_artifacts", {"artifacts": []}, {"arn": job_arn, "type": "SCREENSHOT"})
 
 
-def stub_run(st: Stubber, farm: Farm, cfg, zips: list, statuses=("COMPLETED",), result="PASSED", results=None) -> None:
-    """Uploads, the pool by name, the schedule, get_run through ``statuses``, and one job per zip (None: no results)."""
+def stub_scheduled(st: Stubber, farm: Farm, cfg) -> None:
+    """The three uploads, the pool by name, the schedule."""
     stub_uploads(st, farm)
     stub_pools(st)
     stub_schedule(st, cfg)
+
+
+def stub_run(st: Stubber, farm: Farm, cfg, zips: list, statuses=("COMPLETED",), result="PASSED", results=None) -> None:
+    """A scheduled run, get_run through ``statuses``, and one job per zip (None: no results)."""
+    stub_scheduled(st, farm, cfg)
     for status in statuses:
         st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": status,
                                             "result": result if status == "COMPLETED" else "PENDING"}}, {"arn": RUN_ARN})
@@ -297,9 +302,7 @@ def test_run_errored(tfl, apks, farm, tmp_path):
     cfg = cfg_for(tfl, tmp_path, apks)
     client = _client()
     with Stubber(client) as st:
-        stub_uploads(st, farm)
-        stub_pools(st)
-        stub_schedule(st, cfg)
+        stub_scheduled(st, farm, cfg)
         st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "ERRORED",
                                             "message": "There was a problem\nprocessing the test package."}}, {"arn": RUN_ARN})
         st.add_response("list_jobs", {"jobs": []}, {"arn": RUN_ARN})
@@ -316,9 +319,7 @@ def test_timeout_stops_the_run_and_keeps_what_was_downloaded(tfl, apks, farm, tm
     now = [0.0]
     client = _client()
     with Stubber(client) as st:
-        stub_uploads(st, farm)
-        stub_pools(st)
-        stub_schedule(st, cfg)
+        stub_scheduled(st, farm, cfg)
         for _ in range(3):
             st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "RUNNING", "result": "PENDING"}}, {"arn": RUN_ARN})
         st.add_response("stop_run", {"run": {"arn": RUN_ARN, "status": "STOPPING"}}, {"arn": RUN_ARN})
@@ -631,9 +632,7 @@ def test_ctrl_c_while_waiting_stops_the_run(tfl, apks, farm, tmp_path):
     cfg = cfg_for(tfl, tmp_path, apks)
     client = _client()
     with Stubber(client) as st:
-        stub_uploads(st, farm)
-        stub_pools(st)
-        stub_schedule(st, cfg)
+        stub_scheduled(st, farm, cfg)
         st.add_response("stop_run", {"run": {"arn": RUN_ARN, "status": "STOPPING"}}, {"arn": RUN_ARN})
         upload_sleep = iter([None] * 3)  # the three uploads' one PROCESSING poll each, then the run's first wait
 
