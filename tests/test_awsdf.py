@@ -644,3 +644,10 @@ def test_ctrl_c_while_waiting_stops_the_run(tfl, apks, farm, tmp_path):
             awsdf.run_awsdf(cfg, apks[1], client=client, sleep=sleep)
         st.assert_no_pending_responses()  # stop_run was called
     assert ei.value.exit_code == 130 and "'devicekit farm1' was stopped" in ei.value.one_line()
+
+
+def test_without_boto3_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 -> ImportError, as in a light install
+    with pytest.raises(EnvironmentMissing) as ei:
+        awsdf.make_client()
+    assert ei.value.exit_code == 3 and "needs boto3" in ei.value.one_line() and "devicekit[farm]" in ei.value.one_line()

@@ -14,6 +14,7 @@ no credential, presigned URL or account id other than the project ARN the user p
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -26,8 +27,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import (DeviceError, DevicekitError, EnvironmentMissing, GateFailed, InputError, Interrupted, UsageError,
-                      require_module)
+from ..errors import DeviceError, DevicekitError, EnvironmentMissing, GateFailed, InputError, Interrupted, UsageError
 from ..fsutil import atomic_write_text, sha256_file
 from .results import RunResult, new_run_id, read_app_dir, write_run
 
@@ -44,6 +44,7 @@ QUEUE_S = 3600.0  # waiting for devices and installing, on top of the app's own 
 UPLOAD_POLL_S = 2.0
 RUN_POLL_S = 5.0  # doubling up to POLL_MAX_S
 POLL_MAX_S = 60.0
+CREDENTIALS_HINT = "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run aws configure / aws sso login"
 TEST_RUNNER = "androidx.test.runner.AndroidJUnitRunner"  # the generated app's testInstrumentationRunner
 
 # Run on Device Farm's Android test host for every device of the pool. Every value comes from the run's
@@ -131,40 +132,35 @@ class FarmResult:
 
 def make_client():
     """The ``devicefarm`` client in us-west-2 from boto3's default session (the standard credential chain)."""
-    boto3 = require_module("boto3", extra="farm")
+    try:
+        import boto3
+    except ImportError as exc:
+        raise EnvironmentMissing(f"--device {PREFIX} needs boto3, which is not installed ({exc})",
+                                 hint="pip install 'devicekit[farm]'") from None
     session = boto3.session.Session(region_name=REGION)
-    if session.get_credentials() is None:
-        raise EnvironmentMissing("no AWS credentials found for Device Farm",
-                                 hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run aws configure / aws sso login")
+    with _aws("reading AWS credentials"):
+        found = session.get_credentials()
+    if found is None:
+        raise EnvironmentMissing("no AWS credentials found for Device Farm", hint=CREDENTIALS_HINT)
     return session.client("devicefarm")
 
 
-class _aws:
+@contextlib.contextmanager
+def _aws(what: str):
     """Turn what botocore raises during one Device Farm step into a one-line devicekit error."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-    def __init__(self, what: str):
-        self.what = what
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        if exc is None or isinstance(exc, (DevicekitError, KeyboardInterrupt)):
-            return False
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        if isinstance(exc, NoCredentialsError):
-            raise EnvironmentMissing(f"{self.what}: no AWS credentials found",
-                                     hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or run aws configure") from None
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            code, msg = err.get("Code", "?"), " ".join(str(err.get("Message", "")).split())
-            if code in ("NotFoundException", "ArgumentException", "InvalidOperationException"):
-                raise InputError(f"{self.what}: Device Farm says {code}: {msg}") from None
-            raise DeviceError(f"{self.what}: Device Farm says {code}: {msg}") from None
-        if isinstance(exc, BotoCoreError):
-            raise DeviceError(f"{self.what}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
-        return False
+    try:
+        yield
+    except NoCredentialsError:
+        raise EnvironmentMissing(f"{what}: no AWS credentials found", hint=CREDENTIALS_HINT) from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, msg = err.get("Code", "?"), " ".join(str(err.get("Message", "")).split())
+        kind = InputError if code in ("NotFoundException", "ArgumentException", "InvalidOperationException") else DeviceError
+        raise kind(f"{what}: Device Farm says {code}: {msg}") from None
+    except BotoCoreError as exc:
+        raise DeviceError(f"{what}: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 def _pages(client, op: str, key: str, what: str, **kw) -> list[dict]:
@@ -341,7 +337,10 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     res = FarmResult(name, run["status"], run.get("result"))
     jobs = _pages(client, "list_jobs", "jobs", "listing the run's device jobs", arn=run["arn"])
     for k, job in enumerate(jobs):
-        _collect_job(client, job, k, run_id, cfg, meta, golden[1] if golden else None, res, log)
+        try:
+            _collect_job(client, job, k, run_id, cfg, meta, golden[1] if golden else None, res, log)
+        except DevicekitError as exc:  # one device's listing failed: the others are still collected
+            res.failures.append(f"{(job.get('device') or {}).get('name') or job.get('name')}: {exc.one_line()}")
     _verdict(res, run, timed_out, wait_s, cfg.runs_dir)
     return res
 
