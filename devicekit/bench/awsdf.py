@@ -308,21 +308,8 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     client = client or make_client()
     app, test = (Path(cfg.app), Path(test_apk)) if cfg.app is not None else build_apks(artifact, cfg.app_id, log)
     run_id = cfg.run_id or new_run_id("awsdf")
-    with tempfile.TemporaryDirectory(prefix="devicekit-awsdf-") as td:
-        spec = Path(td) / "devicekit-testspec.yml"
-        spec.write_text(FARM_TEST_SPEC)
-        arns = {kind: upload(client, target.project_arn, p, kind, log, sleep, clock)
-                for kind, p in (("ANDROID_APP", app), ("INSTRUMENTATION_TEST_PACKAGE", test), ("INSTRUMENTATION_TEST_SPEC", spec))}
-    pool_arn = resolve_pool(client, target)
     name = f"devicekit {run_id}"
-    with _aws("scheduling the run"):
-        run = client.schedule_run(
-            projectArn=target.project_arn, appArn=arns["ANDROID_APP"], devicePoolArn=pool_arn, name=name,
-            test={"type": "INSTRUMENTATION", "testPackageArn": arns["INSTRUMENTATION_TEST_PACKAGE"],
-                  "testSpecArn": arns["INSTRUMENTATION_TEST_SPEC"]},
-            configuration={"environmentVariables": run_environment(cfg, run_id)},
-            executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))})["run"]
-    log(f"scheduled Device Farm run {name!r} on pool {target.pool!r}")
+    run = _schedule(client, target, cfg, run_id, name, (app, test), log, sleep, clock)
     wait_s = wait_s if wait_s is not None else QUEUE_S + cfg.timeout()
     try:
         run, timed_out = _wait(client, run, wait_s, log, sleep, clock)
@@ -368,6 +355,25 @@ def _verdict(res: FarmResult, run: dict, timed_out: bool, wait_s: float, runs_di
 
 def _name(r: RunResult) -> str:
     return str(((r.summary.get("farm") or {}).get("device") or {}).get("name") or r.run_dir.name)
+
+
+def _schedule(client, target: FarmTarget, cfg, run_id: str, name: str, apks: tuple[Path, Path], log, sleep, clock) -> dict:
+    """Upload the two APKs and the test spec, resolve the pool, schedule the INSTRUMENTATION run."""
+    with tempfile.TemporaryDirectory(prefix="devicekit-awsdf-") as td:
+        spec = Path(td) / "devicekit-testspec.yml"
+        spec.write_text(FARM_TEST_SPEC)
+        arns = {kind: upload(client, target.project_arn, p, kind, log, sleep, clock)
+                for kind, p in zip(("ANDROID_APP", "INSTRUMENTATION_TEST_PACKAGE", "INSTRUMENTATION_TEST_SPEC"), (*apks, spec))}
+    pool_arn = resolve_pool(client, target)
+    with _aws("scheduling the run"):
+        run = client.schedule_run(
+            projectArn=target.project_arn, appArn=arns["ANDROID_APP"], devicePoolArn=pool_arn, name=name,
+            test={"type": "INSTRUMENTATION", "testPackageArn": arns["INSTRUMENTATION_TEST_PACKAGE"],
+                  "testSpecArn": arns["INSTRUMENTATION_TEST_SPEC"]},
+            configuration={"environmentVariables": run_environment(cfg, run_id)},
+            executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))})["run"]
+    log(f"scheduled Device Farm run {name!r} on pool {target.pool!r}")
+    return run
 
 
 def _wait(client, run: dict, wait_s: float, log, sleep, clock) -> tuple[dict, bool]:
