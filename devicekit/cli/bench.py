@@ -81,18 +81,18 @@ def register(app: typer.Typer) -> None:
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id,
                           golden=bool(pick(golden, "golden", False)), compute_units=pick(compute_units, "compute_units", None),
                           team=pick(team, "team", None))
-        from ..bench.awsdf import is_farm_device
-
-        if is_farm_device(device) or test_apk:  # AWS Device Farm: its own module (docs/bench.md)
-            from .awsdf import run_farm
-
-            if not is_farm_device(device):
-                raise UsageError("--test-apk applies to --device awsdf:PROJECT_ARN[/POOL]")
-            return run_farm(cfg, test_apk, json_out)
         from ..web.device import is_web_device, open_web_device
 
         if (browser or backend) and not is_web_device(device):
             raise UsageError("--browser and --backend apply to --device chrome or chrome-android[:SERIAL]")
+        from ..bench.awsdf import is_farm_device
+
+        if test_apk and not is_farm_device(device):
+            raise UsageError("--test-apk applies to --device awsdf:PROJECT_ARN[/POOL]")
+        if is_farm_device(device):  # AWS Device Farm: its own module (docs/bench.md)
+            from .awsdf import run_farm
+
+            return run_farm(cfg, test_apk, json_out)
         from ..errors import GateFailed
 
         with step(f"bench {artifact.name} on {device}"):
