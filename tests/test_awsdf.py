@@ -58,7 +58,7 @@ class Farm:
             def do_PUT(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 farm.puts[self.path.split("?")[0]] = body
-                self.send_response(200)
+                self.send_response(403 if self.path.startswith("/expired") else 200)  # a presigned URL past its time
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -651,3 +651,23 @@ def test_without_boto3_one_line(monkeypatch):
     with pytest.raises(EnvironmentMissing) as ei:
         awsdf.make_client()
     assert ei.value.exit_code == 3 and "needs boto3" in ei.value.one_line() and "devicekit[farm]" in ei.value.one_line()
+
+
+def test_a_refused_put_is_one_line_without_the_signed_url(tfl, apks, farm, tmp_path):
+    client = _client()
+    arn = f"arn:aws:devicefarm:us-west-2:{ACCOUNT}:upload:0123abcd-0123-4567-89ab-0123456789ab/up0"
+    with Stubber(client) as st:
+        st.add_response("create_upload", {"upload": {"arn": arn, "status": "INITIALIZED", "url": farm.url("/expired/0")}})
+        with pytest.raises(DeviceError) as ei:
+            awsdf.run_awsdf(cfg_for(tfl, tmp_path, apks), apks[1], client=client, sleep=no_sleep)
+    assert ei.value.exit_code == 3
+    assert ei.value.one_line() == "uploading app-benchmark.apk to Device Farm: HTTP 403 Forbidden"
+    farm.server.shutdown()  # the storage side gone: a connection error, still one line and no URL
+    client = _client()
+    with Stubber(client) as st:
+        st.add_response("create_upload", {"upload": {"arn": arn, "status": "INITIALIZED", "url": farm.url("/upload/0")}})
+        farm.server.server_close()
+        with pytest.raises(DeviceError) as ei:
+            awsdf.run_awsdf(cfg_for(tfl, tmp_path, apks), apks[1], client=client, sleep=no_sleep)
+    assert ei.value.one_line().startswith("uploading app-benchmark.apk to Device Farm: ") and SIGNATURE not in ei.value.one_line()
+    assert "127.0.0.1" not in ei.value.one_line()
