@@ -38,6 +38,7 @@ PROJECT_ARN_RE = re.compile(r"^arn:aws:devicefarm:us-west-2:\d{12}:project:[0-9A
 POOL_ARN_RE = re.compile(r"^arn:aws:devicefarm:us-west-2:\d{0,12}:devicepool:[0-9A-Fa-f/-]+$")
 APP_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)+$")  # an Android application id
 APP_FILES = ("frames.csv", "device.json", "done.json", "golden_result.json")  # DEVICE_PROTOCOL.md, protocol 2
+MAX_APP_FILE = 256 << 20  # a frames.csv of 1,000,000 frames is about 50 MB; nothing bigger is read from the zip
 ARTIFACT_TYPES = ("FILE", "LOG", "SCREENSHOT")
 UPLOAD_WAIT_S = 600.0
 QUEUE_S = 3600.0  # waiting for devices and installing, on top of the app's own timeout
@@ -487,12 +488,12 @@ def _app_files(customer: Path | None, run_id: str, dest: Path, run_dir: Path) ->
             found = False
             for want in APP_FILES:
                 hit = next((n for n in names if n.endswith(f"devicekit/{run_id}/{want}")), None)
-                if hit is not None:
+                if hit is not None and z.getinfo(hit).file_size <= MAX_APP_FILE:
                     (dest / want).write_bytes(z.read(hit))
                     found = True
-            log = next((n for n in names if n.endswith("devicekit/golden_test.txt")), None)
-            if log is not None:
-                atomic_write_text(run_dir / "golden_test.txt", z.read(log).decode("utf-8", "replace"))
+            test_log = next((n for n in names if n.endswith("devicekit/golden_test.txt")), None)
+            if test_log is not None and z.getinfo(test_log).file_size <= MAX_APP_FILE:
+                atomic_write_text(run_dir / "golden_test.txt", z.read(test_log).decode("utf-8", "replace"))
             return found
     except (zipfile.BadZipFile, OSError):
         return False
