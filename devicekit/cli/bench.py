@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
-        device: Optional[str] = typer.Option(None, "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, or an iOS UDID. Default: devicekit.toml [bench] device."),
+        device: Optional[str] = typer.Option(None, "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN[/POOL] (AWS Device Farm). Default: devicekit.toml [bench] device."),
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."),
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         golden: Optional[bool] = typer.Option(None, "--golden/--no-golden", help="Run the golden check first (the model on the package's fixed input vs the reference outputs) and report its error next to the latency; exit 1 when it fails the gate."),
         team: Optional[str] = typer.Option(None, "--team", help="iOS: Apple development team id for building the benchmark app (DEVELOPMENT_TEAM). Default: devicekit.toml [bench] team."),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
+        test_apk: Optional[Path] = typer.Option(None, "--test-apk", help="--device awsdf:...: prebuilt instrumentation test APK (with --apk)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
         duration: Optional[float] = typer.Option(None, "--duration", help="Sustained mode: run for S seconds (thermal runs; at most 86400)."),
         timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for the app (default 300 + 2x duration)."),
@@ -84,6 +85,14 @@ def register(app: typer.Typer) -> None:
 
         if (browser or backend) and not is_web_device(device):
             raise UsageError("--browser and --backend apply to --device chrome or chrome-android[:SERIAL]")
+        from ..bench.awsdf import is_farm_device
+
+        if test_apk and not is_farm_device(device):
+            raise UsageError("--test-apk applies to --device awsdf:PROJECT_ARN[/POOL]")
+        if is_farm_device(device):  # AWS Device Farm: its own module (docs/bench.md)
+            from .awsdf import run_farm
+
+            return run_farm(cfg, test_apk, json_out)
         from ..errors import GateFailed
 
         with step(f"bench {artifact.name} on {device}"):

@@ -25,6 +25,10 @@ android {
         }
     }
 
+    // The golden test (src/androidTest) instruments the benchmark build, so the test APK pairs with the APK
+    // `devicekit bench` installs and a cloud farm runs (`:app:assembleBenchmarkAndroidTest`, docs/bench.md).
+    testBuildType = "benchmark"
+
     buildTypes {
         release {
             isMinifyEnabled = true
@@ -37,6 +41,7 @@ android {
             initWith(getByName("release"))
             signingConfig = signingConfigs.getByName("debug")
             matchingFallbacks += listOf("release")
+            proguardFiles("benchmark-rules.pro")  // the golden test calls the library's API in the minified app
         }
     }
 
