@@ -125,3 +125,25 @@ def test_int8_block_runs_whole_under_xnnpack(converted):
     assert ops.get("DEPTHWISE_CONV_2D") == 4, ops
     v = probe(res["tflite-int8"].artifact)
     assert v["verdict"] == "delegated" and v["xnnpack"]["partitions"] == 1, v
+
+
+@pytest.mark.parametrize("cin,cout,groups,k,rewritten", [
+    (272, 68, 68, 3, True),  # heatmap2s's second stage: 4 inputs, one output per group
+    (16, 16, 8, 3, True),  # two outputs per group
+    (16, 8, 8, 5, True),
+    (32, 32, 4, 3, False),  # 8 outputs per group: XNNPACK's per-group GEMM is wide enough
+    (64, 64, 32, 1, False),  # the 1x1 sum would cost far more than the grouped 1x1 itself
+    (16, 16, 16, 3, False),  # depthwise already
+])
+def test_grouped_conv_as_depthwise_sum_is_exact_where_it_applies(tmp_path, cin, cout, groups, k, rewritten):
+    torch.manual_seed(0)
+    net = nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups).eval()
+    src = tmp_path / "g.onnx"
+    torch.onnx.export(net, (torch.zeros(1, cin, 12, 12),), str(src), dynamo=False, input_names=["input"])
+    notes = onnx_passes.run_passes(src, tmp_path / "out.onnx", [onnx_passes.grouped_conv_as_depthwise_sum])
+    assert bool(notes) == rewritten
+    graph = onnx.load(str(tmp_path / "out.onnx")).graph
+    groups_after = sorted(onnx_passes._attr(n, "group", 1) for n in graph.node if n.op_type == "Conv")
+    assert groups_after == ([1, cin] if rewritten else [groups])
+    x = np.random.default_rng(0).normal(size=(1, cin, 12, 12)).astype(np.float32)
+    np.testing.assert_allclose(_run(tmp_path / "out.onnx", x), _run(src, x), rtol=0, atol=2e-5)
