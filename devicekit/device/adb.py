@@ -15,6 +15,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -211,19 +212,23 @@ def default_key_path() -> Path:
     return Path(os.environ.get("ADB_VENDOR_KEYS_DIR") or Path.home() / ".android") / "adbkey"
 
 
+_KEY_LOCK = threading.Lock()  # a fleet opens its phones from several threads: one of them makes the key
+
+
 def load_signer(key: Path | None = None):
     """The adb client's own key (~/.android/adbkey), made with adb-shell's keygen when absent."""
     from adb_shell.auth.keygen import keygen
     from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
     key = Path(key) if key else default_key_path()
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        keygen(str(key))
-    if not Path(str(key) + ".pub").exists():
-        from adb_shell.auth.keygen import write_public_keyfile
+    with _KEY_LOCK:
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            keygen(str(key))
+        if not Path(str(key) + ".pub").exists():
+            from adb_shell.auth.keygen import write_public_keyfile
 
-        write_public_keyfile(str(key), str(key) + ".pub")
+            write_public_keyfile(str(key), str(key) + ".pub")
     return PythonRSASigner.FromRSAKeyPath(str(key))
 
 

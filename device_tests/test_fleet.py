@@ -1,0 +1,100 @@
+"""A fleet over the wire: `devicekit bench --device all | --device A --device B | --fleet TAG` against several
+simulated phones at once (device_tests/simphone.py, the real ADB protocol), concurrency measured, failures
+reported one line each while the other phones complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from device_tests.conftest import no_app_processes, run_cli
+from tests.cli_run import cli, one_line_error
+
+PHONES = [("Pixel 7", "pixel7"), ("SM-S911B", "galaxy-s23"), ("Pixel 8", "pixel8")]
+
+
+def _runs(fleet_dir: Path, doc: dict) -> dict:
+    """Each device's summary.json (for those that got a run directory), by device."""
+    out = {}
+    for e in doc["devices"]:
+        p = fleet_dir.parent / e["run_id"] / "summary.json"
+        if p.exists():
+            out[e["device"]] = json.loads(p.read_text())
+    return out
+
+
+def test_device_all_runs_phones_concurrently_and_reports_the_one_that_drops(phone_factory, model, tmp_path):
+    # frames paced by the phone (25 ms each, as a real phone's own CPU would): the harness waits, so runs overlap
+    good = [phone_factory(model=m, faults=("slow",), slow_ms=25.0) for m, _ in PHONES]
+    bad = phone_factory(model="Pixel 7a", faults=("drop", "slow"), slow_ms=25.0, drop_after=20)
+    env = {"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": ",".join(p.address for p in [*good, bad])}
+    r = run_cli("bench", str(model), "--device", "all", "--frames", "60", "--warmup", "2", "--threads", "1",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "fleet1", env_extra=env, timeout=240)
+    msg = one_line_error(r, 3, "1 of 4 devices failed; the others ran", "fleet summary")
+    fleet_dir = tmp_path / "runs" / "fleet1"
+    doc = json.loads((fleet_dir / "fleet.json").read_text())
+    status = {e["device"]: e for e in doc["devices"]}
+    assert {p.address for p in [*good, bad]} == set(status)
+    assert [status[p.address]["status"] for p in good] == ["ok"] * 3 and status[bad.address]["status"] == "failed"
+    assert "connection lost" in status[bad.address]["error"] and "measured frames kept" in status[bad.address]["error"]
+    assert f"failed: Pixel 7a ({bad.address}): device fault" in msg  # one line for the one that failed, saying why
+    runs = _runs(fleet_dir, doc)
+    for p, (_, profile) in zip(good, PHONES):  # every good phone complete, in its own run directory, its own profile
+        s = runs[p.address]
+        assert s["complete"] and s["stats"]["frames"] == 60 and s["profile"] == profile and s["device_id"] == p.address
+        assert (fleet_dir.parent / status[p.address]["run_id"] / "frames.csv").read_text().count("\n") == 61
+    lost = runs[bad.address]  # the phone that went away: its frames up to the drop kept, run marked incomplete
+    assert not lost["complete"] and lost["stats"]["frames"] >= 1 and bad.dropped
+    # concurrency, measured: the fleet took well under the sum of its runs (each run's own wall time, in its summary)
+    walls = [s["wall_s"] for s in runs.values()]
+    assert len(walls) == 4 and doc["wall_s"] < 0.7 * sum(walls), (doc["wall_s"], walls)
+    # the side-by-side table on stderr: a row per phone with its p50 and status
+    for name in ("Pixel 7", "Galaxy S23", "Pixel 8", "Pixel 7a"):
+        assert name in r.stderr
+    assert "accelerator" in r.stderr and "litert 2.1.0" in r.stderr
+    # the report takes the fleet and shows the devices side by side, the failed one included
+    rep = run_cli("report", str(fleet_dir), "--format", "md")
+    assert rep.returncode == 0, rep.stderr
+    fleet_md = rep.stdout.split("## fleet fleet1\n\n")[1].split("\n\n")[0].splitlines()
+    assert fleet_md[0].startswith("| device | p50 ms | p90 ms | p99 ms | jank >33.3ms | thermal | accelerator | runtime | golden")
+    rows = fleet_md[2:]
+    assert len(rows) == 4 and sum("| ok |" in ln for ln in rows) == 3 and "| failed | device fault" in rows[3]
+    html = run_cli("report", str(fleet_dir), "-o", str(tmp_path / "f.html"))
+    assert html.returncode == 0 and "3 of 4 devices ran" in (tmp_path / "f.html").read_text()
+    for p in good:
+        p.stop()
+    bad.stop()
+    assert no_app_processes()
+
+
+def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model, tmp_path, monkeypatch):
+    a = phone_factory(model="Pixel 7")
+    b = phone_factory(model="SM-S911B")
+    locked = phone_factory(faults=("unauthorized",))
+    monkeypatch.setenv("DEVICEKIT_ADB", "direct")
+    monkeypatch.setenv("DEVICEKIT_ADB_AUTH_TIMEOUT", "2")
+    (tmp_path / "devicekit.toml").write_text(
+        f'[[fleet]]\ndevice = "{a.address}"\nname = "desk-pixel"\ntags = ["ci"]\n\n'
+        f'[[fleet]]\ndevice = "{b.address}"\nname = "desk-s23"\ntags = ["ci", "samsung"]\n\n'
+        f'[[fleet]]\ndevice = "{locked.address}"\nname = "locked"\n')
+    r = cli("bench", model, "--device", a.address, "--device", locked.address, "--frames", "20", "--runs-dir", "runs",
+            "--run-id", "two", "--json", cwd=tmp_path, timeout=240)
+    one_line_error(r, 3, "1 of 2 devices failed", f"failed: {locked.address} ({locked.address}): {locked.address}: unauthorized")
+    doc = json.loads(r.stdout)
+    assert [e["status"] for e in doc["devices"]] == ["ok", "failed"] and doc["devices"][1]["run_dir"] is None
+    assert json.loads((tmp_path / "runs/two/fleet.json").read_text()) == doc  # the file is what was printed
+    # --fleet TAG: the [[fleet]] entries tagged ci, by name, both complete
+    r = cli("bench", model, "--fleet", "ci", "--frames", "20", "--runs-dir", "runs", "--run-id", "ci", "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [(e["label"], e["status"]) for e in doc["devices"]] == [("desk-pixel", "ok"), ("desk-s23", "ok")] and doc["complete"]
+    # bad usage: one line, exit 2, nothing run
+    one_line_error(cli("bench", model, "--fleet", "nokia", cwd=tmp_path), 2, "--fleet nokia: no [[fleet]] entry")
+    one_line_error(cli("bench", model, "--fleet", "ci", "--device", "all", cwd=tmp_path), 2, "give --device or --fleet, not both")
+    one_line_error(cli("bench", model, "--device", a.address, "--device", a.address, cwd=tmp_path), 2, "is given twice")
+    one_line_error(cli("bench", model, "--device", "all", "--device", a.address, cwd=tmp_path), 2, "give it alone")
+    (tmp_path / "devicekit.toml").write_text('[[fleet]]\ndevice = "10.0.0.1:70000"\n')
+    one_line_error(cli("bench", model, "--fleet", "x", cwd=tmp_path), 2, "is not host:port")
+    # every run in its own directory beside the fleet's; the unauthorized phone never got one
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ci", "ci-01-desk-pixel", "ci-02-desk-s23", "two",
+                                                                   f"two-01-127-0-0-1-{a.port}"]
