@@ -98,3 +98,19 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     # every run in its own directory beside the fleet's; the unauthorized phone never got one
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ci", "ci-01-desk-pixel", "ci-02-desk-s23", "two",
                                                                    f"two-01-127-0-0-1-{a.port}"]
+
+
+def test_remote_adb_through_the_adb_client_reconnects_and_disconnects(adb_client, phone_factory, model, tmp_path):
+    """host:port phones through the adb server: connected, checked, used, disconnected; the one whose connection
+    resets mid-run (at the first poll) is reconnected and the run goes on to every frame."""
+    steady = phone_factory(model="Pixel 7")
+    flaky = phone_factory(model="SM-S911B", faults=("flaky",))
+    r = run_cli("bench", str(model), "--device", steady.address, "--device", flaky.address, "--frames", "30", "--json",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "remote", env_extra={"DEVICEKIT_ADB": "client"})
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert [e["status"] for e in doc["devices"]] == ["ok", "ok"] and flaky.flaked
+    runs = _runs(tmp_path / "runs" / "remote", doc)
+    assert [(s["transport"], s["stats"]["frames"], s["complete"]) for s in runs.values()] == [("adb", 30, True)] * 2
+    listed = adb_client("devices").stdout
+    assert steady.address not in listed and flaky.address not in listed  # devicekit disconnected what it connected
