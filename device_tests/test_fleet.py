@@ -48,6 +48,8 @@ def test_device_all_runs_phones_concurrently_and_reports_the_one_that_drops(phon
     # concurrency, measured: the fleet took well under the sum of its runs (each run's own wall time, in its summary)
     walls = [s["wall_s"] for s in runs.values()]
     assert len(walls) == 4 and doc["wall_s"] < 0.7 * sum(walls), (doc["wall_s"], walls)
+    spans = [(status[p.address]["start_s"], status[p.address]["start_s"] + status[p.address]["wall_s"]) for p in good]
+    assert max(a for a, _ in spans) < min(b for _, b in spans), spans  # the good phones' runs were all under way at once
     # the side-by-side table on stderr: a row per phone with its p50 and status
     for name in ("Pixel 7", "Galaxy S23", "Pixel 8", "Pixel 7a"):
         assert name in r.stderr
@@ -114,3 +116,35 @@ def test_remote_adb_through_the_adb_client_reconnects_and_disconnects(adb_client
     assert [(s["transport"], s["stats"]["frames"], s["complete"]) for s in runs.values()] == [("adb", 30, True)] * 2
     listed = adb_client("devices").stdout
     assert steady.address not in listed and flaky.address not in listed  # devicekit disconnected what it connected
+
+
+def test_ctrl_c_stops_every_phone_and_keeps_their_frames(phone_factory, model, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from device_tests.conftest import ROOT
+
+    phones = [phone_factory(model=m, faults=("slow",), slow_ms=20.0) for m in ("Pixel 7", "Pixel 8")]
+    env = dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), *sum((["--device", ph.address] for ph in phones), []),
+                          "--frames", "2000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "cc"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT),
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    on_phone = [ph.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit" for ph in phones]
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(len(list(d.glob("*/frames.csv"))) and
+                                             len(next(d.glob("*/frames.csv")).read_text().splitlines()) > 60 for d in on_phone):
+        time.sleep(0.2)
+    time.sleep(1.5)  # let devicekit copy the frames measured so far
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=90)
+    assert p.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    doc = json.loads((tmp_path / "runs/cc/fleet.json").read_text())
+    assert [e["status"] for e in doc["devices"]] == ["interrupted", "interrupted"] and not doc["complete"]
+    for s in _runs(tmp_path / "runs/cc", doc).values():
+        assert s["complete"] is False and s["error"] == "interrupted" and s["stats"]["frames"] >= 20
+    assert all(not ph.children for ph in phones) and no_app_processes()  # am force-stop ended both apps

@@ -75,7 +75,7 @@ class FleetRun:
             "devices": [{"device": t.device, "label": t.label,
                          "run_id": f"{self.fleet_id}-{k + 1:02d}-{_slug(t.label)}"[:64],
                          "run_dir": None, "status": "refused" if t.refused else "pending",
-                         "error": t.refused, "exit_code": 3 if t.refused else None, "wall_s": None}
+                         "error": t.refused, "exit_code": 3 if t.refused else None, "start_s": None, "wall_s": None}
                         for k, t in enumerate(targets)],
         }
 
@@ -87,16 +87,16 @@ class FleetRun:
         entry = self.doc["devices"][k]
         cfg = replace(self.cfg, device=entry["device"], run_id=entry["run_id"])
         t0 = time.monotonic()
-        entry["status"] = "running"
+        entry.update(status="running", start_s=round(t0 - self._t0, 3))  # seconds after the fleet started
         self._save()
         say = lambda msg: self.log(f"[{entry['label']}] {msg}")  # noqa: E731 - one line per device
         try:
             res = run_bench(cfg, log=say, cancel=self.cancel)
             entry.update(status="ok", run_dir=str(res.run_dir))
         except DevicekitError as exc:
-            res = getattr(exc, "result", None)
             run_dir = Path(cfg.runs_dir) / cfg.run_id
-            entry.update(status="golden-failed" if isinstance(exc, GateFailed) else "failed", error=exc.one_line(),
+            status = "golden-failed" if isinstance(exc, GateFailed) else "interrupted" if isinstance(exc, Interrupted) else "failed"
+            entry.update(status=status, error=exc.one_line(),
                          exit_code=exc.exit_code, run_dir=str(run_dir) if (run_dir / "summary.json").exists() else None)
         except Exception as exc:  # noqa: BLE001 - one device's bug must not take the fleet down; reported as a line
             entry.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}", exit_code=1)
@@ -106,7 +106,7 @@ class FleetRun:
 
     def run(self, workers: int | None = None) -> dict:
         """Run every device; returns fleet.json's content. Ctrl-C stops every device's run (frames kept)."""
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
         todo = [k for k, e in enumerate(self.doc["devices"]) if e["status"] == "pending"]
         self._save()
         pool = ThreadPoolExecutor(max_workers=max(1, workers or len(todo) or 1), thread_name_prefix="fleet")
