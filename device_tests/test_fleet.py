@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from device_tests.conftest import no_app_processes, run_cli
-from tests.cli_run import cli, one_line_error
+from tests.cli_run import BLOCK_HEAVY, cli, one_line_error
 
 PHONES = [("Pixel 7", "pixel7"), ("SM-S911B", "galaxy-s23"), ("Pixel 8", "pixel8")]
 
@@ -148,3 +148,52 @@ def test_ctrl_c_stops_every_phone_and_keeps_their_frames(phone_factory, model, t
     for s in _runs(tmp_path / "runs/cc", doc).values():
         assert s["complete"] is False and s["error"] == "interrupted" and s["stats"]["frames"] >= 20
     assert all(not ph.children for ph in phones) and no_app_processes()  # am force-stop ended both apps
+
+
+def test_a_fleet_and_its_report_stay_light(phone_factory, model, tmp_path):
+    """The fleet path and the fleet report in a process where importing torch/tensorflow fails: the host and a
+    simulated phone side by side, an address nothing listens on reported as the one failure."""
+    import os
+    import subprocess
+    import sys
+
+    from device_tests.conftest import ROOT, free_port
+
+    phone = phone_factory(model="Pixel 7")
+    runs, gone = tmp_path / "runs", f"127.0.0.1:{free_port()}"
+    commands = [["bench", str(model), "--device", "host", "--device", phone.address, "--device", gone, "--frames", "10",
+                 "--runs-dir", str(runs), "--run-id", "light"],
+                ["report", str(runs / "light"), "-o", str(tmp_path / "r.html")]]
+    code = BLOCK_HEAVY + f"""
+from devicekit.cli import app
+codes = []
+for args in {commands!r}:
+    codes.append(app(args, standalone_mode=False) or 0)  # click returns the exit code of typer.Exit here
+bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow")]
+assert not bad, bad
+print("LIGHT", codes)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT),
+                       env=dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT)))
+    assert "LIGHT [3, 0]" in r.stdout, r.stderr[-2000:]
+    msg = " ".join(r.stderr.split())
+    assert "1 of 3 devices failed" in msg and f"failed: {gone} ({gone}): {gone}: cannot connect" in msg
+    doc = json.loads((runs / "light" / "fleet.json").read_text())
+    assert [e["status"] for e in doc["devices"]] == ["ok", "ok", "failed"]
+    html = (tmp_path / "r.html").read_text()
+    assert "2 of 3 devices ran" in html and f"Pixel 7 ({phone.address})" in html and "cannot connect" in html
+
+
+def test_golden_gate_failing_on_one_phone_exits_1_with_the_error_side_by_side(phone_factory, tmp_path):
+    from device_tests.models import tiny_landmark_tflite
+
+    art = tiny_landmark_tflite(tmp_path / "m")
+    good, drift = phone_factory(model="Pixel 7"), phone_factory(model="Pixel 8", faults=("golden-drift",))
+    r = run_cli("bench", str(art), "--device", good.address, "--device", drift.address, "--frames", "15", "--golden",
+                "--runs-dir", str(tmp_path / "runs"), "--run-id", "gold", env_extra={"DEVICEKIT_ADB": "direct"})
+    msg = one_line_error(r, 1, "1 of 2 devices failed", f"failed: {drift.address} ({drift.address}): golden check on the device failed")
+    assert "0 px mean, pass" in msg and "FAIL" in msg  # the golden column: each phone's error and verdict
+    doc = json.loads((tmp_path / "runs/gold/fleet.json").read_text())
+    assert [(e["status"], e["exit_code"]) for e in doc["devices"]] == [("ok", None), ("golden-failed", 1)]
+    runs = _runs(tmp_path / "runs/gold", doc)
+    assert runs[drift.address]["complete"] and runs[drift.address]["stats"]["frames"] == 15  # the run itself is kept whole

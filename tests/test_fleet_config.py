@@ -74,3 +74,23 @@ def test_duplicates_are_errors(tmp_path):
         _load(tmp_path, '[[fleet]]\ndevice = "h:1"\ntags = ["ci"]\n[[fleet]]\ndevice = "h:2"\nname = "ci"\n')
     with pytest.raises(UsageError, match=r"fleet must be an array of tables"):
         _load(tmp_path, '[fleet]\ndevice = "h:1"\n')
+
+
+def test_report_refuses_a_damaged_fleet_file_in_one_line(tmp_path):
+    from tests.cli_run import cli, one_line_error
+
+    fleet = tmp_path / "runs" / "f1"
+    fleet.mkdir(parents=True)
+    (fleet / "fleet.json").write_text('{"schema": "devicekit.fleet/1", "devices": [')
+    one_line_error(cli("report", fleet, "--format", "md", cwd=tmp_path), 2, "fleet.json: does not parse")
+    (fleet / "fleet.json").write_text('{"schema": "other/1", "devices": []}')
+    one_line_error(cli("report", fleet, cwd=tmp_path), 2, "not a devicekit fleet summary")
+    (fleet / "fleet.json").write_text('{"schema": "devicekit.fleet/1", "fleet": "f1", "devices": [{"device": "a:1"}]}')
+    one_line_error(cli("report", fleet, cwd=tmp_path), 2, "not a devicekit fleet summary")
+    (fleet / "fleet.json").write_text('{"schema": "devicekit.fleet/1", "fleet": "f1", "devices": [{"device": "a:1", '
+                                      '"label": "a", "run_id": "../../elsewhere", "status": "ok"}]}')
+    one_line_error(cli("report", fleet, cwd=tmp_path), 2, "not a devicekit fleet summary")
+    (fleet / "fleet.json").write_text('{"schema": "devicekit.fleet/1", "fleet": "f1", "devices": [{"device": "a:1", '
+                                      '"label": "a", "run_id": "f1-01-a", "status": "refused", "error": "unauthorized"}]}')
+    r = cli("report", fleet, "--format", "md", cwd=tmp_path)  # a fleet whose only phone never ran still reports
+    assert r.returncode == 0 and "| a (a:1) | - | - | - | - | - | - | - | - | refused | unauthorized |" in r.stdout

@@ -152,8 +152,16 @@ def load_fleet(path: str | Path) -> dict | None:
         from ..errors import InputError
 
         raise InputError(f"{fp}: does not parse ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("devices"), list):
+    from .results import RUN_RE
+
+    def entry_ok(e) -> bool:  # the run directory is the fleet's sibling named run_id: never a path out of runs/
+        return (isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("device", "label", "status", "run_id"))
+                and bool(RUN_RE.match(e["run_id"])))
+
+    if (not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("fleet"), str)
+            or not isinstance(doc.get("devices"), list) or not all(map(entry_ok, doc["devices"]))):
         from ..errors import InputError
 
-        raise InputError(f"{fp}: not a devicekit fleet summary (expected schema {SCHEMA})")
+        raise InputError(f"{fp}: not a devicekit fleet summary (expected schema {SCHEMA}: fleet, and devices with "
+                         "device, label, status, run_id)")
     return doc

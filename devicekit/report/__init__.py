@@ -80,7 +80,8 @@ def fleet_table(doc: dict, fleet_dir: str | Path) -> tuple[list[str], list[list[
     cols = dict(COLUMNS)
     rows = []
     for e, r in fleet_runs(doc, fleet_dir):
-        rows.append([f"{e['label']} ({e['device']})", *(_fmt(cols[c](r)) if r else "-" for c in FLEET_COLUMNS),
+        name = e["label"] if e["label"] != e["device"] or r is None else (r.get("device") or {}).get("model") or e["label"]
+        rows.append([f"{name} ({e['device']})", *(_fmt(cols[c](r)) if r else "-" for c in FLEET_COLUMNS),
                      e["status"], e.get("error") or ""])
     return ["device", *FLEET_COLUMNS, "status", "error"], rows
 
