@@ -79,37 +79,38 @@ class FleetRun:
                         for k, t in enumerate(targets)],
         }
 
-    def _save(self) -> None:
+    def _save(self, entry: dict | None = None, **changes) -> None:
+        """Apply ``changes`` to one device's entry and rewrite fleet.json, both under the lock (threads share doc)."""
         with self._lock:
+            if entry is not None:
+                entry.update(changes)
             atomic_write_json(self.dir / FLEET_FILE, self.doc)
 
     def _one(self, k: int) -> None:
         entry = self.doc["devices"][k]
         cfg = replace(self.cfg, device=entry["device"], run_id=entry["run_id"])
         t0 = time.monotonic()
-        entry.update(status="running", start_s=round(t0 - self._t0, 3))  # seconds after the fleet started
-        self._save()
+        self._save(entry, status="running", start_s=round(t0 - self._t0, 3))  # seconds after the fleet started
         say = lambda msg: self.log(f"[{entry['label']}] {msg}")  # noqa: E731 - one line per device
         try:
             res = run_bench(cfg, log=say, cancel=self.cancel)
-            entry.update(status="ok", run_dir=str(res.run_dir))
+            end = {"status": "ok", "run_dir": str(res.run_dir)}
         except DevicekitError as exc:
             run_dir = Path(cfg.runs_dir) / cfg.run_id
             status = "golden-failed" if isinstance(exc, GateFailed) else "interrupted" if isinstance(exc, Interrupted) else "failed"
-            entry.update(status=status, error=exc.one_line(),
-                         exit_code=exc.exit_code, run_dir=str(run_dir) if (run_dir / "summary.json").exists() else None)
+            end = {"status": status, "error": exc.one_line(), "exit_code": exc.exit_code,
+                   "run_dir": str(run_dir) if (run_dir / "summary.json").exists() else None}
         except Exception as exc:  # noqa: BLE001 - one device's bug must not take the fleet down; reported as a line
-            entry.update(status="failed", error=f"internal error: {type(exc).__name__}: {exc}", exit_code=1)
-        entry["wall_s"] = round(time.monotonic() - t0, 3)
+            end = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}
+        self._save(entry, **end, wall_s=round(time.monotonic() - t0, 3))
         say(f"{entry['status']}" + (f": {entry['error']}" if entry["error"] else ""))
-        self._save()
 
-    def run(self, workers: int | None = None) -> dict:
+    def run(self) -> dict:
         """Run every device; returns fleet.json's content. Ctrl-C stops every device's run (frames kept)."""
         t0 = self._t0 = time.monotonic()
         todo = [k for k, e in enumerate(self.doc["devices"]) if e["status"] == "pending"]
         self._save()
-        pool = ThreadPoolExecutor(max_workers=max(1, workers or len(todo) or 1), thread_name_prefix="fleet")
+        pool = ThreadPoolExecutor(max_workers=max(1, len(todo)), thread_name_prefix="fleet")
         futures = [pool.submit(self._one, k) for k in todo]
         try:
             while not all(f.done() for f in futures):
