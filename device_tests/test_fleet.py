@@ -90,6 +90,14 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [(e["label"], e["status"]) for e in doc["devices"]] == [("desk-pixel", "ok"), ("desk-s23", "ok")] and doc["complete"]
+    # --device all: the attached phone that is unauthorized is listed as refused with its reason, not left out
+    monkeypatch.setenv("DEVICEKIT_ADB_HOSTS", f"{a.address},{locked.address}")
+    r = cli("bench", model, "--device", "all", "--frames", "20", "--runs-dir", "runs", "--run-id", "all", "--json",
+            cwd=tmp_path, timeout=240)
+    one_line_error(r, 3, "1 of 2 devices failed", f"({locked.address}): unauthorized")
+    doc = json.loads(r.stdout)
+    assert [(e["device"], e["status"]) for e in doc["devices"]] == [(a.address, "ok"), (locked.address, "refused")]
+    monkeypatch.delenv("DEVICEKIT_ADB_HOSTS")
     # bad usage: one line, exit 2, nothing run
     one_line_error(cli("bench", model, "--fleet", "nokia", cwd=tmp_path), 2, "--fleet nokia: no [[fleet]] entry")
     one_line_error(cli("bench", model, "--fleet", "ci", "--device", "all", cwd=tmp_path), 2, "give --device or --fleet, not both")
@@ -98,8 +106,8 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     (tmp_path / "devicekit.toml").write_text('[[fleet]]\ndevice = "10.0.0.1:70000"\n')
     one_line_error(cli("bench", model, "--fleet", "x", cwd=tmp_path), 2, "is not host:port")
     # every run in its own directory beside the fleet's; the unauthorized phone never got one
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["ci", "ci-01-desk-pixel", "ci-02-desk-s23", "two",
-                                                                   f"two-01-127-0-0-1-{a.port}"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["all", "all-01-Pixel-7", "ci", "ci-01-desk-pixel",
+                                                                   "ci-02-desk-s23", "two", f"two-01-127-0-0-1-{a.port}"]
 
 
 def test_remote_adb_through_the_adb_client_reconnects_and_disconnects(adb_client, phone_factory, model, tmp_path):

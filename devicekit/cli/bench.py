@@ -66,9 +66,9 @@ def register(app: typer.Typer) -> None:
             raise UsageError("give --device or --fleet, not both")
         devices = list(device or [])
         many = fleet is not None or len(devices) > 1 or devices == ["all"]
-        device = devices[0] if devices and not many else pick(None, "device", None)
-        if device == "all" and not many:  # [bench] device = "all" in devicekit.toml
-            many, devices = True, ["all"]
+        device = None if many else devices[0] if devices else pick(None, "device", None)
+        if device == "all":  # [bench] device = "all" in devicekit.toml
+            many, devices, device = True, ["all"], None
         if not device and not many:
             raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)",
                              hint="devicekit devices lists what is attached")
