@@ -103,6 +103,8 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     one_line_error(cli("bench", model, "--fleet", "ci", "--device", "all", cwd=tmp_path), 2, "give --device or --fleet, not both")
     one_line_error(cli("bench", model, "--device", a.address, "--device", a.address, cwd=tmp_path), 2, "is given twice")
     one_line_error(cli("bench", model, "--device", "all", "--device", a.address, cwd=tmp_path), 2, "give it alone")
+    one_line_error(cli("bench", model, "--device", a.address, "--device", b.address, "--run-id", "x" * 41, cwd=tmp_path), 2,
+                   "--run-id of a fleet is at most 40 characters")
     (tmp_path / "devicekit.toml").write_text('[[fleet]]\ndevice = "10.0.0.1:70000"\n')
     one_line_error(cli("bench", model, "--fleet", "x", cwd=tmp_path), 2, "is not host:port")
     # every run in its own directory beside the fleet's; the unauthorized phone never got one

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import DevicekitError, GateFailed, Interrupted
+from ..errors import DevicekitError, GateFailed, Interrupted, UsageError
 from ..fsutil import atomic_write_json
 from .results import new_run_id
 from .runner import BenchConfig, run_bench
@@ -66,6 +66,8 @@ class FleetRun:
     def __init__(self, cfg: BenchConfig, targets: list[Target], fleet_id: str | None = None, log=lambda msg: None):
         self.cfg, self.targets, self.log = cfg, targets, log
         self.fleet_id = fleet_id or new_run_id("fleet")
+        if len(self.fleet_id) > 40:  # each device's run id is <fleet>-NN-<device>, at most 64 characters
+            raise UsageError(f"--run-id of a fleet is at most 40 characters (its runs add -NN-<device>), got {len(self.fleet_id)}")
         self.dir = Path(cfg.runs_dir) / self.fleet_id
         self.cancel = threading.Event()
         self._lock = threading.Lock()
