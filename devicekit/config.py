@@ -7,6 +7,7 @@ errors, never silent rewrites. Unknown keys in ``devicekit.toml`` are errors.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,6 +174,7 @@ class ProjectConfig:
 
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: Path | None = None
+    fleet: tuple["FleetEntry", ...] = ()  # [[fleet]] entries, validated
 
     def get(self, section: str, key: str, default: Any = None) -> Any:
         return self.sections.get(section, {}).get(key, default)
@@ -189,9 +191,10 @@ def load_project_config(path: str | Path | None = None) -> ProjectConfig:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{p}: not valid TOML ({exc})") from None
+    fleet = parse_fleet(data.pop("fleet", []), p)  # [[fleet]]: an array of tables, checked on its own
     for section, values in data.items():
         if section not in TOML_SCHEMA:
-            raise UsageError(f"{p}: unknown section [{section}] (known: {', '.join(TOML_SCHEMA)})")
+            raise UsageError(f"{p}: unknown section [{section}] (known: {', '.join(TOML_SCHEMA)}, [[fleet]])")
         if not isinstance(values, dict):
             raise UsageError(f"{p}: [{section}] must be a table")
         for key, value in values.items():
@@ -204,4 +207,71 @@ def load_project_config(path: str | Path | None = None) -> ProjectConfig:
             if not _type_ok(value, expected):
                 want = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
                 raise UsageError(f"{p}: {section}.{key} has the wrong type ({type(value).__name__}, expected {want})")
-    return ProjectConfig(sections=data, path=p)
+    return ProjectConfig(sections=data, path=p, fleet=fleet)
+
+
+# --- [[fleet]]: the devices `devicekit bench --fleet NAME|TAG` runs on ------------------------------
+
+FLEET_KEYS = {"device": "serial or host:port", "name": "a unique name", "tags": "a list of tags"}
+_HOST_PORT = re.compile(r"([A-Za-z0-9.\-]+):(\d{1,5})")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,63}")
+
+
+@dataclass(frozen=True)
+class FleetEntry:
+    """One ``[[fleet]]`` entry: the device (adb serial or ``host:port``), its name (default: the device) and tags."""
+
+    device: str
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+def parse_fleet(entries: Any, path: Path | str = "devicekit.toml") -> tuple[FleetEntry, ...]:
+    """``[[fleet]]`` tables -> entries; a bad one is a one-line UsageError naming the entry and what is wrong."""
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: fleet must be an array of tables ([[fleet]] entries)")
+    out: list[FleetEntry] = []
+    for k, e in enumerate(entries, start=1):
+        where = f"{path}: [[fleet]] entry {k}"
+        if not isinstance(e, dict):
+            raise UsageError(f"{where} must be a table with device, name, tags")
+        unknown = sorted(set(e) - set(FLEET_KEYS))
+        if unknown:
+            raise UsageError(f"{where}: unknown key {unknown[0]} (known: {', '.join(FLEET_KEYS)})")
+        device, name, tags = e.get("device"), e.get("name", e.get("device")), e.get("tags", [])
+        if not isinstance(device, str) or not device.strip():
+            raise UsageError(f"{where}: device is required ({FLEET_KEYS['device']}, e.g. 192.168.1.20:5555)")
+        if ":" in device:
+            m = _HOST_PORT.fullmatch(device)
+            if not m or not 1 <= int(m.group(2)) <= 65535:
+                raise UsageError(f"{where}: device {device!r} is not host:port (a host name or address, a port 1-65535)")
+        elif not _NAME.fullmatch(device):
+            raise UsageError(f"{where}: device {device!r} is not an adb serial (letters, digits, . _ -)")
+        if "name" in e and (not isinstance(name, str) or not _NAME.fullmatch(name) or name == "all"):
+            raise UsageError(f"{where}: name {name!r} must be letters, digits, . _ - (at most 64) and not 'all'")
+        if not isinstance(tags, list) or not all(isinstance(t, str) and _NAME.fullmatch(t) for t in tags):
+            raise UsageError(f"{where}: tags must be a list of words (letters, digits, . _ -), got {tags!r}")
+        for prev in out:
+            if prev.name == name:
+                raise UsageError(f"{where}: duplicate name {name!r} (names must be unique)")
+            if prev.device == device:
+                raise UsageError(f"{where}: device {device} is already entry {prev.name!r} (one run per device at a time)")
+        if name in {t for prev in out for t in prev.tags} or any(prev.name in tags for prev in out):
+            raise UsageError(f"{where}: {name!r} is used both as a name and a tag (--fleet could not tell them apart)")
+        out.append(FleetEntry(device, name, tuple(dict.fromkeys(tags))))
+    return tuple(out)
+
+
+def select_fleet(fleet: tuple[FleetEntry, ...], key: str, path: Path | str | None = None) -> list[FleetEntry]:
+    """``--fleet NAME|TAG``: the entry with that name, or every entry with that tag."""
+    where = path or "devicekit.toml"
+    if not fleet:
+        raise UsageError(f"--fleet {key}: {where} has no [[fleet]] entries",
+                         hint='add [[fleet]] tables (device = "HOST:PORT", name = "...", tags = ["..."])')
+    named = [e for e in fleet if e.name == key]
+    hits = named or [e for e in fleet if key in e.tags]
+    if not hits:
+        tags = sorted({t for e in fleet for t in e.tags})
+        raise UsageError(f"--fleet {key}: no [[fleet]] entry in {where} has that name or tag "
+                         f"(names: {', '.join(e.name for e in fleet)}; tags: {', '.join(tags) or 'none'})")
+    return hits

@@ -24,3 +24,14 @@ def one_line_error(r: subprocess.CompletedProcess, code: int, *words: str) -> st
     for w in words:
         assert w in msg, (w, msg)
     return msg
+
+
+# Prepended to a `python -c` program: importing a heavy framework fails, as where only the light core is installed.
+BLOCK_HEAVY = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("torch", "tensorflow", "onnx2tf", "coremltools", "tf_keras", "keras"):
+            raise ImportError("blocked " + name)
+sys.meta_path.insert(0, Block())
+"""

@@ -292,13 +292,9 @@ def test_bench_devices_report_without_torch_or_tensorflow(tfl, tmp_path):
                 ["bench", str(landmarks), "--device=host", "--frames=5", "--golden", f"--runs-dir={runs}", "--run-id=lg"],
                 ["devices", "--json"],
                 ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")]]
-    code = f"""
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("torch", "tensorflow", "onnx2tf", "coremltools", "tf_keras", "keras"):
-            raise ImportError("blocked " + name)
-sys.meta_path.insert(0, Block())
+    from tests.cli_run import BLOCK_HEAVY
+
+    code = BLOCK_HEAVY + f"""
 from devicekit.cli import app
 for args in {commands!r}:
     try:

@@ -115,10 +115,13 @@ def _check_platform(artifact: Path, platform: str) -> None:
         raise InputError(f"{platform} benchmarks run {' or '.join(allowed)} models; {artifact.name} is not one", hint=hint)
 
 
-def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
+def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) -> RunResult:
+    """One run on one device. ``cancel``: a threading.Event that, once set, ends the run as Ctrl-C would (a fleet's
+    Ctrl-C reaches only its main thread): the app is stopped, the frames so far kept, the run marked interrupted."""
     from ..device import RunSpec, open_device
     from .build import ensure_app
 
+    t0 = time.monotonic()
     artifact = Path(cfg.artifact)
     valid = check_artifact(artifact)
     mean, std = _input_norm(artifact)
@@ -153,6 +156,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
                      "compute_units": cfg.compute_units, "golden": cfg.golden,
                      "duration_s": cfg.duration_s, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
         "runtimes": {"verify": _verify_runtime(artifact)},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
         meta["app"] = ensure_app(dev, artifact, cfg.app, cfg.app_id, cfg.reinstall, log, team=cfg.team)
@@ -163,7 +167,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None) -> RunResult:
         spec = RunSpec(run_id, frames, cfg.warmup, cfg.threads, cfg.delegate, artifact, cfg.timeout(), cfg.app_id,
                        cfg.duration_s if dev.info.platform == "host" else None, golden=golden[0] if golden else None,
                        compute_units=cfg.compute_units)
-        result = _run_once(dev, spec, run_dir, meta, log, golden[1] if golden else None)
+        result = _run_once(dev, spec, run_dir, meta, log, golden[1] if golden else None, t0, cancel)
     finally:
         dev.close()
         if golden:
@@ -224,7 +228,7 @@ def _probe_frames(dev, cfg: BenchConfig, artifact: Path, run_id: str, log) -> in
     return frames
 
 
-def _launch_and_wait(dev, spec, local: Path, log, live=None):
+def _launch_and_wait(dev, spec, local: Path, log, live=None, cancel=None):
     """prepare, launch, poll done.json; returns (AppResult, timed_out). Collects on every exit path."""
     timed_out = False
     collected = False
@@ -236,6 +240,8 @@ def _launch_and_wait(dev, spec, local: Path, log, live=None):
         every = PROGRESS_S
         next_progress = time.monotonic() + every
         while not dev.finished(spec):
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt  # the same path as Ctrl-C: stop the app, keep the frames
             if time.monotonic() > next_progress:
                 dev.progress(spec, local)  # frames so far survive the device going away
                 if live is not None:
@@ -261,7 +267,8 @@ def _launch_and_wait(dev, spec, local: Path, log, live=None):
     return read_app_dir(local), timed_out
 
 
-def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None) -> RunResult:
+def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None, t0: float | None = None,
+              cancel=None) -> RunResult:
     from .live import LiveRun
 
     thermal_start = _safe_thermal(dev)
@@ -274,7 +281,7 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
         local = Path(td)
         fault: BaseException | None = None
         try:
-            app, timed_out = _launch_and_wait(dev, spec, local, log, live)
+            app, timed_out = _launch_and_wait(dev, spec, local, log, live, cancel)
         except (DevicekitError, KeyboardInterrupt, OSError) as exc:
             fault, app, timed_out = exc, read_app_dir(local), False
         finally:
@@ -303,6 +310,8 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
                 app.problems.append("the golden check was asked for but the app wrote no golden_result.json "
                                     "(an app of protocol 1? rebuild it with devicekit package)")
         error = _describe_failure(fault, app, timed_out, spec, dev.info.platform)
+        if t0 is not None:  # the whole run as the user waited for it: connect, install, push, launch, poll, pull
+            meta["wall_s"] = round(time.monotonic() - t0, 3)
         result = write_run(run_dir, spec.run_id, app.rows, device, meta, error, golden)
         if (local / "done.json").exists():
             shutil.copyfile(local / "done.json", run_dir / "app_done.json")

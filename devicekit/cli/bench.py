@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
-        device: Optional[str] = typer.Option(None, "--device", "-d", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN[/POOL] (AWS Device Farm). Default: devicekit.toml [bench] device."),
+        device: Optional[List[str]] = typer.Option(None, "--device", "-d", metavar="DEVICE", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN[/POOL] (AWS Device Farm, alone). Default: devicekit.toml \\[bench] device. Repeat it, or give `all` (every attached phone), to run a fleet in parallel."),
+        fleet: Optional[str] = typer.Option(None, "--fleet", metavar="NAME|TAG", help="Run on the devicekit.toml \\[\\[fleet]] entry with this name, or every entry with this tag, in parallel."),
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
         threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."),
@@ -44,7 +45,8 @@ def register(app: typer.Typer) -> None:
 
         Examples: devicekit bench model.tflite --device host --frames 200;
         devicekit bench model.tflite --device pixel7 --apk bench.apk;
-        devicekit bench model.tflite --device chrome --threads 2 (LiteRT.js in headless Chromium)
+        devicekit bench model.tflite --device chrome --threads 2 (LiteRT.js in headless Chromium);
+        devicekit bench model.tflite --device all (every attached phone, side by side; --fleet NAME|TAG from devicekit.toml)
         """
         set_mode(json_out)
         from rich.markup import escape
@@ -61,8 +63,14 @@ def register(app: typer.Typer) -> None:
         def pick(flag, key, default):
             return flag if flag is not None else toml.get("bench", key, default)
 
-        device = pick(device, "device", None)
-        if not device:
+        if fleet is not None and device:
+            raise UsageError("give --device or --fleet, not both")
+        devices = list(device or [])
+        many = fleet is not None or len(devices) > 1 or devices == ["all"]
+        device = None if many else devices[0] if devices else pick(None, "device", None)
+        if device == "all":  # [bench] device = "all" in devicekit.toml
+            many, devices, device = True, ["all"], None
+        if not device and not many:
             raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)",
                              hint="devicekit devices lists what is attached")
 
@@ -72,7 +80,7 @@ def register(app: typer.Typer) -> None:
                            *LIMITS[flag])
 
         flag_values = {"frames": frames, "warmup": warmup, "threads": threads, "duration": duration, "timeout": timeout}
-        cfg = BenchConfig(artifact=artifact, device=device, frames=num("frames", "frames", 100),
+        cfg = BenchConfig(artifact=artifact, device=device or "all", frames=num("frames", "frames", 100),
                           warmup=num("warmup", "warmup", 10), threads=num("threads", "threads", 4),
                           delegate=pick(delegate, "delegate", "cpu" if artifact.suffix.lower() == ".onnx" else "xnnpack"),
                           app=apk or app_bundle,
@@ -81,6 +89,16 @@ def register(app: typer.Typer) -> None:
                           runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id,
                           golden=bool(pick(golden, "golden", False)), compute_units=pick(compute_units, "compute_units", None),
                           team=pick(team, "team", None))
+        if many:
+            from ._fleet import bench_fleet
+
+            if browser or backend:
+                raise UsageError("--browser and --backend apply to one --device chrome, not to a fleet")
+            from ..bench.awsdf import is_farm_device
+
+            if test_apk or any(is_farm_device(d) for d in devices):
+                raise UsageError("--device awsdf:... runs its own device pool: give it alone (with --test-apk), not in a fleet")
+            return bench_fleet(cfg, devices, fleet, toml, json_out)
         from ..web.device import is_web_device, open_web_device
 
         if (browser or backend) and not is_web_device(device):

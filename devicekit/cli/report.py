@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     @handle_errors
     def report_cmd(
-        runs: List[Path] = typer.Argument(..., help="runs/<RUN> directories from `devicekit bench` (several: side by side)."),
+        runs: List[Path] = typer.Argument(..., help="runs/<RUN> directories from `devicekit bench` (several: side by side); a fleet's runs/<FLEET> stands for all its devices."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: report.html / stdout for md and json)."),
         fmt: str = typer.Option("html", "--format", "-f", help="html | md | json"),
     ):
@@ -26,10 +26,10 @@ def register(app: typer.Typer) -> None:
         if fmt not in ("html", "md", "json"):
             raise UsageError(f"--format must be html, md or json, got {fmt!r}")
         if fmt == "json" and output is None:
-            from ..report import load_runs, to_json
+            import json
 
             set_mode(True)
-            emit_json(to_json(load_runs(runs)))
+            emit_json(json.loads(render(runs, "json")))
             return
         set_mode(False)
         text = render(runs, fmt)

@@ -83,9 +83,19 @@ def open_device(name: str, connect: list[str] | None = None, transport: str | No
         from .adb import client_connect
         from .android import choose_transport
 
-        if choose_transport(transport) == "client":
-            client_connect(name)
-        return AndroidDevice(name, transport)
+        if choose_transport(transport) != "client":
+            return AndroidDevice(name, transport)  # adb-shell: its own socket, closed with the device
+        fresh = client_connect(name)  # connected, then checked (getprop), used, and disconnected if we connected it
+        try:
+            dev = AndroidDevice(name, transport)
+        except DevicekitError:
+            if fresh:
+                from .adb import client_disconnect
+
+                client_disconnect(name)
+            raise
+        dev.t.disconnect_on_close = fresh
+        return dev
     attached = list_devices(connect, include_host=False, transport=transport)
     for d in attached:
         if d.id == name or (d.platform == "ios" and name in (d.extra.get("name"), d.extra.get("identifier"))):

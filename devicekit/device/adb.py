@@ -15,6 +15,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class AdbClient:
     """Through the ``adb`` executable (its server multiplexes USB and TCP devices)."""
 
     name = "adb"
+    disconnect_on_close = False  # a host:port devicekit itself connected: `adb disconnect` it when done
 
     def __init__(self, serial: str, adb: str | None = None):
         self.serial = serial
@@ -115,7 +117,9 @@ class AdbClient:
         raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check `adb devices`")
 
     def close(self) -> None:
-        pass
+        if self.disconnect_on_close:
+            self.disconnect_on_close = False
+            client_disconnect(self.serial, self.adb)
 
 
 class _HostError(Exception):
@@ -181,7 +185,15 @@ def _client_state(serial: str, adb: str) -> str | None:
     return next((st for sr, st, _ in client_devices(adb) if sr == serial), None)
 
 
-def client_connect(serial: str, adb: str | None = None) -> None:
+def client_disconnect(serial: str, adb: str | None = None) -> None:
+    try:
+        subprocess.run([adb or adb_path(), "disconnect", serial], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        pass  # the device or the server is gone already: nothing left to disconnect
+
+
+def client_connect(serial: str, adb: str | None = None) -> bool:
+    """``adb connect`` and check the phone answers; True when this call made the connection (not "already")."""
     adb = adb or adb_path()
     r = subprocess.run([adb, "connect", serial], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     text = (r.stdout + r.stderr).strip()
@@ -196,13 +208,14 @@ def client_connect(serial: str, adb: str | None = None) -> None:
         for _ in range(int(CONNECT_WAIT_S / 0.25)):
             state = next((st for sr, st, _ in client_devices(adb) if sr == serial), "offline")
             if state == "device":
-                return
+                return "already" not in text
             time.sleep(0.25)
         if state == "unauthorized":
             raise DeviceError(f"{serial}: unauthorized ({_first(text)})", hint="accept the USB debugging prompt on the phone")
         raise DeviceError(f"adb connect {serial}: device is {state}")
     if r.returncode != 0 or "connected to" not in text:
         raise DeviceError(f"adb connect {serial} failed ({_first(text)})", hint="is the device listening (adb tcpip 5555)?")
+    return "already" not in text
 
 
 # --- adb-shell, straight over the protocol ---------------------------------------------------
@@ -211,19 +224,23 @@ def default_key_path() -> Path:
     return Path(os.environ.get("ADB_VENDOR_KEYS_DIR") or Path.home() / ".android") / "adbkey"
 
 
+_KEY_LOCK = threading.Lock()  # a fleet opens its phones from several threads: one of them makes the key
+
+
 def load_signer(key: Path | None = None):
     """The adb client's own key (~/.android/adbkey), made with adb-shell's keygen when absent."""
     from adb_shell.auth.keygen import keygen
     from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
     key = Path(key) if key else default_key_path()
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        keygen(str(key))
-    if not Path(str(key) + ".pub").exists():
-        from adb_shell.auth.keygen import write_public_keyfile
+    with _KEY_LOCK:
+        if not key.exists():
+            key.parent.mkdir(parents=True, exist_ok=True)
+            keygen(str(key))
+        if not Path(str(key) + ".pub").exists():
+            from adb_shell.auth.keygen import write_public_keyfile
 
-        write_public_keyfile(str(key), str(key) + ".pub")
+            write_public_keyfile(str(key), str(key) + ".pub")
     return PythonRSASigner.FromRSAKeyPath(str(key))
 
 

@@ -144,26 +144,40 @@ def list_android(direct_serials: list[str] | None = None, transport: str | None 
     out: list[DeviceInfo] = []
     serials = list(direct_serials or [])
     if choose_transport(transport) == "client":
-        failed = {}
-        for s in serials:
-            try:
-                client_connect(s)
-            except DeviceError as exc:
-                failed[s] = exc.message
+        failed = {s: msg for s, msg in zip(serials, _each(_try_connect, serials)) if msg}
         listed = client_devices()
         for s, msg in failed.items():
             if s not in {row[0] for row in listed}:
                 state = "unauthorized" if "unauthorized" in msg else "offline"
                 out.append(DeviceInfo("android", s, state=state, transport="adb", extra={"error": msg}))
+        ready = [serial for serial, state, _ in listed if state == "device"]
+        described = dict(zip(ready, _each(lambda serial: _describe(serial, "client"), ready)))
         for serial, state, props in listed:
             if state != "device":
                 out.append(DeviceInfo("android", serial, state=state, model=props.get("model"), transport="adb"))
                 continue
-            out.append(_describe(serial, "client"))
+            out.append(described[serial])
         return out
-    for s in serials:
-        out.append(_describe(s, "direct"))
-    return out
+    return out + _each(lambda serial: _describe(serial, "direct"), serials)
+
+
+def _try_connect(serial: str) -> str | None:
+    try:
+        client_connect(serial)
+    except DeviceError as exc:
+        return exc.message
+    return None
+
+
+def _each(fn, items: list) -> list:
+    """``[fn(x) for x in items]``, the phones asked at once: listing fifty phones one after another took seconds
+    (benchmarks/fleet_scale.md); each answer is mostly waiting on its own socket."""
+    if len(items) < 2:
+        return [fn(x) for x in items]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(32, len(items)), thread_name_prefix="devices") as pool:
+        return list(pool.map(fn, items))
 
 
 def _describe(serial: str, transport: str) -> DeviceInfo:
