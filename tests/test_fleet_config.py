@@ -94,3 +94,13 @@ def test_report_refuses_a_damaged_fleet_file_in_one_line(tmp_path):
                                       '"label": "a", "run_id": "f1-01-a", "status": "refused", "error": "unauthorized"}]}')
     r = cli("report", fleet, "--format", "md", cwd=tmp_path)  # a fleet whose only phone never ran still reports
     assert r.returncode == 0 and "| a (a:1) | - | - | - | - | - | - | - | - | refused | unauthorized |" in r.stdout
+
+
+def test_a_farm_device_is_not_part_of_a_fleet(tmp_path):
+    from tests.cli_run import cli, one_line_error
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"x")  # refused before the model is read
+    arn = "arn:aws:devicefarm:us-west-2:123456789012:project:12345678-1234-1234-1234-123456789012"
+    one_line_error(cli("bench", model, "--device", f"awsdf:{arn}", "--device", "pixel7", cwd=tmp_path), 2,
+                   "runs its own device pool")
