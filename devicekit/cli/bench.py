@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
-        device: Optional[List[str]] = typer.Option(None, "--device", "-d", metavar="DEVICE", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN[/POOL] (AWS Device Farm, alone). Default: devicekit.toml \\[bench] device. Repeat it, or give `all` (every attached phone), to run a fleet in parallel."),
+        device: Optional[List[str]] = typer.Option(None, "--device", "-d", metavar="DEVICE", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN\\[/POOL] (AWS Device Farm, alone). Default: devicekit.toml \\[bench] device. Repeat it, or give `all` (every attached phone), to run a fleet in parallel."),
         fleet: Optional[str] = typer.Option(None, "--fleet", metavar="NAME|TAG", help="Run on the devicekit.toml \\[\\[fleet]] entry with this name, or every entry with this tag, in parallel."),
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
