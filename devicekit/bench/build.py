@@ -1,6 +1,6 @@
 """Getting the benchmark app onto a phone: a given --apk/--app, or render + build + cache.
 
-Rendering is ``devicekit.mobile_templates``'s job; this module calls its render API, builds the
+Rendering is ``devicekit.mobile_templates``'s job; this module calls its ``render``, builds the
 rendered project with its Gradle wrapper (``:app:assembleBenchmark``: the release configuration,
 minified and not debuggable, signed with the debug key, plus the benchmark activity) or ``xcodebuild``
 (Release, ``DEVELOPMENT_TEAM`` from ``--team``) when an SDK / Xcode is present, and caches the result
@@ -71,13 +71,8 @@ def xcode_output(derived: Path, scheme: str) -> Path:
 
 def template_version(platform: str = "android") -> str:
     """The template tree's own content hash (so any template edit invalidates cached builds)."""
-    try:
-        from .. import mobile_templates as mt
-    except ImportError:
-        return "none"
-    declared = getattr(mt, "TEMPLATE_VERSION", None)
-    if declared:
-        return str(declared)
+    from .. import mobile_templates as mt
+
     tree = Path(mt.__file__).parent / platform
     return sha256_file(tree)[:12] if tree.is_dir() else "none"
 
@@ -101,19 +96,10 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
 
 
 def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
-    """Call the package issue's render API; a clear EnvironmentMissing when it is not there yet."""
-    try:
-        from .. import mobile_templates as mt
-    except ImportError:
-        mt = None
-    render = getattr(mt, "render", None) if mt else None
-    if render is None:
-        raise EnvironmentMissing(
-            "devicekit.mobile_templates has no render API in this install, so the benchmark app cannot be generated",
-            hint=f"pass a prebuilt app with {'--apk FILE' if platform == 'android' else '--app App.app'}",
-        )
-    res = render(model, platform=platform, out_dir=out, app_id=app_id, force=True)
-    return Path(getattr(res, "out_dir", None) or out)
+    """The benchmark app's project for ``model``, rendered by devicekit.mobile_templates."""
+    from ..mobile_templates import render
+
+    return Path(render(model, platform=platform, out_dir=out, app_id=app_id, force=True).out_dir)
 
 
 def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None, team: str | None = None) -> Path:

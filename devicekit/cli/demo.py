@@ -26,8 +26,6 @@ def _faces() -> Path | None:
 
 
 def _steps(out: Path, model: str, faces: Path | None, frames: int) -> list[tuple[str, list[str]]]:
-    from .. import zoo
-
     name = model.split(":", 1)[1] if model.startswith("zoo:") else Path(model).stem
     art = out / f"{name}.tflite-int8.tflite"
     calib = ["--calib", str(faces / "unlabeled")] if faces else []
@@ -46,7 +44,6 @@ def _steps(out: Path, model: str, faces: Path | None, frames: int) -> list[tuple
                                 "--run-id", "demo-host"]))
         if "report" in registered:
             steps.append(("report", ["report", str(out / "runs" / "demo-host"), "-o", str(out / "report.html")]))
-    del zoo
     return steps
 
 
