@@ -251,7 +251,7 @@ def build_apks(artifact: Path, app_id: str, log) -> tuple[Path, Path]:
         raise EnvironmentMissing("building the APKs for Device Farm needs an Android SDK (ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
                                  hint="pass prebuilt ones: --apk app-benchmark.apk --test-apk app-benchmark-androidTest.apk "
                                       "(./gradlew :app:assembleBenchmark :app:assembleBenchmarkAndroidTest)")
-    slot = build.cache_root() / f"awsdf-{app_id}-{build.cache_key(artifact)}"
+    slot = build.apps_cache() / f"awsdf-{app_id}-{build.cache_key(artifact)}"
     app, test = slot / "app-benchmark.apk", slot / "app-benchmark-androidTest.apk"
     if app.exists() and test.exists():
         return app, test

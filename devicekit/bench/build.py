@@ -16,11 +16,12 @@ import subprocess
 from pathlib import Path
 
 from ..errors import DeviceError, EnvironmentMissing, InputError, UsageError
-from ..fsutil import sha256_file
+from ..fsutil import cache_root, sha256_file
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit") / "apps"
+def apps_cache() -> Path:
+    """Built benchmark apps, by model sha256 + template version."""
+    return cache_root() / "apps"
 
 
 def android_sdk() -> str | None:
@@ -115,7 +116,7 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None,
                  "devicekit.toml; or build the app yourself and pass --app App.app",
         )
     key = cache_key(model, platform)
-    slot = cache_root() / f"{platform}-{app_id}-{key}"
+    slot = apps_cache() / f"{platform}-{app_id}-{key}"
     built = slot / ("app-benchmark.apk" if platform == "android" else "Benchmark.app")
     if built.exists():
         return built
