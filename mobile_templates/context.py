@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field
 
 from devicekit.errors import InputError, UsageError
-from devicekit.face.crop import CROP_POLICY
-from devicekit.verify.one_euro import DEFAULT_PARAMS
 
 LANDMARK_TASKS = ("landmarks", "landmarks3d")
 DTYPES = ("float32", "int8", "uint8")
@@ -151,6 +149,9 @@ def _pick_output(outputs, n: int | None):
 
 def model_facts(manifest) -> ModelFacts:
     """Check the manifest describes a landmark model the templates support, and collect its facts."""
+    from devicekit.face.crop import CROP_POLICY  # the defaults, for a manifest that lacks them
+    from devicekit.verify.one_euro import DEFAULT_PARAMS
+
     m = manifest.model or {}
     task = m.get("task")
     if task not in LANDMARK_TASKS:
