@@ -254,5 +254,3 @@ def _layer_names(program):
         return paths[best] if best else None
 
     return layer
-
-
