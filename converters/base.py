@@ -147,10 +147,12 @@ class ConversionResult:
 
 def base_manifest(model, target: Target, inputs: list, outputs: list, quantization: dict, tools: tuple[str, ...]):
     """The manifest fields every target shares; the target adds its own, then ``finalize`` writes it."""
+    from devicekit.face.crop import CROP_POLICY
     from devicekit.manifest import Manifest, tool_versions
+    from devicekit.verify.one_euro import DEFAULT_PARAMS
 
     preprocess = model.spec.to_json()
-    preprocess["crop"] = default_crop_policy()
+    preprocess["crop"] = dict(CROP_POLICY)  # the face crop policy verify and the apps use
     return Manifest(
         artifact="",
         target=target.name,
@@ -159,26 +161,8 @@ def base_manifest(model, target: Target, inputs: list, outputs: list, quantizati
         inputs=inputs,
         outputs=outputs,
         preprocess=preprocess,
-        postprocess={"one_euro": default_one_euro()},
+        postprocess={"one_euro": dict(DEFAULT_PARAMS)},
         quantization=quantization,
         tools=tool_versions("torch", "onnx", *tools),
     )
 
-
-def default_crop_policy() -> dict:
-    """The face crop policy the model was trained with (issue 6's front-end owns the constants)."""
-    try:
-        from devicekit.face.crop import CROP_POLICY
-
-        return dict(CROP_POLICY)
-    except ImportError:
-        return {"detector": "opencv-haar-frontalface-default", "enlarge": 1.25, "square": True, "shift_y": 0.1, "rotation": False}
-
-
-def default_one_euro() -> dict:
-    try:
-        from devicekit.verify.one_euro import DEFAULT_PARAMS
-
-        return dict(DEFAULT_PARAMS)
-    except ImportError:
-        return {"min_cutoff": 1.0, "beta": 0.05, "d_cutoff": 1.0}

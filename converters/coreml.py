@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devicekit.errors import ConversionError, InputError, UnsupportedOpError, UsageError
+from devicekit.errors import ConversionError, InputError, UnsupportedOpError, UsageError, first_line
 from devicekit.manifest import TensorInfo, finalize
 
 from .base import ConversionResult, ConvertOptions, base_manifest, register_target
@@ -107,9 +107,8 @@ def capture(model):
         with torch.no_grad():
             return torch.jit.trace(model.module, (x,), check_trace=False), "torch.jit.trace"
     except Exception as exc:  # noqa: BLE001
-        first = lambda e: (str(e).strip().splitlines() or [type(e).__name__])[0][:200]  # noqa: E731
-        raise ConversionError(f"cannot capture {model.name} for CoreML: torch.export failed ({first(export_error)}) "
-                              f"and torch.jit.trace failed ({first(exc)})") from None
+        raise ConversionError(f"cannot capture {model.name} for CoreML: torch.export failed ({first_line(export_error, 200)}) "
+                              f"and torch.jit.trace failed ({first_line(exc, 200)})") from None
 
 
 @contextlib.contextmanager
@@ -217,8 +216,7 @@ def unsupported_op_error(model, exc: BaseException):
     m = (re.search(r"Unsupported fx node \S+, kind ([\w.:]+)", text) or re.search(r"op '([\w.:]+)' not implemented", text)
          or re.search(r"convert function for op '([\w.:]+)'", text))
     if not m:
-        first = text.strip().splitlines()[0][:300] if text.strip() else type(exc).__name__
-        return ConversionError(f"coremltools could not convert {model.name} ({first})")
+        return ConversionError(f"coremltools could not convert {model.name} ({first_line(exc)})")
     op = m.group(1).split("::")[-1].split(".")[0]
     layer = _layer_of(model, op)
     hint = FIX_HINTS.get(op.rstrip("_"), "rewrite the layer with ops CoreML supports, or register a composite op "

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from devicekit.errors import ConversionError
+from devicekit.errors import ConversionError, first_line
 
 from .float_search import Budget, Region, select
 
@@ -171,7 +171,7 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
         try:
             stats = activation_ranges(base, calib.inputs)
         except Exception as exc:  # noqa: BLE001 - an op the interpreter lacks, a bad shape: one line
-            raise ConversionError(f"W8A8 calibration of {model.name} in the MIL interpreter failed ({_first(exc)})",
+            raise ConversionError(f"W8A8 calibration of {model.name} in the MIL interpreter failed ({first_line(exc)})",
                                   hint="try --target coreml-int8 (int8 weights, fp16 activations)") from None
         policy = opts.policy
         tail, body = candidate_regions(mlmodel)
@@ -254,8 +254,3 @@ def _layer_names(program):
         return paths[best] if best else None
 
     return layer
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from devicekit.errors import ConversionError, EnvironmentMissing, UsageError
+from devicekit.errors import ConversionError, EnvironmentMissing, UsageError, first_line
 
 WORKER = Path(__file__).with_name("litert_torch_worker.py")
 
@@ -49,7 +49,7 @@ def convert_with_litert_torch(model, calib, precision: str) -> bytes:
         try:
             ep = torch.export.export(model.module, (x,))
         except Exception as exc:  # noqa: BLE001
-            raise ConversionError(f"torch.export of {model.name} failed ({str(exc).strip().splitlines()[0][:200]})") from None
+            raise ConversionError(f"torch.export of {model.name} failed ({first_line(exc, 200)})") from None
         torch.export.save(ep, tmp / "model.pt2")
         np.save(tmp / "calib.npy", calib.inputs.astype(np.float32))
         out = tmp / "model.tflite"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from devicekit.config import InputSpec
-from devicekit.errors import InputError, ModelMismatchError, UntrustedCheckpointError, UsageError
+from devicekit.errors import InputError, ModelMismatchError, UntrustedCheckpointError, UsageError, first_line
 from devicekit.landmarks import layout_for
 
 
@@ -179,10 +179,10 @@ def _torch_load(path: Path, trust: bool):
                 f"{path.name} needs full unpickling, which can run arbitrary code; refused",
                 hint="re-save it as a state dict, or pass --trust-checkpoint if you trust its origin",
             ) from None
-        raise InputError(f"{path.name}: not a PyTorch checkpoint ({_first_line(exc)})") from None
+        raise InputError(f"{path.name}: not a PyTorch checkpoint ({first_line(exc, 200)})") from None
     except Exception as exc:  # noqa: BLE001 - a damaged archive or pickle stream fails with whatever the reader
         # tripped over (KeyError: 101, struct.error, AssertionError, BadZipFile, ...): all of them mean "unreadable"
-        raise InputError(f"{path.name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise InputError(f"{path.name}: not a readable PyTorch checkpoint ({type(exc).__name__}: {first_line(exc, 200)})") from None
 
 
 def _is_zip(path: Path) -> bool:
@@ -190,11 +190,6 @@ def _is_zip(path: Path) -> bool:
         return zipfile.is_zipfile(path)
     except (zipfile.BadZipFile, OSError, ValueError):  # e.g. "zipfiles that span multiple disks": not one we read
         return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 ARCH_RE = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
@@ -215,9 +210,9 @@ def arch_class(arch: str):
     try:
         obj = getattr(importlib.import_module(mod_name), cls_name)
     except (ImportError, AttributeError) as exc:
-        raise UsageError(f"--arch {arch}: cannot import ({_first_line(exc)})") from None
+        raise UsageError(f"--arch {arch}: cannot import ({first_line(exc, 200)})") from None
     except Exception as exc:  # noqa: BLE001 - the user's module raised while importing
-        raise UsageError(f"--arch {arch}: importing {mod_name} failed ({type(exc).__name__}: {_first_line(exc)})") from None
+        raise UsageError(f"--arch {arch}: importing {mod_name} failed ({type(exc).__name__}: {first_line(exc, 200)})") from None
     if not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
         what = f"a {type(obj).__name__}" if not isinstance(obj, type) else f"class {obj.__name__}, not a torch.nn.Module"
         raise UsageError(f"--arch {arch} is {what}", hint="--arch names a torch.nn.Module subclass: package.module:Class")
@@ -236,7 +231,7 @@ def _load_state_dict(path, stem, arch, arch_args, trust, spec, overrides, landma
     try:
         module = cls(**(arch_args or {}))
     except Exception as exc:  # noqa: BLE001 - the user's constructor: TypeError for bad kwargs, anything else it raises
-        raise UsageError(f"--arch {arch} with --arch-args {arch_args}: {type(exc).__name__}: {_first_line(exc)}") from None
+        raise UsageError(f"--arch {arch} with --arch-args {arch_args}: {type(exc).__name__}: {first_line(exc, 200)}") from None
     state = _torch_load(path, trust)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -271,7 +266,7 @@ def _load_torchscript(path, stem, spec, overrides, landmarks, trust) -> LoadedMo
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as exc:
-        msg = _first_line(exc)
+        msg = first_line(exc, 200)
         if "constants.pkl" in msg or "PytorchStreamReader" in msg or "file not found" in msg:
             # a zip checkpoint that is not TorchScript: most likely a state dict
             state = _torch_load(path, trust)
@@ -296,7 +291,7 @@ def _load_export(path, stem, spec, overrides, landmarks) -> LoadedModel:
     try:
         ep = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a broken archive
-        raise InputError(f"{path.name}: not a readable torch.export program ({_first_line(exc)})") from None
+        raise InputError(f"{path.name}: not a readable torch.export program ({first_line(exc, 200)})") from None
     finally:
         log.setLevel(level)
     inputs = [s for s in ep.graph_signature.input_specs if s.kind.name == "USER_INPUT"]
@@ -330,7 +325,7 @@ def _load_onnx(path, stem, spec, overrides, landmarks) -> LoadedModel:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - onnx raises DecodeError, ValidationError, ...
-        raise InputError(f"{path.name}: not a valid ONNX model ({_first_line(exc)})") from None
+        raise InputError(f"{path.name}: not a valid ONNX model ({first_line(exc, 200)})") from None
     init = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in init]
     if len(inputs) != 1:
@@ -361,6 +356,6 @@ def check_input_shape(model: LoadedModel) -> list:
         return sess.run(None, {sess.get_inputs()[0].name: x})
     except Exception as exc:  # noqa: BLE001 - shape errors surface as many exception types
         raise ModelMismatchError(
-            f"input shape {list(model.spec.shape)} does not fit {model.name} ({_first_line(exc)})",
+            f"input shape {list(model.spec.shape)} does not fit {model.name} ({first_line(exc, 200)})",
             hint="fix --input-shape N,C,H,W",
         ) from None

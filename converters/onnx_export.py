@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from devicekit.errors import ConversionError, UnsupportedOpError
+from devicekit.errors import ConversionError, UnsupportedOpError, first_line
 
 
 def _quiet_export(torch, module, x, path: Path, dynamo: bool, kwargs: dict) -> None:
@@ -56,7 +56,7 @@ def export_onnx(model, path: Path) -> Path:
             return path
         except Exception as exc:  # noqa: BLE001 - the exporters raise many kinds
             errors.append(exc)
-    msg = str(errors[-1]).strip().splitlines()[0] if str(errors[-1]).strip() else type(errors[-1]).__name__
+    msg = first_line(errors[-1], None)
     for exc in errors:
         text = str(exc)
         if "roi_align" in text or "torchvision::" in text:

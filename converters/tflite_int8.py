@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from devicekit.errors import ConversionError
+from devicekit.errors import ConversionError, first_line
 
 from .float_search import Budget, Region, select
 
@@ -330,7 +330,7 @@ class _Quantizer:
                                    denylisted_nodes=sorted(nodes) or None)
             except Exception as exc:  # noqa: BLE001 - the MLIR quantiser raises ConverterError & co
                 raise ConversionError(f"int8 quantisation of {self.model.name} failed "
-                                      f"({str(exc).strip().splitlines()[0][:300]})") from None
+                                      f"({first_line(exc)})") from None
             self._built[nodes] = float_outputs(q)
         return self._built[nodes]
 

@@ -8,6 +8,17 @@ environment problem that is not the user's input (device gone, SDK missing),
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int | None = 300, typed: bool = False) -> str:
+    """The first line of an exception's message, cut at ``limit`` characters (None: whole); its type name when empty.
+
+    ``typed``: ``"TypeName: line"``. For one-line reasons in messages built from a library's exception."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0][:limit]
+    return f"{type(exc).__name__}: {line}" if typed else line
+
+
 class DevicekitError(Exception):
     """Base class: ``message`` is one line; ``hint`` says what to do next."""
 

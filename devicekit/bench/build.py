@@ -1,6 +1,6 @@
 """Getting the benchmark app onto a phone: a given --apk/--app, or render + build + cache.
 
-Rendering is ``devicekit.mobile_templates``'s job; this module calls its render API, builds the
+Rendering is ``devicekit.mobile_templates``'s job; this module calls its ``render``, builds the
 rendered project with its Gradle wrapper (``:app:assembleBenchmark``: the release configuration,
 minified and not debuggable, signed with the debug key, plus the benchmark activity) or ``xcodebuild``
 (Release, ``DEVELOPMENT_TEAM`` from ``--team``) when an SDK / Xcode is present, and caches the result
@@ -16,11 +16,12 @@ import subprocess
 from pathlib import Path
 
 from ..errors import DeviceError, EnvironmentMissing, InputError, UsageError
-from ..fsutil import sha256_file
+from ..fsutil import cache_root, sha256_file
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("DEVICEKIT_CACHE") or Path.home() / ".cache" / "devicekit") / "apps"
+def apps_cache() -> Path:
+    """Built benchmark apps, by model sha256 + template version."""
+    return cache_root() / "apps"
 
 
 def android_sdk() -> str | None:
@@ -71,13 +72,8 @@ def xcode_output(derived: Path, scheme: str) -> Path:
 
 def template_version(platform: str = "android") -> str:
     """The template tree's own content hash (so any template edit invalidates cached builds)."""
-    try:
-        from .. import mobile_templates as mt
-    except ImportError:
-        return "none"
-    declared = getattr(mt, "TEMPLATE_VERSION", None)
-    if declared:
-        return str(declared)
+    from .. import mobile_templates as mt
+
     tree = Path(mt.__file__).parent / platform
     return sha256_file(tree)[:12] if tree.is_dir() else "none"
 
@@ -101,19 +97,10 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
 
 
 def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
-    """Call the package issue's render API; a clear EnvironmentMissing when it is not there yet."""
-    try:
-        from .. import mobile_templates as mt
-    except ImportError:
-        mt = None
-    render = getattr(mt, "render", None) if mt else None
-    if render is None:
-        raise EnvironmentMissing(
-            "devicekit.mobile_templates has no render API in this install, so the benchmark app cannot be generated",
-            hint=f"pass a prebuilt app with {'--apk FILE' if platform == 'android' else '--app App.app'}",
-        )
-    res = render(model, platform=platform, out_dir=out, app_id=app_id, force=True)
-    return Path(getattr(res, "out_dir", None) or out)
+    """The benchmark app's project for ``model``, rendered by devicekit.mobile_templates."""
+    from ..mobile_templates import render
+
+    return Path(render(model, platform=platform, out_dir=out, app_id=app_id, force=True).out_dir)
 
 
 def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None, team: str | None = None) -> Path:
@@ -129,7 +116,7 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None,
                  "devicekit.toml; or build the app yourself and pass --app App.app",
         )
     key = cache_key(model, platform)
-    slot = cache_root() / f"{platform}-{app_id}-{key}"
+    slot = apps_cache() / f"{platform}-{app_id}-{key}"
     built = slot / ("app-benchmark.apk" if platform == "android" else "Benchmark.app")
     if built.exists():
         return built

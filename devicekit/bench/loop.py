@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import EnvironmentMissing, InputError, UsageError
+from ..errors import EnvironmentMissing, InputError, UsageError, first_line
 
 FRAMES_HEADER = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us"
 PROTOCOL = 2  # DEVICE_PROTOCOL.md: what this side writes; results.py reads 1 and 2
@@ -127,8 +127,7 @@ class OnnxModel:
         try:
             self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise InputError(f"{path.name}: onnxruntime cannot load it ({first})") from None
+            raise InputError(f"{path.name}: onnxruntime cannot load it ({first_line(exc, None)})") from None
         i = self.sess.get_inputs()[0]
         shape = [s if isinstance(s, int) else 1 for s in i.shape]
         dtype = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}.get(i.type, np.float32)

@@ -173,4 +173,13 @@ def load_run(path: str | Path) -> dict:
         summary["stats"] = summarize(rows, summary.get("device") or None)
     summary["_rows"] = rows
     summary["_dir"] = str(p)
+    return _compat(summary)
+
+
+def _compat(summary: dict) -> dict:
+    """A summary from before ``device_name`` held the device in ``target``: moved there, the manifest's keys None."""
+    if "device_name" not in summary:
+        summary["device_name"] = summary.pop("target", None)
+        for key in ("target", "model", "precision", "runtime"):
+            summary.setdefault(key, None)
     return summary

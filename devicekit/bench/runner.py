@@ -76,15 +76,34 @@ class BenchConfig:
         return 300.0 + 2 * (self.duration_s or 0)
 
 
-def _input_norm(artifact: Path):
+def _manifest(artifact: Path):
+    """The artifact's manifest, or None (none beside it, or not one devicekit can read: bench runs it anyway)."""
     from ..manifest import read_manifest
 
     try:
-        m = read_manifest(artifact, required=False)
+        return read_manifest(artifact, required=False)
     except DevicekitError:
-        m = None
+        return None
+
+
+def _input_norm(artifact: Path):
+    m = _manifest(artifact)
     pre = (m.preprocess if m else None) or {}
     return pre.get("mean"), pre.get("std")
+
+
+def run_meta(artifact: Path, device_name: str, platform: str) -> dict:
+    """summary.json's account of what ran where: the artifact, ``device_name`` (what --device named) and, from the
+    artifact's manifest, its ``target`` (e.g. tflite-int8), ``model`` (name), ``precision`` (the quantisation mode)
+    and ``runtime`` (the one package recorded for ``platform``); None where the manifest has nothing to say."""
+    m = _manifest(artifact)
+    return {
+        "artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "device_name": device_name,
+        "platform": platform, "target": m.target if m else None, "model": (m.model or {}).get("name") if m else None,
+        "precision": (m.quantization or {}).get("mode") if m else None,
+        "runtime": ((m.results or {}).get("runtimes") or {}).get(platform) if m else None,
+        "runtimes": {"verify": _verify_runtime(artifact, m)},
+    }
 
 
 def check_artifact(p: Path):
@@ -149,13 +168,11 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
     run_id = cfg.run_id or new_run_id(dev.info.profile or dev.info.platform)
     run_dir = Path(cfg.runs_dir) / run_id
     meta = {
-        "artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "target": cfg.device,
-        "platform": dev.info.platform, "device_id": dev.info.id, "profile": dev.info.profile,
+        **run_meta(artifact, cfg.device, dev.info.platform), "device_id": dev.info.id, "profile": dev.info.profile,
         "transport": dev.info.transport,
         "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
                      "compute_units": cfg.compute_units, "golden": cfg.golden,
                      "duration_s": cfg.duration_s, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
-        "runtimes": {"verify": _verify_runtime(artifact)},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
@@ -181,14 +198,8 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
     return result
 
 
-def _verify_runtime(artifact: Path) -> str | None:
-    """The runtime verify judged this artifact with (the manifest's record, else this host's)."""
-    from ..manifest import read_manifest
-
-    try:
-        m = read_manifest(artifact, required=False)
-    except DevicekitError:
-        m = None
+def _verify_runtime(artifact: Path, m) -> str | None:
+    """The runtime verify judged this artifact with (its manifest ``m``'s record, else this host's)."""
     recorded = ((m.results or {}).get("runtimes") or {}).get("verify") if m else None
     if recorded:
         return recorded

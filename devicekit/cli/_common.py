@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from rich.console import Console
 from rich.markup import escape
 
-from ..errors import DevicekitError
+from ..errors import DevicekitError, first_line
 
 # Wide tables when piped or logged (rich falls back to 80 columns without a terminal).
 _WIDTH = None if sys.stderr.isatty() else int(os.environ.get("COLUMNS", "160"))
@@ -211,9 +211,8 @@ def fail(exc: BaseException) -> "NoReturn":  # noqa: F821
     if isinstance(exc, KeyboardInterrupt):
         err_console.print("[bold red]error:[/] interrupted")
         raise typer.Exit(130)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     err_console.print(
-        f"[bold red]error:[/] internal error: {type(exc).__name__}: {escape(text)} (run with --debug for the traceback)"
+        f"[bold red]error:[/] internal error: {escape(first_line(exc, None, typed=True))} (run with --debug for the traceback)"
     )
     if state.debug:
         traceback.print_exception(exc)

@@ -7,10 +7,10 @@ it runs, so the demo doubles as a recipe.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,35 +25,55 @@ def _faces() -> Path | None:
     return face_data_dir(fetch=True)
 
 
-def _steps(out: Path, model: str, faces: Path | None, frames: int) -> list[tuple[str, list[str]]]:
-    from .. import zoo
+TARGET = "tflite-int8"
 
-    name = model.split(":", 1)[1] if model.startswith("zoo:") else Path(model).stem
-    art = out / f"{name}.tflite-int8.tflite"
+
+def _convert(out: Path, model: str, faces: Path | None) -> tuple[str, list[str]]:
     calib = ["--calib", str(faces / "unlabeled")] if faces else []
-    steps = [
-        ("convert", ["convert", model, "--target", "tflite-int8", "-o", str(out), *calib]),
-        ("check", ["check", str(art), "--budget", "play-apk"]),
-    ]
-    registered = _registered()
-    if "verify" in registered and faces:
+    return "convert", ["convert", model, "--target", TARGET, "-o", str(out), *calib]
+
+
+def _steps(out: Path, art: Path, model: str, faces: Path | None, frames: int) -> list[tuple[str, list[str]]]:
+    """The steps after convert, on the artifact ``art`` it wrote."""
+    steps = [("check", ["check", str(art), "--budget", "play-apk"])]
+    if faces:
         steps.append(("verify", ["verify", str(art), "--reference", model, "--images", str(faces / "annotated"),
                                  "--annotations", str(faces / "annotated"), "--report", str(out / "verify")]))
-    if "package" in registered:
-        steps.append(("package", ["package", str(art), "--platform", "android", "-o", str(out / "android"), "--force"]))
-    if "bench" in registered:
-        steps.append(("bench", ["bench", str(art), "--device", "host", "--frames", str(frames), "--runs-dir", str(out / "runs"),
-                                "--run-id", "demo-host"]))
-        if "report" in registered:
-            steps.append(("report", ["report", str(out / "runs" / "demo-host"), "-o", str(out / "report.html")]))
-    del zoo
-    return steps
+    return [*steps,
+            ("package", ["package", str(art), "--platform", "android", "-o", str(out / "android"), "--force"]),
+            ("bench", ["bench", str(art), "--device", "host", "--frames", str(frames), "--runs-dir", str(out / "runs"),
+                       "--run-id", "demo-host"]),
+            ("report", ["report", str(out / "runs" / "demo-host"), "-o", str(out / "report.html")])]
 
 
-def _registered() -> set[str]:
-    from . import COMMAND_MODULES
+def _artifact(out: Path, model: str) -> Path:
+    """The artifact convert wrote for ``model`` and TARGET, found through the manifests in ``out`` (newest first)."""
+    from ..manifest import Manifest
 
-    return set(COMMAND_MODULES)
+    found = []
+    for p in out.glob("*.json"):
+        try:
+            m = Manifest.from_json(json.loads(p.read_text(encoding="utf-8")))
+        except (DevicekitError, ValueError, TypeError, KeyError, AttributeError):
+            continue  # not a manifest (verify's or another tool's JSON)
+        source = str((m.model or {}).get("source"))
+        if m.target == TARGET and source in (model, str(Path(model))) and (out / m.artifact).exists():
+            found.append((p.stat().st_mtime, out / m.artifact))
+    if not found:
+        raise DevicekitError(f"demo: convert wrote no {TARGET} manifest for {model} in {out}")
+    return max(found)[1]
+
+
+def _run(i: int, n: int, name: str, argv: list[str]) -> None:
+    from rich.markup import escape
+
+    info(f"\n[bold]{i}/{n} {name}[/]: {escape(command('devicekit', *argv))}")
+    r = subprocess.run([sys.executable, "-m", "devicekit", *argv])
+    if r.returncode == 130:
+        raise KeyboardInterrupt
+    if r.returncode != 0:
+        err = GateFailed if r.returncode == 1 else (EnvironmentMissing if r.returncode == 3 else DevicekitError)
+        raise err(f"demo step {name!r} failed (exit {r.returncode}); see its message above")
 
 
 def register(app: typer.Typer) -> None:
@@ -70,16 +90,10 @@ def register(app: typer.Typer) -> None:
         faces = _faces()
         if faces is None:
             warn("no real face data available: calibration falls back to synthetic images and verify is skipped")
-        steps = _steps(out, model, faces, frames)
-        for i, (name, argv) in enumerate(steps, 1):
-            info(f"\n[bold]{i}/{len(steps)} {name}[/]: {escape(command('devicekit', *argv))}")
-            r = subprocess.run([sys.executable, "-m", "devicekit", *argv])
-            if r.returncode == 130:
-                raise KeyboardInterrupt
-            if r.returncode != 0:
-                err = GateFailed if r.returncode == 1 else (EnvironmentMissing if r.returncode == 3 else DevicekitError)
-                raise err(f"demo step {name!r} failed (exit {r.returncode}); see its message above")
+        n = 1 + len(_steps(out, Path(), model, faces, frames))  # how many steps follow does not depend on the artifact
+        _run(1, n, *_convert(out, model, faces))
+        art = _artifact(out, model)
+        for i, (name, argv) in enumerate(_steps(out, art, model, faces, frames), 2):
+            _run(i, n, name, argv)
         info(f"\n[green]demo done[/]: everything is in {escape(str(out))}/")
-        art = next((a for name, a in steps if name == "check"), None)  # the artifact the steps made
-        next_steps(command("open", out / "report.html"),
-                   *([command("devicekit", "bench", art[1], "--device", "pixel7")] if art else []))
+        next_steps(command("open", out / "report.html"), command("devicekit", "bench", art, "--device", "pixel7"))

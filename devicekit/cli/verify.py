@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     @handle_errors
     def verify_cmd(
-        artifact: Path = typer.Argument(..., help="The converted model (.tflite; .mlpackage is reported as not verified)"),
+        artifact: Path = typer.Argument(..., help="The converted model (.tflite, or .mlpackage run in devicekit's MIL reference interpreter)"),
         reference: Optional[str] = typer.Option(None, "--reference", "-r", help="The PyTorch model it came from: zoo:NAME or a checkpoint as `convert` takes"),
         images: Optional[Path] = typer.Option(None, "--images", help="Folder (or one file) of face images"),
         annotations: Optional[Path] = typer.Option(None, "--annotations", help="Folder of iBUG .pts (1-based) / .json by image stem, or one JSON file; default: next to each image"),

@@ -19,12 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import first_line
+
 TIMEOUT_S = 120
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:300]}" if text else type(exc).__name__
 
 
 def _onnx(path: str) -> dict:
@@ -35,7 +32,7 @@ def _onnx(path: str) -> dict:
         model = onnx.load(path, load_external_data=False)
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # noqa: BLE001 - the checker's verdict, whatever it raises
-        return {"ok": False, "stage": "checker", "error": _first(exc), "runtime": None}
+        return {"ok": False, "stage": "checker", "error": first_line(exc, typed=True), "runtime": None}
     try:
         import onnxruntime as ort
     except ImportError:
@@ -44,7 +41,7 @@ def _onnx(path: str) -> dict:
     try:
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "stage": "session", "error": _first(exc), "runtime": runtime}
+        return {"ok": False, "stage": "session", "error": first_line(exc, typed=True), "runtime": runtime}
     types = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
              "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
              "tensor(bool)": np.bool_}
@@ -53,7 +50,7 @@ def _onnx(path: str) -> dict:
                  for i in sess.get_inputs()}
         sess.run(None, feeds)
     except Exception as exc:  # noqa: BLE001
-        return {"ok": False, "stage": "run", "error": _first(exc), "runtime": runtime}
+        return {"ok": False, "stage": "run", "error": first_line(exc, typed=True), "runtime": runtime}
     return {"ok": True, "stage": "run", "error": None, "runtime": runtime}
 
 
@@ -69,7 +66,7 @@ def _mlpackage(path: str) -> dict:
         import coremltools as ct
         from coremltools.converters.mil.frontend.milproto.load import load
     except Exception as exc:  # noqa: BLE001
-        return {"ok": True, "stage": "loader", "error": None, "runtime": None, "note": f"coremltools unavailable ({_first(exc)})"}
+        return {"ok": True, "stage": "loader", "error": None, "runtime": None, "note": f"coremltools unavailable ({first_line(exc, typed=True)})"}
     try:
         m = ct.models.MLModel(path, skip_model_load=True)
         spec = m.get_spec()
@@ -80,7 +77,7 @@ def _mlpackage(path: str) -> dict:
                                  "defaultFunctionName)")
             load(spec, spec.specificationVersion, m.weights_dir)
     except Exception as exc:  # noqa: BLE001 - coremltools' verdict, whatever it raises
-        return {"ok": False, "stage": "loader", "error": _first(exc), "runtime": f"coremltools {ct.__version__}"}
+        return {"ok": False, "stage": "loader", "error": first_line(exc, typed=True), "runtime": f"coremltools {ct.__version__}"}
     return {"ok": True, "stage": "loader", "error": None, "runtime": f"coremltools {ct.__version__}"}
 
 

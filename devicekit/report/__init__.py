@@ -18,6 +18,8 @@ from . import svg
 
 COLUMNS = [
     ("device", lambda r: _label(r)),
+    ("model", lambda r: r.get("model")),
+    ("precision", lambda r: r.get("precision")),
     ("delegate", lambda r: r.get("settings", {}).get("delegate")),
     ("threads", lambda r: r.get("settings", {}).get("threads")),
     ("frames", lambda r: r["stats"]["frames"]),
@@ -45,7 +47,7 @@ COLUMNS = [
 
 def _label(r: dict) -> str:
     d = r.get("device") or {}
-    return f"{d.get('model') or r.get('target')} [{r.get('run')}]"
+    return f"{d.get('model') or r.get('device_name')} [{r.get('run')}]"
 
 
 def _thermal(t: dict) -> str:

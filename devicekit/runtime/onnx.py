@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EnvironmentMissing, InputError
-from .tflite import first_line
+from ..errors import EnvironmentMissing, InputError, first_line
 
 
 class OnnxRunner:

@@ -21,12 +21,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..errors import first_line
+
 TIMEOUT_S = 120
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def delegated_ops(ops: list[dict]) -> tuple[list[int], list[int], int]:
@@ -61,13 +58,13 @@ def _run(path: str) -> dict:
         try:
             it = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=resolver)
         except Exception as exc:  # noqa: BLE001 - LiteRT raises ValueError / RuntimeError
-            res.update(load=False, error=_first(exc))
+            res.update(load=False, error=first_line(exc))
             continue
         res["load"] = True
         try:
             it.allocate_tensors()
         except Exception as exc:  # noqa: BLE001
-            res.update(allocate=False, error=_first(exc))
+            res.update(allocate=False, error=first_line(exc))
             continue
         res["allocate"] = True
         ops = it._get_ops_details()
@@ -81,7 +78,7 @@ def _run(path: str) -> dict:
             it.invoke()
             res["invoke"] = True
         except Exception as exc:  # noqa: BLE001
-            res.update(invoke=False, error=_first(exc))
+            res.update(invoke=False, error=first_line(exc))
     out["verdict"] = verdict(out["builtin"], out.get("xnnpack", {}))
     return out
 

@@ -15,18 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, UsageError
+from ..errors import InputError, UsageError, first_line
 
 DELEGATES = ("xnnpack", "cpu")
 
 
 class DelegateError(InputError):
     """The delegate a phone would apply cannot take this model (LiteRT's reason in the message)."""
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 class TFLiteRunner:

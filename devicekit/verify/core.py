@@ -192,7 +192,8 @@ def prepare_images(images, spec: InputSpec) -> tuple[list[Face], list[dict]]:
 def quick_verify(artifact_path, reference_module, spec: InputSpec, images, prepared=None) -> dict:
     """The quick check ``convert`` runs when faces are available.
 
-    ``artifact_path``: a .tflite (or .mlpackage: reported as not verified);
+    ``artifact_path``: a .tflite, or an .mlpackage run in devicekit's MIL reference
+    interpreter (reported as not verified only when it holds an op the interpreter does not cover);
     ``reference_module``: a torch module or converters.LoadedModel returning
     [N, L, 2] landmarks in input pixels; ``spec``: the model input;
     ``images``: a folder or a list of image paths (annotations are picked up

@@ -18,7 +18,7 @@ from ..errors import InputError
 
 
 class NotVerified(Exception):
-    """This artifact cannot be run on this machine; the reason goes into the report."""
+    """No number for this artifact here (an op the MIL reference interpreter does not cover); the reason goes into the report."""
 
 
 def _landmarks(outputs: list[np.ndarray], count: int | None) -> np.ndarray:

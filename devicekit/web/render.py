@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EnvironmentMissing, InputError
-from ..fsutil import jsonable
+from ..fsutil import cache_root, jsonable
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
@@ -115,9 +115,7 @@ def find_node_modules() -> Path:
 
 
 def find_detector() -> Path:
-    env = os.environ.get("DEVICEKIT_CACHE")
-    root = Path(env) if env else Path.home() / ".cache" / "devicekit"
-    for p in sorted((root / "test-models").glob(f"mediapipe-*/{DETECTOR_FILE}")):
+    for p in sorted((cache_root() / "test-models").glob(f"mediapipe-*/{DETECTOR_FILE}")):
         return p
     raise EnvironmentMissing(f"the face detector {DETECTOR_FILE} is missing",
                              hint="python scripts/fetch_test_models.py (extracts it from the mediapipe wheel on PyPI)")

@@ -20,13 +20,10 @@ import json
 import os
 from pathlib import Path
 
+from devicekit.errors import first_line
+
 ROOT = Path(__file__).resolve().parents[2]
 BAD = ("refused", "no-allocate", "no-invoke", "crashed", "timeout")
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0][:240]}" if text else type(exc).__name__
 
 
 def sound_tflite(data: bytes) -> str | None:
@@ -55,7 +52,7 @@ def sound_tflite(data: bytes) -> str | None:
     try:
         m = schema.ModelT.InitFromPackedBuf(data, 0)
     except Exception as exc:  # noqa: BLE001 - struct.error, ValueError, IndexError on out-of-range reads
-        return f"object API: {_first(exc)}"
+        return f"object API: {first_line(exc, 240, typed=True)}"
     finally:
         flatbuffers.table.Table.String = plain
     for i, b in enumerate(m.buffers or []):
@@ -75,7 +72,7 @@ def judge_tflite(path: str) -> dict:
         res = _run(path)
     except Exception as exc:  # noqa: BLE001 - LiteRT loaded it but its Python API cannot describe it (a name that is
         # not UTF-8): devicekit's probe child dies with that traceback, so the file cannot be used from Python
-        return {"verdict": "refused", "error": f"LiteRT's Python API: {_first(exc)}", "unsound": unsound, "xnnpack": "no"}
+        return {"verdict": "refused", "error": f"LiteRT's Python API: {first_line(exc, 240, typed=True)}", "unsound": unsound, "xnnpack": "no"}
     b, x = res.get("builtin", {}), res.get("xnnpack", {})
     if b.get("invoke") or x.get("invoke"):
         verdict = "runs"
@@ -129,7 +126,7 @@ def handle(req: dict) -> tuple[int, dict]:
     try:
         return 0, JUDGES[Path(path).suffix.lower()](path)
     except Exception as exc:  # noqa: BLE001 - a bug in the judge itself is reported, not fatal
-        return 0, {"verdict": "judge-error", "error": _first(exc)}
+        return 0, {"verdict": "judge-error", "error": first_line(exc, 240, typed=True)}
 
 
 class Oracle:
