@@ -448,13 +448,16 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
     budget = Budget(lambda: len(q.trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS)
     chosen, current = select((tail, learned), score, cost, fits, budget)
     notes += [budget.note()] if budget.note() else []
-    # a float output layer chosen in its float form: does the cheaper form (int8 weights) pass on top of the rest?
+    # a fully connected layer chosen in its float form (an output layer or one in the body): does the cheaper
+    # form, int8 weights with float activations, pass on top of the rest? (MTCNN ONet's first Linear: 865 KB float)
     for i, r in enumerate(chosen):
-        if not r.int8_weights and any(c.name == r.name + " with int8 weights" for c in tail):
-            lighter = next(c for c in tail if c.name == r.name + " with int8 weights")
-            trial = chosen[:i] + [lighter] + chosen[i + 1:]
-            if current <= 1.0 and score(trial) <= 1.0:
-                chosen, current = trial, score(trial)
+        if r.int8_weights or not (r.name.startswith("FULLY_CONNECTED #") or any(c.name == r.name + " with int8 weights" for c in tail)):
+            continue
+        lighter = next((c for c in tail if c.name == r.name + " with int8 weights"), None) or Region(
+            r.name + " with int8 weights", r.why + "; int8 weights, float activations", r.ops, r.nodes, int8_weights=True)
+        trial = chosen[:i] + [lighter] + chosen[i + 1:]
+        if current <= 1.0 and score(trial) <= 1.0:
+            chosen, current = trial, score(trial)
     notes.append(f"searched {len(q.trials)} configurations in {time.perf_counter() - t0:.0f} s")
     return finish(chosen, notes, base)
 

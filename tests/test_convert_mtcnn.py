@@ -153,6 +153,20 @@ def test_onet_pt2_converts_to_int8(onet_files, tmp_path, face_crops):
         _assert_face_probability(b[2], ref[2])
 
 
+def test_a_sensitive_linear_keeps_int8_weights(onet_files, tmp_path):
+    """With 48 calibration images the search keeps ONet's first Linear out of int8 activations; it keeps it with
+    int8 weights (float activations), not as an 865 KB float layer: the file stays near a quarter of fp32."""
+    ts, _, _ = onet_files
+    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--calib", str(face_data() / "unlabeled"),
+             "--calib-count", "48", "-o", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    art = json.loads(r.stdout)["artifacts"][0]
+    man = json.loads(Path(art["artifact"] + ".json").read_text())
+    forms = {f["region"]: f["form"] for f in man["quantization"]["float_regions"]}
+    assert all(f != "float" for name, f in forms.items() if name.startswith("FULLY_CONNECTED")), forms
+    assert art["size_bytes"] <= 0.3 * 1_525 * 1024, art["size_bytes"]
+
+
 def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
     """--policy all-int8 on ONet misses the bbox head's limit: exit 1, the head named, the file kept and marked failed."""
     ts, _, _ = onet_files
