@@ -332,9 +332,9 @@ def grouped_conv_as_depthwise_sum(model) -> list[str]:
     XNNPACK runs a grouped convolution as one GEMM per group whose width is
     the group's output count: with one output per group it is a matrix-vector
     loop. Measured on heatmap2s's second stage (3x3, 68 groups of 4 inputs,
-    one output each, 2.5 M MACs at 32x32): 0.87 ms in fp32 and 2.41 ms in
-    int8 on one thread, a third of the fp32 model and 60 % of the int8 one;
-    rewritten, 0.34 and 0.18 ms (benchmarks/cut_latency.md).
+    one output each, 2.5 M MACs at 32x32): 1.01 ms in fp32 and 2.52 ms in
+    int8 on one thread, a third of the fp32 model and 55 % of the int8 one;
+    rewritten, 0.48 and 0.17 ms (benchmarks/cut_latency.md).
     The same numbers come from a depthwise convolution (every input channel
     with its own kernel per output, ``multiplier`` outputs each) followed by a
     1x1 convolution whose weights are 0 and 1 (the sum over each group's
