@@ -28,7 +28,9 @@ import numpy as np
 from devicekit.errors import ConversionError, UsageError
 from devicekit.manifest import TensorInfo, finalize
 
-from .base import ConversionResult, ConvertOptions, base_manifest, register_target
+from devicekit.registry import TARGETS, attach_target
+
+from .base import ConversionResult, ConvertOptions, TFLiteOptions, base_manifest
 from .onnx_export import export_onnx
 from .tflite_int8 import graph_ops, quantize_int8
 
@@ -205,7 +207,7 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
     from devicekit.fsutil import atomic_write_bytes
 
     path = opts.out_dir / f"{model.name}.{target.name}{target.suffix}"
-    if not opts.extra.get("keep_names"):
+    if not (opts.resolved.get(target.name) or TFLiteOptions()).keep_names:
         from .tflite_edit import strip_names
 
         data = strip_names(data)
@@ -224,8 +226,6 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
 
 def _run(precision: str):
     def run(model, opts: ConvertOptions, calib) -> ConversionResult:
-        from .base import TARGETS
-
         target = TARGETS[f"tflite-{precision}"]
         t0 = time.perf_counter()
         if opts.backend == "litert-torch":
@@ -272,9 +272,6 @@ def _run(precision: str):
     return run
 
 
-register_target("tflite-fp32", family="tflite", suffix=".tflite", precision="fp32", needs_calibration=False,
-                description="TFLite, float32 weights and activations")(_run("fp32"))
-register_target("tflite-fp16", family="tflite", suffix=".tflite", precision="fp16", needs_calibration=False,
-                description="TFLite, float16 weights (dequantised at load or run on GPU in fp16)")(_run("fp16"))
-register_target("tflite-int8", family="tflite", suffix=".tflite", precision="int8", needs_calibration=True,
-                description="TFLite, full-integer int8 calibrated on real images; float tail per policy")(_run("int8"))
+attach_target("tflite-fp32", _run("fp32"), options=TFLiteOptions)
+attach_target("tflite-fp16", _run("fp16"), options=TFLiteOptions)
+attach_target("tflite-int8", _run("int8"), options=TFLiteOptions)

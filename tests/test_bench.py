@@ -127,7 +127,7 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
 
 def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
     from devicekit.bench import BenchConfig, run_bench
-    from devicekit.bench import loop
+    from devicekit.device import loop
     from devicekit.errors import Interrupted
 
     real = loop.run_loop

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from devicekit.verify.one_euro import DEFAULT_PARAMS, OneEuroFilter, filter_sequence, jitter, measure_lag, synthetic_lag
+from devicekit.face.one_euro import DEFAULT_PARAMS, OneEuroFilter, filter_sequence, jitter, measure_lag, synthetic_lag
 
 
 def _paper(xs, ts, min_cutoff, beta, d_cutoff):

@@ -246,7 +246,7 @@ def test_crop_and_one_euro_defaults_have_one_definition(models, tmp_path):
 
     from devicekit.converters.base import base_manifest
     from devicekit.face.crop import CROP_POLICY
-    from devicekit.verify.one_euro import DEFAULT_PARAMS
+    from devicekit.face.one_euro import DEFAULT_PARAMS
 
     f = render(models["odd"], "android", tmp_path / "d").facts  # its manifest has neither: the defaults
     assert f.crop == CROP_POLICY and f.one_euro == DEFAULT_PARAMS

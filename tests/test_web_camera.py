@@ -91,7 +91,7 @@ def check_against_python(artifact: Path, rep: dict, frame: np.ndarray) -> dict:
     from devicekit.config import InputSpec
     from devicekit.face.crop import CropBox, box_from_detection, box_from_landmarks, crop_image, to_image
     from devicekit.manifest import read_manifest
-    from devicekit.tflite_run import TFLiteRunner
+    from devicekit.runtime import TFLiteRunner
     from devicekit.web.detector import detect, to_haar
     from devicekit.web.render import DETECTOR, find_detector
 

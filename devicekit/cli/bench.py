@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         set_mode(json_out)
         from rich.markup import escape
 
+        from .. import mobile_templates  # noqa: F401  (attaches the packagers that render benchmark apps)
         from ..bench import BenchConfig, run_bench
         from ..errors import UsageError
 

@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..face.crop import CROP_POLICY, box_from_detection, box_from_landmarks, to_image
 from .core import model_pixels
 from .metrics import inter_ocular
-from .one_euro import DEFAULT_PARAMS, filter_sequence, jitter
+from ..face.one_euro import DEFAULT_PARAMS, filter_sequence, jitter
 
 
 def iter_frames(path: str | Path, every: int = 1):

@@ -30,6 +30,7 @@ from pathlib import Path
 from ..device.base import Device, DeviceInfo, RunSpec
 from ..errors import DeviceError, EnvironmentMissing, UsageError
 from ..fsutil import sha256_file
+from ..registry import DeviceKind, register_device_kind
 from .browser import Chromium, browser_version, find_browser
 from .server import WebServer
 
@@ -311,3 +312,6 @@ def list_browsers() -> list[DeviceInfo]:
         return []
     return [DeviceInfo(platform="web", id="chrome", state="device", model=browser_version(path), name="chrome (headless)",
                        manufacturer="browser", transport="devtools-pipe", profile="chrome", extra={"browser": path})]
+
+
+register_device_kind(DeviceKind("web", "web", list_browsers, is_web_device, open_web_device))

@@ -133,7 +133,7 @@ def web_config(facts, model_file: str) -> dict:
 
 def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, detector: Path | None = None) -> WebRenderResult:
     from devicekit.mobile_templates import _prepare_out, _read, file_digests
-    from devicekit.mobile_templates.context import model_facts
+    from devicekit.app.facts import model_facts
 
     from ..manifest import check_unchanged
 

@@ -110,7 +110,7 @@ def warm() -> None:
 
     for mod in ("numpy", "rich.table", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "onnx",
                 "torch", "cv2", "devicekit.converters", "devicekit.verify.run", "devicekit.bench.runner",
-                "devicekit.check", "devicekit.modelfile.validate", "devicekit.face.detect"):
+                "devicekit.check", "devicekit.runtime.validate", "devicekit.face.detect"):
         try:
             importlib.import_module(mod)
         except ImportError:  # (another checkout may lack a module)
@@ -140,7 +140,7 @@ def handle(req: dict) -> tuple[int, dict]:
     from devicekit.runtime import probe as probe_mod
 
     try:
-        tools_mod = importlib.import_module("devicekit.modelfile.verdict")
+        tools_mod = importlib.import_module("devicekit.runtime.verdict")
     except ImportError:  # a devicekit without it (main before issue 17): nothing to remember
         tools_mod = None
 
