@@ -12,11 +12,13 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: please install Debian packages: ${need[*]} (tests that need them are skipped)" >&2
   fi
 fi
-# web target (devicekit/web): headless Chromium runs LiteRT.js, ffmpeg makes the fake-camera y4m clips.
+# web target (devicekit/web): headless Chromium runs LiteRT.js, ffmpeg makes the fake-camera y4m clips,
+# node runs the web app's pipeline.js against the Python crop (tests/test_web_pipeline.py).
 # LiteRT.js itself needs no npm: devicekit.fetch.litertjs downloads the tarballs package-lock.json pins.
 web_need=()
 command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || web_need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || web_need+=(ffmpeg)
+command -v node >/dev/null 2>&1 || web_need+=(nodejs)
 if [ ${#web_need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
