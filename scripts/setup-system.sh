@@ -13,11 +13,12 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 # web target (devicekit/web): headless Chromium runs LiteRT.js, ffmpeg makes the fake-camera y4m clips,
-# npm installs @litertjs/core from package-lock.json (vendored into `devicekit package --platform web`).
+# node runs the web app's pipeline.js against the Python crop (tests/test_web_pipeline.py).
+# LiteRT.js itself needs no npm: devicekit.fetch.litertjs downloads the tarballs package-lock.json pins.
 web_need=()
 command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || web_need+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || web_need+=(ffmpeg)
-command -v npm >/dev/null 2>&1 || web_need+=(npm)
+command -v node >/dev/null 2>&1 || web_need+=(nodejs)
 if [ ${#web_need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq
@@ -25,7 +26,4 @@ if [ ${#web_need[@]} -gt 0 ]; then
   else
     echo "setup: please install Debian packages: ${web_need[*]} (web tests are skipped without them)" >&2
   fi
-fi
-if command -v npm >/dev/null 2>&1; then
-  (cd "$(dirname "$0")/.." && { [ -d node_modules/@litertjs/core ] || npm ci --no-audit --no-fund --loglevel=error; })
 fi

@@ -1,4 +1,4 @@
-"""scripts/fetch_face_data.py: every gathered face file has a recorded source and license (real cache)."""
+"""devicekit.fetch.face_data (scripts/fetch_face_data.py): every gathered face file has a recorded source and license (real cache)."""
 
 from __future__ import annotations
 
@@ -41,13 +41,14 @@ def test_extra_photos_hold_detectable_faces():
         assert img is not None and detect_faces(img), name
 
 
-def test_devicekit_knows_the_current_data_set():
-    """devicekit.face_data refetches an older cache on demand by the script's completion marker."""
+def test_the_script_is_the_package_fetch():
+    """scripts/fetch_face_data.py only wraps devicekit.fetch.face_data (an installed wheel fetches without it)."""
     import importlib.util
 
     from devicekit.face_data import COMPLETE
+    from devicekit.fetch import face_data as fetch_face_data
 
     spec = importlib.util.spec_from_file_location("ffd", Path(__file__).resolve().parents[1] / "scripts" / "fetch_face_data.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    assert mod.DONE == COMPLETE
+    assert mod.fetch is fetch_face_data.fetch and mod.DONE == COMPLETE == fetch_face_data.COMPLETE

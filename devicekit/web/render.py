@@ -4,13 +4,17 @@ The template is static (HTML + ES modules, no build step). Rendering writes
 ``config.json`` from the model's manifest (the same ModelFacts the Android and
 iOS projects use: input size and layout, mean/std, colour order, dtype and
 quantisation, landmark count, crop policy, 1-euro constants), copies the model
-and the face detector into ``model/``, and vendors LiteRT.js from the
-project's ``node_modules`` (``npm ci``: @litertjs/core's dist and wasm files,
-@litertjs/wasm-utils) into ``vendor/litertjs/``, resolved by the page's import map.
+and the face detector into ``model/``, and vendors LiteRT.js (@litertjs/core's
+dist and wasm files, @litertjs/wasm-utils) into ``vendor/litertjs/``, resolved
+by the page's import map. The template is package data
+(``devicekit.mobile_templates``' ``web/``); LiteRT.js and the detector are
+fetched into the cache by ``devicekit.fetch`` (npm tarballs pinned by
+package-lock.json's integrity; ``$DEVICEKIT_NODE_MODULES`` overrides), so an
+installed wheel packages for the web without a checkout.
 
 Face detector: MediaPipe's BlazeFace short-range model
 (``face_detection_short_range.tflite`` from the mediapipe 0.10.14 wheel,
-fetched by scripts/fetch_test_models.py), run by the same LiteRT.js. OpenCV's
+``devicekit.fetch.mediapipe``), run by the same LiteRT.js. OpenCV's
 Haar cascade (the Python reference detector) has no maintained browser build
 short of the 9 MB opencv.js; the BlazeFace box, mapped to its Haar equivalent (benchmarks/web_detector.py), seeds the crop, which is
 then refined from the landmarks with crop.py's LANDMARK_BOX (see js/tracker.js).
@@ -19,23 +23,21 @@ then refined from the landmarks with crop.py's LANDMARK_BOX (see js/tracker.js).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EnvironmentMissing, InputError
-from ..fsutil import cache_root, jsonable
+from ..fsutil import jsonable
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "mobile_templates" / "web"
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
 DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 1, "refine": False,
             # BlazeFace box -> the Haar box the crop policy expects; measured by benchmarks/web_detector.py
             "toHaar": {"k": 1.1250, "dx": 0.0040, "dy": -0.1591},
             "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}
-LITERT_FILES = {  # vendor/litertjs/<dest> <- node_modules/@litertjs/<src>
+LITERT_FILES = {  # vendor/litertjs/<dest> <- <find_node_modules()>/@litertjs/<src>
     "core/index.js": "core/dist/index.js",
     "wasm-utils/index.js": "wasm-utils/dist/index.js",
     "wasm": "core/wasm",
@@ -70,7 +72,7 @@ def patch_litertjs(text: str) -> str:
         return text  # a LiteRT.js that supports int8 itself
     if text.count(INT8_PATCH[0]) != 1:
         raise EnvironmentMissing("this @litertjs/core build has an unexpected dtype table; devicekit supports 2.5.x",
-                                 hint="npm ci (package-lock.json pins @litertjs/core 2.5.3)")
+                                 hint="unset DEVICEKIT_NODE_MODULES (devicekit fetches @litertjs/core 2.5.3 itself)")
     return text.replace(INT8_PATCH[0], INT8_PATCH[1])
 
 
@@ -89,36 +91,25 @@ class WebRenderResult:
         return jsonable(self)
 
 
-def _template_dir() -> Path:
-    try:  # installed layout: devicekit.mobile_templates/web
-        from devicekit import mobile_templates
+def template_dir() -> Path:
+    """The web template: ``web/`` in ``devicekit.mobile_templates``' package data (checkout and wheel alike)."""
+    from devicekit import mobile_templates
 
-        p = Path(mobile_templates.__file__).resolve().parent / "web"
-        if p.is_dir():
-            return p
-    except ImportError:
-        pass
-    return TEMPLATE
+    return Path(mobile_templates.__file__).resolve().parent / "web"
 
 
 def find_node_modules() -> Path:
-    """node_modules holding @litertjs/core: $DEVICEKIT_NODE_MODULES, else the nearest one above cwd or the project."""
-    env = os.environ.get("DEVICEKIT_NODE_MODULES")
-    cands = [Path(env)] if env else []
-    for start in (Path.cwd(), Path(__file__).resolve().parent):
-        cands += [p / "node_modules" for p in (start, *start.parents)]
-    for c in cands:
-        if (c / "@litertjs" / "core" / "dist" / "index.js").is_file():
-            return c
-    raise EnvironmentMissing("LiteRT.js (npm @litertjs/core) is not installed",
-                             hint="run `npm ci` in the devicekit checkout (package-lock.json), or set DEVICEKIT_NODE_MODULES")
+    """node_modules holding @litertjs/core: ``$DEVICEKIT_NODE_MODULES``, else devicekit's cached copy (fetched once)."""
+    from ..fetch.litertjs import node_modules
+
+    return node_modules()
 
 
 def find_detector() -> Path:
-    for p in sorted((cache_root() / "test-models").glob(f"mediapipe-*/{DETECTOR_FILE}")):
-        return p
-    raise EnvironmentMissing(f"the face detector {DETECTOR_FILE} is missing",
-                             hint="python scripts/fetch_test_models.py (extracts it from the mediapipe wheel on PyPI)")
+    """MediaPipe's BlazeFace short-range model, from the mediapipe wheel into the cache (fetched once)."""
+    from ..fetch.mediapipe import model
+
+    return model(DETECTOR_FILE)
 
 
 def web_config(facts, model_file: str) -> dict:
@@ -154,7 +145,7 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        shutil.copytree(_template_dir(), tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(template_dir(), tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (tmp / "model").mkdir()
         shutil.copyfile(artifact, tmp / "model" / model_file)
         shutil.copyfile(det, tmp / "model" / DETECTOR_FILE)
