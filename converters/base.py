@@ -17,7 +17,6 @@ from devicekit.registry import TARGETS, Target  # noqa: F401  (re-exported: conv
 
 from .judge import GateConfig
 
-
 POLICIES = ("search", "keep-float-tail", "all-int8")
 
 
@@ -82,7 +81,7 @@ class ConvertOptions:
 def resolve_targets(names: list[str]) -> list[Target]:
     """Registry targets by name (devicekit.registry). ``all``: every target whose converter is installed; a named
     target whose converter is not (CoreML without coremltools) or an unknown name is a one-line usage error."""
-    from devicekit.registry import TARGETS, target
+    from devicekit.registry import target
 
     out: list[Target] = []
     for n in names:
@@ -131,8 +130,6 @@ def resolve_options(targets: list[Target], given: dict) -> dict[str, Any]:
         kw = {k: v for k, v in given.items() if k in names}
         used |= set(kw)
         out[t.name] = cls(**kw).for_target(t.name)
-    from devicekit.registry import TARGETS
-
     for k in sorted(set(given) - used):
         takers = [t.name for t in TARGETS.values() if t.options is not None
                   and k in {f.name for f in dataclasses.fields(t.options)}]
@@ -174,8 +171,8 @@ class ConversionResult:
 def base_manifest(model, target: Target, inputs: list, outputs: list, quantization: dict, tools: tuple[str, ...]):
     """The manifest fields every target shares; the target adds its own, then ``finalize`` writes it."""
     from devicekit.face.crop import CROP_POLICY
-    from devicekit.manifest import Manifest, tool_versions
     from devicekit.face.one_euro import DEFAULT_PARAMS
+    from devicekit.manifest import Manifest, tool_versions
 
     preprocess = model.spec.to_json()
     preprocess["crop"] = dict(CROP_POLICY)  # the face crop policy verify and the apps use

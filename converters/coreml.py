@@ -32,9 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devicekit.errors import ConversionError, InputError, UnsupportedOpError, UsageError, first_line
+from devicekit.errors import ConversionError, UnsupportedOpError, UsageError, first_line
 from devicekit.manifest import TensorInfo, finalize
-
 from devicekit.registry import TARGETS, attach_target
 
 from .base import ConversionResult, ConvertOptions, base_manifest

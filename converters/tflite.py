@@ -27,7 +27,6 @@ import numpy as np
 
 from devicekit.errors import ConversionError, UsageError
 from devicekit.manifest import TensorInfo, finalize
-
 from devicekit.registry import TARGETS, attach_target
 
 from .base import ConversionResult, ConvertOptions, TFLiteOptions, base_manifest

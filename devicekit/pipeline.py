@@ -17,15 +17,14 @@ from typing import Callable
 
 import numpy as np
 
-from devicekit.errors import GateFailed
-from devicekit.fsutil import atomic_write_json
-from devicekit.manifest import manifest_path
-
-from devicekit.runtime import compare, head_kinds, match_outputs
-
+from devicekit.config import InputSpec
 from devicekit.converters.base import ConversionResult, ConvertOptions, resolve_options, resolve_targets
 from devicekit.converters.calibration import load_calibration
 from devicekit.converters.judge import InputSet, Verdict, reference_outputs
+from devicekit.errors import GateFailed, InputError
+from devicekit.fsutil import atomic_write_json
+from devicekit.manifest import manifest_path
+from devicekit.runtime import compare, head_kinds, match_outputs
 
 
 @dataclass

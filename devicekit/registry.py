@@ -12,7 +12,7 @@ them (``describe``).
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -180,6 +180,7 @@ def packager_for(platform_name: str, artifact: str | Path) -> Platform:
 
 def describe(table: str) -> str:
     """A Markdown table of one registry table (docs/architecture.md is made from these)."""
+    rows: list[tuple[str, ...]]
     if table == "targets":
         rows = [("target", "format", "precision", "calibration", "what it is")]
         rows += [(t.name, FORMATS[t.format].suffix, t.precision, "yes" if t.needs_calibration else "no", t.description)

@@ -318,6 +318,9 @@ def _attach() -> None:
 
     for p in PLATFORMS:
         attach_platform(p, packager=packager(p), template=Path(__file__).resolve().parent / p)
+    from .webapp import render_web  # the web app (LiteRT.js): its own renderer, the same ModelFacts
+
+    attach_platform("web", packager=render_web, template=Path(__file__).resolve().parent / "web")
 
 
 _attach()

@@ -12,6 +12,7 @@ constants, the defaults are used: ``devicekit.face.crop.CROP_POLICY`` and
 from __future__ import annotations
 
 import re
+
 from devicekit.app.facts import ModelFacts, model_facts  # noqa: F401  (the templates' values come from these)
 from devicekit.errors import InputError, UsageError
 

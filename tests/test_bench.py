@@ -234,7 +234,7 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
 def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypatch):
     """With an SDK present: render the benchmark app from mobile_templates, then the build command runs."""
     from devicekit.bench import build
-    from devicekit.errors import DeviceError, EnvironmentMissing
+    from devicekit.errors import DeviceError
 
     art = tmp_path / "m.tflite"
     art.write_bytes(tiny_tflite().read_bytes())

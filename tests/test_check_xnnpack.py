@@ -70,7 +70,6 @@ def test_a_file_xnnpack_cannot_prepare_fails_check(tmp_path, monkeypatch):
     from verify_fixtures import face_data
 
     from devicekit import converters as cv
-
     from devicekit import pipeline
     from devicekit.converters import onnx_passes
 

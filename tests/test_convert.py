@@ -13,7 +13,6 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from devicekit import converters as cv  # noqa: E402
-
 from devicekit import pipeline  # noqa: E402
 from devicekit.runtime import TFLiteRunner, match_outputs  # noqa: E402
 
@@ -266,8 +265,8 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
     policy off, the (larger) error is reported.
     """
     from devicekit.converters.calibration import load_calibration
-    from devicekit.pipeline import measure_error
     from devicekit.face_data import face_data_dir
+    from devicekit.pipeline import measure_error
 
     data = face_data_dir()
     if data is None:

@@ -20,7 +20,6 @@ from test_check_xnnpack import assert_same_verdict  # noqa: E402
 from verify_fixtures import face_data  # noqa: E402
 
 from devicekit import converters as cv  # noqa: E402
-
 from devicekit import pipeline  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

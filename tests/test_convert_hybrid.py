@@ -22,7 +22,6 @@ from test_check_xnnpack import assert_same_verdict  # noqa: E402
 from verify_fixtures import face_data  # noqa: E402
 
 from devicekit import converters as cv  # noqa: E402
-
 from devicekit import pipeline  # noqa: E402
 
 IMAGENET = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)}

@@ -6,7 +6,6 @@ import pytest
 pytest.importorskip("torch")
 
 from devicekit import converters as cv  # noqa: E402
-
 from devicekit import pipeline  # noqa: E402
 from devicekit.runtime import TFLiteRunner, match_outputs  # noqa: E402
 from devicekit.zoo import ZOO  # noqa: E402

@@ -9,8 +9,8 @@ import pytest
 
 from devicekit import converters as cv
 from devicekit.config import InputSpec
-from devicekit.pipeline import _verify_gates, verify_faces
 from devicekit.errors import InputError
+from devicekit.pipeline import _verify_gates, verify_faces
 
 SPEC = InputSpec(shape=(1, 3, 128, 128), mean=(127.5,), std=(128.0,), color="rgb")
 

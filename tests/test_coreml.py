@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("coremltools")
 
+import devicekit.converters.coreml as C  # noqa: E402,F401  (registers the targets)
 from devicekit.config import InputSpec  # noqa: E402
 from devicekit.converters.base import TARGETS, ConvertOptions, QuantPolicy  # noqa: E402
 from devicekit.converters.calibration import load_calibration  # noqa: E402
@@ -18,12 +19,9 @@ from devicekit.errors import UnsupportedOpError, UsageError  # noqa: E402
 from devicekit.manifest import read_manifest  # noqa: E402
 from devicekit.milref import load_program  # noqa: E402
 
-import devicekit.converters.coreml as C  # noqa: E402,F401  (registers the targets)
-
 
 def _convert(model, target, out, calib=None, policy="search", **extra):
     from devicekit.converters import QuantPolicy
-
     from devicekit.converters.base import resolve_options
 
     t = TARGETS[target]
@@ -128,8 +126,8 @@ def test_w8a8_trained_heatmap2s_on_real_faces(heatmap, tmp_path):
     """
     import math
 
-    from devicekit.pipeline import convert
     from devicekit.face_data import face_data_dir
+    from devicekit.pipeline import convert
 
     data = face_data_dir()
     if data is None:

@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("coremltools")
 
-from devicekit.pipeline import convert  # noqa: E402
 from devicekit.converters.base import ConvertOptions  # noqa: E402
 from devicekit.converters.load import load_model  # noqa: E402
 from devicekit.manifest import read_manifest  # noqa: E402
+from devicekit.pipeline import convert  # noqa: E402
 from devicekit.zoo import ZOO  # noqa: E402
 
 TARGETS = ["coreml-fp16", "coreml-int8", "coreml-w8a8"]

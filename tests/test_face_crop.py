@@ -62,9 +62,9 @@ def test_box_from_landmarks_is_stable_on_its_own_output():
 
 def test_haar_finds_real_faces_and_crop_box():
     import cv2
+    from verify_fixtures import face_data
 
     from devicekit.face import detect_faces
-    from verify_fixtures import face_data
 
     d = face_data()
     img = cv2.imread(str(d / "unlabeled" / "multi_face.jpg"))

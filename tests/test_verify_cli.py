@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from verify_fixtures import face_data, tiny_models
 
 from devicekit.cli import app
-from verify_fixtures import face_data, tiny_models
 
 pytest.importorskip("tensorflow")
 runner = CliRunner()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fsutil import atomic_write_json, atomic_write_text
 from ..device.loop import FRAMES_HEADER, frames_csv
+from ..fsutil import atomic_write_json, atomic_write_text
 
 INCOMPLETE = "incomplete: devicekit stopped before the run finished ({n} measured frames so far)"
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device.loop import FRAMES_HEADER, PROTOCOLS_READ, frames_csv
 from ..errors import InputError
 from ..fsutil import atomic_write_json, atomic_write_text
-from ..device.base import RUN_RE
-from ..device.loop import FRAMES_HEADER, PROTOCOLS_READ, frames_csv
 from .stats import summarize
 
 SCHEMA = "devicekit.bench/1"

@@ -207,9 +207,9 @@ def _verify_runtime(artifact: Path, m) -> str | None:
 
 def _golden_files(artifact: Path) -> tuple[Path, dict]:
     """golden.json + golden_input.bin for the artifact in a temporary folder (protocol 2), and the golden doc."""
-    from ..manifest import read_manifest
     from ..app.facts import model_facts
     from ..app.golden import make_golden
+    from ..manifest import read_manifest
 
     manifest = read_manifest(artifact)  # the golden check needs the manifest's tensors and gate
     doc, data = make_golden(artifact, manifest, model_facts(manifest))

@@ -11,8 +11,8 @@ from collections import Counter
 
 from ..errors import UsageError
 from ..modelfile.facts import ModelFacts, Op
-from . import rules
 from ..registry import FORMATS
+from . import rules
 from .graph import all_macs
 from .result import CheckResult
 

@@ -20,9 +20,9 @@ def register(app: typer.Typer) -> None:
         """List attached devices with model, OS, SoC and state (unauthorized, offline)."""
         set_mode(json_out)
         from ..device import list_devices
-        from ..web import device as _web_device  # noqa: F401  (the browsers register as a device kind)
         from ..device import profiles as all_profiles
         from ..errors import UsageError
+        from ..web import device as _web_device  # noqa: F401  (the browsers register as a device kind)
 
         if profiles:
             rows = list(all_profiles().values())

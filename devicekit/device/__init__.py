@@ -52,8 +52,8 @@ def _describe_all(devs: list[DeviceInfo]) -> str:
 
 
 def open_device(name: str, connect: list[str] | None = None, transport: str | None = None, mean=None, std=None) -> Device:
-    from .android import AndroidDevice
     from .adb import is_tcp_serial
+    from .android import AndroidDevice
     from .host import HostDevice
     from .ios import IOSDevice
 

@@ -43,7 +43,8 @@ class Validated:
         if self.tools is not None:
             if self.tools.get("ok"):
                 return True, None
-            return False, f"{self.tools.get('runtime') or 'the runtime'} cannot {_STAGES.get(self.tools.get('stage'), 'run')} it ({self.tools.get('error')})"
+            stage = str(self.tools.get("stage"))
+            return False, f"{self.tools.get('runtime') or 'the runtime'} cannot {_STAGES.get(stage, 'run')} it ({self.tools.get('error')})"
         if self.litert is None:
             return True, None
         r = self.litert.get("xnnpack" if delegate == "xnnpack" else "builtin", {})

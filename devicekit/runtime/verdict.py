@@ -59,7 +59,7 @@ def _mlpackage(path: str) -> dict:
     import warnings
 
     for name in ("torch", "tensorflow", "sklearn"):  # not needed to read a program; importing them costs seconds
-        sys.modules.setdefault(name, None)
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None blocks the import
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     try:

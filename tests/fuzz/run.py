@@ -131,9 +131,9 @@ def warm() -> None:
 def handle(req: dict) -> tuple[int, dict]:
     """The fork server's ``run`` role: the mutant's commands in this throw-away child, each with its own stderr
     file; after each one the exit codes so far are left in the partial result (a crash kills the child)."""
-    import typer
-
     import importlib
+
+    import typer
 
     from devicekit.cli import app
     from devicekit.cli._common import state
