@@ -155,7 +155,7 @@ def load_fleet(path: str | Path) -> dict | None:
         from ..errors import InputError
 
         raise InputError(f"{fp}: does not parse ({exc})") from None
-    from .results import RUN_RE
+    from ..device.base import RUN_RE
 
     def entry_ok(e) -> bool:  # the run directory is the fleet's sibling named run_id: never a path out of runs/
         return (isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("device", "label", "status", "run_id"))

@@ -65,7 +65,7 @@ class BenchConfig:
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise UsageError("--timeout must be positive")
         if self.run_id is not None:
-            from .results import RUN_RE
+            from ..device.base import RUN_RE
 
             if not RUN_RE.match(self.run_id):
                 raise UsageError("--run-id must match [A-Za-z0-9_-]{1,64}")
