@@ -139,6 +139,34 @@ def resolve_options(targets: list[Target], given: dict) -> dict[str, Any]:
 
 
 @dataclass
+class Job:
+    """One target's conversion, handed from step to step. Each family declares its targets' steps as data
+    (``converters/tflite.py`` and ``converters/coreml.py``: ``STEPS``) and subclasses this with the artifact
+    its steps pass along (a flatbuffer, an ML program)."""
+
+    model: Any
+    opts: ConvertOptions
+    calib: Any
+    target: Target
+    quant: dict = field(default_factory=dict)  # the manifest's quantization block
+    summary: dict = field(default_factory=dict)  # facts for the convert report
+    result: "ConversionResult | None" = None
+
+
+def run_steps(job: Job, steps) -> "ConversionResult":
+    """Run ``steps`` (functions of the job, in order); the last one leaves the result; its time is the whole."""
+    import time
+
+    t0 = time.perf_counter()
+    for step in steps:
+        step(job)
+    if job.result is None:
+        raise RuntimeError(f"{job.target.name}: the steps {[s.__name__ for s in steps]} wrote no artifact")
+    job.result.seconds = time.perf_counter() - t0
+    return job.result
+
+
+@dataclass
 class ConversionResult:
     """What a target returns: the artifact, its manifest (already written), and summary facts."""
 

@@ -26,9 +26,9 @@ import contextlib
 import re
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from devicekit.errors import ConversionError, UnsupportedOpError, UsageError, fi
 from devicekit.manifest import TensorInfo, finalize
 from devicekit.registry import TARGETS, attach_target
 
+from . import base
 from .base import ConversionResult, ConvertOptions, base_manifest
 
 TOOLS = ("coremltools",)
@@ -328,6 +329,88 @@ def _outputs_info(path: Path, names: list[str]) -> list[TensorInfo]:
     return out
 
 
+@dataclass
+class Job(base.Job):
+    """A CoreML target's conversion: the steps pass the ML program along."""
+
+    options: CoreMLOptions = field(default_factory=CoreMLOptions)
+    mlmodel: Any = None
+    program: Any = None  # the captured torch program (W8A8 calibrates on it)
+    input_info: Any = None  # the manifest's input TensorInfo
+    note: str | None = None  # why the input fell back to a tensor, if it did
+
+
+def ml_program(job: Job) -> None:
+    """Capture the graph (torch.export, jit.trace as the fallback) and convert it to an ML program."""
+    model, o = job.model, job.options
+    if not model.is_torch:
+        raise UsageError(f"{job.target.name} converts PyTorch models; {model.source} is ONNX",
+                         hint="give the PyTorch source (zoo:NAME, .pt2, TorchScript or a state dict), or use a tflite target")
+    ct_input, job.input_info, job.note = input_type(model.spec, o.coreml_input)
+    job.summary["notes"] = [job.note] if job.note else []
+    job.quant = {"compute_precision": o.compute_precision, "deployment_target": o.deployment_target,
+                 "input": "tensor" if job.note else o.coreml_input}
+    job.program, job.summary["captured_with"] = capture(model)
+    job.quant["mode"] = "fp16" if o.compute_precision == "fp16" else "fp32"
+    kept: list[str] = []
+    job.mlmodel = _convert(model, job.program, ct_input, o, job.opts.policy.keep_float_tail, kept)
+    if kept:
+        counts = {t: kept.count(t) for t in sorted(set(kept))}
+        job.quant["fp32_tail_ops"] = {"count": len(kept), "ops": counts,
+                                      "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
+                                             "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
+                                             "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s"}
+
+
+def w8a8_activations(job: Job) -> None:
+    """int8 weights and activations, ranges measured in the MIL interpreter on the calibration images."""
+    from .coreml_quant import w8a8
+
+    if job.calib is None:
+        raise UsageError("coreml-w8a8 needs calibration images (--calib DIR)")
+    set_metadata(job.mlmodel, job.model, job.target.name, job.options, job.note)  # the interpreter reads the normalisation
+    with quiet():
+        job.mlmodel, qinfo = w8a8(job.mlmodel, job.model, job.calib, job.opts, job.opts.gate.limits("w8a8"), job.program)
+    job.quant.update(qinfo)
+
+
+def int8_weights(job: Job) -> None:
+    """int8 weights per channel, or the palettisation asked for (--palettize)."""
+    from .coreml_quant import quantize_weights
+
+    with quiet():
+        job.mlmodel, qinfo = quantize_weights(job.mlmodel, job.options.palettize)
+    job.quant.update(qinfo)
+
+
+def palettize_if_asked(job: Job) -> None:
+    if job.options.palettize:
+        int8_weights(job)
+
+
+def save(job: Job) -> None:
+    """Metadata, the .mlpackage (atomically) and its manifest."""
+    from devicekit.fsutil import path_size
+
+    model, target = job.model, job.target
+    set_metadata(job.mlmodel, model, target.name, job.options, job.note)
+    path = job.opts.out_dir / f"{model.name}.{target.name}{target.suffix}"
+    save_atomic(job.mlmodel, path)
+    manifest = base_manifest(model, target, [job.input_info], _outputs_info(path, model.output_names), job.quant, TOOLS)
+    finalize(manifest, path)
+    summary = {"size_bytes": path_size(path), "op_counts": op_counts(path), "captured_with": job.summary["captured_with"],
+               "input": job.quant["input"], "notes": job.summary["notes"]}
+    job.result = ConversionResult(target.name, path, manifest, summary=summary)
+
+
+# The conversion of each CoreML target, as data: precision -> its steps in order.
+STEPS: dict[str, tuple[Callable[[Job], None], ...]] = {
+    "fp16": (ml_program, palettize_if_asked, save),
+    "int8": (ml_program, int8_weights, save),
+    "w8a8": (ml_program, w8a8_activations, save),
+}
+
+
 def _run(precision: str):
     target_name = f"coreml-{precision}"
 
@@ -335,52 +418,8 @@ def _run(precision: str):
         from devicekit.errors import require_module
 
         require_module("coremltools")
-        target = TARGETS[target_name]
         o = opts.resolved.get(target_name) or CoreMLOptions().for_target(target_name)
-        if not model.is_torch:
-            raise UsageError(f"{target_name} converts PyTorch models; {model.source} is ONNX",
-                             hint="give the PyTorch source (zoo:NAME, .pt2, TorchScript or a state dict), or use a tflite target")
-        t0 = time.perf_counter()
-        ct_input, in_info, note = input_type(model.spec, o.coreml_input)
-        notes = [note] if note else []
-        quant: dict = {"compute_precision": o.compute_precision, "deployment_target": o.deployment_target,
-                       "input": "tensor" if note else o.coreml_input}
-        if precision == "w8a8" and calib is None:
-            raise UsageError("coreml-w8a8 needs calibration images (--calib DIR)")
-        program, how = capture(model)
-        quant["mode"] = "fp16" if o.compute_precision == "fp16" else "fp32"
-        kept: list[str] = []
-        mlmodel = _convert(model, program, ct_input, o, opts.policy.keep_float_tail, kept)
-        if kept:
-            counts = {t: kept.count(t) for t in sorted(set(kept))}
-            quant["fp32_tail_ops"] = {"count": len(kept), "ops": counts,
-                                      "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
-                                             "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
-                                             "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s"}
-        if precision == "w8a8":
-            from .coreml_quant import w8a8
-
-            set_metadata(mlmodel, model, target_name, o, note)  # the interpreter reads the normalisation from it
-            with quiet():
-                mlmodel, qinfo = w8a8(mlmodel, model, calib, opts, opts.gate.limits("w8a8"), program)
-            quant.update(qinfo)
-        if precision == "int8" or (precision == "fp16" and o.palettize):
-            from .coreml_quant import quantize_weights
-
-            with quiet():
-                mlmodel, qinfo = quantize_weights(mlmodel, o.palettize)
-            quant.update(qinfo)
-        set_metadata(mlmodel, model, target_name, o, note)
-        path = opts.out_dir / f"{model.name}.{target_name}{target.suffix}"
-        save_atomic(mlmodel, path)
-        seconds = time.perf_counter() - t0
-        manifest = base_manifest(model, target, [in_info], _outputs_info(path, model.output_names), quant, TOOLS)
-        finalize(manifest, path)
-        from devicekit.fsutil import path_size
-
-        summary = {"size_bytes": path_size(path), "op_counts": op_counts(path), "captured_with": how,
-                   "input": quant["input"], "notes": notes}
-        return ConversionResult(target_name, path, manifest, seconds=seconds, summary=summary)
+        return base.run_steps(Job(model, opts, calib, TARGETS[target_name], options=o), STEPS[precision])
 
     return run
 

@@ -23,10 +23,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from devicekit.errors import ConversionError, UsageError
 from devicekit.manifest import TensorInfo, finalize
 from devicekit.registry import TARGETS, attach_target
 
+from . import base
 from .base import ConversionResult, ConvertOptions, TFLiteOptions, base_manifest
 from .onnx_export import export_onnx
 from .tflite_int8 import graph_ops, quantize_int8
@@ -245,17 +245,10 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
 
 
 @dataclass
-class Job:
-    """One target's conversion, handed from step to step (the steps of its precision, ``STEPS``)."""
+class Job(base.Job):
+    """A TFLite target's conversion: the steps pass the flatbuffer along."""
 
-    model: Any
-    opts: ConvertOptions
-    calib: Any
-    target: Any
-    data: bytes = b""  # the flatbuffer
-    quant: dict = field(default_factory=dict)  # the manifest's quantization block
-    summary: dict = field(default_factory=dict)  # extra facts for the convert report
-    result: ConversionResult | None = None
+    data: bytes = b""
 
 
 def fp32_flatbuffer(job: Job) -> None:
@@ -328,13 +321,7 @@ def _run(precision: str):
         steps = STEPS.get((opts.backend, precision))
         if steps is None:
             raise UsageError(f"unknown --backend {opts.backend!r} (known: {', '.join(sorted({b for b, _ in STEPS}))})")
-        t0 = time.perf_counter()
-        job = Job(model, opts, calib, TARGETS[f"tflite-{precision}"])
-        for step in steps:
-            step(job)
-        assert job.result is not None
-        job.result.seconds = time.perf_counter() - t0
-        return job.result
+        return base.run_steps(Job(model, opts, calib, TARGETS[f"tflite-{precision}"]), steps)
 
     return run
 
