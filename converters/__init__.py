@@ -22,4 +22,3 @@ for _mod in ("tflite", "coreml"):
             raise
         if getattr(_exc, "name", "") and not _exc.name.startswith(("coremltools", f"{__name__}.{_mod}")):
             raise
-

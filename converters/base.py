@@ -90,8 +90,10 @@ def resolve_targets(names: list[str]) -> list[Target]:
             continue
         t = target(n)
         if t.run is None:
-            raise UsageError(f"target {n} needs the {t.family} converter, which is not installed here",
-                             hint="pip install 'devicekit[coreml]'" if t.family == "coreml" else "pip install 'devicekit[convert]'")
+            raise UsageError(
+                f"target {n} needs the {t.family} converter, which is not installed here",
+                hint="pip install 'devicekit[coreml]'" if t.family == "coreml" else "pip install 'devicekit[convert]'",
+            )
         if t not in out:
             out.append(t)
     if not out:
@@ -131,10 +133,11 @@ def resolve_options(targets: list[Target], given: dict) -> dict[str, Any]:
         used |= set(kw)
         out[t.name] = cls(**kw).for_target(t.name)
     for k in sorted(set(given) - used):
-        takers = [t.name for t in TARGETS.values() if t.options is not None
-                  and k in {f.name for f in dataclasses.fields(t.options)}]
-        raise UsageError(f"{_flag(k)} does not apply to {', '.join(t.name for t in targets)}",
-                         hint=f"it is an option of {', '.join(takers)}" if takers else "no target takes it")
+        takers = [t.name for t in TARGETS.values() if t.options is not None and k in {f.name for f in dataclasses.fields(t.options)}]
+        raise UsageError(
+            f"{_flag(k)} does not apply to {', '.join(t.name for t in targets)}",
+            hint=f"it is an option of {', '.join(takers)}" if takers else "no target takes it",
+        )
     return out
 
 
@@ -216,4 +219,3 @@ def base_manifest(model, target: Target, inputs: list, outputs: list, quantizati
         quantization=quantization,
         tools=tool_versions("torch", "onnx", *tools),
     )
-

@@ -119,8 +119,16 @@ def video_frames(path: Path, count: int = FRAMES_PER_VIDEO):
         cap.release()
 
 
-def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64, face_crop: bool = True, seed: int = 0,
-                     holdout: int = HOLDOUT, min_images: int = MIN_IMAGES, validation: int = VALIDATION) -> CalibrationSet:
+def load_calibration(
+    spec: InputSpec,
+    folder: str | Path | None,
+    count: int = 64,
+    face_crop: bool = True,
+    seed: int = 0,
+    holdout: int = HOLDOUT,
+    min_images: int = MIN_IMAGES,
+    validation: int = VALIDATION,
+) -> CalibrationSet:
     """``count`` calibration inputs, and up to ``validation`` + ``holdout`` more that calibration never sees.
 
     Without a folder all three sets are synthetic (different seeds).
@@ -162,9 +170,9 @@ def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64
         raise InputError(f"calibration folder {folder}: none of {len(files) + len(videos)} file(s) could be read (all corrupt?)")
     if len(images) < min_images:
         raise InputError(
-            f"calibration folder {folder}: only {len(images)} good image(s) (need at least {min_images}; "
-            f"{len(skipped)} unreadable or truncated)",
-            hint="add real photos to the folder, or lower the minimum with --calib-min N")
+            f"calibration folder {folder}: only {len(images)} good image(s) (need at least {min_images}; {len(skipped)} unreadable or truncated)",
+            hint="add real photos to the folder, or lower the minimum with --calib-min N",
+        )
     held = split_out(len(images), count, validation, holdout, min_images)
     sets: dict[str, list[tuple[str, np.ndarray]]] = {"calibration": [], "validation": [], "holdout": []}
     for i, item in enumerate(images):
@@ -175,9 +183,16 @@ def load_calibration(spec: InputSpec, folder: str | Path | None, count: int = 64
         return spec.normalize(np.stack([p for _, p in sets[key]])) if sets[key] else None
 
     px = np.stack([p for _, p in cal])
-    return CalibrationSet(px, spec.normalize(px), [f for f, _ in cal], skipped,
-                          holdout=normalised("holdout"), holdout_files=[f for f, _ in sets["holdout"]],
-                          validation=normalised("validation"), validation_files=[f for f, _ in sets["validation"]])
+    return CalibrationSet(
+        px,
+        spec.normalize(px),
+        [f for f, _ in cal],
+        skipped,
+        holdout=normalised("holdout"),
+        holdout_files=[f for f, _ in sets["holdout"]],
+        validation=normalised("validation"),
+        validation_files=[f for f, _ in sets["validation"]],
+    )
 
 
 def split_out(total: int, count: int, validation: int, holdout: int, min_images: int) -> dict[int, str]:

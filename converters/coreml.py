@@ -85,8 +85,10 @@ def input_type(spec, kind: str):
     note = None
     if kind == "image" and len(set(std)) > 1:
         kind = "tensor"
-        note = (f"std differs per channel ({std}): CoreML's ImageType takes one scale, so the input is a plain "
-                "normalised tensor; the app normalises ((pixel - mean) / std) before predict")
+        note = (
+            f"std differs per channel ({std}): CoreML's ImageType takes one scale, so the input is a plain "
+            "normalised tensor; the app normalises ((pixel - mean) / std) before predict"
+        )
     if kind == "tensor":
         t = ct.TensorType(name="image", shape=spec.shape, dtype=np.float32)
         info = TensorInfo("image", list(spec.shape), "float32", "NCHW", None, "normalised image, (pixel - mean) / std")
@@ -94,11 +96,18 @@ def input_type(spec, kind: str):
     layout = COLOR_LAYOUTS[spec.color]
     scale = 1.0 / std[0]
     bias = [-m / s for m, s in zip(mean, std)]
-    t = ct.ImageType(name="image", shape=spec.shape, scale=scale, bias=bias[0] if layout == "GRAYSCALE" else bias,
-                     color_layout=getattr(ct.colorlayout, layout))
+    t = ct.ImageType(
+        name="image", shape=spec.shape, scale=scale, bias=bias[0] if layout == "GRAYSCALE" else bias, color_layout=getattr(ct.colorlayout, layout)
+    )
     n, c, h, w = spec.shape
-    info = TensorInfo("image", [n, h, w, c], "uint8", "NHWC", None,
-                      f"CoreML image ({layout}, CVPixelBuffer); scale {scale:.6g} and bias {[round(b, 6) for b in bias]} applied in the model")
+    info = TensorInfo(
+        "image",
+        [n, h, w, c],
+        "uint8",
+        "NHWC",
+        None,
+        f"CoreML image ({layout}, CVPixelBuffer); scale {scale:.6g} and bias {[round(b, 6) for b in bias]} applied in the model",
+    )
     return t, info, note
 
 
@@ -115,8 +124,10 @@ def capture(model):
         with torch.no_grad():
             return torch.jit.trace(model.module, (x,), check_trace=False), "torch.jit.trace"
     except Exception as exc:  # noqa: BLE001
-        raise ConversionError(f"cannot capture {model.name} for CoreML: torch.export failed ({first_line(export_error, 200)}) "
-                              f"and torch.jit.trace failed ({first_line(exc, 200)})") from None
+        raise ConversionError(
+            f"cannot capture {model.name} for CoreML: torch.export failed ({first_line(export_error, 200)}) "
+            f"and torch.jit.trace failed ({first_line(exc, 200)})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -187,6 +198,7 @@ def tail_selector(kept: list):
     keep-float-tail policy. Ops coremltools does not offer for fp16
     (``is_valid_op``) stay fp32 anyway.
     """
+
     def select(op) -> bool:
         if is_learned(op) or reaches_learned(op):
             return True
@@ -211,9 +223,15 @@ def _convert(model, program, inputs, o: dict, keep_float_tail: bool = False, kep
         prec = ct.transform.FP16ComputePrecision(op_selector=tail_selector(kept if kept is not None else []))
     try:
         with quiet():
-            return ct.convert(program, inputs=[inputs], outputs=outputs, convert_to="mlprogram",
-                              minimum_deployment_target=getattr(ct.target, o.deployment_target),
-                              compute_precision=prec, skip_model_load=True)
+            return ct.convert(
+                program,
+                inputs=[inputs],
+                outputs=outputs,
+                convert_to="mlprogram",
+                minimum_deployment_target=getattr(ct.target, o.deployment_target),
+                compute_precision=prec,
+                skip_model_load=True,
+            )
     except Exception as exc:  # noqa: BLE001 - coremltools raises many kinds; each becomes one typed line
         raise unsupported_op_error(model, exc) from None
 
@@ -221,14 +239,18 @@ def _convert(model, program, inputs, o: dict, keep_float_tail: bool = False, kep
 def unsupported_op_error(model, exc: BaseException):
     """ct.convert's exception -> UnsupportedOpError naming the op and layer, or ConversionError."""
     text = str(exc)
-    m = (re.search(r"Unsupported fx node \S+, kind ([\w.:]+)", text) or re.search(r"op '([\w.:]+)' not implemented", text)
-         or re.search(r"convert function for op '([\w.:]+)'", text))
+    m = (
+        re.search(r"Unsupported fx node \S+, kind ([\w.:]+)", text)
+        or re.search(r"op '([\w.:]+)' not implemented", text)
+        or re.search(r"convert function for op '([\w.:]+)'", text)
+    )
     if not m:
         return ConversionError(f"coremltools could not convert {model.name} ({first_line(exc)})")
     op = m.group(1).split("::")[-1].split(".")[0]
     layer = _layer_of(model, op)
-    hint = FIX_HINTS.get(op.rstrip("_"), "rewrite the layer with ops CoreML supports, or register a composite op "
-                         "with coremltools' @register_torch_op")
+    hint = FIX_HINTS.get(
+        op.rstrip("_"), "rewrite the layer with ops CoreML supports, or register a composite op with coremltools' @register_torch_op"
+    )
     return UnsupportedOpError(op, layer, "coreml", hint)
 
 
@@ -261,8 +283,9 @@ def set_metadata(mlmodel, model, target: str, o: "CoreMLOptions", input_note: st
     mlmodel.license = str(info.get("license", "see the model's source"))
     mlmodel.version = f"devicekit {__version__}"
     lm = info.get("landmarks")
-    mlmodel.short_description = (f"{model.name} ({info.get('task', 'model')}{f', {lm} landmarks' if lm else ''}), "
-                                 f"{target}, converted by devicekit from {model.source}")
+    mlmodel.short_description = (
+        f"{model.name} ({info.get('task', 'model')}{f', {lm} landmarks' if lm else ''}), {target}, converted by devicekit from {model.source}"
+    )
     meta = {
         "devicekit.version": __version__,
         "devicekit.target": target,
@@ -275,13 +298,14 @@ def set_metadata(mlmodel, model, target: str, o: "CoreMLOptions", input_note: st
         "devicekit.color": spec.color,
         "devicekit.mean": json.dumps(spec.per_channel(spec.mean)),
         "devicekit.std": json.dumps(spec.per_channel(spec.std)),
-        "devicekit.normalization": "(pixel - mean) / std, pixels 0-255" + (" (applied inside the model)" if o.coreml_input == "image" and not input_note else ""),
+        "devicekit.normalization": "(pixel - mean) / std, pixels 0-255"
+        + (" (applied inside the model)" if o.coreml_input == "image" and not input_note else ""),
         "devicekit.input": o.coreml_input if not input_note else "tensor",
         "devicekit.deployment_target": o.deployment_target,
     }
     mlmodel.user_defined_metadata.update(meta)
     desc = mlmodel.input_description
-    desc["image"] = ("face crop, " + (f"{spec.color} image" if meta["devicekit.input"] == "image" else "normalised NCHW float32"))
+    desc["image"] = "face crop, " + (f"{spec.color} image" if meta["devicekit.input"] == "image" else "normalised NCHW float32")
     for n in model.output_names:
         if n == "landmarks" and lm:
             mlmodel.output_description[n] = f"[1, {lm}, D] (x, y[, z]) in model-input pixels, pixel centres at i + 0.5, {info.get('layout')} order"
@@ -344,22 +368,30 @@ def ml_program(job: Job) -> None:
     """Capture the graph (torch.export, jit.trace as the fallback) and convert it to an ML program."""
     model, o = job.model, job.options
     if not model.is_torch:
-        raise UsageError(f"{job.target.name} converts PyTorch models; {model.source} is ONNX",
-                         hint="give the PyTorch source (zoo:NAME, .pt2, TorchScript or a state dict), or use a tflite target")
+        raise UsageError(
+            f"{job.target.name} converts PyTorch models; {model.source} is ONNX",
+            hint="give the PyTorch source (zoo:NAME, .pt2, TorchScript or a state dict), or use a tflite target",
+        )
     ct_input, job.input_info, job.note = input_type(model.spec, o.coreml_input)
     job.summary["notes"] = [job.note] if job.note else []
-    job.quant = {"compute_precision": o.compute_precision, "deployment_target": o.deployment_target,
-                 "input": "tensor" if job.note else o.coreml_input}
+    job.quant = {
+        "compute_precision": o.compute_precision,
+        "deployment_target": o.deployment_target,
+        "input": "tensor" if job.note else o.coreml_input,
+    }
     job.program, job.summary["captured_with"] = capture(model)
     job.quant["mode"] = "fp16" if o.compute_precision == "fp16" else "fp32"
     kept: list[str] = []
     job.mlmodel = _convert(model, job.program, ct_input, o, job.opts.policy.keep_float_tail, kept)
     if kept:
         counts = {t: kept.count(t) for t in sorted(set(kept))}
-        job.quant["fp32_tail_ops"] = {"count": len(kept), "ops": counts,
-                                      "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
-                                             "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
-                                             "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s"}
+        job.quant["fp32_tail_ops"] = {
+            "count": len(kept),
+            "ops": counts,
+            "why": "after the last learned layer (soft-argmax, RoI crop, coordinate decoding; the "
+            "all-ones ramp convolutions are box-sums, not learned layers), kept fp32 by the "
+            "keep-float-tail policy: fp16 there cost 0.13 px on trained heatmap2s",
+        }
 
 
 def w8a8_activations(job: Job) -> None:
@@ -398,8 +430,13 @@ def save(job: Job) -> None:
     save_atomic(job.mlmodel, path)
     manifest = base_manifest(model, target, [job.input_info], _outputs_info(path, model.output_names), job.quant, TOOLS)
     finalize(manifest, path)
-    summary = {"size_bytes": path_size(path), "op_counts": op_counts(path), "captured_with": job.summary["captured_with"],
-               "input": job.quant["input"], "notes": job.summary["notes"]}
+    summary = {
+        "size_bytes": path_size(path),
+        "op_counts": op_counts(path),
+        "captured_with": job.summary["captured_with"],
+        "input": job.quant["input"],
+        "notes": job.summary["notes"],
+    }
     job.result = ConversionResult(target.name, path, manifest, summary=summary)
 
 
@@ -455,8 +492,12 @@ def verify_mlpackage(model, artifact: Path, inputs: np.ndarray) -> dict:
         if predictor is not None:  # both on the same (8-bit for image inputs) input
             p, q = predictor(runner, x)
             pred_err = max(pred_err or 0.0, max(float(np.max(np.abs(a - b))) for a, b in zip(p, q)))
-    out = {"path": runner.path_kind + (" + coremltools predict (macOS)" if predictor else ""),
-           "images": int(len(inputs)), "max_abs": abs_err, "max_rel": abs_err / ref_max if ref_max else 0.0}
+    out = {
+        "path": runner.path_kind + (" + coremltools predict (macOS)" if predictor else ""),
+        "images": int(len(inputs)),
+        "max_abs": abs_err,
+        "max_rel": abs_err / ref_max if ref_max else 0.0,
+    }
     if d:
         dd = np.concatenate(d)
         out.update({"mean_px": float(dd.mean()), "max_px": float(dd.max())})

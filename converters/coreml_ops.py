@@ -31,8 +31,11 @@ def register() -> None:
         x, alpha = _get_inputs(context, node, expected=2)
         a = np.asarray(alpha.val, np.float32).reshape(-1)
         if x.rank < 2:  # no channel axis: PyTorch allows one alpha only
-            res = mb.maximum(x=x, y=mb.mul(x=x, y=float(a[0])), name=node.name) if float(a[0]) <= 1 else \
-                mb.add(x=mb.relu(x=x), y=mb.mul(x=mb.minimum(x=x, y=0.0), y=float(a[0])), name=node.name)
+            res = (
+                mb.maximum(x=x, y=mb.mul(x=x, y=float(a[0])), name=node.name)
+                if float(a[0]) <= 1
+                else mb.add(x=mb.relu(x=x), y=mb.mul(x=mb.minimum(x=x, y=0.0), y=float(a[0])), name=node.name)
+            )
             context.add(res)
             return
         channels = x.shape[1]

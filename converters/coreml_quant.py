@@ -94,16 +94,23 @@ def candidate_regions(mlmodel) -> tuple[list[Region], list[Region]]:
     after = [i for i, op in enumerate(ops) if not learned[i] and not reaches_learned(op)]
     tail = [Region(f"output layer ({ops[i].op_type} {ops[i].name})", "output layer", (i,), (ops[i].name,)) for i in heads]
     if after:
-        tail.append(Region("after the last learned layer", "coordinate math after the last learned layer", tuple(after),
-                           tuple(ops[i].name for i in after)))
+        tail.append(
+            Region("after the last learned layer", "coordinate math after the last learned layer", tuple(after), tuple(ops[i].name for i in after))
+        )
     in_tail = {i for r in tail for i in r.ops}
     body: list[Region] = []
     run: list[int] = []
     for i, op in enumerate(ops):
         if i in in_tail or learned[i]:
             if run:
-                body.append(Region(f"{'+'.join(dict.fromkeys(ops[j].op_type for j in run))} after {ops[run[0] - 1].name}",
-                                   "activation requantised to 8 bits", tuple(run), tuple(ops[j].name for j in run)))
+                body.append(
+                    Region(
+                        f"{'+'.join(dict.fromkeys(ops[j].op_type for j in run))} after {ops[run[0] - 1].name}",
+                        "activation requantised to 8 bits",
+                        tuple(run),
+                        tuple(ops[j].name for j in run),
+                    )
+                )
                 run = []
             if learned[i] and i not in in_tail:
                 body.append(Region(f"{op.op_type} {op.name}", "learned layer sensitive to int8", (i,), (op.name,)))
@@ -117,8 +124,12 @@ def fp32_ops(mlmodel) -> frozenset[str]:
     from coremltools.converters.mil.mil import types
 
     fn = mlmodel._mil_program.functions["main"]
-    return frozenset(op.name for op in fn.operations if op.op_type != "const" and any(
-        v.dtype == types.fp32 and (v.op is None or v.op.op_type != "const") for v in op.inputs.values() if hasattr(v, "dtype")))
+    return frozenset(
+        op.name
+        for op in fn.operations
+        if op.op_type != "const"
+        and any(v.dtype == types.fp32 and (v.op is None or v.op.op_type != "const") for v in op.inputs.values() if hasattr(v, "dtype"))
+    )
 
 
 ACTIVATION_MODES = ("linear_symmetric", "linear")  # the Neural Engine's int8-int8 form first; zero points if the gate needs them
@@ -143,8 +154,9 @@ def apply_w8a8(mlmodel, stats: dict, float_ops: frozenset, mode: str = "linear_s
         p.set_options([PassOption("activation_stats", stats)])
         passes.append(p)
     passes.append(PASS_REGISTRY["common::dequantize_quantize_pair_elimination"])
-    q = model_utils._apply_graph_pass(mlmodel, passes, spec_version=_SPECIFICATION_VERSION_IOS_17,
-                                      pymil_load_func=milproto_load.load, skip_model_load=True)
+    q = model_utils._apply_graph_pass(
+        mlmodel, passes, spec_version=_SPECIFICATION_VERSION_IOS_17, pymil_load_func=milproto_load.load, skip_model_load=True
+    )
     weights = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel"))
     q = ct.optimize.coreml.linear_quantize_weights(q, config=weights)
     q.user_defined_metadata.update(dict(mlmodel.user_defined_metadata))
@@ -171,8 +183,10 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
         try:
             stats = activation_ranges(base, calib.inputs)
         except Exception as exc:  # noqa: BLE001 - an op the interpreter lacks, a bad shape: one line
-            raise ConversionError(f"W8A8 calibration of {model.name} in the MIL interpreter failed ({first_line(exc)})",
-                                  hint="try --target coreml-int8 (int8 weights, fp16 activations)") from None
+            raise ConversionError(
+                f"W8A8 calibration of {model.name} in the MIL interpreter failed ({first_line(exc)})",
+                hint="try --target coreml-int8 (int8 weights, fp16 activations)",
+            ) from None
         policy = opts.policy
         tail, body = candidate_regions(mlmodel)
         sets = [InputSet("calibration", calib.inputs, "calibration images")]
@@ -196,27 +210,38 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
             if known is None:
                 known = max(judge(model, MLPackageRunner(path), s, limits).score() for s in sets)
                 built[(mode, frozenset(n for r in regions for n in r.nodes))] = (q, path, known)
-                trials.append({"activations": mode, "float": " + ".join(r.name for r in regions) or "nothing",
-                               "score": round(known, 4), "passed": known <= 1.0})
+                trials.append(
+                    {"activations": mode, "float": " + ".join(r.name for r in regions) or "nothing", "score": round(known, 4), "passed": known <= 1.0}
+                )
             return known
 
         chosen = tail if policy.keep_float_tail else []
         for mode in ACTIVATION_MODES if policy.search else ():  # ``mode`` is what build() and score() quantise with
             budget = Budget(lambda: sum(t["activations"] == mode for t in trials), SEARCH_SECONDS, MIN_TRIALS, MAX_TRIALS)
-            chosen, best = select((tail, body), score, lambda r: len(r.ops),
-                                  lambda rs: len({i for r in rs for i in r.ops}) == sum(len(r.ops) for r in rs), budget)
+            chosen, best = select(
+                (tail, body), score, lambda r: len(r.ops), lambda rs: len({i for r in rs for i in r.ops}) == sum(len(r.ops) for r in rs), budget
+            )
             if best <= 1.0:
                 break
         q = build(chosen)[0]
         layer = _layer_names(program)
-        float_ops = [{"op": n, "region": r.name, "why": f"{r.why}: float activations, int8 weights",
-                      **({"layer": layer(n)} if layer(n) else {})} for r in chosen for n in r.nodes]
+        float_ops = [
+            {"op": n, "region": r.name, "why": f"{r.why}: float activations, int8 weights", **({"layer": layer(n)} if layer(n) else {})}
+            for r in chosen
+            for n in r.nodes
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    info = {"mode": "w8a8", "weights": "int8 per channel, symmetric",
-            "activations": f"int8 per tensor ({'symmetric' if mode == 'linear_symmetric' else 'with zero points: the symmetric form missed the gate'}), "
-                           "ranges measured in the MIL interpreter on the calibration images",
-            "policy": policy.name, "calibration": calib.to_json(), "search": trials, "float_ops": float_ops}
+    info = {
+        "mode": "w8a8",
+        "weights": "int8 per channel, symmetric",
+        "activations": f"int8 per tensor ({'symmetric' if mode == 'linear_symmetric' else 'with zero points: the symmetric form missed the gate'}), "
+        "ranges measured in the MIL interpreter on the calibration images",
+        "policy": policy.name,
+        "calibration": calib.to_json(),
+        "search": trials,
+        "float_ops": float_ops,
+    }
     return q, info
 
 

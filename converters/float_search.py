@@ -57,8 +57,13 @@ class Region:
     int8_weights: bool = False  # float activations with int8 weights (TFLite's dynamic-range FULLY_CONNECTED)
 
 
-def select(stages: Sequence[Sequence[Region]], score: Callable[[list[Region]], float], cost: Callable[[Region], float],
-           fits: Callable[[list[Region]], bool], more: Callable[[], bool]) -> tuple[list[Region], float]:
+def select(
+    stages: Sequence[Sequence[Region]],
+    score: Callable[[list[Region]], float],
+    cost: Callable[[Region], float],
+    fits: Callable[[list[Region]], bool],
+    more: Callable[[], bool],
+) -> tuple[list[Region], float]:
     """(chosen regions, their score). ``more()`` says whether the trial budget allows another measurement."""
     current = score([])
     chosen: list[Region] = []
@@ -93,8 +98,7 @@ def select(stages: Sequence[Sequence[Region]], score: Callable[[list[Region]], f
             chosen, current = chosen + [best], known[best]
             if not more():
                 break
-            rest = sorted((r for r in known if r not in chosen and fits(chosen + [r])),
-                          key=lambda r: (known[r], pool.index(r)))[:ROUND]
+            rest = sorted((r for r in known if r not in chosen and fits(chosen + [r])), key=lambda r: (known[r], pool.index(r)))[:ROUND]
             known = {r: score(chosen + [r]) for r in rest}
             everything = False
         if current <= 1.0:

@@ -120,5 +120,10 @@ class Verdict:
         return not self.failures and self.not_run is None
 
     def to_json(self) -> dict:
-        return {"passed": self.passed, "failures": self.failures, "notes": self.notes, "not_run": self.not_run,
-                **{k: a.to_json() for k, a in self.agreements.items()}}
+        return {
+            "passed": self.passed,
+            "failures": self.failures,
+            "notes": self.notes,
+            "not_run": self.not_run,
+            **{k: a.to_json() for k, a in self.agreements.items()},
+        }

@@ -53,8 +53,13 @@ def convert_with_litert_torch(model, calib, precision: str) -> bytes:
         torch.export.save(ep, tmp / "model.pt2")
         np.save(tmp / "calib.npy", calib.inputs.astype(np.float32))
         out = tmp / "model.tflite"
-        r = subprocess.run([str(py), str(WORKER), str(tmp / "model.pt2"), str(tmp / "calib.npy"), str(out), precision],
-                           capture_output=True, text=True, timeout=3600, cwd=tmp)
+        r = subprocess.run(
+            [str(py), str(WORKER), str(tmp / "model.pt2"), str(tmp / "calib.npy"), str(out), precision],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+            cwd=tmp,
+        )
         if r.returncode != 0 or not out.exists():
             lines = [ln for ln in r.stderr.splitlines() if "Error" in ln or "error" in ln]
             raise ConversionError(f"litert-torch failed on {model.name}: {(lines[-1] if lines else r.stderr.strip()[-300:])[:300]}")

@@ -319,8 +319,10 @@ def _load_onnx(path, stem, spec, overrides, landmarks) -> LoadedModel:
     verdict = ask(path)
     if not verdict.get("ok"):
         if verdict.get("stage") in ("session", "run"):
-            raise InputError(f"{path.name}: {verdict.get('runtime')} cannot {'load' if verdict['stage'] == 'session' else 'run'} "
-                             f"it ({verdict.get('error')}); convert runs the original in it for the reference outputs")
+            raise InputError(
+                f"{path.name}: {verdict.get('runtime')} cannot {'load' if verdict['stage'] == 'session' else 'run'} "
+                f"it ({verdict.get('error')}); convert runs the original in it for the reference outputs"
+            )
         raise InputError(f"{path.name}: not a valid ONNX model ({verdict.get('error')})")
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -339,7 +341,9 @@ def _load_onnx(path, stem, spec, overrides, landmarks) -> LoadedModel:
         overrides = {**overrides, "shape": tuple(dims)}
     spec = _spec(spec, overrides, path.name)
     outs = [o.name for o in model.graph.output]
-    return LoadedModel(stem, str(path), spec, _model_info(stem, str(path), "landmarks" if landmarks else "unknown", landmarks), onnx_path=path, output_names=outs)
+    return LoadedModel(
+        stem, str(path), spec, _model_info(stem, str(path), "landmarks" if landmarks else "unknown", landmarks), onnx_path=path, output_names=outs
+    )
 
 
 def check_input_shape(model: LoadedModel) -> list:

@@ -59,6 +59,7 @@ def export_onnx(model, path: Path) -> Path:
     for exc in errors:
         text = str(exc)
         if "roi_align" in text or "torchvision::" in text:
-            raise UnsupportedOpError("torchvision::roi_align", None, "ONNX export",
-                                     hint="write RoIAlign with grid_sample or devicekit.zoo.layers.roi_crop") from None
+            raise UnsupportedOpError(
+                "torchvision::roi_align", None, "ONNX export", hint="write RoIAlign with grid_sample or devicekit.zoo.layers.roi_crop"
+            ) from None
     raise ConversionError(f"ONNX export of {model.name} failed ({msg[:300]})")

@@ -92,8 +92,7 @@ def maxpool_edge_padding(model) -> list[str]:
         if not any(begin) and not any(end):
             # ceil_mode changed nothing here: the same pool without it
             node.ClearField("attribute")
-            node.attribute.extend(helper.make_attribute(k, v) for k, v in
-                                  (("kernel_shape", kernel), ("strides", strides), ("dilations", dil)))
+            node.attribute.extend(helper.make_attribute(k, v) for k, v in (("kernel_shape", kernel), ("strides", strides), ("dilations", dil)))
             new_nodes.append(node)
             continue
         x = node.input[0]
@@ -117,10 +116,11 @@ def maxpool_edge_padding(model) -> list[str]:
             padded = f"{tag}_out"
             new_nodes.append(helper.make_node("Concat", parts, [padded], axis=axis))
             x = padded
-        new_nodes.append(helper.make_node("MaxPool", [x], list(node.output), name=node.name,
-                                          kernel_shape=kernel, strides=strides, dilations=dil))
-        notes.append(f"{node.name or 'MaxPool'}: {'ceil_mode ' if ceil else ''}padding {begin}+{end} as edge "
-                     "replication (exact for max-pooling; int8- and XNNPACK-friendly)")
+        new_nodes.append(helper.make_node("MaxPool", [x], list(node.output), name=node.name, kernel_shape=kernel, strides=strides, dilations=dil))
+        notes.append(
+            f"{node.name or 'MaxPool'}: {'ceil_mode ' if ceil else ''}padding {begin}+{end} as edge "
+            "replication (exact for max-pooling; int8- and XNNPACK-friendly)"
+        )
     if notes:
         graph.ClearField("node")
         graph.node.extend(new_nodes)
@@ -373,8 +373,9 @@ def grouped_conv_as_depthwise_sum(model) -> list[str]:
         model.graph.initializer.append(numpy_helper.from_array(total, f"{tag}_sum_w"))
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "group"}
         new_nodes.append(helper.make_node("Conv", [node.input[0], f"{tag}_dw_w"], [f"{tag}_dw"], group=cin, **attrs))
-        new_nodes.append(helper.make_node("Conv", [f"{tag}_dw", f"{tag}_sum_w", *node.input[2:3]], list(node.output),
-                                          name=node.name, kernel_shape=[1, 1]))
+        new_nodes.append(
+            helper.make_node("Conv", [f"{tag}_dw", f"{tag}_sum_w", *node.input[2:3]], list(node.output), name=node.name, kernel_shape=[1, 1])
+        )
     if count:
         model.graph.ClearField("node")
         model.graph.node.extend(new_nodes)

@@ -111,8 +111,7 @@ def saved_model(model, int8: bool = False) -> Path:
         # onnx2tf as it is, without the wrapper's NHWC add (its layout guesses elsewhere may rely on the NCHW one)
         shutil.copyfile(work / f"{variant}.onnx", work / f"onnx2tf-{variant}.onnx")
         shutil.rmtree(out, ignore_errors=True)
-        r = subprocess.run(cmd, cwd=work, env={**_offline_env(), "DEVICEKIT_ONNX2TF_NCHW_ADD": "1"}, capture_output=True,
-                           text=True, timeout=3600)
+        r = subprocess.run(cmd, cwd=work, env={**_offline_env(), "DEVICEKIT_ONNX2TF_NCHW_ADD": "1"}, capture_output=True, text=True, timeout=3600)
         g.rewrites[variant] = g.rewrites[variant] + ["onnx2tf's NCHW residual adds kept (its conversion failed with them in NHWC)"]
     if r.returncode == 127:
         from devicekit.errors import EnvironmentMissing
@@ -193,8 +192,7 @@ def integer_share(path: Path) -> dict:
     consts = {t.index: t for t in weights if t is not None and t.const}
     total = sum(t.const_bytes for t in consts.values())
     integer = sum(t.const_bytes for t in consts.values() if t.dtype in ("int8", "uint8", "int4"))
-    return {"int8_mac_share": round(1.0 - info["float_macs_share"], 4),
-            "int8_weight_share": round(integer / total, 4) if total else 1.0}
+    return {"int8_mac_share": round(1.0 - info["float_macs_share"], 4), "int8_weight_share": round(integer / total, 4) if total else 1.0}
 
 
 def _op_counts(tflite_bytes: bytes) -> dict[str, int]:
@@ -210,14 +208,16 @@ def _tensor_infos(details: list[dict], names: list[str]) -> list[TensorInfo]:
     for i, d in enumerate(details):
         scale, zp = d["quantization"]
         shape = [int(s) for s in d["shape"]]
-        out.append(TensorInfo(
-            name=d["name"],
-            shape=shape,
-            dtype=np.dtype(d["dtype"]).name,
-            layout="NHWC" if len(shape) == 4 else None,
-            quantization={"scale": float(scale), "zero_point": int(zp)} if scale else None,
-            description=names[i] if i < len(names) else None,
-        ))
+        out.append(
+            TensorInfo(
+                name=d["name"],
+                shape=shape,
+                dtype=np.dtype(d["dtype"]).name,
+                layout="NHWC" if len(shape) == 4 else None,
+                quantization={"scale": float(scale), "zero_point": int(zp)} if scale else None,
+                description=names[i] if i < len(names) else None,
+            )
+        )
     return out
 
 
@@ -234,10 +234,12 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
     atomic_write_bytes(path, data)
     it = Interpreter(model_content=data)
     manifest = base_manifest(
-        model, target,
+        model,
+        target,
         _tensor_infos(it.get_input_details(), ["image"]),
         _tensor_infos(it.get_output_details(), model.output_names),
-        quantization, TOOLS,
+        quantization,
+        TOOLS,
     )
     finalize(manifest, path)
     summary = {"size_bytes": len(data), "op_counts": _op_counts(data), **extra_summary}
@@ -269,13 +271,21 @@ def int8_flatbuffer(job: Job) -> None:
     q = quantize_int8(model, opts, calib, _converter(saved_model(model, int8=True)), _fp32_bytes(model, int8_variant=True))
     job.data = q.data
     job.quant = {
-        "mode": "int8", "policy": opts.policy.name, "calibration": calib.to_json(),
-        "float_ops": _float_ops(q.data, q.float_regions), "float_regions": q.float_regions,
+        "mode": "int8",
+        "policy": opts.policy.name,
+        "calibration": calib.to_json(),
+        "float_ops": _float_ops(q.data, q.float_regions),
+        "float_regions": q.float_regions,
         "search": {"trials": q.search, "notes": q.notes, "score": q.score, "passed": q.passed},
         "graph_rewrites": Graphs.of(model).rewrites.get("int8", []),
     }
-    job.summary = {"float_ops": job.quant["float_ops"], "float_regions": q.float_regions, "policy": opts.policy.name,
-                   "calibration": calib.to_json(), "search_notes": q.notes}
+    job.summary = {
+        "float_ops": job.quant["float_ops"],
+        "float_regions": q.float_regions,
+        "policy": opts.policy.name,
+        "calibration": calib.to_json(),
+        "search_notes": q.notes,
+    }
 
 
 def litert_torch_flatbuffer(job: Job) -> None:

@@ -61,8 +61,10 @@ def _dequantize_int_outputs(model, fb) -> bool:
             if t.type not in (fb.TensorType.INT8, fb.TensorType.UINT8, fb.TensorType.INT16):
                 continue
             if code is None:
-                code = next((i for i, oc in enumerate(model.operatorCodes)
-                             if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.DEQUANTIZE), None)
+                code = next(
+                    (i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.DEQUANTIZE),
+                    None,
+                )
                 if code is None:
                     oc = fb.OperatorCodeT()
                     oc.builtinCode = oc.deprecatedBuiltinCode = fb.BuiltinOperator.DEQUANTIZE
@@ -120,12 +122,16 @@ def fc_inputs(tflite_bytes: bytes, tensor_names: set[str]) -> dict[str, int]:
 
     it = Interpreter(model_content=tflite_bytes)
     names = {t["index"]: t["name"] for t in it.get_tensor_details()}
-    return {names[int(op["outputs"][0])]: int(op["inputs"][0]) for op in it._get_ops_details()
-            if op["op_name"] == "FULLY_CONNECTED" and names.get(int(op["outputs"][0])) in tensor_names}
+    return {
+        names[int(op["outputs"][0])]: int(op["inputs"][0])
+        for op in it._get_ops_details()
+        if op["op_name"] == "FULLY_CONNECTED" and names.get(int(op["outputs"][0])) in tensor_names
+    }
 
 
-def int8_weights(tflite_bytes: bytes, tensor_names: set[str], input_means: dict | None = None,
-                 output_shift: dict | None = None) -> tuple[bytes, list[str]]:
+def int8_weights(
+    tflite_bytes: bytes, tensor_names: set[str], input_means: dict | None = None, output_shift: dict | None = None
+) -> tuple[bytes, list[str]]:
     """Float FULLY_CONNECTED ops producing ``tensor_names``: int8 weights (per output channel, symmetric), float activations.
 
     LiteRT runs such an op as a dynamic-range ("hybrid") layer; XNNPACK takes it
@@ -147,8 +153,7 @@ def int8_weights(tflite_bytes: bytes, tensor_names: set[str], input_means: dict 
     from ai_edge_litert import schema_py_generated as fb
 
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(tflite_bytes, 0))
-    fc = {i for i, oc in enumerate(model.operatorCodes)
-          if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.FULLY_CONNECTED}
+    fc = {i for i, oc in enumerate(model.operatorCodes) if max(oc.builtinCode, oc.deprecatedBuiltinCode) == fb.BuiltinOperator.FULLY_CONNECTED}
     done = []
     for sg in model.subgraphs:
         for op in sg.operators:
@@ -159,8 +164,14 @@ def int8_weights(tflite_bytes: bytes, tensor_names: set[str], input_means: dict 
             w = sg.tensors[int(op.inputs[1])]
             x = sg.tensors[int(op.inputs[0])]
             buf = model.buffers[w.buffer] if w.buffer is not None and w.buffer < len(model.buffers) else None
-            if name not in tensor_names or w.type != fb.TensorType.FLOAT32 or x.type != fb.TensorType.FLOAT32 \
-                    or buf is None or buf.data is None or not len(buf.data):
+            if (
+                name not in tensor_names
+                or w.type != fb.TensorType.FLOAT32
+                or x.type != fb.TensorType.FLOAT32
+                or buf is None
+                or buf.data is None
+                or not len(buf.data)
+            ):
                 continue
             values = np.frombuffer(bytes(bytearray(buf.data)), np.float32).reshape([int(d) for d in w.shape])
             scale = np.maximum(np.abs(values).max(axis=1), 1e-12) / 127.0

@@ -131,8 +131,9 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
         its value matmul, then a learned projection: what follows that is the network, not coordinate math)."""
         if i not in from_softmax:
             from_softmax[i] = False
-            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or (i not in learned and any(
-                int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"]))
+            from_softmax[i] = ops[i]["op_name"] in FRAGILE_OPS or (
+                i not in learned and any(int(t) in producers and computed_from_softmax(producers[int(t)]) for t in ops[i]["inputs"])
+            )
         return from_softmax[i]
 
     tail = []
@@ -140,20 +141,44 @@ def float_tail(tflite_bytes: bytes) -> list[dict]:
         name = op["op_name"]
         tensor = names[int(op["outputs"][0])]
         if computed_from_softmax(i):
-            tail.append({"op": name, "index": i, "tensor": tensor, "group": "softmax",
-                         "why": "computed from a softmax (soft-argmax / coordinate math)"})
+            tail.append(
+                {"op": name, "index": i, "tensor": tensor, "group": "softmax", "why": "computed from a softmax (soft-argmax / coordinate math)"}
+            )
         elif name in WEIGHTED_OPS:
             if feeds_output_directly(i):
                 tail.append({"op": name, "index": i, "tensor": tensor, "group": f"output layer {i}", "why": "output layer"})
         elif not downstream_weighted(i):
-            tail.append({"op": name, "index": i, "tensor": tensor, "group": "after the last learned layer",
-                         "why": "after the last learned layer (coordinate math)"})
+            tail.append(
+                {
+                    "op": name,
+                    "index": i,
+                    "tensor": tensor,
+                    "group": "after the last learned layer",
+                    "why": "after the last learned layer (coordinate math)",
+                }
+            )
     return tail
 
 
 # Ops that int8 computes exactly (they move or select values): never a float candidate on their own.
-EXACT_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "STRIDED_SLICE", "SLICE", "PAD",
-             "MAX_POOL_2D", "GATHER", "SPLIT", "SPLIT_V", "PACK", "UNPACK", "QUANTIZE", "DEQUANTIZE"}
+EXACT_OPS = {
+    "RESHAPE",
+    "SQUEEZE",
+    "EXPAND_DIMS",
+    "TRANSPOSE",
+    "CONCATENATION",
+    "STRIDED_SLICE",
+    "SLICE",
+    "PAD",
+    "MAX_POOL_2D",
+    "GATHER",
+    "SPLIT",
+    "SPLIT_V",
+    "PACK",
+    "UNPACK",
+    "QUANTIZE",
+    "DEQUANTIZE",
+}
 
 
 def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
@@ -173,8 +198,15 @@ def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
         region = Region(label, items[0]["why"], tuple(t["index"] for t in items), tuple(sorted({t["tensor"] for t in items})))
         if g.startswith("output layer") and items[0]["op"] == "FULLY_CONNECTED":
             # first the cheaper form: float activations and output, int8 weights, bias corrected on the calibration images
-            tail.append(Region(label + " with int8 weights", "output layer: float output (no 1/256 step), int8 weights",
-                               region.ops, region.nodes, int8_weights=True))
+            tail.append(
+                Region(
+                    label + " with int8 weights",
+                    "output layer: float output (no 1/256 step), int8 weights",
+                    region.ops,
+                    region.nodes,
+                    int8_weights=True,
+                )
+            )
         tail.append(region)
     in_tail = {i for r in tail for i in r.ops}
     body: list[Region] = []
@@ -183,8 +215,14 @@ def candidate_regions(float_bytes: bytes) -> tuple[list[Region], list[Region]]:
     def close_run():
         if run:
             kinds = "+".join(dict.fromkeys(ops[i]["op_name"] for i in run))
-            body.append(Region(f"{kinds} after #{run[0] - 1}", "activation requantised to 8 bits", tuple(run),
-                               tuple(names[int(ops[i]["outputs"][0])] for i in run)))
+            body.append(
+                Region(
+                    f"{kinds} after #{run[0] - 1}",
+                    "activation requantised to 8 bits",
+                    tuple(run),
+                    tuple(names[int(ops[i]["outputs"][0])] for i in run),
+                )
+            )
             run.clear()
 
     for i, op in enumerate(ops):
@@ -226,9 +264,12 @@ def refused_region(data: bytes, float_bytes: bytes) -> Region | None:
     if not idx:
         return None
     kinds = "+".join(dict.fromkeys(fops[i]["op_name"] for i in idx))
-    return Region(f"{kinds} x{len(idx)} that XNNPACK refuses in int8", "XNNPACK does not take it in int8 (measured on this "
-                  "file): it would run on the builtin kernels between delegate partitions", tuple(idx),
-                  tuple(fnames[int(fops[i]["outputs"][0])] for i in idx))
+    return Region(
+        f"{kinds} x{len(idx)} that XNNPACK refuses in int8",
+        "XNNPACK does not take it in int8 (measured on this file): it would run on the builtin kernels between delegate partitions",
+        tuple(idx),
+        tuple(fnames[int(fops[i]["outputs"][0])] for i in idx),
+    )
 
 
 def forced_regions(float_bytes: bytes) -> list[Region]:
@@ -298,11 +339,16 @@ class _Quantizer:
         self.calib_inputs = calib.inputs
         self._calib_reference = reference_outputs(model, calib.inputs, "calibration")
         # judged where it was calibrated and on images calibration never saw (int8 ranges clip unseen inputs)
-        self.search_sets = [(InputSet("calibration", calib.inputs[:SEARCH_IMAGES], "calibration images"),
-                             reference_outputs(model, calib.inputs, "calibration")[:SEARCH_IMAGES])]
+        self.search_sets = [
+            (
+                InputSet("calibration", calib.inputs[:SEARCH_IMAGES], "calibration images"),
+                reference_outputs(model, calib.inputs, "calibration")[:SEARCH_IMAGES],
+            )
+        ]
         if calib.validation is not None and len(calib.validation):
-            self.search_sets.append((InputSet("validation", calib.validation, "validation images"),
-                                     reference_outputs(model, calib.validation, "validation")))
+            self.search_sets.append(
+                (InputSet("validation", calib.validation, "validation images"), reference_outputs(model, calib.validation, "validation"))
+            )
         self.limits = opts.gate.limits("int8")
         self._built: dict[frozenset, bytes] = {}
         self._judged: dict[frozenset, object] = {}
@@ -324,13 +370,16 @@ class _Quantizer:
             from .tflite_edit import float_outputs
 
             try:
-                q = self._quantize(self.calibrated, fully_quantize=True, input_data_type=self.tf.int8,
-                                   output_data_type=self.tf.float32,
-                                   denylisted_ops=list(self.opts.policy.extra_float_ops) or None,
-                                   denylisted_nodes=sorted(nodes) or None)
+                q = self._quantize(
+                    self.calibrated,
+                    fully_quantize=True,
+                    input_data_type=self.tf.int8,
+                    output_data_type=self.tf.float32,
+                    denylisted_ops=list(self.opts.policy.extra_float_ops) or None,
+                    denylisted_nodes=sorted(nodes) or None,
+                )
             except Exception as exc:  # noqa: BLE001 - the MLIR quantiser raises ConverterError & co
-                raise ConversionError(f"int8 quantisation of {self.model.name} failed "
-                                      f"({first_line(exc)})") from None
+                raise ConversionError(f"int8 quantisation of {self.model.name} failed ({first_line(exc)})") from None
             self._built[nodes] = float_outputs(q)
         return self._built[nodes]
 
@@ -390,8 +439,9 @@ class _Quantizer:
             except DelegateError as exc:
                 agreements, score, why = None, float("inf"), str(exc)
             self._judged[key] = agreements
-            self.trials.append({"float": label, "score": round(score, 4), "passed": score <= 1.0, "bytes": len(data),
-                                **({"xnnpack": why} if why else {})})
+            self.trials.append(
+                {"float": label, "score": round(score, 4), "passed": score <= 1.0, "bytes": len(data), **({"xnnpack": why} if why else {})}
+            )
         return self._judged[key]
 
     def score(self, nodes: frozenset, label: str, hybrid: frozenset = frozenset()) -> float:
@@ -454,16 +504,27 @@ def quantize_int8(model, opts, calib, converter, float_bytes: bytes) -> Int8Resu
         if r.int8_weights or not (r.name.startswith("FULLY_CONNECTED #") or any(c.name == r.name + " with int8 weights" for c in tail)):
             continue
         lighter = next((c for c in tail if c.name == r.name + " with int8 weights"), None) or Region(
-            r.name + " with int8 weights", r.why + "; int8 weights, float activations", r.ops, r.nodes, int8_weights=True)
-        trial = chosen[:i] + [lighter] + chosen[i + 1:]
+            r.name + " with int8 weights", r.why + "; int8 weights, float activations", r.ops, r.nodes, int8_weights=True
+        )
+        trial = chosen[:i] + [lighter] + chosen[i + 1 :]
         if current <= 1.0 and score(trial) <= 1.0:
             chosen, current = trial, score(trial)
     notes.append(f"searched {len(q.trials)} configurations in {time.perf_counter() - t0:.0f} s")
     return finish(chosen, notes, base)
 
 
-def _result(q: _Quantizer, nodes: frozenset, chosen: list, float_bytes: bytes, notes: list[str],
-            macs=None, weights=None, total=None, base=None, hybrid: frozenset = frozenset()) -> Int8Result:
+def _result(
+    q: _Quantizer,
+    nodes: frozenset,
+    chosen: list,
+    float_bytes: bytes,
+    notes: list[str],
+    macs=None,
+    weights=None,
+    total=None,
+    base=None,
+    hybrid: frozenset = frozenset(),
+) -> Int8Result:
     data = q.build(nodes, hybrid)
     score = q.score(nodes, "final", hybrid)
     regions = []
@@ -472,13 +533,28 @@ def _result(q: _Quantizer, nodes: frozenset, chosen: list, float_bytes: bytes, n
         without = q.score(rest, "without " + r.name, hybrid - frozenset(r.nodes))
         int8_w = hybrid & frozenset(r.nodes)
         extra = sum(weights[i] for i in r.ops if i < len(weights)) if weights else None
-        regions.append({"region": r.name, "why": r.why, "ops": list(r.ops), "nodes": list(r.nodes),
-                        "form": "int8 weights, float activations" if int8_w else "float",
-                        "score_without": round(without, 4), "score_with": round(score, 4),
-                        "macs": int(sum(macs[i] for i in r.ops if i < len(macs))) if macs else None,
-                        "extra_bytes": int(extra * (0 if int8_w else 1)) if extra is not None else None})
+        regions.append(
+            {
+                "region": r.name,
+                "why": r.why,
+                "ops": list(r.ops),
+                "nodes": list(r.nodes),
+                "form": "int8 weights, float activations" if int8_w else "float",
+                "score_without": round(without, 4),
+                "score_with": round(score, 4),
+                "macs": int(sum(macs[i] for i in r.ops if i < len(macs))) if macs else None,
+                "extra_bytes": int(extra * (0 if int8_w else 1)) if extra is not None else None,
+            }
+        )
     share = 1.0
     if macs and total:
         share = 1.0 - sum(macs[i] for r in chosen for i in r.ops if i < len(macs)) / total
-    return Int8Result(data, regions, q.trials, score, score <= 1.0, share,
-                      notes + ([f"everything int8 scored {base:.3g} (1 = at the gate's limits)"] if base is not None else []))
+    return Int8Result(
+        data,
+        regions,
+        q.trials,
+        score,
+        score <= 1.0,
+        share,
+        notes + ([f"everything int8 scored {base:.3g} (1 = at the gate's limits)"] if base is not None else []),
+    )

@@ -107,8 +107,8 @@ class ShellV2Parser:
             kind, length = struct.unpack_from("<BI", self.buf)
             if len(self.buf) < 5 + length:
                 break
-            out.append((kind, bytes(self.buf[5:5 + length])))
-            del self.buf[:5 + length]
+            out.append((kind, bytes(self.buf[5 : 5 + length])))
+            del self.buf[: 5 + length]
         return out
 
 

@@ -84,15 +84,15 @@ def phone_factory(tmp_path, home):
 
 def no_app_processes() -> bool:
     me = psutil.Process()
-    return not [c for c in me.children(recursive=True)
-                if c.status() != psutil.STATUS_ZOMBIE and "device_tests.simapp" in " ".join(c.cmdline())]
+    return not [c for c in me.children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE and "device_tests.simapp" in " ".join(c.cmdline())]
 
 
 def run_cli(*args, env_extra=None, timeout=180) -> subprocess.CompletedProcess:
     env = dict(os.environ, **(env_extra or {}))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=str(ROOT), stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture

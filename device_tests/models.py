@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-_KERAS = r'''
+_KERAS = r"""
 import sys
 import tensorflow as tf
 tf.keras.utils.set_random_seed(0)
@@ -25,7 +25,7 @@ x = tf.keras.layers.GlobalAveragePooling2D()(x)
 out = tf.keras.layers.Dense(136)(x)
 conv = tf.lite.TFLiteConverter.from_keras_model(tf.keras.Model(inp, out))
 open(sys.argv[1], "wb").write(conv.convert())
-'''
+"""
 
 
 def _cache_dir() -> Path:
@@ -53,11 +53,18 @@ def tiny_onnx() -> Path:
 
         rng = np.random.default_rng(0)
         w = numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w")
-        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
-                 helper.make_node("Relu", ["c"], ["r"]),
-                 helper.make_node("GlobalAveragePool", ["r"], ["y"])]
-        g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 1, 1])], [w])
+        nodes = [
+            helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2]),
+            helper.make_node("Relu", ["c"], ["r"]),
+            helper.make_node("GlobalAveragePool", ["r"], ["y"]),
+        ]
+        g = helper.make_graph(
+            nodes,
+            "tiny",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 64, 64])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 1, 1])],
+            [w],
+        )
         m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
         m.ir_version = 8
         onnx.checker.check_model(m)
@@ -67,7 +74,7 @@ def tiny_onnx() -> Path:
     return out
 
 
-_MLPACKAGE = r'''
+_MLPACKAGE = r"""
 import sys
 import coremltools as ct
 from coremltools.converters.mil import Builder as mb
@@ -77,7 +84,7 @@ def prog(x):
     return mb.relu(x=x)
 
 ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17).save(sys.argv[1])
-'''
+"""
 
 
 def tiny_mlpackage() -> Path:
@@ -113,11 +120,16 @@ def tiny_landmark_tflite(out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     art = out_dir / "tiny.tflite-fp32.tflite"
     shutil.copyfile(tiny_tflite(), art)
-    finalize(Manifest(artifact=art.name, target="tflite-fp32", format="tflite",
-                      model={"name": "tiny", "source": "device_tests", "task": "landmarks", "landmarks": 68,
-                             "layout": "ibug68", "coords": "input_pixels"},
-                      inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
-                      outputs=[TensorInfo("out", [1, 136], "float32", None, None, "landmarks")],
-                      preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3,
-                                  "color": "rgb"}), art)
+    finalize(
+        Manifest(
+            artifact=art.name,
+            target="tflite-fp32",
+            format="tflite",
+            model={"name": "tiny", "source": "device_tests", "task": "landmarks", "landmarks": 68, "layout": "ibug68", "coords": "input_pixels"},
+            inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+            outputs=[TensorInfo("out", [1, 136], "float32", None, None, "landmarks")],
+            preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3, "color": "rgb"},
+        ),
+        art,
+    )
     return art

@@ -40,14 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--error-after", type=int, default=None)
     ap.add_argument("--hang-after", type=int, default=None)
     ap.add_argument("--slow-ms", type=float, default=0.0)
-    ap.add_argument("--thermal-rise-s", type=float, default=None,
-                    help="thermal status +1 every S seconds of running; each level adds 2 ms per frame (throttling)")
+    ap.add_argument(
+        "--thermal-rise-s", type=float, default=None, help="thermal status +1 every S seconds of running; each level adds 2 ms per frame (throttling)"
+    )
     ap.add_argument("--golden", action="store_true", help="protocol 2: golden_result.json before the frames")
-    ap.add_argument("--golden-mlpackage", type=Path, default=None,
-                    help="run the golden check on this .mlpackage (MIL reference interpreter) instead of the timed model")
+    ap.add_argument(
+        "--golden-mlpackage",
+        type=Path,
+        default=None,
+        help="run the golden check on this .mlpackage (MIL reference interpreter) instead of the timed model",
+    )
     ap.add_argument("--os", default="android 14")
-    ap.add_argument("--golden-drift", type=float, default=0.0,
-                    help="fault: add this to every output in the golden check (a GPU path that drifts from the reference)")
+    ap.add_argument(
+        "--golden-drift",
+        type=float,
+        default=0.0,
+        help="fault: add this to every output in the golden check (a GPU path that drifts from the reference)",
+    )
     a = ap.parse_args(argv)
     d = a.dir
     # a phone's XNNPACK/GPU/NNAPI/NPU delegate runs here as the host's XNNPACK or plain CPU kernels
@@ -98,11 +107,12 @@ def main(argv: list[str] | None = None) -> int:
 
     delay = a.slow_ms / 1000.0
     if a.thermal_rise_s:
+
         def delay():  # noqa: F811 - a hotter simulated SoC runs slower
             return a.slow_ms / 1000.0 + 0.002 * (thermal_now() - a.thermal)
+
     try:
-        res = run_loop(model_path, a.frames, a.warmup, a.threads, host_delegate, on_row=on_row,
-                       frame_delay_s=delay, model=preloaded)
+        res = run_loop(model_path, a.frames, a.warmup, a.threads, host_delegate, on_row=on_row, frame_delay_s=delay, model=preloaded)
     except Exception as exc:  # noqa: BLE001 - a load failure is reported like a real app would
         res = LoopResult(status="error", error=f"{type(exc).__name__}: {exc}")
     fh.close()

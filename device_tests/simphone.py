@@ -40,18 +40,31 @@ FAULTS = ("unauthorized", "drop", "crash", "app-error", "slow", "timeout", "flak
 REPO = Path(__file__).resolve().parent.parent
 ACTIVITY = ".DevicekitBenchmarkActivity"
 KNOWN = {  # model -> (manufacturer, codename, ro.soc.model)
-    "Pixel 6": ("Google", "oriole", "GS101"), "Pixel 7": ("Google", "panther", "GS201"),
-    "Pixel 8": ("Google", "shiba", "Tensor G3"), "Pixel 9": ("Google", "tokay", "Tensor G4"),
+    "Pixel 6": ("Google", "oriole", "GS101"),
+    "Pixel 7": ("Google", "panther", "GS201"),
+    "Pixel 8": ("Google", "shiba", "Tensor G3"),
+    "Pixel 9": ("Google", "tokay", "Tensor G4"),
     "SM-S911B": ("samsung", "dm1q", "SM8550"),
 }
 
 
 class SimPhone:
-    def __init__(self, root: Path, model: str = "Pixel 7", port: int = 0, faults: tuple[str, ...] = (),
-                 adb_keys: list[Path] | None = None, accept_new_keys: bool = True,
-                 installed: tuple[str, ...] = ("com.devicekit.bench",), thermal: int = 0,
-                 drop_after: int = 20, crash_after: int = 15, slow_ms: float = 40.0, serial: str | None = None,
-                 thermal_rise_s: float | None = None):
+    def __init__(
+        self,
+        root: Path,
+        model: str = "Pixel 7",
+        port: int = 0,
+        faults: tuple[str, ...] = (),
+        adb_keys: list[Path] | None = None,
+        accept_new_keys: bool = True,
+        installed: tuple[str, ...] = ("com.devicekit.bench",),
+        thermal: int = 0,
+        drop_after: int = 20,
+        crash_after: int = 15,
+        slow_ms: float = 40.0,
+        serial: str | None = None,
+        thermal_rise_s: float | None = None,
+    ):
         bad = [f for f in faults if f not in FAULTS]
         if bad:
             raise ValueError(f"unknown fault(s) {bad}; known: {', '.join(FAULTS)}")
@@ -151,14 +164,24 @@ class SimPhone:
     # --- properties ----------------------------------------------------------------------------
     def props(self) -> dict[str, str]:
         manu, code, soc = KNOWN.get(self.model, ("samsung" if self.model.startswith("SM-") else "Google", "sim", "SIM"))
-        return {"ro.product.model": self.model, "ro.product.manufacturer": manu, "ro.product.name": code,
-                "ro.product.device": code, "ro.build.version.release": "14", "ro.build.version.sdk": "34",
-                "ro.soc.model": soc, "ro.product.cpu.abi": "arm64-v8a", "ro.serialno": self.serial or f"SIM{self.port}"}
+        return {
+            "ro.product.model": self.model,
+            "ro.product.manufacturer": manu,
+            "ro.product.name": code,
+            "ro.product.device": code,
+            "ro.build.version.release": "14",
+            "ro.build.version.sdk": "34",
+            "ro.soc.model": soc,
+            "ro.product.cpu.abi": "arm64-v8a",
+            "ro.serialno": self.serial or f"SIM{self.port}",
+        }
 
     def banner(self) -> bytes:
         p = self.props()
-        return (f"device::ro.product.name={p['ro.product.name']};ro.product.model={p['ro.product.model']};"
-                f"ro.product.device={p['ro.product.device']};features=shell_v2,cmd\0").encode()
+        return (
+            f"device::ro.product.name={p['ro.product.name']};ro.product.model={p['ro.product.model']};"
+            f"ro.product.device={p['ro.product.device']};features=shell_v2,cmd\0"
+        ).encode()
 
     # --- the app -------------------------------------------------------------------------------
     def launch(self, pkg: str, extras: dict[str, str]) -> None:
@@ -166,11 +189,29 @@ class SimPhone:
         run = extras.get("devicekit.run", "")
         d = self.local(f"/sdcard/Android/data/{pkg}/files/devicekit/{run}")
         d.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "device_tests.simapp", "--dir", str(d), "--model-name", self.model,
-                "--manufacturer", self.props()["ro.product.manufacturer"], "--soc", self.props()["ro.soc.model"],
-                "--frames", extras.get("devicekit.frames", "100"), "--warmup", extras.get("devicekit.warmup", "10"),
-                "--threads", extras.get("devicekit.threads", "1"), "--delegate", extras.get("devicekit.delegate", "cpu"),
-                "--thermal", str(self.thermal)]
+        argv = [
+            sys.executable,
+            "-m",
+            "device_tests.simapp",
+            "--dir",
+            str(d),
+            "--model-name",
+            self.model,
+            "--manufacturer",
+            self.props()["ro.product.manufacturer"],
+            "--soc",
+            self.props()["ro.soc.model"],
+            "--frames",
+            extras.get("devicekit.frames", "100"),
+            "--warmup",
+            extras.get("devicekit.warmup", "10"),
+            "--threads",
+            extras.get("devicekit.threads", "1"),
+            "--delegate",
+            extras.get("devicekit.delegate", "cpu"),
+            "--thermal",
+            str(self.thermal),
+        ]
         if "crash" in self.faults:
             argv += ["--crash-after", str(self.crash_after)]
         if "app-error" in self.faults:
@@ -185,8 +226,9 @@ class SimPhone:
             argv += ["--golden"] + (["--golden-drift", "2.0"] if "golden-drift" in self.faults else [])
         self._launched_at = time.monotonic()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-        self.children[pkg] = subprocess.Popen(argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL,
-                                              stdout=subprocess.DEVNULL, stderr=open(self.root / "app.log", "ab"))
+        self.children[pkg] = subprocess.Popen(
+            argv, cwd=str(REPO), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.root / "app.log", "ab")
+        )
         self.recv_frames_served = 0
         if "drop" in self.faults:
             threading.Thread(target=self._drop_when_due, args=(d / "frames.csv",), daemon=True).start()
@@ -246,8 +288,14 @@ class SimPhone:
                 return 0, "".join(f"[{k}]: [{v}]\n" for k, v in self.props().items()).encode(), b""
             return 0, (self.props().get(args[0], "") + "\n").encode(), b""
         if cmd == "dumpsys" and args[:1] == ["thermalservice"]:
-            return 0, (f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermal Status: {self.thermal_status()}\n"
-                       "Cached temperatures:\n\tTemperature{mValue=36.0, mType=3, mName=SKIN, mStatus=0}\n").encode(), b""
+            return (
+                0,
+                (
+                    f"IsStatusOverride: false\nThermalEventListeners:\n\tcallbacks: 0\nThermal Status: {self.thermal_status()}\n"
+                    "Cached temperatures:\n\tTemperature{mValue=36.0, mType=3, mName=SKIN, mStatus=0}\n"
+                ).encode(),
+                b"",
+            )
         if cmd == "mkdir":
             for a in (a for a in args if not a.startswith("-")):
                 self.local(a).mkdir(parents=True, exist_ok=True)
@@ -302,11 +350,16 @@ class SimPhone:
         pkg, act = comp.split("/", 1)
         if pkg not in self.installed or act != ACTIVITY:
             full = pkg + act if act.startswith(".") else act
-            return 1, (f"Starting: Intent {{ cmp={comp} }}\nError type 3\n"
-                       f"Error: Activity class {{{pkg}/{full}}} does not exist.\n").encode(), b""
+            return 1, (f"Starting: Intent {{ cmp={comp} }}\nError type 3\nError: Activity class {{{pkg}/{full}}} does not exist.\n").encode(), b""
         self.launch(pkg, extras)
-        return 0, (f"Starting: Intent {{ cmp={comp} (has extras) }}\nStatus: ok\nLaunchState: COLD\n"
-                   f"Activity: {comp}\nTotalTime: 180\nWaitTime: 183\nComplete\n").encode(), b""
+        return (
+            0,
+            (
+                f"Starting: Intent {{ cmp={comp} (has extras) }}\nStatus: ok\nLaunchState: COLD\n"
+                f"Activity: {comp}\nTotalTime: 180\nWaitTime: 183\nComplete\n"
+            ).encode(),
+            b"",
+        )
 
 
 class _Stream:
@@ -442,15 +495,18 @@ class _Connection:
             if st.closed:
                 raise w.Disconnected("stream closed by host")
             st.acked.clear()
-            self.send(b"WRTE", st.local_id, st.remote_id, data[i:i + self.max_payload])
+            self.send(b"WRTE", st.local_id, st.remote_id, data[i : i + self.max_payload])
             if not st.acked.wait(30):
                 raise w.Disconnected("host did not acknowledge")
 
     def _shell(self, st: _Stream, cmdline: str, v2: bool) -> None:
         rc, out, err = self.phone.shell(cmdline)
         if v2:
-            payload = (w.shell_packet(w.SHELL_STDOUT, out) if out else b"") + \
-                      (w.shell_packet(w.SHELL_STDERR, err) if err else b"") + w.shell_packet(w.SHELL_EXIT, bytes([rc & 0xFF]))
+            payload = (
+                (w.shell_packet(w.SHELL_STDOUT, out) if out else b"")
+                + (w.shell_packet(w.SHELL_STDERR, err) if err else b"")
+                + w.shell_packet(w.SHELL_EXIT, bytes([rc & 0xFF]))
+            )
             self.write(st, payload)
         elif out or err:
             self.write(st, out + err)
@@ -507,8 +563,7 @@ class _Connection:
         data = p.read_bytes()
         if p.name == "frames.csv":
             self.phone.recv_frames_served += 1
-        out = b"".join(b"DATA" + struct.pack("<I", len(data[i:i + 65536])) + data[i:i + 65536]
-                       for i in range(0, len(data), 65536))
+        out = b"".join(b"DATA" + struct.pack("<I", len(data[i : i + 65536])) + data[i : i + 65536] for i in range(0, len(data), 65536))
         self.write(st, out + b"DONE" + struct.pack("<I", 0))
 
     def _send(self, st: _Stream, spec: str) -> None:
@@ -555,8 +610,17 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     root = args.root or Path(tempfile.mkdtemp(prefix="simphone-"))
-    phone = SimPhone(root, args.model, args.port, tuple(args.fault), args.adb_keys, not args.no_accept_new_keys,
-                     () if args.no_app else ("com.devicekit.bench",), args.thermal, thermal_rise_s=args.thermal_rise_s)
+    phone = SimPhone(
+        root,
+        args.model,
+        args.port,
+        tuple(args.fault),
+        args.adb_keys,
+        not args.no_accept_new_keys,
+        () if args.no_app else ("com.devicekit.bench",),
+        args.thermal,
+        thermal_rise_s=args.thermal_rise_s,
+    )
     phone.start()
     print(f"simphone (SIMULATION): {args.model} listening on {phone.address}, files in {root}", flush=True)
     done = threading.Event()

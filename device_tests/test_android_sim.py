@@ -35,8 +35,24 @@ def _keys_for(transport: str, request) -> list[Path]:
 def test_bench_pixel7_by_profile(transport, request, phone_factory, model, tmp_path):
     phone = phone_factory(model="Pixel 7", adb_keys=_keys_for(transport, request), accept_new_keys=False)
     env = _connect(transport, phone, tmp_path)
-    r = run_cli("bench", str(model), "--device", "pixel7", "--frames", "40", "--warmup", "3", "--threads", "2",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "sim1", "--json", env_extra=env)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        "pixel7",
+        "--frames",
+        "40",
+        "--warmup",
+        "3",
+        "--threads",
+        "2",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "sim1",
+        "--json",
+        env_extra=env,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["complete"] and out["summary"]["stats"]["frames"] == 40
@@ -89,8 +105,23 @@ def test_unauthorized_key(transport, request, phone_factory, model, tmp_path):
 def _bench_fault(fault: str | tuple, phone_factory, model, tmp_path, transport="direct", frames=60, timeout="4", **kw):
     phone = phone_factory(faults=(fault,) if isinstance(fault, str) else fault, **kw)
     env = _connect(transport, phone, tmp_path)
-    r = run_cli("bench", str(model), "--device", phone.address, "--frames", str(frames), "--warmup", "2",
-                "--timeout", timeout, "--runs-dir", str(tmp_path / "runs"), "--run-id", "f1", env_extra=env)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--frames",
+        str(frames),
+        "--warmup",
+        "2",
+        "--timeout",
+        timeout,
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "f1",
+        env_extra=env,
+    )
     run = tmp_path / "runs" / "f1"
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").exists() else None
     return phone, r, summary, run
@@ -132,8 +163,9 @@ def test_fault_timeout_force_stops(phone_factory, model, tmp_path):
 def test_fault_connection_dropped(transport, request, phone_factory, model, tmp_path):
     if transport == "client":
         request.getfixturevalue("adb_client")
-    phone, r, summary, run = _bench_fault(("drop", "slow"), phone_factory, model, tmp_path, transport, frames=300,
-                                          timeout="60", slow_ms=15.0, drop_after=20)
+    phone, r, summary, run = _bench_fault(
+        ("drop", "slow"), phone_factory, model, tmp_path, transport, frames=300, timeout="60", slow_ms=15.0, drop_after=20
+    )
     # slow frames make the run long enough to drop mid-way; the frames pulled before the drop stay
     assert phone.dropped
     # a phone that went away may still run the app (nobody can reach it to stop it) ...
@@ -144,8 +176,20 @@ def test_fault_connection_dropped(transport, request, phone_factory, model, tmp_
 
 def test_fault_slow_frames_show_as_jank(phone_factory, model, tmp_path):
     phone = phone_factory(faults=("slow",), slow_ms=40.0)
-    r = run_cli("bench", str(model), "--device", phone.address, "--frames", "12", "--warmup", "1", "--json",
-                "--runs-dir", str(tmp_path / "runs"), env_extra=_connect("direct", phone, tmp_path))
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--frames",
+        "12",
+        "--warmup",
+        "1",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env_extra=_connect("direct", phone, tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]["stats"]
     assert s["jank"]["33.3ms"]["frames"] == 12 and s["p50_ms"] > 40 and s["fps"] < 25
@@ -159,8 +203,20 @@ def test_apk_installed_when_missing_and_sdk_missing_message(phone_factory, model
     msg = " ".join(r.stderr.split())
     assert "no Android SDK" in msg and "ANDROID_HOME" in msg and "--apk" in msg and "Traceback" not in msg
     apk = fake_apk(tmp_path / "bench.apk")
-    r = run_cli("bench", str(model), "--device", phone.address, "--apk", str(apk), "--frames", "10", "--json",
-                "--runs-dir", str(tmp_path / "runs"), env_extra=env)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--apk",
+        str(apk),
+        "--frames",
+        "10",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env_extra=env,
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"]["app"] == "installed"
     assert "com.devicekit.bench" in phone.installed
@@ -192,12 +248,31 @@ def test_interrupted_run_keeps_frames_and_stops_the_app(phone_factory, model, tm
 
     phone = phone_factory(faults=("slow",), slow_ms=20.0)
     env = dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", phone.address,
-                          "--frames", "2000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "i1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT),
-                         # a background shell starts its jobs with SIGINT ignored, and Python then never raises
-                         # KeyboardInterrupt: give the child the default action, as a terminal's Ctrl-C would find it
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devicekit",
+            "bench",
+            str(model),
+            "--device",
+            phone.address,
+            "--frames",
+            "2000",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "i1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+        # a background shell starts its jobs with SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt: give the child the default action, as a terminal's Ctrl-C would find it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
     frames = phone.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit/i1/frames.csv"
     deadline = time.time() + 60
     while time.time() < deadline and (not frames.exists() or len(frames.read_text().splitlines()) < 80):
@@ -214,8 +289,20 @@ def test_interrupted_run_keeps_frames_and_stops_the_app(phone_factory, model, tm
 
 def test_sustained_mode_on_a_phone(phone_factory, model, tmp_path):
     phone = phone_factory()
-    r = run_cli("bench", str(model), "--device", phone.address, "--duration", "1", "--warmup", "2", "--json",
-                "--runs-dir", str(tmp_path / "runs"), env_extra={"DEVICEKIT_ADB": "direct"})
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--duration",
+        "1",
+        "--warmup",
+        "2",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env_extra={"DEVICEKIT_ADB": "direct"},
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     assert s["settings"]["frames"] > 30 and s["stats"]["frames"] == s["settings"]["frames"]
@@ -235,15 +322,41 @@ def test_documented_start_command_with_adb_client(adb_client, model, tmp_path):
 
     port = free_port()
     keys = Path(os.environ["HOME"]) / ".android" / "adbkey.pub"
-    sim = subprocess.Popen([sys.executable, "-m", "device_tests.simphone", "--port", str(port), "--model", "Pixel 7",
-                            "--root", str(tmp_path / "phone"), "--adb-keys", str(keys), "--no-accept-new-keys"],
-                           cwd=str(ROOT), stdout=subprocess.PIPE, text=True)
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "device_tests.simphone",
+            "--port",
+            str(port),
+            "--model",
+            "Pixel 7",
+            "--root",
+            str(tmp_path / "phone"),
+            "--adb-keys",
+            str(keys),
+            "--no-accept-new-keys",
+        ],
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "listening on 127.0.0.1:%d" % port in sim.stdout.readline()
         c = adb_client("connect", f"127.0.0.1:{port}")
         assert "connected to" in c.stdout
-        r = run_cli("bench", str(model), "--device", "pixel7", "--frames", "30", "--json", "--runs-dir", str(tmp_path / "runs"),
-                    env_extra={"DEVICEKIT_ADB": "client"})
+        r = run_cli(
+            "bench",
+            str(model),
+            "--device",
+            "pixel7",
+            "--frames",
+            "30",
+            "--json",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            env_extra={"DEVICEKIT_ADB": "client"},
+        )
         assert r.returncode == 0, r.stderr
         run = json.loads(r.stdout)["dir"]
         assert json.loads(Path(run, "device.json").read_text())["model"] == "Pixel 7"
@@ -251,8 +364,9 @@ def test_documented_start_command_with_adb_client(adb_client, model, tmp_path):
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=30)
     assert sim.returncode == 0
-    assert not [c for c in psutil.Process().children(recursive=True)
-                if c.status() != psutil.STATUS_ZOMBIE and "device_tests.sim" in " ".join(c.cmdline())]
+    assert not [
+        c for c in psutil.Process().children(recursive=True) if c.status() != psutil.STATUS_ZOMBIE and "device_tests.sim" in " ".join(c.cmdline())
+    ]
 
 
 def test_several_matching_phones_is_a_clear_error(phone_factory, model, tmp_path):
@@ -266,8 +380,20 @@ def test_several_matching_phones_is_a_clear_error(phone_factory, model, tmp_path
 def test_sustained_run_shows_thermal_change_and_throttling(phone_factory, model, tmp_path):
     # 10 ms frames; the simulated SoC heats up (+1 status per 0.6 s) and slows down (+2 ms per level)
     phone = phone_factory(faults=("slow",), slow_ms=10.0, thermal_rise_s=0.6)
-    r = run_cli("bench", str(model), "--device", phone.address, "--duration", "2", "--warmup", "2", "--json",
-                "--runs-dir", str(tmp_path / "runs"), env_extra={"DEVICEKIT_ADB": "direct"})
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--duration",
+        "2",
+        "--warmup",
+        "2",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env_extra={"DEVICEKIT_ADB": "direct"},
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     st = s["stats"]
@@ -282,8 +408,18 @@ def test_transient_transport_error_is_retried(transport, request, phone_factory,
     if transport == "client":
         request.getfixturevalue("adb_client")
     phone = phone_factory(faults=("flaky",))
-    r = run_cli("bench", str(model), "--device", phone.address, "--frames", "30", "--json",
-                "--runs-dir", str(tmp_path / "runs"), env_extra=_connect(transport, phone, tmp_path))
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--frames",
+        "30",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env_extra=_connect(transport, phone, tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert phone.flaked and json.loads(r.stdout)["summary"]["stats"]["frames"] == 30
 
@@ -295,8 +431,22 @@ def test_golden_check_reports_the_error_next_to_the_latency(phone_factory, tmp_p
     art = tiny_landmark_tflite(tmp_path / "m")
     phone = phone_factory()
     env = {"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": phone.address}
-    r = run_cli("bench", str(art), "--device", phone.address, "--frames", "15", "--golden", "--delegate", "gpu",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "g1", env_extra=env)
+    r = run_cli(
+        "bench",
+        str(art),
+        "--device",
+        phone.address,
+        "--frames",
+        "15",
+        "--golden",
+        "--delegate",
+        "gpu",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "g1",
+        env_extra=env,
+    )
     assert r.returncode == 0, r.stderr
     msg = " ".join(r.stderr.split())
     assert "golden check on the device: landmarks 0 px mean, 0 px max (gate rel_l2 0.0001): pass" in msg
@@ -312,8 +462,21 @@ def test_golden_check_reports_the_error_next_to_the_latency(phone_factory, tmp_p
     assert any("--ez devicekit.golden true" in line for line in phone.log)
     # a phone whose outputs drift from the reference: the run is kept, the gate fails (exit 1)
     drift = phone_factory(faults=("golden-drift",))
-    r = run_cli("bench", str(art), "--device", drift.address, "--frames", "15", "--golden", "--json",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "g2", env_extra={"DEVICEKIT_ADB": "direct"})
+    r = run_cli(
+        "bench",
+        str(art),
+        "--device",
+        drift.address,
+        "--frames",
+        "15",
+        "--golden",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "g2",
+        env_extra={"DEVICEKIT_ADB": "direct"},
+    )
     assert r.returncode == 1, r.stderr
     out = json.loads(r.stdout)
     assert out["complete"] and out["summary"]["golden"]["passed"] is False

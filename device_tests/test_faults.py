@@ -62,8 +62,7 @@ def test_unauthorized_phone_by_address(transport, request, phone_factory, model,
         adb("connect", phone.address)
         assert f"{phone.address}\tunauthorized" in adb("devices").stdout
     env = _env(transport, phone.address, DEVICEKIT_ADB_AUTH_TIMEOUT="2", ANDROID_HOME="", ANDROID_SDK_ROOT="")
-    r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), env_extra=env,
-                timeout=120)
+    r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), env_extra=env, timeout=120)
     msg = one_line_error(r, 3, "unauthorized", "accept the USB debugging prompt on the phone")
     assert "--apk" not in msg and "SDK" not in msg
     assert not (tmp_path / "runs").exists() and no_app_processes() and no_devicekit_processes(str(tmp_path))
@@ -100,8 +99,7 @@ def test_offline_phone(transport, request, home, model, tmp_path):
     phone = OfflinePhone()
     try:
         env = _env(transport, phone.address, DEVICEKIT_ADB_AUTH_TIMEOUT="2")
-        r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"),
-                    env_extra=env, timeout=120)
+        r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), env_extra=env, timeout=120)
         one_line_error(r, 3, phone.address, "offline")
     finally:
         phone.close()
@@ -127,8 +125,18 @@ def test_storage_full(transport, request, phone_factory, model, tmp_path, monkey
 
     monkeypatch.setattr(simphone._Connection, "_send", full)
     phone = phone_factory()
-    r = run_cli("bench", str(model), "--device", phone.address, "--runs-dir", str(tmp_path / "runs"), "--run-id", "full",
-                env_extra=_env(transport, phone.address), timeout=120)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        phone.address,
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "full",
+        env_extra=_env(transport, phone.address),
+        timeout=120,
+    )
     one_line_error(r, 3, "storage is full", "No space left on device", "free space on the phone", "0 measured frames kept")
     summary = json.loads((tmp_path / "runs/full/summary.json").read_text())
     assert summary["complete"] is False and "storage is full" in summary["error"] and summary["stats"]["frames"] == 0
@@ -139,9 +147,29 @@ def _start_bench(model: Path, device: str, runs: Path, run_id: str, env_extra: d
     env = dict(os.environ, PYTHONPATH=str(ROOT), **env_extra)
     # a background shell starts jobs with SIGINT ignored: give the child the default action, as a terminal would
     pre = (lambda: signal.signal(signal.SIGINT, signal.default_int_handler)) if ctrl_c else None
-    return subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), "--device", device, "--frames",
-                             "100000", "--runs-dir", str(runs), "--run-id", run_id], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT), preexec_fn=pre)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devicekit",
+            "bench",
+            str(model),
+            "--device",
+            device,
+            "--frames",
+            "100000",
+            "--runs-dir",
+            str(runs),
+            "--run-id",
+            run_id,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+        preexec_fn=pre,
+    )
 
 
 def _rows(p: Path) -> int:

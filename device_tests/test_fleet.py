@@ -28,8 +28,24 @@ def test_device_all_runs_phones_concurrently_and_reports_the_one_that_drops(phon
     good = [phone_factory(model=m, faults=("slow",), slow_ms=25.0) for m, _ in PHONES]
     bad = phone_factory(model="Pixel 7a", faults=("drop", "slow"), slow_ms=25.0, drop_after=20)
     env = {"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": ",".join(p.address for p in [*good, bad])}
-    r = run_cli("bench", str(model), "--device", "all", "--frames", "60", "--warmup", "2", "--threads", "1",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "fleet1", env_extra=env, timeout=240)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        "all",
+        "--frames",
+        "60",
+        "--warmup",
+        "2",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "fleet1",
+        env_extra=env,
+        timeout=240,
+    )
     msg = one_line_error(r, 3, "1 of 4 devices failed; the others ran", "fleet summary")
     fleet_dir = tmp_path / "runs" / "fleet1"
     doc = json.loads((fleet_dir / "fleet.json").read_text())
@@ -78,9 +94,25 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     (tmp_path / "devicekit.toml").write_text(
         f'[[fleet]]\ndevice = "{a.address}"\nname = "desk-pixel"\ntags = ["ci"]\n\n'
         f'[[fleet]]\ndevice = "{b.address}"\nname = "desk-s23"\ntags = ["ci", "samsung"]\n\n'
-        f'[[fleet]]\ndevice = "{locked.address}"\nname = "locked"\n')
-    r = cli("bench", model, "--device", a.address, "--device", locked.address, "--frames", "20", "--runs-dir", "runs",
-            "--run-id", "two", "--json", cwd=tmp_path, timeout=240)
+        f'[[fleet]]\ndevice = "{locked.address}"\nname = "locked"\n'
+    )
+    r = cli(
+        "bench",
+        model,
+        "--device",
+        a.address,
+        "--device",
+        locked.address,
+        "--frames",
+        "20",
+        "--runs-dir",
+        "runs",
+        "--run-id",
+        "two",
+        "--json",
+        cwd=tmp_path,
+        timeout=240,
+    )
     one_line_error(r, 3, "1 of 2 devices failed", f"failed: {locked.address} ({locked.address}): {locked.address}: unauthorized")
     doc = json.loads(r.stdout)
     assert [e["status"] for e in doc["devices"]] == ["ok", "failed"] and doc["devices"][1]["run_dir"] is None
@@ -92,8 +124,7 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     assert [(e["label"], e["status"]) for e in doc["devices"]] == [("desk-pixel", "ok"), ("desk-s23", "ok")] and doc["complete"]
     # --device all: the attached phone that is unauthorized is listed as refused with its reason, not left out
     monkeypatch.setenv("DEVICEKIT_ADB_HOSTS", f"{a.address},{locked.address}")
-    r = cli("bench", model, "--device", "all", "--frames", "20", "--runs-dir", "runs", "--run-id", "all", "--json",
-            cwd=tmp_path, timeout=240)
+    r = cli("bench", model, "--device", "all", "--frames", "20", "--runs-dir", "runs", "--run-id", "all", "--json", cwd=tmp_path, timeout=240)
     one_line_error(r, 3, "1 of 2 devices failed", f"({locked.address}): unauthorized")
     doc = json.loads(r.stdout)
     assert [(e["device"], e["status"]) for e in doc["devices"]] == [(a.address, "ok"), (locked.address, "refused")]
@@ -103,13 +134,23 @@ def test_several_devices_one_unauthorized_and_fleet_by_tag(phone_factory, model,
     one_line_error(cli("bench", model, "--fleet", "ci", "--device", "all", cwd=tmp_path), 2, "give --device or --fleet, not both")
     one_line_error(cli("bench", model, "--device", a.address, "--device", a.address, cwd=tmp_path), 2, "is given twice")
     one_line_error(cli("bench", model, "--device", "all", "--device", a.address, cwd=tmp_path), 2, "give it alone")
-    one_line_error(cli("bench", model, "--device", a.address, "--device", b.address, "--run-id", "x" * 41, cwd=tmp_path), 2,
-                   "--run-id of a fleet is at most 40 characters")
+    one_line_error(
+        cli("bench", model, "--device", a.address, "--device", b.address, "--run-id", "x" * 41, cwd=tmp_path),
+        2,
+        "--run-id of a fleet is at most 40 characters",
+    )
     (tmp_path / "devicekit.toml").write_text('[[fleet]]\ndevice = "10.0.0.1:70000"\n')
     one_line_error(cli("bench", model, "--fleet", "x", cwd=tmp_path), 2, "is not host:port")
     # every run in its own directory beside the fleet's; the unauthorized phone never got one
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["all", "all-01-Pixel-7", "ci", "ci-01-desk-pixel",
-                                                                   "ci-02-desk-s23", "two", f"two-01-127-0-0-1-{a.port}"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "all",
+        "all-01-Pixel-7",
+        "ci",
+        "ci-01-desk-pixel",
+        "ci-02-desk-s23",
+        "two",
+        f"two-01-127-0-0-1-{a.port}",
+    ]
 
 
 def test_remote_adb_through_the_adb_client_reconnects_and_disconnects(adb_client, phone_factory, model, tmp_path):
@@ -117,8 +158,22 @@ def test_remote_adb_through_the_adb_client_reconnects_and_disconnects(adb_client
     resets mid-run (at the first poll) is reconnected and the run goes on to every frame."""
     steady = phone_factory(model="Pixel 7")
     flaky = phone_factory(model="SM-S911B", faults=("flaky",))
-    r = run_cli("bench", str(model), "--device", steady.address, "--device", flaky.address, "--frames", "30", "--json",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "remote", env_extra={"DEVICEKIT_ADB": "client"})
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        steady.address,
+        "--device",
+        flaky.address,
+        "--frames",
+        "30",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "remote",
+        env_extra={"DEVICEKIT_ADB": "client"},
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert [e["status"] for e in doc["devices"]] == ["ok", "ok"] and flaky.flaked
@@ -139,14 +194,33 @@ def test_ctrl_c_stops_every_phone_and_keeps_their_frames(phone_factory, model, t
 
     phones = [phone_factory(model=m, faults=("slow",), slow_ms=20.0) for m in ("Pixel 7", "Pixel 8")]
     env = dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "devicekit", "bench", str(model), *sum((["--device", ph.address] for ph in phones), []),
-                          "--frames", "2000", "--runs-dir", str(tmp_path / "runs"), "--run-id", "cc"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=str(ROOT),
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler))
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devicekit",
+            "bench",
+            str(model),
+            *sum((["--device", ph.address] for ph in phones), []),
+            "--frames",
+            "2000",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--run-id",
+            "cc",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
     on_phone = [ph.root / "sdcard/Android/data/com.devicekit.bench/files/devicekit" for ph in phones]
     deadline = time.time() + 60
-    while time.time() < deadline and not all(len(list(d.glob("*/frames.csv"))) and
-                                             len(next(d.glob("*/frames.csv")).read_text().splitlines()) > 60 for d in on_phone):
+    while time.time() < deadline and not all(
+        len(list(d.glob("*/frames.csv"))) and len(next(d.glob("*/frames.csv")).read_text().splitlines()) > 60 for d in on_phone
+    ):
         time.sleep(0.2)
     time.sleep(1.5)  # let devicekit copy the frames measured so far
     p.send_signal(signal.SIGINT)
@@ -171,10 +245,28 @@ def test_a_fleet_and_its_report_stay_light(phone_factory, model, tmp_path):
 
     phone = phone_factory(model="Pixel 7")
     runs, gone = tmp_path / "runs", f"127.0.0.1:{free_port()}"
-    commands = [["bench", str(model), "--device", "host", "--device", phone.address, "--device", gone, "--frames", "10",
-                 "--runs-dir", str(runs), "--run-id", "light"],
-                ["report", str(runs / "light"), "-o", str(tmp_path / "r.html")]]
-    code = BLOCK_HEAVY + f"""
+    commands = [
+        [
+            "bench",
+            str(model),
+            "--device",
+            "host",
+            "--device",
+            phone.address,
+            "--device",
+            gone,
+            "--frames",
+            "10",
+            "--runs-dir",
+            str(runs),
+            "--run-id",
+            "light",
+        ],
+        ["report", str(runs / "light"), "-o", str(tmp_path / "r.html")],
+    ]
+    code = (
+        BLOCK_HEAVY
+        + f"""
 from devicekit.cli import app
 codes = []
 for args in {commands!r}:
@@ -183,8 +275,15 @@ bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow")]
 assert not bad, bad
 print("LIGHT", codes)
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT),
-                       env=dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT)))
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(ROOT),
+        env=dict(os.environ, DEVICEKIT_ADB="direct", PYTHONPATH=str(ROOT)),
+    )
     assert "LIGHT [3, 0]" in r.stdout, r.stderr[-2000:]
     msg = " ".join(r.stderr.split())
     assert "1 of 3 devices failed" in msg and f"failed: {gone} ({gone}): {gone}: cannot connect" in msg
@@ -199,8 +298,22 @@ def test_golden_gate_failing_on_one_phone_exits_1_with_the_error_side_by_side(ph
 
     art = tiny_landmark_tflite(tmp_path / "m")
     good, drift = phone_factory(model="Pixel 7"), phone_factory(model="Pixel 8", faults=("golden-drift",))
-    r = run_cli("bench", str(art), "--device", good.address, "--device", drift.address, "--frames", "15", "--golden",
-                "--runs-dir", str(tmp_path / "runs"), "--run-id", "gold", env_extra={"DEVICEKIT_ADB": "direct"})
+    r = run_cli(
+        "bench",
+        str(art),
+        "--device",
+        good.address,
+        "--device",
+        drift.address,
+        "--frames",
+        "15",
+        "--golden",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "gold",
+        env_extra={"DEVICEKIT_ADB": "direct"},
+    )
     msg = one_line_error(r, 1, "1 of 2 devices failed", f"failed: {drift.address} ({drift.address}): golden check on the device failed")
     assert "0 px mean, pass" in msg and "FAIL" in msg  # the golden column: each phone's error and verdict
     doc = json.loads((tmp_path / "runs/gold/fleet.json").read_text())

@@ -20,12 +20,27 @@ SIM_BIN = ROOT / "device_tests" / "sim_bin"
 def _device(udid, product, name, paired=True):
     return {
         "capabilities": [{"featureIdentifier": "com.apple.coredevice.feature.launchapplication", "name": "Launch Application"}],
-        "connectionProperties": {"authenticationType": "manualPairing", "pairingState": "paired" if paired else "unpaired",
-                                 "transportType": "wired", "tunnelState": "connected"},
-        "deviceProperties": {"bootState": "booted", "developerModeStatus": "enabled", "name": name,
-                             "osBuildUpdate": "21E236", "osVersionNumber": "17.4"},
-        "hardwareProperties": {"cpuType": {"name": "arm64e"}, "deviceType": "iPhone", "marketingName": name,
-                               "platform": "iOS", "productType": product, "udid": udid},
+        "connectionProperties": {
+            "authenticationType": "manualPairing",
+            "pairingState": "paired" if paired else "unpaired",
+            "transportType": "wired",
+            "tunnelState": "connected",
+        },
+        "deviceProperties": {
+            "bootState": "booted",
+            "developerModeStatus": "enabled",
+            "name": name,
+            "osBuildUpdate": "21E236",
+            "osVersionNumber": "17.4",
+        },
+        "hardwareProperties": {
+            "cpuType": {"name": "arm64e"},
+            "deviceType": "iPhone",
+            "marketingName": name,
+            "platform": "iOS",
+            "productType": product,
+            "udid": udid,
+        },
         "identifier": f"SIM-{udid[-8:]}",
         "visibilityClass": "default",
     }
@@ -35,12 +50,22 @@ def _device(udid, product, name, paired=True):
 def ios_env(tmp_path, home):  # home: isolated HOME and adb server port (killed afterwards)
     state = tmp_path / "xcrun-state"
     state.mkdir()
-    st = {"devices": [_device("00008120-000A11112222333E", "iPhone15,2", "Test iPhone 14 Pro"),
-                      _device("00008130-000B44445555666F", "iPhone16,1", "Locked iPhone", paired=False)], "apps": {},
-          "standInTflite": str(tiny_tflite())}
+    st = {
+        "devices": [
+            _device("00008120-000A11112222333E", "iPhone15,2", "Test iPhone 14 Pro"),
+            _device("00008130-000B44445555666F", "iPhone16,1", "Locked iPhone", paired=False),
+        ],
+        "apps": {},
+        "standInTflite": str(tiny_tflite()),
+    }
     (state / "state.json").write_text(json.dumps(st))
-    env = {"PATH": f"{SIM_BIN}{os.pathsep}{os.environ['PATH']}", "DEVICEKIT_SIM_XCRUN_STATE": str(state),
-           "DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "DEVICEKIT_SIM_PYTHON": sys.executable}
+    env = {
+        "PATH": f"{SIM_BIN}{os.pathsep}{os.environ['PATH']}",
+        "DEVICEKIT_SIM_XCRUN_STATE": str(state),
+        "DEVICEKIT_ADB": "direct",
+        "DEVICEKIT_ADB_HOSTS": "",
+        "DEVICEKIT_SIM_PYTHON": sys.executable,
+    }
     yield env, state
     pids = json.loads((state / "state.json").read_text()).get("pids", [])
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
@@ -71,9 +96,26 @@ def mlpackage():
 
 def test_bench_iphone_profile_with_app(ios_env, mlpackage, tmp_path):
     env, state = ios_env
-    r = run_cli("bench", str(mlpackage), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "25",
-                "--warmup", "2", "--delegate", "cpu", "--runs-dir", str(tmp_path / "runs"), "--run-id", "ios1", "--json",
-                env_extra=env)
+    r = run_cli(
+        "bench",
+        str(mlpackage),
+        "--device",
+        "iphone14pro",
+        "--app",
+        str(_app(tmp_path)),
+        "--frames",
+        "25",
+        "--warmup",
+        "2",
+        "--delegate",
+        "cpu",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "ios1",
+        "--json",
+        env_extra=env,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["complete"] and out["summary"]["stats"]["frames"] == 25 and out["summary"]["app"] == "installed"
@@ -105,9 +147,25 @@ def test_ios_golden_and_compute_units(ios_env, tmp_path):
 
     env, state = ios_env
     pkg = make_mlpackage(tmp_path / "ml", "graynet", (1, 1, 80, 72), 5, "gray", (0.0,), (255.0,))
-    r = run_cli("bench", str(pkg), "--device", "iphone14pro", "--app", str(_app(tmp_path)), "--frames", "10",
-                "--golden", "--compute-units", "cpuAndNeuralEngine", "--runs-dir", str(tmp_path / "runs"), "--run-id", "ig",
-                "--json", env_extra=env)
+    r = run_cli(
+        "bench",
+        str(pkg),
+        "--device",
+        "iphone14pro",
+        "--app",
+        str(_app(tmp_path)),
+        "--frames",
+        "10",
+        "--golden",
+        "--compute-units",
+        "cpuAndNeuralEngine",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "ig",
+        "--json",
+        env_extra=env,
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     assert s["golden"]["passed"] and s["golden"]["landmarks_px_mean"] == 0.0 and s["settings"]["compute_units"] == "cpuAndNeuralEngine"

@@ -26,8 +26,21 @@ def _bench(device: str, model, tmp_path, app_flag: str, app_env: str):
     assert r.returncode == 0, r.stderr
     listed = {d["id"]: d for d in json.loads(r.stdout)["devices"]}
     assert device in listed and listed[device]["state"] == "device", listed.get(device)
-    r = run_cli("bench", str(model), "--device", device, "--frames", "50", "--warmup", "5", "--json",
-                "--runs-dir", str(tmp_path / "runs"), *extra, timeout=900)
+    r = run_cli(
+        "bench",
+        str(model),
+        "--device",
+        device,
+        "--frames",
+        "50",
+        "--warmup",
+        "5",
+        "--json",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["complete"] and out["summary"]["stats"]["frames"] == 50

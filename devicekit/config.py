@@ -146,8 +146,17 @@ TOML_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     },
     "check": {"budgets": list, "runtimes": list, "require": list},
     "verify": {"images": str, "annotations": str, "video": str, "max_nme_increase": (float, int), "max_fr_increase": (float, int)},
-    "bench": {"device": str, "frames": int, "warmup": int, "threads": int, "delegate": str, "timeout": (float, int),
-              "team": str, "golden": bool, "compute_units": str},
+    "bench": {
+        "device": str,
+        "frames": int,
+        "warmup": int,
+        "threads": int,
+        "delegate": str,
+        "timeout": (float, int),
+        "team": str,
+        "golden": bool,
+        "compute_units": str,
+    },
 }
 
 
@@ -199,8 +208,10 @@ def load_project_config(path: str | Path | None = None) -> ProjectConfig:
             raise UsageError(f"{p}: [{section}] must be a table")
         for key, value in values.items():
             if (section, key) in COMMAND_LINE_ONLY:
-                raise UsageError(f"{p}: {section}.{key} cannot be set in a config file (a devicekit.toml must not widen "
-                                 f"trust)", hint=f"pass {COMMAND_LINE_ONLY[section, key]} on the command line")
+                raise UsageError(
+                    f"{p}: {section}.{key} cannot be set in a config file (a devicekit.toml must not widen trust)",
+                    hint=f"pass {COMMAND_LINE_ONLY[section, key]} on the command line",
+                )
             if key not in TOML_SCHEMA[section]:
                 raise UsageError(f"{p}: unknown key {section}.{key} (known: {', '.join(TOML_SCHEMA[section])})")
             expected = TOML_SCHEMA[section][key]
@@ -266,12 +277,15 @@ def select_fleet(fleet: tuple[FleetEntry, ...], key: str, path: Path | str | Non
     """``--fleet NAME|TAG``: the entry with that name, or every entry with that tag."""
     where = path or "devicekit.toml"
     if not fleet:
-        raise UsageError(f"--fleet {key}: {where} has no [[fleet]] entries",
-                         hint='add [[fleet]] tables (device = "HOST:PORT", name = "...", tags = ["..."])')
+        raise UsageError(
+            f"--fleet {key}: {where} has no [[fleet]] entries", hint='add [[fleet]] tables (device = "HOST:PORT", name = "...", tags = ["..."])'
+        )
     named = [e for e in fleet if e.name == key]
     hits = named or [e for e in fleet if key in e.tags]
     if not hits:
         tags = sorted({t for e in fleet for t in e.tags})
-        raise UsageError(f"--fleet {key}: no [[fleet]] entry in {where} has that name or tag "
-                         f"(names: {', '.join(e.name for e in fleet)}; tags: {', '.join(tags) or 'none'})")
+        raise UsageError(
+            f"--fleet {key}: no [[fleet]] entry in {where} has that name or tag "
+            f"(names: {', '.join(e.name for e in fleet)}; tags: {', '.join(tags) or 'none'})"
+        )
     return hits

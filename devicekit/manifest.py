@@ -106,8 +106,10 @@ def check_unchanged(artifact: str | Path, manifest: Manifest) -> str:
     artifact = Path(artifact)
     actual = sha256_file(artifact)
     if manifest.sha256 and actual != manifest.sha256:
-        raise InputError(f"{artifact.name} does not match its manifest (sha256 {actual[:12]}... vs {manifest.sha256[:12]}...)",
-                         hint="the model changed after conversion; convert again")
+        raise InputError(
+            f"{artifact.name} does not match its manifest (sha256 {actual[:12]}... vs {manifest.sha256[:12]}...)",
+            hint="the model changed after conversion; convert again",
+        )
     return actual
 
 

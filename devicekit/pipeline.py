@@ -65,8 +65,7 @@ def legacy_error(model, ref: list[list[np.ndarray]], got: list[list[np.ndarray]]
             out.update({"heatmap_stride": stride, "mean_cells": float(d.mean() / stride), "max_cells": float(d.max() / stride)})
         coarse = model.info.get("coarse_heatmap_stride")
         if coarse:  # the stage-1 heatmaps (heatmap2s: 16x16 at 1/8)
-            out.update({"coarse_heatmap_stride": coarse, "mean_coarse_cells": float(d.mean() / coarse),
-                        "max_coarse_cells": float(d.max() / coarse)})
+            out.update({"coarse_heatmap_stride": coarse, "mean_coarse_cells": float(d.mean() / coarse), "max_coarse_cells": float(d.max() / coarse)})
     return out
 
 
@@ -140,8 +139,9 @@ def evaluate(model, result: ConversionResult, target, calib, opts: ConvertOption
         ref = [match_outputs(fp32.run(x[None]), r) for x, r in zip(calib.holdout, torch_ref)]
         got = [match_outputs(runner.run(x[None]), r) for x, r in zip(calib.holdout, ref)]
         kinds = head_kinds(ref[0], model.info.get("landmarks"), model.info.get("task"))
-        verdict.agreements["vs_fp32"] = compare(ref, got, kinds, limits, head_names(model, ref[0]),
-                                                on=f"{len(ref)} held-out images, int8 vs the fp32 file (not gated)")
+        verdict.agreements["vs_fp32"] = compare(
+            ref, got, kinds, limits, head_names(model, ref[0]), on=f"{len(ref)} held-out images, int8 vs the fp32 file (not gated)"
+        )
     share = result.summary.get("int8_mac_share")
     if share is not None and share < opts.gate.min_int8_share:
         verdict.failures.append(f"only {share:.0%} of MACs run in int8 (minimum {opts.gate.min_int8_share:.0%}, --min-int8-share)")
@@ -171,8 +171,7 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
         calib = load_calibration(model.spec, opts.calib_dir, opts.calib_count, min_images=opts.calib_min if needs_images else 1)
     report.calibration = calib.to_json()
     if calib.synthetic:
-        msg = ("no --calib folder: int8 ranges and the error below come from SYNTHETIC images, not faces; "
-               "pass --calib DIR with real face photos")
+        msg = "no --calib folder: int8 ranges and the error below come from SYNTHETIC images, not faces; pass --calib DIR with real face photos"
         report.warnings.append(msg)
         warn(msg)
     if calib.skipped:
@@ -318,8 +317,10 @@ def _hint(target, verdict: Verdict) -> str:
     if "XNNPACK" in text:
         return "devicekit check ARTIFACT lists the ops XNNPACK refuses"
     if target.precision in ("int8", "w8a8"):
-        return ("calibrate on more real images like the ones the model sees (--calib DIR), try --policy search, "
-                "or loosen a limit with --gate int8.KEY=VALUE; --no-gate keeps the artifact anyway")
+        return (
+            "calibrate on more real images like the ones the model sees (--calib DIR), try --policy search, "
+            "or loosen a limit with --gate int8.KEY=VALUE; --no-gate keeps the artifact anyway"
+        )
     return "--gate KEY=VALUE loosens a limit; --no-gate keeps the artifact anyway"
 
 
@@ -356,6 +357,7 @@ def raise_on_gates(report: ConvertReport) -> None:
 
 
 # ---- verify: the reference model comes from the converter stack (or, without it, the zoo) ----
+
 
 def load_reference(source: str, spec: InputSpec | None = None):
     """(model, spec, name): a converters.LoadedModel when the converter is installed, else a zoo model.

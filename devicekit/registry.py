@@ -156,8 +156,10 @@ def format_of(path: str | Path) -> Format:
     for f in FORMATS.values():
         if f.suffix == suffix:
             return f
-    raise InputError(f"{Path(path).name}: unsupported model file type {suffix or '(no suffix)'!r}",
-                     hint="supported: " + ", ".join(f.suffix for f in FORMATS.values()))
+    raise InputError(
+        f"{Path(path).name}: unsupported model file type {suffix or '(no suffix)'!r}",
+        hint="supported: " + ", ".join(f.suffix for f in FORMATS.values()),
+    )
 
 
 def platforms_for(fmt: Format) -> list[Platform]:
@@ -171,8 +173,9 @@ def packager_for(platform_name: str, artifact: str | Path) -> Platform:
     if fmt.name not in p.formats:
         others = [q.name for q in platforms_for(fmt) if q.packager is not None]
         where = f"; {fmt.suffix} goes to {', '.join(others)}" if others else f"; no app platform embeds {fmt.suffix} models"
-        raise InputError(f"{p.name} apps embed {' or '.join(FORMATS[f].suffix for f in p.formats)} models, "
-                         f"not {Path(artifact).name}{where}", hint=p.convert_hint)
+        raise InputError(
+            f"{p.name} apps embed {' or '.join(FORMATS[f].suffix for f in p.formats)} models, not {Path(artifact).name}{where}", hint=p.convert_hint
+        )
     if p.packager is None:
         raise RuntimeError(f"platform {p.name} has no packager attached (import devicekit.mobile_templates)")
     return p
@@ -183,15 +186,13 @@ def describe(table: str) -> str:
     rows: list[tuple[str, ...]]
     if table == "targets":
         rows = [("target", "format", "precision", "calibration", "what it is")]
-        rows += [(t.name, FORMATS[t.format].suffix, t.precision, "yes" if t.needs_calibration else "no", t.description)
-                 for t in TARGETS.values()]
+        rows += [(t.name, FORMATS[t.format].suffix, t.precision, "yes" if t.needs_calibration else "no", t.description) for t in TARGETS.values()]
     elif table == "formats":
         rows = [("format", "suffix", "runs in", "check --runtime")]
         rows += [(f.name, f.suffix, f.runtime, ", ".join(f.check_runtimes) or "-") for f in FORMATS.values()]
     elif table == "platforms":
         rows = [("platform", "embeds", "bench loads", "what it is")]
-        rows += [(p.name, ", ".join(FORMATS[f].suffix for f in p.formats), ", ".join(p.bench_suffixes), p.description)
-                 for p in PLATFORMS.values()]
+        rows += [(p.name, ", ".join(FORMATS[f].suffix for f in p.formats), ", ".join(p.bench_suffixes), p.description) for p in PLATFORMS.values()]
     else:
         raise ValueError(table)
     out = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
@@ -202,37 +203,68 @@ def describe(table: str) -> str:
 # ---- the declarations -------------------------------------------------------------------------------------
 
 for _f in (
-    Format("tflite", ".tflite", False, "tflite", "ai-edge-litert with XNNPACK", ("litert", "xnnpack", "gpu", "nnapi"),
-           "LiteRT flatbuffer (Android, the web, the host)"),
-    Format("mlpackage", ".mlpackage", True, "coreml", "devicekit's MIL reference interpreter (CoreML predict needs macOS)",
-           ("coreml-ane",), "CoreML ML Program package (iOS)"),
+    Format(
+        "tflite",
+        ".tflite",
+        False,
+        "tflite",
+        "ai-edge-litert with XNNPACK",
+        ("litert", "xnnpack", "gpu", "nnapi"),
+        "LiteRT flatbuffer (Android, the web, the host)",
+    ),
+    Format(
+        "mlpackage",
+        ".mlpackage",
+        True,
+        "coreml",
+        "devicekit's MIL reference interpreter (CoreML predict needs macOS)",
+        ("coreml-ane",),
+        "CoreML ML Program package (iOS)",
+    ),
     Format("onnx", ".onnx", False, "onnx", "onnxruntime", (), "ONNX graph (the host; convert's intermediate)"),
 ):
     register_format(_f)
 
 for _t in (
     Target("tflite-fp32", "tflite", "tflite", "fp32", False, "TFLite, float32 weights and activations"),
-    Target("tflite-fp16", "tflite", "tflite", "fp16", False,
-           "TFLite, float16 weights (dequantised at load or run on GPU in fp16)"),
-    Target("tflite-int8", "tflite", "tflite", "int8", True,
-           "TFLite, full-integer int8 calibrated on real images; float tail per policy"),
+    Target("tflite-fp16", "tflite", "tflite", "fp16", False, "TFLite, float16 weights (dequantised at load or run on GPU in fp16)"),
+    Target("tflite-int8", "tflite", "tflite", "int8", True, "TFLite, full-integer int8 calibrated on real images; float tail per policy"),
     Target("coreml-fp16", "coreml", "mlpackage", "fp16", False, "CoreML ML Program, fp16 weights and compute (iOS17+)"),
-    Target("coreml-int8", "coreml", "mlpackage", "int8", False,
-           "CoreML ML Program, int8 weights (linear_quantize_weights), fp16 compute"),
-    Target("coreml-w8a8", "coreml", "mlpackage", "w8a8", True,
-           "CoreML ML Program, int8 weights and activations calibrated on real images in the MIL interpreter; "
-           "float activations where the gate needs them"),
+    Target("coreml-int8", "coreml", "mlpackage", "int8", False, "CoreML ML Program, int8 weights (linear_quantize_weights), fp16 compute"),
+    Target(
+        "coreml-w8a8",
+        "coreml",
+        "mlpackage",
+        "w8a8",
+        True,
+        "CoreML ML Program, int8 weights and activations calibrated on real images in the MIL interpreter; "
+        "float activations where the gate needs them",
+    ),
 ):
     register_target(_t)
 
 for _p in (
-    Platform("android", ("tflite",), (".tflite",), "devicekit convert MODEL --target tflite-int8",
-             "Android Studio project + drop-in module (LiteRT CompiledModel, CameraX)"),
-    Platform("ios", ("mlpackage",), (".mlpackage", ".mlmodelc"), "devicekit convert MODEL --target coreml-fp16",
-             "Xcode project + Swift package (CoreML, AVFoundation)"),
-    Platform("web", ("tflite",), (".tflite",), "devicekit convert MODEL --target tflite-int8 (LiteRT.js runs .tflite)",
-             "static web app (LiteRT.js in the browser)"),
-    Platform("host", ("tflite", "onnx"), (".tflite", ".onnx"), "bench a .tflite or .onnx on the host",
-             "this machine, devicekit's own loop (no app)"),
+    Platform(
+        "android",
+        ("tflite",),
+        (".tflite",),
+        "devicekit convert MODEL --target tflite-int8",
+        "Android Studio project + drop-in module (LiteRT CompiledModel, CameraX)",
+    ),
+    Platform(
+        "ios",
+        ("mlpackage",),
+        (".mlpackage", ".mlmodelc"),
+        "devicekit convert MODEL --target coreml-fp16",
+        "Xcode project + Swift package (CoreML, AVFoundation)",
+    ),
+    Platform(
+        "web",
+        ("tflite",),
+        (".tflite",),
+        "devicekit convert MODEL --target tflite-int8 (LiteRT.js runs .tflite)",
+        "static web app (LiteRT.js in the browser)",
+    ),
+    Platform("host", ("tflite", "onnx"), (".tflite", ".onnx"), "bench a .tflite or .onnx on the host", "this machine, devicekit's own loop (no app)"),
 ):
     register_platform(_p)

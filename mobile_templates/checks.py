@@ -139,9 +139,9 @@ def _catalog_refs(root: Path) -> list[str]:
     for kts in root.rglob("*.gradle.kts"):
         for ref in re.findall(r"\blibs\.([A-Za-z0-9_.]+?)(?:\.get\(\)|[)\s,}])", kts.read_text()):
             if ref.startswith("plugins."):
-                ok = ref[len("plugins."):] in plugins
+                ok = ref[len("plugins.") :] in plugins
             elif ref.startswith("versions."):
-                ok = ref[len("versions."):] in versions
+                ok = ref[len("versions.") :] in versions
             else:
                 ok = ref in libs
             if not ok:
@@ -168,8 +168,11 @@ def _check_android(root: Path, marker: dict) -> list[str]:
     if bench.get(".DevicekitBenchmarkActivity") is None or bench[".DevicekitBenchmarkActivity"].get(ANDROID_NS + "exported") != "true":
         problems.append("src/benchmark/AndroidManifest.xml must declare DevicekitBenchmarkActivity exported (am start)")
     pkg = marker["app_id"].replace(".", "/")
-    for rel in (f"app/src/main/java/{pkg}/MainActivity.kt", f"app/src/benchmark/java/{pkg}/DevicekitBenchmarkActivity.kt",
-                f"app/src/androidTest/java/{pkg}/GoldenTest.kt"):
+    for rel in (
+        f"app/src/main/java/{pkg}/MainActivity.kt",
+        f"app/src/benchmark/java/{pkg}/DevicekitBenchmarkActivity.kt",
+        f"app/src/androidTest/java/{pkg}/GoldenTest.kt",
+    ):
         if not (root / rel).exists():
             problems.append(f"{rel} is missing (application id {marker['app_id']})")
     kts = {p.relative_to(root).as_posix(): re.sub(r"//[^\n]*", "", p.read_text()) for p in root.rglob("*.gradle.kts")}
@@ -244,7 +247,7 @@ def swift_public_init_gaps(text: str) -> list[str]:
         while depth and i < len(text):
             depth += {"{": 1, "}": -1}.get(text[i], 0)
             i += 1
-        body = text[m.end():i - 1]
+        body = text[m.end() : i - 1]
         top = re.sub(r"\{[^{}]*\}", "{}", body)  # nested bodies -> {} (computed properties then end in {})
         stored = re.findall(r"^\s*public (?:let|var) (\w+)\s*:[^={\n]*$", top, re.M)
         if stored and "public init(" not in body:
@@ -298,8 +301,7 @@ def _check_ios(root: Path, marker: dict) -> list[str]:
                 problems.append(f"target {tests} does not bundle the golden data (has {sorted(res)})")
             if not t.get("dependencies"):
                 problems.append(f"target {tests} does not depend on the app it tests")
-    target_settings = [objs[c]["buildSettings"] for o in objs.values() if o["isa"] == "XCConfigurationList"
-                       for c in o["buildConfigurations"]]
+    target_settings = [objs[c]["buildSettings"] for o in objs.values() if o["isa"] == "XCConfigurationList" for c in o["buildConfigurations"]]
     from devicekit.manifest import read_manifest
 
     want_dt = model_facts(read_manifest(marker["artifact"])).ios_deployment_target

@@ -33,10 +33,16 @@ from devicekit.fsutil import jsonable
 
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
-DETECTOR = {"file": DETECTOR_FILE, "size": 128, "minScore": 0.5, "redetect": 1, "refine": False,
-            # BlazeFace box -> the Haar box the crop policy expects; measured by benchmarks/web_detector.py
-            "toHaar": {"k": 1.1250, "dx": 0.0040, "dy": -0.1591},
-            "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite"}
+DETECTOR = {
+    "file": DETECTOR_FILE,
+    "size": 128,
+    "minScore": 0.5,
+    "redetect": 1,
+    "refine": False,
+    # BlazeFace box -> the Haar box the crop policy expects; measured by benchmarks/web_detector.py
+    "toHaar": {"k": 1.1250, "dx": 0.0040, "dy": -0.1591},
+    "source": "mediapipe==0.10.14 wheel: mediapipe/modules/face_detection/face_detection_short_range.tflite",
+}
 LITERT_FILES = {  # vendor/litertjs/<dest> <- <find_node_modules()>/@litertjs/<src>
     "core/index.js": "core/dist/index.js",
     "wasm-utils/index.js": "wasm-utils/dist/index.js",
@@ -71,8 +77,10 @@ def patch_litertjs(text: str) -> str:
     if 'dtype: "int8"' in text:
         return text  # a LiteRT.js that supports int8 itself
     if text.count(INT8_PATCH[0]) != 1:
-        raise EnvironmentMissing("this @litertjs/core build has an unexpected dtype table; devicekit supports 2.5.x",
-                                 hint="unset DEVICEKIT_NODE_MODULES (devicekit fetches @litertjs/core 2.5.3 itself)")
+        raise EnvironmentMissing(
+            "this @litertjs/core build has an unexpected dtype table; devicekit supports 2.5.x",
+            hint="unset DEVICEKIT_NODE_MODULES (devicekit fetches @litertjs/core 2.5.3 itself)",
+        )
     return text.replace(INT8_PATCH[0], INT8_PATCH[1])
 
 
@@ -115,9 +123,19 @@ def web_config(facts, model_file: str) -> dict:
     from devicekit.face.crop import LANDMARK_BOX
 
     cfg = facts.spec_json()
-    cfg.update({"name": facts.name, "layout": facts.layout, "modelFile": model_file, "outputIndex": facts.output_index,
-                "sha256": facts.sha256, "oneEuro": dict(facts.one_euro), "crop": dict(facts.crop),
-                "landmarkBox": dict(LANDMARK_BOX), "detector": dict(DETECTOR)})
+    cfg.update(
+        {
+            "name": facts.name,
+            "layout": facts.layout,
+            "modelFile": model_file,
+            "outputIndex": facts.output_index,
+            "sha256": facts.sha256,
+            "oneEuro": dict(facts.one_euro),
+            "crop": dict(facts.crop),
+            "landmarkBox": dict(LANDMARK_BOX),
+            "detector": dict(DETECTOR),
+        }
+    )
     return cfg
 
 
@@ -130,8 +148,10 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
     artifact = Path(artifact)
     manifest = _read(artifact, "artifact")
     if manifest.format != "tflite":
-        raise InputError(f"--platform web needs a .tflite artifact (LiteRT.js runs .tflite); {artifact.name} is {manifest.format}",
-                         hint="devicekit convert MODEL --target tflite-int8")
+        raise InputError(
+            f"--platform web needs a .tflite artifact (LiteRT.js runs .tflite); {artifact.name} is {manifest.format}",
+            hint="devicekit convert MODEL --target tflite-int8",
+        )
     facts = model_facts(manifest)
     actual = check_unchanged(artifact, manifest)
     nm = find_node_modules()
@@ -156,8 +176,15 @@ def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, d
         core.write_text(patch_litertjs(core.read_text(encoding="utf-8")), encoding="utf-8")
         (tmp / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
         files = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
-        marker = {"schema": 1, "platform": "web", "artifact": str(artifact.resolve()), "sha256": actual,
-                  "model_file": f"model/{model_file}", "litertjs": version, "files": file_digests(tmp, files)}
+        marker = {
+            "schema": 1,
+            "platform": "web",
+            "artifact": str(artifact.resolve()),
+            "sha256": actual,
+            "model_file": f"model/{model_file}",
+            "litertjs": version,
+            "files": file_digests(tmp, files),
+        }
         (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n")
         files = sorted(files + [MARKER])
         if out_dir.exists():

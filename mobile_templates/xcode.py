@@ -47,8 +47,7 @@ def _config_list(o: dict, key: str, per_config: dict[str, dict]) -> str:
         o[cid] = {"isa": "XCBuildConfiguration", "buildSettings": settings, "name": cfg}
         ids.append(cid)
     lid = xid(f"configlist:{key}")
-    o[lid] = {"isa": "XCConfigurationList", "buildConfigurations": ids, "defaultConfigurationIsVisible": "0",
-              "defaultConfigurationName": "Release"}
+    o[lid] = {"isa": "XCConfigurationList", "buildConfigurations": ids, "defaultConfigurationIsVisible": "0", "defaultConfigurationName": "Release"}
     return lid
 
 
@@ -84,8 +83,9 @@ def _phase(o: dict, isa: str, key: str, refs: list[str]) -> str:
     return pid
 
 
-def build_project(app: str, kit: str, bundle_id: str, app_files: list[str], test_files: list[str] | None = None,
-                  deployment_target: str = "17.0") -> dict:
+def build_project(
+    app: str, kit: str, bundle_id: str, app_files: list[str], test_files: list[str] | None = None, deployment_target: str = "17.0"
+) -> dict:
     """The pbxproj as nested dicts: the iOS app target built from app_files (names in <app>/) linking <kit>, and
     the unit-test target <app>Tests (test_files, relative to <app>Tests/: Swift sources and the golden resources)
     hosted by the app."""
@@ -96,65 +96,122 @@ def build_project(app: str, kit: str, bundle_id: str, app_files: list[str], test
     kit_ref = xid(f"package-folder:{kit}")
     o[kit_ref] = {"isa": "PBXFileReference", "lastKnownFileType": "wrapper", "path": kit, "sourceTree": "<group>"}
     products, packages, main = xid("group:Products"), xid("group:Packages"), xid("group:main")
-    common = {"ALWAYS_SEARCH_USER_PATHS": "NO", "CLANG_ENABLE_MODULES": "YES", "IPHONEOS_DEPLOYMENT_TARGET": deployment_target,
-              "SDKROOT": "iphoneos", "SWIFT_VERSION": "5.0", "ENABLE_BITCODE": "NO", "CODE_SIGN_STYLE": "Automatic",
-              "DEVELOPMENT_TEAM": ""}
-    project_cfg = {cfg: {**common, "SWIFT_OPTIMIZATION_LEVEL": "-Onone" if cfg == "Debug" else "-O",
-                         "ONLY_ACTIVE_ARCH": "YES" if cfg == "Debug" else "NO"} for cfg in ("Debug", "Release")}
+    common = {
+        "ALWAYS_SEARCH_USER_PATHS": "NO",
+        "CLANG_ENABLE_MODULES": "YES",
+        "IPHONEOS_DEPLOYMENT_TARGET": deployment_target,
+        "SDKROOT": "iphoneos",
+        "SWIFT_VERSION": "5.0",
+        "ENABLE_BITCODE": "NO",
+        "CODE_SIGN_STYLE": "Automatic",
+        "DEVELOPMENT_TEAM": "",
+    }
+    project_cfg = {
+        cfg: {**common, "SWIFT_OPTIMIZATION_LEVEL": "-Onone" if cfg == "Debug" else "-O", "ONLY_ACTIVE_ARCH": "YES" if cfg == "Debug" else "NO"}
+        for cfg in ("Debug", "Release")
+    }
     targets, product_refs = [], []
 
     def native(name: str, product: str, ptype: str, phases: list[str], settings: dict, deps: list[str]) -> str:
         pref = xid(f"product:{name}")
-        o[pref] = {"isa": "PBXFileReference", "explicitFileType": "wrapper.application" if ptype.endswith("application") else "wrapper.cfbundle",
-                   "includeInIndex": "0", "path": product, "sourceTree": "BUILT_PRODUCTS_DIR"}
+        o[pref] = {
+            "isa": "PBXFileReference",
+            "explicitFileType": "wrapper.application" if ptype.endswith("application") else "wrapper.cfbundle",
+            "includeInIndex": "0",
+            "path": product,
+            "sourceTree": "BUILT_PRODUCTS_DIR",
+        }
         product_refs.append(pref)
         dep = xid(f"package-product:{kit}:{name}")
         o[dep] = {"isa": "XCSwiftPackageProductDependency", "productName": kit}
         kit_build = xid(f"build-product:{kit}:{name}")
         o[kit_build] = {"isa": "PBXBuildFile", "productRef": dep}
         fw = xid(f"phase:frameworks:{name}")
-        o[fw] = {"isa": "PBXFrameworksBuildPhase", "buildActionMask": "2147483647", "files": [kit_build],
-                 "runOnlyForDeploymentPostprocessing": "0"}
+        o[fw] = {"isa": "PBXFrameworksBuildPhase", "buildActionMask": "2147483647", "files": [kit_build], "runOnlyForDeploymentPostprocessing": "0"}
         tid = xid(f"target:{name}")
-        o[tid] = {"isa": "PBXNativeTarget", "buildConfigurationList": _config_list(o, f"target:{name}", {c: dict(settings) for c in ("Debug", "Release")}),
-                  "buildPhases": [phases[0], fw, *phases[1:]], "buildRules": [], "dependencies": deps, "name": name,
-                  "packageProductDependencies": [dep], "productName": name, "productReference": pref, "productType": ptype}
+        o[tid] = {
+            "isa": "PBXNativeTarget",
+            "buildConfigurationList": _config_list(o, f"target:{name}", {c: dict(settings) for c in ("Debug", "Release")}),
+            "buildPhases": [phases[0], fw, *phases[1:]],
+            "buildRules": [],
+            "dependencies": deps,
+            "name": name,
+            "packageProductDependencies": [dep],
+            "productName": name,
+            "productReference": pref,
+            "productType": ptype,
+        }
         targets.append(tid)
         return tid
 
-    app_settings = {"ASSETCATALOG_COMPILER_APPICON_NAME": "AppIcon", "CURRENT_PROJECT_VERSION": "1", "GENERATE_INFOPLIST_FILE": "NO",
-                    "INFOPLIST_FILE": f"{app}/Info.plist", "LD_RUNPATH_SEARCH_PATHS": "$(inherited) @executable_path/Frameworks",
-                    "MARKETING_VERSION": "1.0", "PRODUCT_BUNDLE_IDENTIFIER": bundle_id, "PRODUCT_NAME": "$(TARGET_NAME)",
-                    "TARGETED_DEVICE_FAMILY": "1,2"}
-    app_target = native(app, f"{app}.app", "com.apple.product-type.application",
-                        [_phase(o, "PBXSourcesBuildPhase", f"sources:{app}", app_swift), _phase(o, "PBXResourcesBuildPhase", f"resources:{app}", [])],
-                        app_settings, [])
+    app_settings = {
+        "ASSETCATALOG_COMPILER_APPICON_NAME": "AppIcon",
+        "CURRENT_PROJECT_VERSION": "1",
+        "GENERATE_INFOPLIST_FILE": "NO",
+        "INFOPLIST_FILE": f"{app}/Info.plist",
+        "LD_RUNPATH_SEARCH_PATHS": "$(inherited) @executable_path/Frameworks",
+        "MARKETING_VERSION": "1.0",
+        "PRODUCT_BUNDLE_IDENTIFIER": bundle_id,
+        "PRODUCT_NAME": "$(TARGET_NAME)",
+        "TARGETED_DEVICE_FAMILY": "1,2",
+    }
+    app_target = native(
+        app,
+        f"{app}.app",
+        "com.apple.product-type.application",
+        [_phase(o, "PBXSourcesBuildPhase", f"sources:{app}", app_swift), _phase(o, "PBXResourcesBuildPhase", f"resources:{app}", [])],
+        app_settings,
+        [],
+    )
     if test_files:
         t_group, t_swift, t_res = _group_files(o, tests, test_files, tests)
         groups.append(t_group)
         proxy = xid(f"proxy:{tests}")
         root_id = xid(f"project:{app}")
-        o[proxy] = {"isa": "PBXContainerItemProxy", "containerPortal": root_id, "proxyType": "1",
-                    "remoteGlobalIDString": app_target, "remoteInfo": app}
+        o[proxy] = {
+            "isa": "PBXContainerItemProxy",
+            "containerPortal": root_id,
+            "proxyType": "1",
+            "remoteGlobalIDString": app_target,
+            "remoteInfo": app,
+        }
         tdep = xid(f"dependency:{tests}")
         o[tdep] = {"isa": "PBXTargetDependency", "target": app_target, "targetProxy": proxy}
-        test_settings = {"BUNDLE_LOADER": "$(TEST_HOST)", "TEST_HOST": f"$(BUILT_PRODUCTS_DIR)/{app}.app/{app}",
-                         "GENERATE_INFOPLIST_FILE": "YES", "PRODUCT_BUNDLE_IDENTIFIER": f"{bundle_id}.tests",
-                         "PRODUCT_NAME": "$(TARGET_NAME)", "LD_RUNPATH_SEARCH_PATHS": "$(inherited) @executable_path/Frameworks @loader_path/Frameworks",
-                         "TARGETED_DEVICE_FAMILY": "1,2"}
-        native(tests, f"{tests}.xctest", "com.apple.product-type.bundle.unit-test",
-               [_phase(o, "PBXSourcesBuildPhase", f"sources:{tests}", t_swift), _phase(o, "PBXResourcesBuildPhase", f"resources:{tests}", t_res)],
-               test_settings, [tdep])
+        test_settings = {
+            "BUNDLE_LOADER": "$(TEST_HOST)",
+            "TEST_HOST": f"$(BUILT_PRODUCTS_DIR)/{app}.app/{app}",
+            "GENERATE_INFOPLIST_FILE": "YES",
+            "PRODUCT_BUNDLE_IDENTIFIER": f"{bundle_id}.tests",
+            "PRODUCT_NAME": "$(TARGET_NAME)",
+            "LD_RUNPATH_SEARCH_PATHS": "$(inherited) @executable_path/Frameworks @loader_path/Frameworks",
+            "TARGETED_DEVICE_FAMILY": "1,2",
+        }
+        native(
+            tests,
+            f"{tests}.xctest",
+            "com.apple.product-type.bundle.unit-test",
+            [_phase(o, "PBXSourcesBuildPhase", f"sources:{tests}", t_swift), _phase(o, "PBXResourcesBuildPhase", f"resources:{tests}", t_res)],
+            test_settings,
+            [tdep],
+        )
     o[products] = {"isa": "PBXGroup", "children": product_refs, "name": "Products", "sourceTree": "<group>"}
     o[packages] = {"isa": "PBXGroup", "children": [kit_ref], "name": "Packages", "sourceTree": "<group>"}
     o[main] = {"isa": "PBXGroup", "children": [packages, *groups, products], "sourceTree": "<group>"}
     root = xid(f"project:{app}")
-    o[root] = {"isa": "PBXProject", "attributes": {"BuildIndependentTargetsInParallel": "1", "LastSwiftUpdateCheck": "1500",
-                                                   "LastUpgradeCheck": "1500"},
-               "buildConfigurationList": _config_list(o, "project", project_cfg), "compatibilityVersion": "Xcode 14.0",
-               "developmentRegion": "en", "hasScannedForEncodings": "0", "knownRegions": ["en", "Base"],
-               "mainGroup": main, "productRefGroup": products, "projectDirPath": "", "projectRoot": "",
-               "targets": targets}
+    o[root] = {
+        "isa": "PBXProject",
+        "attributes": {"BuildIndependentTargetsInParallel": "1", "LastSwiftUpdateCheck": "1500", "LastUpgradeCheck": "1500"},
+        "buildConfigurationList": _config_list(o, "project", project_cfg),
+        "compatibilityVersion": "Xcode 14.0",
+        "developmentRegion": "en",
+        "hasScannedForEncodings": "0",
+        "knownRegions": ["en", "Base"],
+        "mainGroup": main,
+        "productRefGroup": products,
+        "projectDirPath": "",
+        "projectRoot": "",
+        "targets": targets,
+    }
     return {"archiveVersion": "1", "classes": {}, "objectVersion": str(OBJECT_VERSION), "objects": o, "rootObject": root}
 
 
@@ -199,15 +256,15 @@ def write_xcode_project(root: Path, values: dict, test_files: list[str] | None =
     ``test_files``: the files of <APP>Tests/ (relative to it) the unit-test target builds and bundles."""
     app, kit = values["APP"], values["KIT"]
     files = sorted(p.name for p in (root / app).iterdir() if p.is_file() and p.name != "Info.plist") + ["Info.plist"]
-    project = build_project(app, kit, values["APP_ID"], sorted(files), sorted(test_files or []),
-                            values.get("IOS_DEPLOYMENT_TARGET", "17.0"))
+    project = build_project(app, kit, values["APP_ID"], sorted(files), sorted(test_files or []), values.get("IOS_DEPLOYMENT_TARGET", "17.0"))
     rel = f"{app}.xcodeproj/project.pbxproj"
     (root / rel).parent.mkdir(parents=True, exist_ok=True)
     (root / rel).write_text(dumps(project), encoding="utf-8")
     scheme = root / f"{app}.xcodeproj/xcshareddata/xcschemes/{app}.xcscheme"
     scheme.parent.mkdir(parents=True, exist_ok=True)
-    scheme.write_text(SCHEME.replace("{target}", xid(f"target:{app}")).replace("{tests_target}", xid(f"target:{app}Tests"))
-                      .replace("{app}", app), encoding="utf-8")
+    scheme.write_text(
+        SCHEME.replace("{target}", xid(f"target:{app}")).replace("{tests_target}", xid(f"target:{app}Tests")).replace("{app}", app), encoding="utf-8"
+    )
     return [rel, scheme.relative_to(root).as_posix()]
 
 

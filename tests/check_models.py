@@ -79,8 +79,13 @@ def small_onnx() -> Path:
         helper.make_node("Flatten", ["p"], ["f"]),
         helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
     ]
-    g = helper.make_graph(nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], [w, b, fw, fb])
+    g = helper.make_graph(
+        nodes,
+        "small",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [w, b, fw, fb],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8  # onnxruntime 1.23 loads IR <= 11 (onnx 1.19 writes 12); check fails what the runtime cannot load
     onnx.checker.check_model(m)
@@ -99,9 +104,14 @@ def small_mlpackage(precision: str = "fp16") -> Path:
     torch.manual_seed(0)
     m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10)).eval()
     traced = torch.jit.trace(m, torch.zeros(1, 3, 16, 16))
-    ml = ct.convert(traced, inputs=[ct.TensorType(name="x", shape=(1, 3, 16, 16))], outputs=[ct.TensorType(name="y")],
-                    convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17,
-                    compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16)
+    ml = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name="x", shape=(1, 3, 16, 16))],
+        outputs=[ct.TensorType(name="y")],
+        convert_to="mlprogram",
+        minimum_deployment_target=ct.target.iOS17,
+        compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+    )
     path = _TMP / f"small.{precision}.mlpackage"
     ml.save(str(path))
     return path
@@ -110,5 +120,4 @@ def small_mlpackage(precision: str = "fp16") -> Path:
 def cli(*args: str, env: dict | None = None, timeout: int = 300):
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)

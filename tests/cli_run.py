@@ -12,8 +12,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cli(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "devicekit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "devicekit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def one_line_error(r: subprocess.CompletedProcess, code: int, *words: str) -> str:

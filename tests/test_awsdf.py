@@ -35,16 +35,31 @@ POOL_ARN = f"arn:aws:devicefarm:us-west-2:{ACCOUNT}:devicepool:0123abcd-0123-456
 RUN_ARN = f"arn:aws:devicefarm:us-west-2:{ACCOUNT}:run:0123abcd-0123-4567-89ab-0123456789ab/99999999-2222-3333-4444-555555555555"
 SIGNATURE = "X-Amz-Signature=feedfacecafe0123456789"  # what a presigned URL embeds: must never reach results or logs
 DEVICES = [  # the job's device records, as Device Farm returns them
-    {"arn": "arn:aws:devicefarm:us-west-2::device:AAAA1111", "name": "Google Pixel 7", "manufacturer": "Google",
-     "model": "Pixel 7", "modelId": "GVU6C", "os": "14", "platform": "ANDROID", "formFactor": "PHONE"},
-    {"arn": "arn:aws:devicefarm:us-west-2::device:BBBB2222", "name": "Samsung Galaxy S23", "manufacturer": "Samsung",
-     "model": "SM-S911U", "modelId": "SM-S911U", "os": "13", "platform": "ANDROID", "formFactor": "PHONE"},
+    {
+        "arn": "arn:aws:devicefarm:us-west-2::device:AAAA1111",
+        "name": "Google Pixel 7",
+        "manufacturer": "Google",
+        "model": "Pixel 7",
+        "modelId": "GVU6C",
+        "os": "14",
+        "platform": "ANDROID",
+        "formFactor": "PHONE",
+    },
+    {
+        "arn": "arn:aws:devicefarm:us-west-2::device:BBBB2222",
+        "name": "Samsung Galaxy S23",
+        "manufacturer": "Samsung",
+        "model": "SM-S911U",
+        "modelId": "SM-S911U",
+        "os": "13",
+        "platform": "ANDROID",
+        "formFactor": "PHONE",
+    },
 ]
 
 
 def _client():
-    return boto3.session.Session(region_name="us-west-2", aws_access_key_id="AKIDEXAMPLE",
-                                 aws_secret_access_key="not-a-secret").client("devicefarm")
+    return boto3.session.Session(region_name="us-west-2", aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="not-a-secret").client("devicefarm")
 
 
 class Farm:
@@ -110,11 +125,32 @@ def app_output(tfl, d: Path, model: str, manufacturer: str, frames: int) -> Path
     from device_tests import simapp
 
     d.mkdir(parents=True)
-    assert simapp.main(["--dir", str(d), "--model", str(tfl), "--frames", str(frames), "--warmup", "2",
-                        "--model-name", model, "--manufacturer", manufacturer, "--os", "android 14"]) == 0
-    (d / "golden_result.json").write_text(json.dumps(  # DEVICE_PROTOCOL.md (2): written before frames.csv
-        {"protocol": 2, "outputs": [{"name": "out", "max_abs": 0.001, "rel_l2": 0.0004}],
-         "landmarks_px_mean": 0.03, "landmarks_px_max": 0.11}))
+    assert (
+        simapp.main(
+            [
+                "--dir",
+                str(d),
+                "--model",
+                str(tfl),
+                "--frames",
+                str(frames),
+                "--warmup",
+                "2",
+                "--model-name",
+                model,
+                "--manufacturer",
+                manufacturer,
+                "--os",
+                "android 14",
+            ]
+        )
+        == 0
+    )
+    (d / "golden_result.json").write_text(
+        json.dumps(  # DEVICE_PROTOCOL.md (2): written before frames.csv
+            {"protocol": 2, "outputs": [{"name": "out", "max_abs": 0.001, "rel_l2": 0.0004}], "landmarks_px_mean": 0.03, "landmarks_px_max": 0.11}
+        )
+    )
     return d
 
 
@@ -132,57 +168,102 @@ def customer_zip(app_dir: Path, run: str, golden_log: str = "OK (4 tests)\n") ->
 
 
 def cfg_for(tfl, tmp_path, apks=None, **kw) -> BenchConfig:
-    args = dict(artifact=tfl, device=f"awsdf:{PROJECT}/My Pool", frames=12, warmup=2, threads=2, delegate="xnnpack",
-                runs_dir=tmp_path / "runs", run_id="farm1", app=apks[0] if apks else None)
+    args = dict(
+        artifact=tfl,
+        device=f"awsdf:{PROJECT}/My Pool",
+        frames=12,
+        warmup=2,
+        threads=2,
+        delegate="xnnpack",
+        runs_dir=tmp_path / "runs",
+        run_id="farm1",
+        app=apks[0] if apks else None,
+    )
     args.update(kw)
     return BenchConfig(**args)
 
 
 def stub_uploads(st: Stubber, farm: Farm, fail: str | None = None) -> None:
-    for k, (kind, name) in enumerate((("ANDROID_APP", "app-benchmark.apk"),
-                                      ("INSTRUMENTATION_TEST_PACKAGE", "app-benchmark-androidTest.apk"),
-                                      ("INSTRUMENTATION_TEST_SPEC", "devicekit-testspec.yml"))):
+    for k, (kind, name) in enumerate(
+        (
+            ("ANDROID_APP", "app-benchmark.apk"),
+            ("INSTRUMENTATION_TEST_PACKAGE", "app-benchmark-androidTest.apk"),
+            ("INSTRUMENTATION_TEST_SPEC", "devicekit-testspec.yml"),
+        )
+    ):
         arn = f"arn:aws:devicefarm:us-west-2:{ACCOUNT}:upload:0123abcd-0123-4567-89ab-0123456789ab/up{k}"
-        st.add_response("create_upload", {"upload": {"arn": arn, "name": name, "type": kind, "status": "INITIALIZED",
-                                                     "url": farm.url(f"/upload/{k}")}},
-                        {"projectArn": PROJECT, "name": name, "type": kind, "contentType": "application/octet-stream"})
+        st.add_response(
+            "create_upload",
+            {"upload": {"arn": arn, "name": name, "type": kind, "status": "INITIALIZED", "url": farm.url(f"/upload/{k}")}},
+            {"projectArn": PROJECT, "name": name, "type": kind, "contentType": "application/octet-stream"},
+        )
         st.add_response("get_upload", {"upload": {"arn": arn, "status": "PROCESSING"}}, {"arn": arn})
         if fail == kind:
-            st.add_response("get_upload", {"upload": {"arn": arn, "status": "FAILED",
-                                                      "message": "The APK could not be parsed.\nINVALID_APP"}}, {"arn": arn})
+            st.add_response(
+                "get_upload", {"upload": {"arn": arn, "status": "FAILED", "message": "The APK could not be parsed.\nINVALID_APP"}}, {"arn": arn}
+            )
             return
         st.add_response("get_upload", {"upload": {"arn": arn, "status": "SUCCEEDED"}}, {"arn": arn})
 
 
 def stub_pools(st: Stubber) -> None:
-    st.add_response("list_device_pools", {"devicePools": [
-        {"arn": POOL_ARN.replace("11111111", "00000000"), "name": "Top Devices", "type": "CURATED"},
-        {"arn": POOL_ARN, "name": "My Pool", "type": "PRIVATE"}]}, {"arn": PROJECT})
+    st.add_response(
+        "list_device_pools",
+        {
+            "devicePools": [
+                {"arn": POOL_ARN.replace("11111111", "00000000"), "name": "Top Devices", "type": "CURATED"},
+                {"arn": POOL_ARN, "name": "My Pool", "type": "PRIVATE"},
+            ]
+        },
+        {"arn": PROJECT},
+    )
 
 
 def stub_schedule(st: Stubber, cfg) -> None:
     env = {e["name"]: e["value"] for e in awsdf.run_environment(cfg, "farm1")}
     assert env["DEVICEKIT_FRAMES"] == "12" and env["DEVICEKIT_RUN"] == "farm1" and env["DEVICEKIT_DELEGATE"] == "xnnpack"
-    st.add_response("schedule_run", {"run": {"arn": RUN_ARN, "name": "devicekit farm1", "status": "SCHEDULING"}},
-                    {"projectArn": PROJECT, "appArn": ANY, "devicePoolArn": POOL_ARN, "name": "devicekit farm1",
-                     "test": {"type": "INSTRUMENTATION", "testPackageArn": ANY, "testSpecArn": ANY},
-                     "configuration": {"environmentVariables": awsdf.run_environment(cfg, "farm1")},
-                     "executionConfiguration": {"jobTimeoutMinutes": ANY}})
+    st.add_response(
+        "schedule_run",
+        {"run": {"arn": RUN_ARN, "name": "devicekit farm1", "status": "SCHEDULING"}},
+        {
+            "projectArn": PROJECT,
+            "appArn": ANY,
+            "devicePoolArn": POOL_ARN,
+            "name": "devicekit farm1",
+            "test": {"type": "INSTRUMENTATION", "testPackageArn": ANY, "testSpecArn": ANY},
+            "configuration": {"environmentVariables": awsdf.run_environment(cfg, "farm1")},
+            "executionConfiguration": {"jobTimeoutMinutes": ANY},
+        },
+    )
 
 
 def stub_job(st: Stubber, farm: Farm, k: int, job_arn: str, zip_bytes: bytes | None) -> None:
-    files = [{"arn": f"{job_arn}/a1", "name": "TestSpec Output", "type": "TESTSPEC_OUTPUT", "extension": "txt",
-              "url": farm.url(f"/art/{k}/testspec.txt")}]
+    files = [
+        {"arn": f"{job_arn}/a1", "name": "TestSpec Output", "type": "TESTSPEC_OUTPUT", "extension": "txt", "url": farm.url(f"/art/{k}/testspec.txt")}
+    ]
     farm.files[f"/art/{k}/testspec.txt"] = b"test spec output\n"
     if zip_bytes is not None:
-        files.append({"arn": f"{job_arn}/a2", "name": "Customer Artifacts", "type": "CUSTOMER_ARTIFACT",
-                      "extension": "zip", "url": farm.url(f"/art/{k}/customer.zip")})
+        files.append(
+            {
+                "arn": f"{job_arn}/a2",
+                "name": "Customer Artifacts",
+                "type": "CUSTOMER_ARTIFACT",
+                "extension": "zip",
+                "url": farm.url(f"/art/{k}/customer.zip"),
+            }
+        )
         farm.files[f"/art/{k}/customer.zip"] = zip_bytes
     st.add_response("list_artifacts", {"artifacts": files}, {"arn": job_arn, "type": "FILE"})
     farm.files[f"/art/{k}/logcat.txt"] = b"logcat\n"
-    st.add_response("list_artifacts", {"artifacts": [{"arn": f"{job_arn}/l1", "name": "Logcat", "type": "DEVICE_LOG",
-                                                      "extension": "txt", "url": farm.url(f"/art/{k}/logcat.txt")}]},
-                    {"arn": job_arn, "type": "LOG"})
+    st.add_response(
+        "list_artifacts",
+        {
+            "artifacts": [
+                {"arn": f"{job_arn}/l1", "name": "Logcat", "type": "DEVICE_LOG", "extension": "txt", "url": farm.url(f"/art/{k}/logcat.txt")}
+            ]
+        },
+        {"arn": job_arn, "type": "LOG"},
+    )
     st.add_response("list_artifacts", {"artifacts": []}, {"arn": job_arn, "type": "SCREENSHOT"})
 
 
@@ -197,8 +278,9 @@ def stub_run(st: Stubber, farm: Farm, cfg, zips: list, statuses=("COMPLETED",), 
     """A scheduled run, get_run through ``statuses``, and one job per zip (None: no results)."""
     stub_scheduled(st, farm, cfg)
     for status in statuses:
-        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": status,
-                                            "result": result if status == "COMPLETED" else "PENDING"}}, {"arn": RUN_ARN})
+        st.add_response(
+            "get_run", {"run": {"arn": RUN_ARN, "status": status, "result": result if status == "COMPLETED" else "PENDING"}}, {"arn": RUN_ARN}
+        )
     jobs = [job(k, (results or {}).get(k, "PASSED")) for k in range(len(zips))]
     st.add_response("list_jobs", {"jobs": jobs}, {"arn": RUN_ARN})
     for k, z in enumerate(zips):
@@ -206,14 +288,27 @@ def stub_run(st: Stubber, farm: Farm, cfg, zips: list, statuses=("COMPLETED",), 
 
 
 def job(k: int, result: str = "PASSED") -> dict:
-    return {"arn": RUN_ARN.replace(":run:", ":job:") + f"/0000{k}", "name": DEVICES[k]["name"], "status": "COMPLETED",
-            "result": result, "device": DEVICES[k], "created": datetime.datetime(2026, 12, 6, 15, 0)}
+    return {
+        "arn": RUN_ARN.replace(":run:", ":job:") + f"/0000{k}",
+        "name": DEVICES[k]["name"],
+        "status": "COMPLETED",
+        "result": result,
+        "device": DEVICES[k],
+        "created": datetime.datetime(2026, 12, 6, 15, 0),
+    }
 
 
 def cli(*args, env=None):
     e = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200", **(env or {}))
-    return subprocess.run([sys.executable, "-m", "devicekit", *map(str, args)], capture_output=True, text=True,
-                          env=e, cwd=str(ROOT), timeout=300, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "devicekit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=e,
+        cwd=str(ROOT),
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def no_sleep(_s):
@@ -275,8 +370,9 @@ def test_upload_failed_is_bad_input(tfl, apks, farm, tmp_path):
         with pytest.raises(InputError) as ei:
             awsdf.run_awsdf(cfg_for(tfl, tmp_path, apks), apks[1], client=client, sleep=no_sleep)
     assert ei.value.exit_code == 2
-    assert ei.value.one_line() == ("Device Farm rejected app-benchmark-androidTest.apk (INSTRUMENTATION_TEST_PACKAGE): "
-                                   "The APK could not be parsed. INVALID_APP")
+    assert ei.value.one_line() == (
+        "Device Farm rejected app-benchmark-androidTest.apk (INSTRUMENTATION_TEST_PACKAGE): The APK could not be parsed. INVALID_APP"
+    )
 
 
 def test_pool_not_found(tfl, apks, farm, tmp_path):
@@ -291,11 +387,9 @@ def test_pool_not_found(tfl, apks, farm, tmp_path):
     client = _client()
     with Stubber(client) as st:  # a pool ARN that does not exist: Device Farm's NotFoundException, one line
         stub_uploads(st, farm)
-        st.add_client_error("get_device_pool", "NotFoundException", "Device pool was not found.", 404,
-                            expected_params={"arn": POOL_ARN})
+        st.add_client_error("get_device_pool", "NotFoundException", "Device pool was not found.", 404, expected_params={"arn": POOL_ARN})
         with pytest.raises(InputError) as ei:
-            awsdf.run_awsdf(cfg_for(tfl, tmp_path, apks, device=f"awsdf:{PROJECT}/{POOL_ARN}"), apks[1], client=client,
-                            sleep=no_sleep)
+            awsdf.run_awsdf(cfg_for(tfl, tmp_path, apks, device=f"awsdf:{PROJECT}/{POOL_ARN}"), apks[1], client=client, sleep=no_sleep)
     assert ei.value.exit_code == 2 and "NotFoundException: Device pool was not found." in ei.value.one_line()
 
 
@@ -304,14 +398,18 @@ def test_run_errored(tfl, apks, farm, tmp_path):
     client = _client()
     with Stubber(client) as st:
         stub_scheduled(st, farm, cfg)
-        st.add_response("get_run", {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "ERRORED",
-                                            "message": "There was a problem\nprocessing the test package."}}, {"arn": RUN_ARN})
+        st.add_response(
+            "get_run",
+            {"run": {"arn": RUN_ARN, "status": "COMPLETED", "result": "ERRORED", "message": "There was a problem\nprocessing the test package."}},
+            {"arn": RUN_ARN},
+        )
         st.add_response("list_jobs", {"jobs": []}, {"arn": RUN_ARN})
         with pytest.raises(DeviceError) as ei:
             awsdf.run_awsdf(cfg, apks[1], client=client, sleep=no_sleep)
     assert ei.value.exit_code == 3
-    assert ei.value.one_line().startswith("the Device Farm run ended ERRORED with no device results: There was a problem processing the test package.; "
-                                          "0 device run(s) kept")
+    assert ei.value.one_line().startswith(
+        "the Device Farm run ended ERRORED with no device results: There was a problem processing the test package.; 0 device run(s) kept"
+    )
 
 
 def test_timeout_stops_the_run_and_keeps_what_was_downloaded(tfl, apks, farm, tmp_path):
@@ -353,20 +451,33 @@ def test_missing_credentials(tfl, apks, farm, tmp_path, monkeypatch):
     assert ei.value.exit_code == 3 and ei.value.one_line().startswith("creating the ANDROID_APP upload: no AWS credentials found")
     assert farm.puts == {}
     # and as a user meets it: the CLI checks the standard chain before any upload
-    r = cli("bench", tfl, "--device", f"awsdf:{PROJECT}", "--apk", apks[0], "--test-apk", apks[1],
-            "--runs-dir", tmp_path / "runs", env={"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                                                  "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"})
+    r = cli(
+        "bench",
+        tfl,
+        "--device",
+        f"awsdf:{PROJECT}",
+        "--apk",
+        apks[0],
+        "--test-apk",
+        apks[1],
+        "--runs-dir",
+        tmp_path / "runs",
+        env={"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true"},
+    )
     assert r.returncode == 3 and "Traceback" not in r.stderr, r.stderr
     assert "no AWS credentials found for Device Farm" in " ".join(r.stderr.split())
 
 
-@pytest.mark.parametrize("args,code,words", [
-    (["--device", "awsdf:arn:aws:devicefarm:us-east-1:123:project:x"], 2, "is not a Device Farm project ARN"),
-    (["--device", f"awsdf:{PROJECT}/arn:aws:s3:::bucket"], 2, "is not a Device Farm device pool ARN"),
-    (["--device", "host", "--test-apk", "t.apk"], 2, "--test-apk applies to --device awsdf:"),
-    (["--device", f"awsdf:{PROJECT}", "--duration", "5"], 2, "--duration is not available on Device Farm"),
-    (["--device", f"awsdf:{PROJECT}", "--apk", "APP"], 2, "give both --apk and --test-apk"),
-])
+@pytest.mark.parametrize(
+    "args,code,words",
+    [
+        (["--device", "awsdf:arn:aws:devicefarm:us-east-1:123:project:x"], 2, "is not a Device Farm project ARN"),
+        (["--device", f"awsdf:{PROJECT}/arn:aws:s3:::bucket"], 2, "is not a Device Farm device pool ARN"),
+        (["--device", "host", "--test-apk", "t.apk"], 2, "--test-apk applies to --device awsdf:"),
+        (["--device", f"awsdf:{PROJECT}", "--duration", "5"], 2, "--duration is not available on Device Farm"),
+        (["--device", f"awsdf:{PROJECT}", "--apk", "APP"], 2, "give both --apk and --test-apk"),
+    ],
+)
 def test_bad_input_is_one_line(tfl, apks, tmp_path, args, code, words):
     args = [str(apks[0]) if a == "APP" else a for a in args]
     r = cli("bench", tfl, *args, "--runs-dir", tmp_path / "runs")
@@ -407,16 +518,14 @@ def test_build_runs_both_gradle_tasks(tfl, tmp_path, monkeypatch):
 
     def gradle(cmd, **kw):
         calls.append(cmd)
-        for rel in ("app/build/outputs/apk/benchmark/app-benchmark.apk",
-                    "app/build/outputs/apk/androidTest/benchmark/app-benchmark-androidTest.apk"):
+        for rel in ("app/build/outputs/apk/benchmark/app-benchmark.apk", "app/build/outputs/apk/androidTest/benchmark/app-benchmark-androidTest.apk"):
             (project / rel).parent.mkdir(parents=True, exist_ok=True)
             (project / rel).write_bytes(rel.encode())
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", gradle)
     app, test = awsdf.build_apks(tfl, "com.devicekit.bench", print)
-    assert calls == [[str(project / "gradlew"), "-p", str(project), "--no-daemon", ":app:assembleBenchmark",
-                      ":app:assembleBenchmarkAndroidTest"]]
+    assert calls == [[str(project / "gradlew"), "-p", str(project), "--no-daemon", ":app:assembleBenchmark", ":app:assembleBenchmarkAndroidTest"]]
     assert app.read_bytes().endswith(b"app-benchmark.apk") and test.read_bytes().endswith(b"androidTest.apk")
     # the template pairs the golden test with that build type, and keeps the API it calls through R8
     gradle_kts = (ROOT / "mobile_templates/android/app/build.gradle.kts").read_text()
@@ -529,21 +638,41 @@ def test_the_test_spec_runs_the_protocol_and_its_output_becomes_a_run(farm, tmp_
             z.write(gdir / n, f"assets/golden/{n}")
     (bindir / "adb").write_text(f"#!{sys.executable}\n{FAKE_ADB}")
     (bindir / "adb").chmod(0o755)
-    cfg = BenchConfig(artifact=art, device=f"awsdf:{PROJECT}/My Pool", frames=9, warmup=2, threads=1, delegate="cpu",
-                      golden=True, runs_dir=tmp_path / "runs", run_id="farm1", timeout_s=60)
-    env = dict(os.environ, PATH=f"{bindir}:{os.environ['PATH']}", PYTHONPATH=str(ROOT), FAKE_PHONE=str(phone),
-               FAKE_MODEL=str(art), DEVICEFARM_DEVICE_UDID="R58M123ABC", DEVICEFARM_LOG_DIR=str(logdir),
-               **{e["name"]: e["value"] for e in awsdf.run_environment(cfg, "farm1")})
+    cfg = BenchConfig(
+        artifact=art,
+        device=f"awsdf:{PROJECT}/My Pool",
+        frames=9,
+        warmup=2,
+        threads=1,
+        delegate="cpu",
+        golden=True,
+        runs_dir=tmp_path / "runs",
+        run_id="farm1",
+        timeout_s=60,
+    )
+    env = dict(
+        os.environ,
+        PATH=f"{bindir}:{os.environ['PATH']}",
+        PYTHONPATH=str(ROOT),
+        FAKE_PHONE=str(phone),
+        FAKE_MODEL=str(art),
+        DEVICEFARM_DEVICE_UDID="R58M123ABC",
+        DEVICEFARM_LOG_DIR=str(logdir),
+        **{e["name"]: e["value"] for e in awsdf.run_environment(cfg, "farm1")},
+    )
     spec = yaml.safe_load(awsdf.FARM_TEST_SPEC)
     for phase in ("install", "test"):
         for command in spec["phases"][phase]["commands"]:
-            r = subprocess.run(["bash", "-e", "-c", command], env=env, capture_output=True, text=True, timeout=120,
-                               cwd=tmp_path, stdin=subprocess.DEVNULL)
+            r = subprocess.run(
+                ["bash", "-e", "-c", command], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL
+            )
             assert r.returncode == 0, (command, r.stderr[-2000:])
     adb_log = (phone / "adb.log").read_text()
-    assert ("-s R58M123ABC shell am start -W -S -n com.devicekit.bench/.DevicekitBenchmarkActivity --es devicekit.run farm1 "
-            "--ei devicekit.frames 9 --ei devicekit.warmup 2 --es devicekit.delegate cpu --ei devicekit.threads 1 "
-            "--ez devicekit.golden true") in adb_log  # DEVICE_PROTOCOL.md's launch, word for word
+    assert (
+        "-s R58M123ABC shell am start -W -S -n com.devicekit.bench/.DevicekitBenchmarkActivity --es devicekit.run farm1 "
+        "--ei devicekit.frames 9 --ei devicekit.warmup 2 --es devicekit.delegate cpu --ei devicekit.threads 1 "
+        "--ez devicekit.golden true"
+    ) in adb_log  # DEVICE_PROTOCOL.md's launch, word for word
     assert "shell am instrument -r -w com.devicekit.bench.test/androidx.test.runner.AndroidJUnitRunner" in adb_log
     out = logdir / "devicekit/farm1"
     assert sorted(p.name for p in out.iterdir()) == ["device.json", "done.json", "frames.csv", "golden_result.json"]
@@ -586,8 +715,26 @@ def test_cli_renders_each_device_and_exits_3_when_one_failed(tfl, apks, farm, tm
     monkeypatch.setattr(awsdf, "make_client", lambda: client)
     monkeypatch.setattr(awsdf, "UPLOAD_POLL_S", 0.0)
     monkeypatch.setattr(awsdf, "RUN_POLL_S", 0.0)
-    argv = ["bench", str(tfl), "--device", cfg.device, "--apk", str(apks[0]), "--test-apk", str(apks[1]), "--frames", "12",
-            "--warmup", "2", "--threads", "2", "--runs-dir", str(tmp_path / "runs"), "--run-id", "farm1"]
+    argv = [
+        "bench",
+        str(tfl),
+        "--device",
+        cfg.device,
+        "--apk",
+        str(apks[0]),
+        "--test-apk",
+        str(apks[1]),
+        "--frames",
+        "12",
+        "--warmup",
+        "2",
+        "--threads",
+        "2",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "farm1",
+    ]
     with Stubber(client) as st:
         stub_run(st, farm, cfg, [customer_zip(out, "farm1"), None], result="FAILED", results={1: "ERRORED"})
         r = CliRunner().invoke(app, argv, env={"COLUMNS": "300"})
@@ -609,9 +756,11 @@ def test_golden_gate_failed_on_a_farm_phone_exits_1_and_keeps_the_run(farm, tmp_
 
     art = tiny_landmark_tflite(tmp_path / "m")
     out = app_output(art, tmp_path / "phone0", "Pixel 7", "Google", 12)
-    (out / "golden_result.json").write_text(json.dumps(  # a GPU path that drifts: far outside the gate
-        {"protocol": 2, "outputs": [{"name": "out", "max_abs": 3.0, "rel_l2": 0.5}], "landmarks_px_mean": 9.0,
-         "landmarks_px_max": 20.0}))
+    (out / "golden_result.json").write_text(
+        json.dumps(  # a GPU path that drifts: far outside the gate
+            {"protocol": 2, "outputs": [{"name": "out", "max_abs": 3.0, "rel_l2": 0.5}], "landmarks_px_mean": 9.0, "landmarks_px_max": 20.0}
+        )
+    )
     app, test = tmp_path / "app-benchmark.apk", tmp_path / "app-benchmark-androidTest.apk"
     for p in (app, test):
         with zipfile.ZipFile(p, "w") as z:

@@ -18,8 +18,9 @@ from device_tests.models import tiny_onnx, tiny_tflite  # noqa: E402
 
 def cli(*args, env=None, timeout=300):
     e = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, timeout=timeout,
-                          env=e, cwd=str(ROOT), stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "devicekit", *args], capture_output=True, text=True, timeout=timeout, env=e, cwd=str(ROOT), stdin=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +31,23 @@ def tfl():
 @pytest.fixture(scope="module")
 def host_run(tfl, tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    r = cli("bench", str(tfl), "--device", "host", "--frames", "80", "--warmup", "5", "--threads", "1",
-            "--runs-dir", str(runs), "--run-id", "h1", "--json")
+    r = cli(
+        "bench",
+        str(tfl),
+        "--device",
+        "host",
+        "--frames",
+        "80",
+        "--warmup",
+        "5",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(runs),
+        "--run-id",
+        "h1",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     return runs / "h1", json.loads(r.stdout)
 
@@ -62,8 +78,7 @@ def test_host_run_files(host_run):
 
 def test_report_formats(host_run, tfl, tmp_path):
     run, _ = host_run
-    r2 = cli("bench", str(tfl), "--device", "host", "--frames", "30", "--delegate", "cpu",
-             "--runs-dir", str(tmp_path), "--run-id", "h2")
+    r2 = cli("bench", str(tfl), "--device", "host", "--frames", "30", "--delegate", "cpu", "--runs-dir", str(tmp_path), "--run-id", "h2")
     assert r2.returncode == 0, r2.stderr
     r = cli("report", str(run), str(tmp_path / "h2"), "-o", str(tmp_path / "rep.html"))
     assert r.returncode == 0, r.stderr
@@ -85,16 +100,16 @@ def test_report_formats(host_run, tfl, tmp_path):
 
 
 def test_host_onnx_and_duration(tmp_path):
-    r = cli("bench", str(tiny_onnx()), "--device", "host", "--delegate", "cpu", "--duration", "0.5", "--json",
-            "--runs-dir", str(tmp_path))
+    r = cli("bench", str(tiny_onnx()), "--device", "host", "--delegate", "cpu", "--duration", "0.5", "--json", "--runs-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]["stats"]
     span = s["frames"] / s["fps"]
     assert s["frames"] > 10 and 0.3 < span < 1.5
 
 
-@pytest.mark.parametrize("case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device",
-                                  "bad-units", "bad-team", "golden-no-manifest"])
+@pytest.mark.parametrize(
+    "case", ["missing", "not-a-model", "corrupt", "bad-delegate", "bad-frames", "unknown-device", "bad-units", "bad-team", "golden-no-manifest"]
+)
 def test_bad_input_is_one_line(case, tfl, tmp_path):
     model = str(tfl)
     extra = []
@@ -118,8 +133,16 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
     elif case == "golden-no-manifest":
         extra = ["--golden"]
     device = "nokia3310" if case == "unknown-device" else "host"
-    r = cli("bench", model, "--device", device, "--runs-dir", str(tmp_path / "runs"), *extra,
-            env={"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "PATH": "/usr/bin:/bin"})
+    r = cli(
+        "bench",
+        model,
+        "--device",
+        device,
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        *extra,
+        env={"DEVICEKIT_ADB": "direct", "DEVICEKIT_ADB_HOSTS": "", "PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode in (2, 3), r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -136,6 +159,7 @@ def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
         def on_row(row):
             if row[0] == 24:
                 raise KeyboardInterrupt
+
         kw["on_row"] = on_row
         return real(*a, **kw)
 
@@ -175,18 +199,34 @@ def test_protocol_result_parsing(tmp_path):
     assert "no done.json" in read_app_dir(tmp_path).problems[0]
     # protocol 1 results (apps generated before protocol 2) are still read; an unknown protocol is a problem
     ok = "frame,start_ns,preprocess_us,inference_us,postprocess_us,total_us\n0,1,2,3,4,9\n"
-    v1 = {"protocol": 1, "model": "Pixel 7", "manufacturer": "Google", "os": "android 14", "soc": "GS201", "delegate": "xnnpack",
-          "threads": 4, "thermal_start": 0, "thermal_end": 0, "load_us": 5, "first_frame_us": 9, "peak_rss_kb": None}
-    for proto, device, complete in ((1, v1, True), (2, {**v1, "protocol": 2, "runtime": "litert 2.1.0", "build_type": "release",
-                                                        "accelerator": "gpu"}, True), (3, {**v1, "protocol": 3}, False)):
+    v1 = {
+        "protocol": 1,
+        "model": "Pixel 7",
+        "manufacturer": "Google",
+        "os": "android 14",
+        "soc": "GS201",
+        "delegate": "xnnpack",
+        "threads": 4,
+        "thermal_start": 0,
+        "thermal_end": 0,
+        "load_us": 5,
+        "first_frame_us": 9,
+        "peak_rss_kb": None,
+    }
+    for proto, device, complete in (
+        (1, v1, True),
+        (2, {**v1, "protocol": 2, "runtime": "litert 2.1.0", "build_type": "release", "accelerator": "gpu"}, True),
+        (3, {**v1, "protocol": 3}, False),
+    ):
         (tmp_path / "frames.csv").write_text(ok)
         (tmp_path / "device.json").write_text(json.dumps(device))
         (tmp_path / "done.json").write_text(json.dumps({"protocol": proto, "status": "ok", "frames": 1, "error": None}))
         res = read_app_dir(tmp_path)
         assert res.complete is complete and res.device["protocol"] == proto and res.golden is None, res.problems
     assert "devicekit reads protocol 1 and 2" in " ".join(res.problems)
-    (tmp_path / "golden_result.json").write_text(json.dumps({"protocol": 2, "outputs": [{"name": "o", "max_abs": 0.1, "rel_l2": 0.01}],
-                                                             "landmarks_px_mean": 0.2, "landmarks_px_max": 0.4}))
+    (tmp_path / "golden_result.json").write_text(
+        json.dumps({"protocol": 2, "outputs": [{"name": "o", "max_abs": 0.1, "rel_l2": 0.01}], "landmarks_px_mean": 0.2, "landmarks_px_max": 0.4})
+    )
     assert read_app_dir(tmp_path).golden["landmarks_px_mean"] == 0.2
 
 
@@ -240,13 +280,18 @@ def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypa
     art.write_bytes(tiny_tflite().read_bytes())
     from devicekit.manifest import Manifest, TensorInfo, finalize
 
-    finalize(Manifest(artifact=art.name, target="tflite-fp32", format="tflite",
-                      model={"name": "tiny", "source": "test", "task": "landmarks", "landmarks": 68, "layout": "ibug68",
-                             "coords": "input_pixels"},
-                      inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
-                      outputs=[TensorInfo("out", [1, 136], "float32")],
-                      preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3,
-                                  "color": "rgb"}), art)
+    finalize(
+        Manifest(
+            artifact=art.name,
+            target="tflite-fp32",
+            format="tflite",
+            model={"name": "tiny", "source": "test", "task": "landmarks", "landmarks": 68, "layout": "ibug68", "coords": "input_pixels"},
+            inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+            outputs=[TensorInfo("out", [1, 136], "float32")],
+            preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3, "color": "rgb"},
+        ),
+        art,
+    )
     monkeypatch.setenv("ANDROID_HOME", str(tmp_path))
     monkeypatch.setenv("DEVICEKIT_CACHE", str(tmp_path / "cache"))
     calls = []
@@ -271,8 +316,19 @@ def test_profiles_data():
     from devicekit.device.profiles import get_profile, match_model, profiles
 
     p = profiles()
-    for name in ["pixel6", "pixel7", "pixel8pro", "pixel9", "galaxy-s22", "galaxy-s23", "galaxy-s24ultra",
-                 "iphone12", "iphone13pro", "iphone15pro", "iphone16promax"]:
+    for name in [
+        "pixel6",
+        "pixel7",
+        "pixel8pro",
+        "pixel9",
+        "galaxy-s22",
+        "galaxy-s23",
+        "galaxy-s24ultra",
+        "iphone12",
+        "iphone13pro",
+        "iphone15pro",
+        "iphone16promax",
+    ]:
         assert name in p and p[name]["source"] and p[name]["models"]
     assert match_model("android", "Pixel 7")["id"] == "pixel7"
     assert match_model("android", "SM-S911B")["id"] == "galaxy-s23"
@@ -288,13 +344,17 @@ def test_bench_devices_report_without_torch_or_tensorflow(tfl, tmp_path):
     from device_tests.models import tiny_landmark_tflite
 
     landmarks = tiny_landmark_tflite(tmp_path / "lm")
-    commands = [["bench", str(tfl), "--device=host", "--frames=20", f"--runs-dir={runs}", "--run-id=lt"],
-                ["bench", str(landmarks), "--device=host", "--frames=5", "--golden", f"--runs-dir={runs}", "--run-id=lg"],
-                ["devices", "--json"],
-                ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")]]
+    commands = [
+        ["bench", str(tfl), "--device=host", "--frames=20", f"--runs-dir={runs}", "--run-id=lt"],
+        ["bench", str(landmarks), "--device=host", "--frames=5", "--golden", f"--runs-dir={runs}", "--run-id=lg"],
+        ["devices", "--json"],
+        ["report", str(runs / "lt"), "-o", str(tmp_path / "r.html")],
+    ]
     from tests.cli_run import BLOCK_HEAVY
 
-    code = BLOCK_HEAVY + f"""
+    code = (
+        BLOCK_HEAVY
+        + f"""
 from devicekit.cli import app
 for args in {commands!r}:
     try:
@@ -305,9 +365,16 @@ bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "tensorflow")]
 assert not bad, bad
 print("LIGHT-OK")
 """
+    )
     # PATH without adb/xcrun/browsers: `devices` must not start daemons from a unit test
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=str(ROOT),
-                       env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS="", PATH=str(tmp_path / "no-bin")))
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(ROOT),
+        env=dict(os.environ, DEVICEKIT_ADB="direct", DEVICEKIT_ADB_HOSTS="", PATH=str(tmp_path / "no-bin")),
+    )
     assert "LIGHT-OK" in r.stdout + r.stderr, r.stderr[-2000:]  # --json mode points stdout at stderr
     assert (tmp_path / "r.html").exists() and (runs / "lt" / "summary.json").exists()
     assert json.loads((runs / "lg" / "summary.json").read_text())["golden"]["passed"] is True  # --golden stays light too
@@ -315,8 +382,13 @@ print("LIGHT-OK")
 
 def test_devicekit_toml_bench_defaults(tfl, tmp_path):
     (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 17\ndelegate = "cpu"\n')
-    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--json", "--threads", "2"],
-                       capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-m", "devicekit", "bench", str(tfl), "--json", "--threads", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=str(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     assert s["stats"]["frames"] == 17 and s["settings"]["delegate"] == "cpu" and s["settings"]["threads"] == 2
@@ -325,21 +397,23 @@ def test_devicekit_toml_bench_defaults(tfl, tmp_path):
     from device_tests.models import tiny_landmark_tflite
 
     art = tiny_landmark_tflite(tmp_path / "lm")
-    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n'
-                                            'compute_units = "all"\n')
-    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
-                       timeout=120, cwd=str(tmp_path))
+    (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\ncompute_units = "all"\n')
+    r = subprocess.run(
+        [sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True, timeout=120, cwd=str(tmp_path)
+    )
     assert r.returncode == 2 and "--compute-units applies to iOS" in r.stderr  # read from the file, and checked
     (tmp_path / "devicekit.toml").write_text('[bench]\ndevice = "host"\nframes = 5\ngolden = true\nteam = "ABCDE12345"\n')
-    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True,
-                       timeout=120, cwd=str(tmp_path))
+    r = subprocess.run(
+        [sys.executable, "-m", "devicekit", "bench", str(art), "--json"], capture_output=True, text=True, timeout=120, cwd=str(tmp_path)
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)["summary"]
     assert s["settings"]["golden"] is True and s["golden"]["passed"] and s["golden"]["limits"] == {"rel_l2": 0.0001}
     assert s["runtimes"]["device"] == s["runtimes"]["verify"]  # the host runs what verify ran
-    (tmp_path / "devicekit.toml").write_text('[bench]\nframez = 3\n')
-    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"],
-                       capture_output=True, text=True, timeout=120, cwd=str(tmp_path))
+    (tmp_path / "devicekit.toml").write_text("[bench]\nframez = 3\n")
+    r = subprocess.run(
+        [sys.executable, "-m", "devicekit", "bench", str(tfl), "--device", "host"], capture_output=True, text=True, timeout=120, cwd=str(tmp_path)
+    )
     assert r.returncode == 2 and "unknown key bench.framez" in r.stderr
 
 

@@ -24,15 +24,44 @@ def runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("manifest-chain")
     art = d / "tiny.tflite-fp32.tflite"
     art.write_bytes(tiny_tflite().read_bytes())
-    finalize(Manifest(artifact=art.name, target="tflite-fp32", format="tflite",
-                      model={"name": "tiny", "source": "test", "task": "landmarks", "landmarks": 68},
-                      inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
-                      outputs=[TensorInfo("out", [1, 136], "float32")],
-                      preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3},
-                      quantization={"mode": "fp32"}), art)
-    r = subprocess.run([sys.executable, "-m", "devicekit", "bench", str(art), "--device", "host", "--frames", "20",
-                        "--warmup", "2", "--runs-dir", str(d / "runs"), "--run-id", "new"],
-                       capture_output=True, text=True, timeout=300, cwd=str(ROOT), env=dict(os.environ), stdin=subprocess.DEVNULL)
+    finalize(
+        Manifest(
+            artifact=art.name,
+            target="tflite-fp32",
+            format="tflite",
+            model={"name": "tiny", "source": "test", "task": "landmarks", "landmarks": 68},
+            inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+            outputs=[TensorInfo("out", [1, 136], "float32")],
+            preprocess={"shape": [1, 3, 64, 64], "layout": "NCHW", "mean": [127.5] * 3, "std": [128.0] * 3},
+            quantization={"mode": "fp32"},
+        ),
+        art,
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devicekit",
+            "bench",
+            str(art),
+            "--device",
+            "host",
+            "--frames",
+            "20",
+            "--warmup",
+            "2",
+            "--runs-dir",
+            str(d / "runs"),
+            "--run-id",
+            "new",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(ROOT),
+        env=dict(os.environ),
+        stdin=subprocess.DEVNULL,
+    )
     assert r.returncode == 0, r.stderr
     new, old = d / "runs" / "new", d / "runs" / "old"
     old.mkdir()

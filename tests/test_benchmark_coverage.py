@@ -13,9 +13,17 @@ from coverage_render import behind, headline  # noqa: E402
 
 def _file(size: int, ms: float, score: float, ops: dict, xnnpack: str = "delegated", left=()) -> dict:
     head = {"kind": "classifier", "top1": 1.0 - score / 50, "cosine_min": 0.999, "failures": [], "rel_l2": 0.01}
-    return {"path": "x.tflite", "size_bytes": size, "ops": ops, "xnnpack": xnnpack, "xnnpack_left": list(left),
-            "latency_1t": {"median": ms}, "error": {"passed": score <= 1, "score": score, "heads": [head]},
-            "int8_mac_share": 0.95, "int8_weight_share": 0.9}
+    return {
+        "path": "x.tflite",
+        "size_bytes": size,
+        "ops": ops,
+        "xnnpack": xnnpack,
+        "xnnpack_left": list(left),
+        "latency_1t": {"median": ms},
+        "error": {"passed": score <= 1, "score": score, "heads": [head]},
+        "int8_mac_share": 0.95,
+        "int8_weight_share": 0.9,
+    }
 
 
 def _row(dk: dict, peers: dict) -> dict:
@@ -43,8 +51,10 @@ def test_behind_stays_quiet_within_the_margins():
 
 def test_headline_and_error_line():
     assert headline({"heads": [{"kind": "landmarks", "mean_px": 0.123}, {"kind": "tensor", "rel_l2": 0.05}]}) == "0.123 px; rel 5.0e-02"
-    log = ("Traceback (most recent call last):\n  File \"x.py\", line 1\nfoo.QuantError: Unsupported op PADV2\n"
-           "The above exception was the direct cause of the following exception:\nRuntimeError: fast path failed.\n")
+    log = (
+        'Traceback (most recent call last):\n  File "x.py", line 1\nfoo.QuantError: Unsupported op PADV2\n'
+        "The above exception was the direct cause of the following exception:\nRuntimeError: fast path failed.\n"
+    )
     assert error_line(log) == "foo.QuantError: Unsupported op PADV2 (then RuntimeError: fast path failed.)"
     assert error_line("\x1b[31mstep 1\x1b[0m\nconversion failed badly\nbye") == "conversion failed badly"
 

@@ -99,17 +99,21 @@ def test_mlpackage_missing_spec(tmp_path):
     pkg = tmp_path / "broken.mlpackage"
     pkg.mkdir()
     expect_input_error(pkg, "Manifest.json missing")
-    (pkg / "Manifest.json").write_text(json.dumps({
-        "fileFormatVersion": "1.0.0", "rootModelIdentifier": "A",
-        "itemInfoEntries": {"A": {"path": "com.apple.CoreML/model.mlmodel", "name": "model.mlmodel"}}}))
+    (pkg / "Manifest.json").write_text(
+        json.dumps(
+            {
+                "fileFormatVersion": "1.0.0",
+                "rootModelIdentifier": "A",
+                "itemInfoEntries": {"A": {"path": "com.apple.CoreML/model.mlmodel", "name": "model.mlmodel"}},
+            }
+        )
+    )
     expect_input_error(pkg, "is missing")
     (pkg / "Manifest.json").write_text("{not json")
     expect_input_error(pkg, "unreadable Manifest.json")
-    (pkg / "Manifest.json").write_text(json.dumps({"rootModelIdentifier": "A", "itemInfoEntries": {
-        "A": {"path": "../../../etc/passwd"}}}))
+    (pkg / "Manifest.json").write_text(json.dumps({"rootModelIdentifier": "A", "itemInfoEntries": {"A": {"path": "../../../etc/passwd"}}}))
     expect_input_error(pkg, "outside the package")
-    (pkg / "Manifest.json").write_text(json.dumps({"rootModelIdentifier": "A", "itemInfoEntries": {
-        "A": {"path": "com.apple.CoreML/model.mlmodel"}}}))
+    (pkg / "Manifest.json").write_text(json.dumps({"rootModelIdentifier": "A", "itemInfoEntries": {"A": {"path": "com.apple.CoreML/model.mlmodel"}}}))
     spec = pkg / "Data" / "com.apple.CoreML" / "model.mlmodel"
     spec.parent.mkdir(parents=True)
     spec.write_bytes(b"\xff\xff\xff\xff garbage")

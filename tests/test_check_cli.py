@@ -8,7 +8,7 @@ import os
 import pytest
 from check_models import cli, keras_tflite, mediapipe, small_mlpackage, small_onnx
 
-BLOCKER = '''
+BLOCKER = """
 import sys
 class _Block:
     BLOCKED = ("torch", "tensorflow", "tf_keras", "keras", "onnx2tf")
@@ -17,7 +17,7 @@ class _Block:
             raise ImportError(f"{name} is blocked for this test")
         return None
 sys.meta_path.insert(0, _Block())
-'''
+"""
 
 
 def _blocked_env(tmp_path) -> dict:

@@ -19,12 +19,25 @@ def _q(i, shape, dtype="int8"):
 
 def _island_model() -> ModelFacts:
     """int8 conv -> DEQUANTIZE -> float SOFTMAX -> QUANTIZE -> int8 conv -> DEQUANTIZE -> float output."""
-    t = [_q(0, (1, 8, 8, 4)), Tensor(1, "w1", (4, 1, 1, 4), "int8", const=True, const_bytes=16, scale=(0.1,), zero_point=(0,)),
-         _q(2, (1, 8, 8, 4)), _q(3, (1, 8, 8, 4), "float32"), _q(4, (1, 8, 8, 4), "float32"), _q(5, (1, 8, 8, 4)),
-         Tensor(6, "w2", (4, 1, 1, 4), "int8", const=True, const_bytes=16, scale=(0.1,), zero_point=(0,)),
-         _q(7, (1, 8, 8, 4)), _q(8, (1, 8, 8, 4), "float32")]
-    ops = [Op(0, "CONV_2D", 3, (0, 1), (2,)), Op(1, "DEQUANTIZE", 2, (2,), (3,)), Op(2, "SOFTMAX", 1, (3,), (4,)),
-           Op(3, "QUANTIZE", 1, (4,), (5,)), Op(4, "CONV_2D", 3, (5, 6), (7,)), Op(5, "DEQUANTIZE", 2, (7,), (8,))]
+    t = [
+        _q(0, (1, 8, 8, 4)),
+        Tensor(1, "w1", (4, 1, 1, 4), "int8", const=True, const_bytes=16, scale=(0.1,), zero_point=(0,)),
+        _q(2, (1, 8, 8, 4)),
+        _q(3, (1, 8, 8, 4), "float32"),
+        _q(4, (1, 8, 8, 4), "float32"),
+        _q(5, (1, 8, 8, 4)),
+        Tensor(6, "w2", (4, 1, 1, 4), "int8", const=True, const_bytes=16, scale=(0.1,), zero_point=(0,)),
+        _q(7, (1, 8, 8, 4)),
+        _q(8, (1, 8, 8, 4), "float32"),
+    ]
+    ops = [
+        Op(0, "CONV_2D", 3, (0, 1), (2,)),
+        Op(1, "DEQUANTIZE", 2, (2,), (3,)),
+        Op(2, "SOFTMAX", 1, (3,), (4,)),
+        Op(3, "QUANTIZE", 1, (4,), (5,)),
+        Op(4, "CONV_2D", 3, (5, 6), (7,)),
+        Op(5, "DEQUANTIZE", 2, (7,), (8,)),
+    ]
     return ModelFacts("q.tflite", "tflite", 1000, t, ops, (0,), (8,), blob=b"\0" * 1000)
 
 

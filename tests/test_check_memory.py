@@ -41,8 +41,7 @@ def test_inplace_reshape_shares_its_input():
 
 def test_inplace_add_shares_a_dying_input():
     t = [Tensor(i, f"t{i}", (1, 256), "float32") for i in range(5)]
-    ops = [Op(0, "RELU", 1, (0,), (1,)), Op(1, "RELU", 1, (0,), (2,)), Op(2, "ADD", 1, (1, 2), (3,)),
-           Op(3, "RELU", 1, (3,), (4,))]
+    ops = [Op(0, "RELU", 1, (0,), (1,)), Op(1, "RELU", 1, (0,), (2,)), Op(2, "ADD", 1, (1, 2), (3,)), Op(3, "RELU", 1, (3,), (4,))]
     f = ModelFacts("add.tflite", "tflite", 0, t, ops, (0,), (4,))
     live = lifetimes(f)
     assert 3 not in live and live[1][1] == 3  # ADD writes into t1's buffer, which lives on until op 3 reads it

@@ -13,8 +13,14 @@ from check_models import keras_tflite, mediapipe, small_mlpackage, small_onnx
 from devicekit.check import run_checks
 from devicekit.modelfile import read_model
 
-MP_MODELS = ["face_detection_short_range.tflite", "face_detection_full_range_sparse.tflite", "face_landmark.tflite",
-             "face_landmark_with_attention.tflite", "selfie_segmentation.tflite", "iris_landmark.tflite"]
+MP_MODELS = [
+    "face_detection_short_range.tflite",
+    "face_detection_full_range_sparse.tflite",
+    "face_landmark.tflite",
+    "face_landmark_with_attention.tflite",
+    "selfie_segmentation.tflite",
+    "iris_landmark.tflite",
+]
 
 
 @pytest.mark.parametrize("name", MP_MODELS)
@@ -80,8 +86,7 @@ def test_custom_ops_named_and_gated():
 
 
 def test_plain_face_detector_passes_gates():
-    r = run_checks(mediapipe("face_detection_short_range.tflite"), budgets=["play-apk", "tiny=200KB"],
-                   runtimes=["litert>=2.5", "xnnpack", "gpu"])
+    r = run_checks(mediapipe("face_detection_short_range.tflite"), budgets=["play-apk", "tiny=200KB"], runtimes=["litert>=2.5", "xnnpack", "gpu"])
     assert r.get("budget:play-apk").status == "pass"
     assert r.get("budget:tiny").status == "fail" and not r.ok  # 230 KB > 200 KB
     assert r.get("ops:gpu").status == "pass" and r.get("ops:xnnpack").status == "pass"

@@ -35,8 +35,13 @@ def test_pool2_fails_fp32_and_the_suggested_pool_fixes_it():
     row = rep.sections["size"]["extra_pool_what_if"][0]
     assert row["extra_pools"] == 1 and row["feature_map"] == [64, 11, 11] and row["model_bytes"] < 100_000_000
     vdir = cache / "basiccnn-pool2-plus1"
-    variant = bench.convert(str(bench.build_variant(2, 1, vdir)), "basiccnn-pool2-plus1", "tflite-fp32",
-                            vdir, ("--input-shape", "1,1,96,96", "--mean", "0", "--std", "255", "--color", "gray"))
+    variant = bench.convert(
+        str(bench.build_variant(2, 1, vdir)),
+        "basiccnn-pool2-plus1",
+        "tflite-fp32",
+        vdir,
+        ("--input-shape", "1,1,96,96", "--mean", "0", "--std", "255", "--color", "gray"),
+    )
     assert abs(row["model_bytes"] - variant.stat().st_size) / variant.stat().st_size < 0.01
     assert run_checks(variant, budgets=["play-apk"]).ok
     int8 = bench.convert("zoo:basiccnn-pool2", "basiccnn-pool2", "tflite-int8", cache / "basiccnn-pool2")

@@ -26,8 +26,7 @@ def in_process_verdict(path: Path) -> tuple[str, set[str]]:
     try:
         it.allocate_tensors()
     except (RuntimeError, ValueError):
-        builtin = Interpreter(model_path=str(path), num_threads=1,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        builtin = Interpreter(model_path=str(path), num_threads=1, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         try:
             builtin.allocate_tensors()
         except (RuntimeError, ValueError):
@@ -77,8 +76,14 @@ def test_a_file_xnnpack_cannot_prepare_fails_check(tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_passes, "INT8_PASSES", [])
     ts = mtcnn.save_torchscript(tmp_path / "onet.pt")
     m = cv.load_model(str(ts), spec_overrides={"shape": (1, 3, 48, 48), "mean": (127.5,), "std": (128.0,)})
-    opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "out", calib_dir=face_data() / "unlabeled", calib_count=16,
-                             policy=cv.QuantPolicy.named("keep-float-tail"), gate=cv.GateConfig(enabled=False))
+    opts = cv.ConvertOptions(
+        spec=m.spec,
+        out_dir=tmp_path / "out",
+        calib_dir=face_data() / "unlabeled",
+        calib_count=16,
+        policy=cv.QuantPolicy.named("keep-float-tail"),
+        gate=cv.GateConfig(enabled=False),
+    )
     rep = pipeline.convert(m, ["tflite-int8"], opts)
     art = rep.results[0].artifact
     assert assert_same_verdict(art) == "fails"

@@ -18,8 +18,15 @@ def test_zoo_json_counts_params():
     r = run("zoo", "--json")
     assert r.returncode == 0, r.stderr
     models = {m["name"]: m for m in json.loads(r.stdout)["models"]}
-    assert set(models) >= {"zoo:heatmap2s", "zoo:mesh3d", "zoo:hourglass-parser", "zoo:shufflenet-reg",
-                           "zoo:basiccnn-pool1", "zoo:basiccnn-pool2", "zoo:basiccnn-pool3"}
+    assert set(models) >= {
+        "zoo:heatmap2s",
+        "zoo:mesh3d",
+        "zoo:hourglass-parser",
+        "zoo:shufflenet-reg",
+        "zoo:basiccnn-pool1",
+        "zoo:basiccnn-pool2",
+        "zoo:basiccnn-pool3",
+    }
     # seed 004: fp32 sizes 518 / 120 / 32.5 MB in the paper (MiB, valid-padded convs)
     for k, paper in ((1, 518), (2, 120), (3, 32.5)):
         mib = models[f"zoo:basiccnn-pool{k}"]["fp32_bytes"] / 2**20

@@ -10,8 +10,13 @@ from devicekit.runtime.compare import Limits
 
 
 def test_head_kinds():
-    ref = [np.zeros((1, 5, 2), np.float32), np.full((1, 1000), 0.1, np.float32), np.array([[0.9, 0.1]], np.float32),
-           np.array([[0.3, -1.2, 4.0, 0.5]], np.float32), np.array([[0.2, 0.3]], np.float32)]
+    ref = [
+        np.zeros((1, 5, 2), np.float32),
+        np.full((1, 1000), 0.1, np.float32),
+        np.array([[0.9, 0.1]], np.float32),
+        np.array([[0.3, -1.2, 4.0, 0.5]], np.float32),
+        np.array([[0.2, 0.3]], np.float32),
+    ]
     assert head_kinds(ref, landmarks=5) == ["landmarks", "classifier", "probabilities", "tensor", "tensor"]
 
 

@@ -92,7 +92,7 @@ def test_torchscript_needs_input_shape_then_converts(thirdparty, tmp_path):
     r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "-o", str(tmp_path))
     assert r.returncode == 2 and "--input-shape" in r.stderr
     (tmp_path / "devicekit.toml").write_text(
-        '[input]\nshape = [1, 3, 45, 45]\nmean = 127.5\nstd = 128\n\n[convert]\ncalib_count = 8\nmax_error = 1e-9\n'
+        "[input]\nshape = [1, 3, 45, 45]\nmean = 127.5\nstd = 128\n\n[convert]\ncalib_count = 8\nmax_error = 1e-9\n"
     )
     r = cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "-o", str(tmp_path / "out"), "--json", cwd=tmp_path)
     assert r.returncode == 1, r.stderr  # the gate failed ...
@@ -107,8 +107,7 @@ def test_torchscript_needs_input_shape_then_converts(thirdparty, tmp_path):
 
 def test_state_dict_with_arch(thirdparty, tmp_path):
     d, _ = thirdparty
-    m = cv.load_model(str(d / "net_state.pt"), arch="thirdparty_net:TwoHeadNet", arch_args='{"num_landmarks": 5}',
-                      spec_overrides={"shape": SHAPE})
+    m = cv.load_model(str(d / "net_state.pt"), arch="thirdparty_net:TwoHeadNet", arch_args='{"num_landmarks": 5}', spec_overrides={"shape": SHAPE})
     assert m.info["landmarks"] == 5 and m.run_torch(np.zeros(SHAPE, np.float32))[0].shape == (1, 5, 2)
 
 
@@ -168,8 +167,9 @@ def test_state_dict_that_does_not_fit(thirdparty, tmp_path):
     del sd["points.weight"]
     p = tmp_path / "bad_state.pt"
     torch.save(sd, p)
-    r = cli("convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8",
-            cwd=Path(__file__).parent)
+    r = cli(
+        "convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8", cwd=Path(__file__).parent
+    )
     _assert_clean_error(r, 2, "does not fit", "missing", "points.weight", "unexpected", "extra.weight")
 
 
@@ -186,8 +186,9 @@ def test_pickle_that_would_run_code_is_refused(tmp_path):
     p = tmp_path / "evil.pt"
     with open(p, "wb") as fh:
         pickle.dump({"state_dict": _Evil()}, fh)
-    r = cli("convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8",
-            cwd=Path(__file__).parent)
+    r = cli(
+        "convert", str(p), "--arch", "thirdparty_net:TwoHeadNet", "--input-shape", "1,3,45,45", "--target", "tflite-int8", cwd=Path(__file__).parent
+    )
     _assert_clean_error(r, 2, "--trust-checkpoint")
     assert not marker.exists(), "the pickle's code ran"
 
@@ -197,8 +198,7 @@ def test_calibration_folder_without_images(thirdparty, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no images here")
-    _assert_clean_error(cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(empty), "-o", str(tmp_path)),
-                        2, "no images")
+    _assert_clean_error(cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(empty), "-o", str(tmp_path)), 2, "no images")
 
 
 def test_calibration_folder_with_corrupt_images(thirdparty, tmp_path):
@@ -221,8 +221,7 @@ def test_calibration_folder_with_corrupt_images(thirdparty, tmp_path):
     assert not (tmp_path / "o").exists() or not list((tmp_path / "o").glob("*.tflite"))
     for i in range(3, 9):
         cv2.imwrite(str(calib / f"ok{i}.png"), rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
-    r = cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(calib), "-o", str(tmp_path / "o"),
-            "--json", "--no-gate")
+    r = cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--calib", str(calib), "-o", str(tmp_path / "o"), "--json", "--no-gate")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["calibration"]["count"] + out["calibration"]["validation"] + out["calibration"]["holdout"] == 9
@@ -232,8 +231,9 @@ def test_calibration_folder_with_corrupt_images(thirdparty, tmp_path):
 
 def test_input_shape_that_does_not_fit(thirdparty, tmp_path):
     d, _ = thirdparty
-    _assert_clean_error(cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "--input-shape", "1,1,45,45", "--color", "gray"),
-                        2, "does not fit")
+    _assert_clean_error(
+        cli("convert", str(d / "net.ts"), "--target", "tflite-int8", "--input-shape", "1,1,45,45", "--color", "gray"), 2, "does not fit"
+    )
     _assert_clean_error(cli("convert", str(d / "net.pt2"), "--target", "tflite-int8", "--input-shape", "1,3,64,64"), 2, "does not fit")
 
 
@@ -290,8 +290,7 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
 
     errors = {}
     for policy in ("search", "keep-float-tail", "all-int8"):
-        opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64,
-                                 policy=cv.QuantPolicy.named(policy))
+        opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64, policy=cv.QuantPolicy.named(policy))
         art = pipeline.convert(m, ["tflite-int8"], opts).results[0].artifact
         errors[policy] = measure_error(m, art, eval_set)
     on, off = errors["keep-float-tail"], errors["all-int8"]
@@ -301,16 +300,20 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
     assert on["mean_coarse_cells"] <= 0.1 and on["max_coarse_cells"] <= 0.5, on
     assert on["mean_cells"] <= 0.1, on
     assert off["mean_px"] > on["mean_px"], (on, off)
-    print(f"\nheatmap2s int8 vs PyTorch on {on['images']} held-out faces: keep-float-tail mean {on['mean_px']:.3f} px "
-          f"(stage-1 cells {on['mean_coarse_cells']:.3f} / refinement cells {on['mean_cells']:.3f}) "
-          f"max {on['max_px']:.3f} px ({on['max_coarse_cells']:.3f} / {on['max_cells']:.3f}); "
-          f"all-int8 mean {off['mean_px']:.3f} px max {off['max_px']:.3f} px")
+    print(
+        f"\nheatmap2s int8 vs PyTorch on {on['images']} held-out faces: keep-float-tail mean {on['mean_px']:.3f} px "
+        f"(stage-1 cells {on['mean_coarse_cells']:.3f} / refinement cells {on['mean_cells']:.3f}) "
+        f"max {on['max_px']:.3f} px ({on['max_coarse_cells']:.3f} / {on['max_cells']:.3f}); "
+        f"all-int8 mean {off['mean_px']:.3f} px max {off['max_px']:.3f} px"
+    )
 
 
 def test_random_init_zoo_model_is_the_same_in_every_process():
     """A zoo model without shipped weights is one fixed draw: two runs (or a benchmark and its peers) convert the same model."""
-    code = ("from devicekit import converters as cv; m = cv.load_model('zoo:mesh3d'); "
-            "print(repr(float(sum(p.double().abs().sum() for p in m.module.parameters()))))")
+    code = (
+        "from devicekit import converters as cv; m = cv.load_model('zoo:mesh3d'); "
+        "print(repr(float(sum(p.double().abs().sum() for p in m.module.parameters()))))"
+    )
     a, b = (subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300) for _ in range(2))
     assert a.returncode == 0 and b.returncode == 0, a.stderr[-500:]
     assert a.stdout.strip().splitlines()[-1] == b.stdout.strip().splitlines()[-1]

@@ -59,8 +59,7 @@ def test_corpus_model_converts_to_coreml_and_passes(name, tmp_path):
         pytest.skip(f"no model corpus at {CORPUS}")
     pytest.importorskip("coremltools")
     m = cv.load_model(str(CORPUS / f"{name}.pt2"), spec_overrides=IMAGENET)
-    opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=face_data() / "unlabeled", calib_count=64,
-                             check=False, verify=False)
+    opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=face_data() / "unlabeled", calib_count=64, check=False, verify=False)
     rep = pipeline.convert(m, ["coreml-fp16", "coreml-int8", "coreml-w8a8"], opts)
     for r in rep.results:
         assert r.status == "verified", (r.target, r.summary["gate"]["failures"], r.summary["gate"].get("not_run"))

@@ -74,8 +74,7 @@ def converted(onet_files, tmp_path_factory):
     ts, _, _ = onet_files
     out = tmp_path_factory.mktemp("onet-out")
     calib = face_data() / "unlabeled"
-    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-fp32", "--target", "tflite-int8", "--calib", str(calib),
-             "-o", str(out), "--json")
+    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-fp32", "--target", "tflite-int8", "--calib", str(calib), "-o", str(out), "--json")
     return r, out
 
 
@@ -143,8 +142,21 @@ def test_onet_numbers_on_real_face_crops(converted, onet_files, face_crops):
 
 def test_onet_pt2_converts_to_int8(onet_files, tmp_path, face_crops):
     _, pt2, net = onet_files
-    r = _cli("convert", str(pt2), "--mean", "127.5", "--std", "128", "--target", "tflite-int8",
-             "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path), "--json")
+    r = _cli(
+        "convert",
+        str(pt2),
+        "--mean",
+        "127.5",
+        "--std",
+        "128",
+        "--target",
+        "tflite-int8",
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "-o",
+        str(tmp_path),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     art = Path(json.loads(r.stdout)["artifacts"][0]["artifact"])
     int8 = TFLiteRunner(art, delegate="xnnpack")
@@ -157,8 +169,20 @@ def test_a_sensitive_linear_keeps_int8_weights(onet_files, tmp_path):
     """With 48 calibration images the search keeps ONet's first Linear out of int8 activations; it keeps it with
     int8 weights (float activations), not as an 865 KB float layer: the file stays near a quarter of fp32."""
     ts, _, _ = onet_files
-    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--calib", str(face_data() / "unlabeled"),
-             "--calib-count", "48", "-o", str(tmp_path), "--json")
+    r = _cli(
+        "convert",
+        str(ts),
+        *SPEC,
+        "--target",
+        "tflite-int8",
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "--calib-count",
+        "48",
+        "-o",
+        str(tmp_path),
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     art = json.loads(r.stdout)["artifacts"][0]
     man = json.loads(Path(art["artifact"] + ".json").read_text())
@@ -170,8 +194,9 @@ def test_a_sensitive_linear_keeps_int8_weights(onet_files, tmp_path):
 def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
     """--policy all-int8 on ONet misses the bbox head's limit: exit 1, the head named, the file kept and marked failed."""
     ts, _, _ = onet_files
-    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8",
-             "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path))
+    r = _cli(
+        "convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8", "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path)
+    )
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
@@ -180,8 +205,20 @@ def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
     man = json.loads(next(tmp_path.glob("*.tflite.json")).read_text())
     assert man["status"] == "failed" and not man["results"]["gate"]["passed"]
     # --no-gate keeps it and exits 0, still marked failed, with a warning
-    r = _cli("convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8", "--no-gate",
-             "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path / "kept"))
+    r = _cli(
+        "convert",
+        str(ts),
+        *SPEC,
+        "--target",
+        "tflite-int8",
+        "--policy",
+        "all-int8",
+        "--no-gate",
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "-o",
+        str(tmp_path / "kept"),
+    )
     assert r.returncode == 0 and "FAILED its gate" in r.stderr, r.stderr
     assert json.loads(next((tmp_path / "kept").glob("*.tflite.json")).read_text())["status"] == "failed"
 
@@ -191,8 +228,22 @@ def coreml_converted(onet_files, tmp_path_factory):
     pytest.importorskip("coremltools")
     ts, _, _ = onet_files
     out = tmp_path_factory.mktemp("onet-coreml")
-    r = _cli("convert", str(ts), *SPEC, "--target", "coreml-fp16", "--target", "coreml-int8", "--target", "coreml-w8a8",
-             "--calib", str(face_data() / "unlabeled"), "-o", str(out), "--json")
+    r = _cli(
+        "convert",
+        str(ts),
+        *SPEC,
+        "--target",
+        "coreml-fp16",
+        "--target",
+        "coreml-int8",
+        "--target",
+        "coreml-w8a8",
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "-o",
+        str(out),
+        "--json",
+    )
     return r, out
 
 

@@ -25,8 +25,9 @@ def _convert(model, target, out, calib=None, policy="search", **extra):
     from devicekit.converters.base import resolve_options
 
     t = TARGETS[target]
-    opts = ConvertOptions(spec=model.spec, out_dir=out, target_options=extra, policy=QuantPolicy.named(policy),
-                          resolved=resolve_options([t], extra))  # as devicekit.pipeline.convert does
+    opts = ConvertOptions(
+        spec=model.spec, out_dir=out, target_options=extra, policy=QuantPolicy.named(policy), resolved=resolve_options([t], extra)
+    )  # as devicekit.pipeline.convert does
     return t.run(model, opts, calib)
 
 
@@ -132,8 +133,7 @@ def test_w8a8_trained_heatmap2s_on_real_faces(heatmap, tmp_path):
     data = face_data_dir()
     if data is None:
         pytest.skip("no face data (scripts/fetch_face_data.py could not reach PyPI)")
-    opts = ConvertOptions(spec=heatmap.spec, out_dir=tmp_path, calib_dir=data / "unlabeled", calib_count=8,
-                          check=False)
+    opts = ConvertOptions(spec=heatmap.spec, out_dir=tmp_path, calib_dir=data / "unlabeled", calib_count=8, check=False)
     rep = convert(heatmap, ["coreml-w8a8"], opts)
     (r,) = rep.results
     assert rep.calibration["count"] == 8 and not rep.calibration.get("synthetic")
@@ -232,13 +232,16 @@ def test_gray_image_input(basic, basic_fp16):
     assert read_manifest(r2.artifact).sha256
 
 
-@pytest.mark.parametrize("extra,target,msg", [
-    ({"deployment_target": "iOS12"}, "coreml-fp16", "deployment-target"),
-    ({"palettize": 5}, "coreml-int8", "palettize must be one of"),
-    ({"palettize": 4}, "coreml-w8a8", "does not combine"),
-    ({"coreml_input": "video"}, "coreml-fp16", "coreml-input"),
-    ({"compute_precision": "int4"}, "coreml-fp16", "compute-precision"),
-])
+@pytest.mark.parametrize(
+    "extra,target,msg",
+    [
+        ({"deployment_target": "iOS12"}, "coreml-fp16", "deployment-target"),
+        ({"palettize": 5}, "coreml-int8", "palettize must be one of"),
+        ({"palettize": 4}, "coreml-w8a8", "does not combine"),
+        ({"coreml_input": "video"}, "coreml-fp16", "coreml-input"),
+        ({"compute_precision": "int4"}, "coreml-fp16", "compute-precision"),
+    ],
+)
 def test_bad_options(basic, tmp_path, extra, target, msg):
     with pytest.raises(UsageError, match=msg):
         _convert(basic, target, tmp_path, **extra)

@@ -12,8 +12,9 @@ from devicekit.manifest import Manifest, finalize
 def _made(out: Path, name: str, target: str, source: str) -> Path:
     art = out / name
     art.write_bytes(name.encode())
-    finalize(Manifest(artifact=name, target=target, format="tflite", model={"name": "m", "source": source},
-                      inputs=[], outputs=[], preprocess={}), art)
+    finalize(
+        Manifest(artifact=name, target=target, format="tflite", model={"name": "m", "source": source}, inputs=[], outputs=[], preprocess={}), art
+    )
     return art
 
 

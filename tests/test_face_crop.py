@@ -92,8 +92,14 @@ def test_the_apps_crop_is_this_crop(size, color, mean_tol):
     x, y, w, h = meta["box_xywh"]
     spec = InputSpec(shape=(1, 1 if color == "gray" else 3, size, size), color=color)
     box = box_from_detection((x, y, w, h), CROP_POLICY)
-    app_spec = {"inputWidth": size, "inputHeight": size, "color": color, "cropEnlarge": CROP_POLICY["enlarge"],
-                "cropShiftY": CROP_POLICY["shift_y"], "cropSquare": CROP_POLICY.get("square", True)}
+    app_spec = {
+        "inputWidth": size,
+        "inputHeight": size,
+        "color": color,
+        "cropEnlarge": CROP_POLICY["enlarge"],
+        "cropShiftY": CROP_POLICY["shift_y"],
+        "cropSquare": CROP_POLICY.get("square", True),
+    }
     app_box = port.crop_from_detection(app_spec, x, y, w, h)
     assert app_box == (box.cx, box.cy, box.size, box.angle)
     from devicekit.face.crop import model_pixels

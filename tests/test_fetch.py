@@ -53,8 +53,15 @@ def _tgz(path: Path, members: list[tuple[str, bytes | None, bytes]]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("bad", [("package/../../evil.js", b"x", tarfile.REGTYPE), ("/tmp/evil.js", b"x", tarfile.REGTYPE),
-                                 ("other/evil.js", b"x", tarfile.REGTYPE), ("package/link", None, tarfile.SYMTYPE)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ("package/../../evil.js", b"x", tarfile.REGTYPE),
+        ("/tmp/evil.js", b"x", tarfile.REGTYPE),
+        ("other/evil.js", b"x", tarfile.REGTYPE),
+        ("package/link", None, tarfile.SYMTYPE),
+    ],
+)
 def test_unpack_refuses_members_outside_the_package(tmp_path, bad):
     ok = _tgz(tmp_path / "ok.tgz", [("package/dist/index.js", b"export {}", tarfile.REGTYPE)])
     assert (unpack_npm(ok, tmp_path / "nm" / "ok") / "dist" / "index.js").read_bytes() == b"export {}"

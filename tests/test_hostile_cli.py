@@ -25,8 +25,7 @@ def state_dict(tmp_path) -> Path:
 def test_config_file_cannot_run_code_or_widen_trust(tmp_path, state_dict):
     """`[model] arch = "os:system"` ran a shell command; `trust_checkpoint = true` unpickled without a flag."""
     marker = tmp_path / "PWNED"
-    (tmp_path / "devicekit.toml").write_text(
-        f'[model]\narch = "os:system"\narch_args = {{command = "touch {marker}"}}\n')
+    (tmp_path / "devicekit.toml").write_text(f'[model]\narch = "os:system"\narch_args = {{command = "touch {marker}"}}\n')
     r = cli("convert", state_dict, "--input-shape", "1,3,8,8", "--no-verify", "--no-check", cwd=tmp_path)
     one_line_error(r, 2, "model.arch cannot be set in a config file", "--arch module:Class")
     assert not marker.exists()
@@ -39,17 +38,19 @@ def test_config_file_cannot_run_code_or_widen_trust(tmp_path, state_dict):
     one_line_error(r, 2, "is a file", "--reference")
 
 
-@pytest.mark.parametrize("arch, words", [
-    ("os:system", ["--arch os:system is a builtin_function_or_method"]),
-    ("builtins:eval", ["is a builtin_function_or_method"]),
-    ("torch.nn.functional:relu", ["is a function"]),
-    ("torch:Tensor", ["not a torch.nn.Module"]),
-    ("os:system;id", ["--arch must be package.module:Class"]),
-])
+@pytest.mark.parametrize(
+    "arch, words",
+    [
+        ("os:system", ["--arch os:system is a builtin_function_or_method"]),
+        ("builtins:eval", ["is a builtin_function_or_method"]),
+        ("torch.nn.functional:relu", ["is a function"]),
+        ("torch:Tensor", ["not a torch.nn.Module"]),
+        ("os:system;id", ["--arch must be package.module:Class"]),
+    ],
+)
 def test_arch_is_only_an_nn_module_class(tmp_path, state_dict, arch, words):
     marker = tmp_path / "ran"
-    r = cli("convert", state_dict, "--arch", arch, "--arch-args", f'{{"command": "touch {marker}"}}',
-            "--input-shape", "1,3,8,8", cwd=tmp_path)
+    r = cli("convert", state_dict, "--arch", arch, "--arch-args", f'{{"command": "touch {marker}"}}', "--input-shape", "1,3,8,8", cwd=tmp_path)
     one_line_error(r, 2, *words)
     assert not marker.exists()
 
@@ -69,7 +70,7 @@ def test_next_hints_are_shell_quoted(tmp_path):
     r = cli("check", name, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     line = next(ln for ln in r.stderr.splitlines() if ln.startswith("next:"))
-    for hint in line[len("next:"):].split("  |  "):
+    for hint in line[len("next:") :].split("  |  "):
         argv = shlex.split(hint)
         assert argv[:3] in (["devicekit", "verify", name], ["devicekit", "bench", name]), argv
 

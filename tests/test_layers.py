@@ -40,8 +40,16 @@ LAYERS = [
 ]
 RANK = {p: i for i, layer in enumerate(LAYERS) for p in layer}
 # the light commands: what they reach (module-level and lazy imports alike) never imports these
-LIGHT = ("devicekit.check", "devicekit.bench", "devicekit.report", "devicekit.device", "devicekit.cli.check",
-         "devicekit.cli.bench", "devicekit.cli.report", "devicekit.cli.devices")
+LIGHT = (
+    "devicekit.check",
+    "devicekit.bench",
+    "devicekit.report",
+    "devicekit.device",
+    "devicekit.cli.check",
+    "devicekit.cli.bench",
+    "devicekit.cli.report",
+    "devicekit.cli.devices",
+)
 HEAVY = ("torch", "tensorflow")
 
 
@@ -112,24 +120,38 @@ def test_every_part_has_a_layer():
 @pytest.fixture()
 def tree_copy(tmp_path):
     for d in ("devicekit", "converters", "mobile_templates"):
-        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("*.pyc", "__pycache__", "android", "ios",
-                                                                                  "web", "golden_face", "data"))
+        shutil.copytree(ROOT / d, tmp_path / d, ignore=shutil.ignore_patterns("*.pyc", "__pycache__", "android", "ios", "web", "golden_face", "data"))
     return tmp_path
 
 
-@pytest.mark.parametrize("where,line,needle", [
-    # the core reaching up into a plug-in layer, lazily (the arrow the package-dir mapping used to hide)
-    ("devicekit/bench/runner.py", "def _planted():\n    from ..mobile_templates import render\n",
-     "devicekit.bench.runner imports devicekit.mobile_templates (lazy): bench may not import mobile_templates"),
-    ("devicekit/verify/core.py", "from devicekit.converters import load_model\n",
-     "devicekit.verify.core imports devicekit.converters (top): verify may not import converters"),
-    # a cycle inside the core: device below bench
-    ("devicekit/device/host.py", "from ..bench import results\n",
-     "devicekit.device.host imports devicekit.bench.results (top): device may not import bench"),
-    # the two plug-in layers know nothing of each other
-    ("converters/calibration.py", "from devicekit.mobile_templates import render\n",
-     "devicekit.converters.calibration imports devicekit.mobile_templates (top): converters may not import mobile_templates"),
-])
+@pytest.mark.parametrize(
+    "where,line,needle",
+    [
+        # the core reaching up into a plug-in layer, lazily (the arrow the package-dir mapping used to hide)
+        (
+            "devicekit/bench/runner.py",
+            "def _planted():\n    from ..mobile_templates import render\n",
+            "devicekit.bench.runner imports devicekit.mobile_templates (lazy): bench may not import mobile_templates",
+        ),
+        (
+            "devicekit/verify/core.py",
+            "from devicekit.converters import load_model\n",
+            "devicekit.verify.core imports devicekit.converters (top): verify may not import converters",
+        ),
+        # a cycle inside the core: device below bench
+        (
+            "devicekit/device/host.py",
+            "from ..bench import results\n",
+            "devicekit.device.host imports devicekit.bench.results (top): device may not import bench",
+        ),
+        # the two plug-in layers know nothing of each other
+        (
+            "converters/calibration.py",
+            "from devicekit.mobile_templates import render\n",
+            "devicekit.converters.calibration imports devicekit.mobile_templates (top): converters may not import mobile_templates",
+        ),
+    ],
+)
 def test_a_planted_back_import_fails(tree_copy, where, line, needle):
     assert violations(tree_copy) == []
     path = tree_copy / where
@@ -147,6 +169,5 @@ def test_a_planted_torch_import_in_a_light_command_fails(tree_copy):
 def test_the_graph_tool_runs():
     import subprocess
 
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_graph.py"), "--cycles"], capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "import_graph.py"), "--cycles"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "all imports: []" in out.stdout

@@ -23,14 +23,17 @@ def t(x):
     return torch.from_numpy(np.ascontiguousarray(x))
 
 
-@pytest.mark.parametrize("h,w,k,stride,pad,dil,groups", [
-    (9, 11, 3, 2, 1, 1, 1),     # odd sizes, stride 2
-    (8, 8, 3, 1, 1, 1, 4),      # grouped
-    (7, 10, 3, 1, 1, 1, 8),     # depthwise
-    (13, 9, 2, 1, 0, 1, 1),     # even kernel, valid
-    (12, 12, 3, 1, 2, 2, 1),    # dilation
-    (5, 6, 1, 1, 0, 1, 2),      # 1x1 grouped
-])
+@pytest.mark.parametrize(
+    "h,w,k,stride,pad,dil,groups",
+    [
+        (9, 11, 3, 2, 1, 1, 1),  # odd sizes, stride 2
+        (8, 8, 3, 1, 1, 1, 4),  # grouped
+        (7, 10, 3, 1, 1, 1, 8),  # depthwise
+        (13, 9, 2, 1, 0, 1, 1),  # even kernel, valid
+        (12, 12, 3, 1, 2, 2, 1),  # dilation
+        (5, 6, 1, 1, 0, 1, 2),  # 1x1 grouped
+    ],
+)
 def test_conv_custom_pad(h, w, k, stride, pad, dil, groups):
     cin, cout = 8, 8
     x = rng.standard_normal((2, cin, h, w), dtype=np.float32)
@@ -60,8 +63,10 @@ def test_conv1d():
     np.testing.assert_allclose(got, F.conv1d(t(x), t(wt), stride=2, padding=1, groups=2).numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("size,k,s,p,ceil", [(9, 3, 2, 1, False), (9, 3, 2, 1, True), (10, 3, 2, 0, True), (7, 2, 2, 0, True),
-                                             (8, 2, 2, 0, False), (11, 3, 3, 1, True), (5, 3, 1, 1, False)])
+@pytest.mark.parametrize(
+    "size,k,s,p,ceil",
+    [(9, 3, 2, 1, False), (9, 3, 2, 1, True), (10, 3, 2, 0, True), (7, 2, 2, 0, True), (8, 2, 2, 0, False), (11, 3, 3, 1, True), (5, 3, 1, 1, False)],
+)
 def test_max_pool(size, k, s, p, ceil):
     x = rng.standard_normal((1, 3, size, size + 1), dtype=np.float32)
     got = pool(x, "max", [k, k], [s, s], "custom", [p, p, p, p], ceil, False)
@@ -69,8 +74,17 @@ def test_max_pool(size, k, s, p, ceil):
     np.testing.assert_array_equal(got, ref)
 
 
-@pytest.mark.parametrize("size,k,s,p,ceil,exclude", [(9, 3, 2, 1, False, True), (9, 3, 2, 1, False, False), (10, 3, 2, 1, True, False),
-                                                     (10, 3, 2, 1, True, True), (7, 2, 2, 0, True, True), (8, 3, 1, 1, False, False)])
+@pytest.mark.parametrize(
+    "size,k,s,p,ceil,exclude",
+    [
+        (9, 3, 2, 1, False, True),
+        (9, 3, 2, 1, False, False),
+        (10, 3, 2, 1, True, False),
+        (10, 3, 2, 1, True, True),
+        (7, 2, 2, 0, True, True),
+        (8, 3, 1, 1, False, False),
+    ],
+)
 def test_avg_pool(size, k, s, p, ceil, exclude):
     x = rng.standard_normal((2, 2, size, size), dtype=np.float32)
     got = pool(x, "avg", [k, k], [s, s], "custom", [p, p, p, p], ceil, exclude)
@@ -96,8 +110,7 @@ def test_pad_modes(mode, torch_mode):
     np.testing.assert_allclose(got, ref)
 
 
-@pytest.mark.parametrize("name,fn", [("reduce_sum", torch.sum), ("reduce_mean", torch.mean), ("reduce_max", torch.amax),
-                                     ("reduce_min", torch.amin)])
+@pytest.mark.parametrize("name,fn", [("reduce_sum", torch.sum), ("reduce_mean", torch.mean), ("reduce_max", torch.amax), ("reduce_min", torch.amin)])
 @pytest.mark.parametrize("keep", [True, False])
 def test_reductions_keep_dims(name, fn, keep):
     x = rng.standard_normal((2, 3, 5, 7), dtype=np.float32)
@@ -142,9 +155,16 @@ def test_shape_ops():
     np.testing.assert_array_equal(inter, t(x).view(1, 2, 3, 4, 4).transpose(1, 2).reshape(1, 6, 4, 4).numpy())
     np.testing.assert_array_equal(op("reshape", x=x, shape=np.array([1, -1, 16], np.int32)), x.reshape(1, 6, 16))
     np.testing.assert_array_equal(op("transpose", x=x, perm=np.array([0, 2, 3, 1], np.int32)), x.transpose(0, 2, 3, 1))
-    sl = op("slice_by_index", x=x, begin=np.array([0, 1, 0, 1], np.int32), end=np.array([1, 5, 4, 4], np.int32),
-            stride=np.array([1, 2, 1, 1], np.int32), begin_mask=np.array([1, 0, 1, 0], bool),
-            end_mask=np.array([1, 0, 1, 1], bool), squeeze_mask=np.array([0, 0, 0, 0], bool))
+    sl = op(
+        "slice_by_index",
+        x=x,
+        begin=np.array([0, 1, 0, 1], np.int32),
+        end=np.array([1, 5, 4, 4], np.int32),
+        stride=np.array([1, 2, 1, 1], np.int32),
+        begin_mask=np.array([1, 0, 1, 0], bool),
+        end_mask=np.array([1, 0, 1, 1], bool),
+        squeeze_mask=np.array([0, 0, 0, 0], bool),
+    )
     np.testing.assert_array_equal(sl, x[:, 1:5:2, :, 1:])
     np.testing.assert_array_equal(op("squeeze", x=x[:, :1], axes=np.array([1], np.int32)), x[:, 0])
     np.testing.assert_array_equal(op("expand_dims", x=x, axes=np.array([-1], np.int32)), x[..., None])

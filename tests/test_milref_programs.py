@@ -36,8 +36,8 @@ class Mixed(nn.Module):
         self.fc = nn.Linear(8, 5)
 
     def forward(self, x):
-        y = self.act(self.c1(x))                                  # 17x19 -> 9x10
-        y = F.max_pool2d(y, 3, 2, 1, ceil_mode=True)               # ceil_mode
+        y = self.act(self.c1(x))  # 17x19 -> 9x10
+        y = F.max_pool2d(y, 3, 2, 1, ceil_mode=True)  # ceil_mode
         y = F.relu6(self.c2(y))
         y = F.pad(y, (1, 0, 2, 1), mode="reflect")
         y = self.dw(F.pad(y, (1, 1, 1, 1), mode="replicate"))
@@ -51,11 +51,19 @@ class Mixed(nn.Module):
 def _convert(module, shape, precision="fp32", target="iOS17", image=False):
     module = module.eval()
     ep = torch.export.export(module, (torch.zeros(shape),)).run_decompositions({})
-    inp = (ct.ImageType(name="image", shape=shape, scale=1 / 127.5, bias=[-1.0, -1.0, -1.0], color_layout=ct.colorlayout.BGR)
-           if image else ct.TensorType(name="image", shape=shape, dtype=np.float32))
-    return ct.convert(ep, inputs=[inp], convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, target),
-                      compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
-                      skip_model_load=True)
+    inp = (
+        ct.ImageType(name="image", shape=shape, scale=1 / 127.5, bias=[-1.0, -1.0, -1.0], color_layout=ct.colorlayout.BGR)
+        if image
+        else ct.TensorType(name="image", shape=shape, dtype=np.float32)
+    )
+    return ct.convert(
+        ep,
+        inputs=[inp],
+        convert_to="mlprogram",
+        minimum_deployment_target=getattr(ct.target, target),
+        compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16,
+        skip_model_load=True,
+    )
 
 
 def _outputs(path, x, module):

@@ -31,8 +31,7 @@ def edited(src: Path, dst: Path, what: str, value: int) -> Path:
 
 
 def litert_in_child(path: Path) -> int:
-    code = ("import sys; from ai_edge_litert.interpreter import Interpreter\n"
-            "it = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()")
+    code = "import sys; from ai_edge_litert.interpreter import Interpreter\nit = Interpreter(model_path=sys.argv[1]); it.allocate_tensors()"
     return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=300).returncode
 
 
@@ -61,12 +60,15 @@ def test_verify_refuses_truncated_files_before_any_interpreter(truncated, tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("what, value, words", [
-    ("Tensor[19].buffer", 16777215, ["tensor 19 uses buffer 16777215, the model has 89"]),
-    ("Tensor[19].type", -1, ["unknown tensor type (code -1)"]),
-    ("Tensor[170].shape[1]", -1, ["negative dimension"]),
-    ("Operator[70].inputs[1]", -(2**31), ["operator 70 names tensor -2147483648"]),
-])
+@pytest.mark.parametrize(
+    "what, value, words",
+    [
+        ("Tensor[19].buffer", 16777215, ["tensor 19 uses buffer 16777215, the model has 89"]),
+        ("Tensor[19].type", -1, ["unknown tensor type (code -1)"]),
+        ("Tensor[170].shape[1]", -1, ["negative dimension"]),
+        ("Operator[70].inputs[1]", -(2**31), ["operator 70 names tensor -2147483648"]),
+    ],
+)
 def test_check_refuses_what_litert_refuses(tmp_path, what, value, words):
     """check exited 0 with a normal report on out-of-range buffers, tensor type 0xff, shapes of 0xffffffff
     (BytesRequired overflow) and tensor index -2**31; LiteRT refuses each (at load or at allocation)."""
@@ -128,9 +130,13 @@ def _zero_stride_onnx(tmp_path) -> Path:
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
-    g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0])], "g",
-                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, None])], [w])
+    g = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, None, None])],
+        [w],
+    )
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
     p = tmp_path / "stride0.onnx"
@@ -152,7 +158,6 @@ def test_sound_onnx_benches_on_the_host_by_default(tmp_path):
     """The host's default delegate for .onnx is cpu (xnnpack is a LiteRT delegate)."""
     from device_tests.models import tiny_onnx
 
-    r = cli("bench", tiny_onnx(), "--device", "host", "--frames", "3", "--warmup", "0", "--runs-dir", tmp_path / "runs",
-            "--json", cwd=tmp_path)
+    r = cli("bench", tiny_onnx(), "--device", "host", "--frames", "3", "--warmup", "0", "--runs-dir", tmp_path / "runs", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["summary"]["settings"]["delegate"] == "cpu"

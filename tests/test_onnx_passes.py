@@ -97,8 +97,7 @@ def converted(tmp_path_factory):
     net = _net()
     torch.export.save(torch.export.export(net, (torch.zeros(1, 3, 32, 32),)), d / "net.pt2")
     m = cv.load_model(str(d / "net.pt2"), spec_overrides={"mean": (127.5,), "std": (128.0,)})
-    opts = cv.ConvertOptions(spec=m.spec, out_dir=d / "out", calib_count=16, gate=cv.GateConfig(enabled=False),
-                             verify=False, check=False)
+    opts = cv.ConvertOptions(spec=m.spec, out_dir=d / "out", calib_count=16, gate=cv.GateConfig(enabled=False), verify=False, check=False)
     rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     return {r.target: r for r in rep.results}, net
 
@@ -128,14 +127,17 @@ def test_int8_block_runs_whole_under_xnnpack(converted):
     assert v["verdict"] == "delegated" and v["xnnpack"]["partitions"] == 1, v
 
 
-@pytest.mark.parametrize("cin,cout,groups,k,rewritten", [
-    (272, 68, 68, 3, True),  # heatmap2s's second stage: 4 inputs, one output per group
-    (16, 16, 8, 3, True),  # two outputs per group
-    (16, 8, 8, 5, True),
-    (32, 32, 4, 3, False),  # 8 outputs per group: XNNPACK's per-group GEMM is wide enough
-    (64, 64, 32, 1, False),  # the 1x1 sum would cost far more than the grouped 1x1 itself
-    (16, 16, 16, 3, False),  # depthwise already
-])
+@pytest.mark.parametrize(
+    "cin,cout,groups,k,rewritten",
+    [
+        (272, 68, 68, 3, True),  # heatmap2s's second stage: 4 inputs, one output per group
+        (16, 16, 8, 3, True),  # two outputs per group
+        (16, 8, 8, 5, True),
+        (32, 32, 4, 3, False),  # 8 outputs per group: XNNPACK's per-group GEMM is wide enough
+        (64, 64, 32, 1, False),  # the 1x1 sum would cost far more than the grouped 1x1 itself
+        (16, 16, 16, 3, False),  # depthwise already
+    ],
+)
 def test_grouped_conv_as_depthwise_sum_is_exact_where_it_applies(tmp_path, cin, cout, groups, k, rewritten):
     torch.manual_seed(0)
     net = nn.Conv2d(cin, cout, k, padding=k // 2, groups=groups).eval()

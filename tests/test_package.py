@@ -34,8 +34,19 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("pkg-models")
     return {
         "odd": make_tflite(d / "odd", "oddgray", (1, 1, 80, 72), 5, "gray", (0.0,), (255.0,), int8_output=True),
-        "rgb": make_tflite(d / "rgb", "rgbnet", (1, 3, 64, 64), 68, "bgr", (104.0, 117.0, 123.0), (58.0, 57.0, 57.5),
-                           int8_output=False, crop=CROP, one_euro=EURO, seed=1),
+        "rgb": make_tflite(
+            d / "rgb",
+            "rgbnet",
+            (1, 3, 64, 64),
+            68,
+            "bgr",
+            (104.0, 117.0, 123.0),
+            (58.0, 57.0, 57.5),
+            int8_output=False,
+            crop=CROP,
+            one_euro=EURO,
+            seed=1,
+        ),
         "coreml": make_mlpackage(d / "ml", "graynet", (1, 1, 80, 72), 98, "gray", (0.0,), (255.0,)),
     }
 
@@ -126,8 +137,16 @@ def test_ios_coreml_image_input(models, tmp_path):
     art = tmp_path / "img" / src.name
     shutil.copytree(src, art)
     m = json.loads(Path(str(src) + ".json").read_text())
-    m["inputs"] = [{"name": "image", "shape": [1, 80, 72, 1], "dtype": "uint8", "layout": "NHWC", "quantization": None,
-                    "description": "CoreML image (GRAYSCALE, CVPixelBuffer)"}]
+    m["inputs"] = [
+        {
+            "name": "image",
+            "shape": [1, 80, 72, 1],
+            "dtype": "uint8",
+            "layout": "NHWC",
+            "quantization": None,
+            "description": "CoreML image (GRAYSCALE, CVPixelBuffer)",
+        }
+    ]
     m["outputs"][0]["dtype"] = "float16"
     Path(str(art) + ".json").write_text(json.dumps(m))
     r = render(art, "ios", tmp_path / "o")
@@ -212,29 +231,43 @@ def test_names_force_and_bad_input(models, tmp_path):
 def test_cli(models, tmp_path):
     exe = [sys.executable, "-m", "devicekit"]
     out = tmp_path / "cli"
-    p = subprocess.run([*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out), "--json",
-                        "--abi", "arm64-v8a"], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out), "--json", "--abi", "arm64-v8a"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
     assert res["size"]["abis"] == ["arm64-v8a"] and res["facts"]["color"] == "bgr"
     assert '"arm64-v8a"' in (out / "app/build.gradle.kts").read_text()
-    p = subprocess.run([*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([*exe, "package", str(models["rgb"]), "--platform", "android", "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and "--force" in p.stderr and "Traceback" not in p.stderr
-    p = subprocess.run([*exe, "package", str(models["rgb"]) + ".json", "--platform", "android", "-o", str(out), "--force", "--check"],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [*exe, "package", str(models["rgb"]) + ".json", "--platform", "android", "-o", str(out), "--force", "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0 and "APK estimate" in p.stderr and "play-apk" in p.stderr and "all pass" in p.stderr
     p = subprocess.run([*exe, "package", str(tmp_path / "nope.tflite"), "--platform", "ios"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") <= 2 and "does not exist" in p.stderr
 
 
 def test_templates_ship_in_a_wheel(tmp_path):
-    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0, p.stderr[-2000:]
     names = set(zipfile.ZipFile(next(tmp_path.glob("devicekit-*.whl"))).namelist())
-    tree = [q.relative_to(ROOT / "mobile_templates").as_posix() for q in (ROOT / "mobile_templates").rglob("*")
-            if q.is_file() and "__pycache__" not in q.parts]
+    tree = [
+        q.relative_to(ROOT / "mobile_templates").as_posix()
+        for q in (ROOT / "mobile_templates").rglob("*")
+        if q.is_file() and "__pycache__" not in q.parts
+    ]
     missing = [t for t in tree if f"devicekit/mobile_templates/{t}" not in names]
     assert not missing and len(tree) > 30
     assert "devicekit/data/litert_runtime.json" in names

@@ -52,29 +52,57 @@ def _sub(path: Path, old: str, new: str) -> None:
 KT = "facelandmarker/src/main/java/org/example/track/facelandmarker"
 
 
-@pytest.mark.parametrize("defect,edit,finding", [
-    ("kotlinOptions {} is an error from Kotlin 2.2",
-     lambda d: _sub(d / "app/build.gradle.kts", "kotlin {\n    compilerOptions {", "android { kotlinOptions { jvmTarget = \"17\" } }\nkotlin {\n    compilerOptions {"),
-     "kotlinOptions"),
-    ("the benchmark activity exported from the main manifest",
-     lambda d: _sub(d / "app/src/main/AndroidManifest.xml", "<meta-data",
-                    '<activity android:name=".DevicekitBenchmarkActivity" android:exported="true" />\n        <meta-data'),
-     "main AndroidManifest exports DevicekitBenchmarkActivity"),
-    ("LiteRT 1.x and the deprecated Interpreter API",
-     lambda d: (_sub(d / "gradle/libs.versions.toml", 'litert = "2.1.0"', 'litert = "1.4.2"'),
-                _sub(d / f"{KT}/FaceLandmarker.kt", "import android.content.Context", "import android.content.Context\nimport org.tensorflow.lite.Interpreter")),
-     "uses the deprecated org.tensorflow.lite Interpreter API"),
-    ("a library the version catalog does not define (litert-gpu-api)",
-     lambda d: _sub(d / "facelandmarker/build.gradle.kts", "api(libs.litert)", "api(libs.litert)\n    implementation(libs.litert.gpu.api)"),
-     "libs.litert.gpu.api is not in gradle/libs.versions.toml"),
-    ("no Gradle wrapper",
-     lambda d: (d / "gradle/wrapper/gradle-wrapper.jar").unlink(), "gradle-wrapper.jar is missing"),
-    ("a debug build benchmarked",
-     lambda d: _sub(d / "app/build.gradle.kts", 'initWith(getByName("release"))', 'initWith(getByName("debug"))'),
-     "release-configured benchmark build type"),
-    ("golden data of another model",
-     lambda d: (d / "app/src/androidTest/assets/golden/golden_input.bin").write_bytes(b"\0" * 10), "golden_input.bin has 10 bytes"),
-])
+@pytest.mark.parametrize(
+    "defect,edit,finding",
+    [
+        (
+            "kotlinOptions {} is an error from Kotlin 2.2",
+            lambda d: _sub(
+                d / "app/build.gradle.kts",
+                "kotlin {\n    compilerOptions {",
+                'android { kotlinOptions { jvmTarget = "17" } }\nkotlin {\n    compilerOptions {',
+            ),
+            "kotlinOptions",
+        ),
+        (
+            "the benchmark activity exported from the main manifest",
+            lambda d: _sub(
+                d / "app/src/main/AndroidManifest.xml",
+                "<meta-data",
+                '<activity android:name=".DevicekitBenchmarkActivity" android:exported="true" />\n        <meta-data',
+            ),
+            "main AndroidManifest exports DevicekitBenchmarkActivity",
+        ),
+        (
+            "LiteRT 1.x and the deprecated Interpreter API",
+            lambda d: (
+                _sub(d / "gradle/libs.versions.toml", 'litert = "2.1.0"', 'litert = "1.4.2"'),
+                _sub(
+                    d / f"{KT}/FaceLandmarker.kt",
+                    "import android.content.Context",
+                    "import android.content.Context\nimport org.tensorflow.lite.Interpreter",
+                ),
+            ),
+            "uses the deprecated org.tensorflow.lite Interpreter API",
+        ),
+        (
+            "a library the version catalog does not define (litert-gpu-api)",
+            lambda d: _sub(d / "facelandmarker/build.gradle.kts", "api(libs.litert)", "api(libs.litert)\n    implementation(libs.litert.gpu.api)"),
+            "libs.litert.gpu.api is not in gradle/libs.versions.toml",
+        ),
+        ("no Gradle wrapper", lambda d: (d / "gradle/wrapper/gradle-wrapper.jar").unlink(), "gradle-wrapper.jar is missing"),
+        (
+            "a debug build benchmarked",
+            lambda d: _sub(d / "app/build.gradle.kts", 'initWith(getByName("release"))', 'initWith(getByName("debug"))'),
+            "release-configured benchmark build type",
+        ),
+        (
+            "golden data of another model",
+            lambda d: (d / "app/src/androidTest/assets/golden/golden_input.bin").write_bytes(b"\0" * 10),
+            "golden_input.bin has 10 bytes",
+        ),
+    ],
+)
 def test_checks_catch_each_android_defect(project, tmp_path, defect, edit, finding):
     assert finding in _mutated(project, tmp_path, edit), defect
 
@@ -94,7 +122,7 @@ def test_android_sources_guard_what_used_to_crash(project):
     lm = (root / KT / "FaceLandmarker.kt").read_text()
     assert "CompatibilityList" not in lm and "GpuDelegate" not in lm and "CompiledModel.create(" in lm
     # every failed accelerator attempt closes what it opened before the next one (no leak on the fallback path)
-    attempt = lm[lm.index("for (choice in fallbackOrder"):lm.index("throw LandmarkerException(\"no accelerator")]
+    attempt = lm[lm.index("for (choice in fallbackOrder") : lm.index('throw LandmarkerException("no accelerator')]
     assert attempt.count("compiled?.close()") == 2 and attempt.count("env.close()") == 2
     assert "fallbackNote" in lm and "activeAccelerator" in lm
     bench = (root / "app/src/benchmark/java/org/example/track/DevicekitBenchmarkActivity.kt").read_text()
@@ -104,7 +132,7 @@ def test_android_sources_guard_what_used_to_crash(project):
     assert '"x86_64"' in gradle  # the default emulator is x86_64
     readme = (root / "README.md").read_text()
     assert "alias(libs.plugins.android.library) apply false" in readme and "com.google.ai.edge.litert:litert:2.1.0" in readme
-    assert 'api(libs.litert)' in (root / "facelandmarker/build.gradle.kts").read_text()
+    assert "api(libs.litert)" in (root / "facelandmarker/build.gradle.kts").read_text()
     tracker = (app / "FaceTracker.kt").read_text()  # the crop comes from ML Kit's keypoints through the manifest's map
     assert "LANDMARK_MODE_ALL" in tracker and "ModelConfig.KEYPOINT_MAP.fromKeypoints" in tracker
     assert "CropBox.fromDetection(\n                landmarker.spec, b.left" not in tracker  # not ML Kit's raw box
@@ -129,7 +157,8 @@ def test_gradle_wrapper_starts_the_pinned_distribution(project, tmp_path):
     src.mkdir(parents=True)
     (src / "GradleMain.java").write_text(
         "package org.gradle.launcher;\npublic class GradleMain {\n  public static void main(String[] a) {\n"
-        "    System.out.println(\"recorded-gradle \" + String.join(\" \", a));\n  }\n}\n")
+        '    System.out.println("recorded-gradle " + String.join(" ", a));\n  }\n}\n'
+    )
     subprocess.run(["javac", "-d", str(tmp_path / "cls"), str(src / "GradleMain.java")], check=True, timeout=120)
     dist = tmp_path / "gradle-8.13-bin.zip"
     with zipfile.ZipFile(tmp_path / "launcher.jar", "w") as z:

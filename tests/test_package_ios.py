@@ -45,23 +45,38 @@ def _drop_init(d: Path) -> None:
     p = d / KIT / "BenchmarkWriter.swift"
     t = p.read_text()
     start = t.index("    public init(frame: Int")
-    p.write_text(t[:start] + t[t.index("    }\n", start) + 6:])
+    p.write_text(t[:start] + t[t.index("    }\n", start) + 6 :])
 
 
-@pytest.mark.parametrize("defect,edit,finding", [
-    ("FrameTiming with only the internal memberwise init", _drop_init, "public struct FrameTiming has no public init"),
-    ("a public Decoder shadowing Swift.Decoder",
-     lambda d: _sub(d / KIT / "Processing.swift", "public struct LandmarkDecoder {", "public struct Decoder {"),
-     "public type Decoder shadows"),
-    ("XcodeGen info: path: without properties (regeneration drops the camera text)",
-     lambda d: _sub(d / "project.yml", "      properties:\n", "      unused:\n"), "xcodegen would drop it"),
-    ("the project targets iOS 16 while the model needs 17",
-     lambda d: _sub(d / "GrayTrackerDemo.xcodeproj/project.pbxproj", "IPHONEOS_DEPLOYMENT_TARGET = 17.0;", "IPHONEOS_DEPLOYMENT_TARGET = 16.0;"),
-     "is not the model's 17.0"),
-    ("Package.swift on iOS 16", lambda d: _sub(d / "GrayTrackerKit/Package.swift", ".iOS(.v17)", ".iOS(.v16)"), "does not target iOS 17"),
-    ("golden data missing from the test bundle",
-     lambda d: (d / "GrayTrackerDemoTests/Golden/golden.json").unlink(), "Golden/golden.json, which does not exist"),
-])
+@pytest.mark.parametrize(
+    "defect,edit,finding",
+    [
+        ("FrameTiming with only the internal memberwise init", _drop_init, "public struct FrameTiming has no public init"),
+        (
+            "a public Decoder shadowing Swift.Decoder",
+            lambda d: _sub(d / KIT / "Processing.swift", "public struct LandmarkDecoder {", "public struct Decoder {"),
+            "public type Decoder shadows",
+        ),
+        (
+            "XcodeGen info: path: without properties (regeneration drops the camera text)",
+            lambda d: _sub(d / "project.yml", "      properties:\n", "      unused:\n"),
+            "xcodegen would drop it",
+        ),
+        (
+            "the project targets iOS 16 while the model needs 17",
+            lambda d: _sub(
+                d / "GrayTrackerDemo.xcodeproj/project.pbxproj", "IPHONEOS_DEPLOYMENT_TARGET = 17.0;", "IPHONEOS_DEPLOYMENT_TARGET = 16.0;"
+            ),
+            "is not the model's 17.0",
+        ),
+        ("Package.swift on iOS 16", lambda d: _sub(d / "GrayTrackerKit/Package.swift", ".iOS(.v17)", ".iOS(.v16)"), "does not target iOS 17"),
+        (
+            "golden data missing from the test bundle",
+            lambda d: (d / "GrayTrackerDemoTests/Golden/golden.json").unlink(),
+            "Golden/golden.json, which does not exist",
+        ),
+    ],
+)
 def test_checks_catch_each_ios_defect(project, tmp_path, defect, edit, finding):
     out = tmp_path / "copy"
     shutil.copytree(project.out_dir, out)

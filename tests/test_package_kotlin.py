@@ -26,11 +26,22 @@ from test_package_models import make_tflite  # noqa: E402
 from devicekit.mobile_templates import render  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-SOURCES = ["ModelSpec.kt", "ModelConfig.kt", "Crop.kt", "Preprocess.kt", "Decode.kt", "OneEuro.kt",
-           "BenchmarkWriter.kt", "BenchmarkLoop.kt", "GoldenCheck.kt", "DetectorMap.kt"]
+SOURCES = [
+    "ModelSpec.kt",
+    "ModelConfig.kt",
+    "Crop.kt",
+    "Preprocess.kt",
+    "Decode.kt",
+    "OneEuro.kt",
+    "BenchmarkWriter.kt",
+    "BenchmarkLoop.kt",
+    "GoldenCheck.kt",
+    "DetectorMap.kt",
+]
 
-pytestmark = pytest.mark.skipif(shutil.which("kotlinc") is None or shutil.which("java") is None,
-                                reason="needs Debian's kotlin (scripts/setup-system.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("kotlinc") is None or shutil.which("java") is None, reason="needs Debian's kotlin (scripts/setup-system.sh installs it)"
+)
 
 
 def compile_cli(project, d: Path):
@@ -43,8 +54,12 @@ def compile_cli(project, d: Path):
     cli = d / "Cli.kt"
     cli.write_text(f"package {pkg}\n\n" + (HERE / "kotlin" / "DevicekitCli.kt").read_text())
     jar = d / "cli.jar"
-    p = subprocess.run(["nice", "kotlinc", *[str(src / s) for s in SOURCES], str(cli), "-include-runtime", "-d", str(jar)],
-                       capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        ["nice", "kotlinc", *[str(src / s) for s in SOURCES], str(cli), "-include-runtime", "-d", str(jar)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0 and jar.exists(), p.stderr[-3000:]
 
     def run(*args, spec=None):
@@ -76,12 +91,14 @@ def kt(tmp_path_factory):
     def spec_file(facts, **over):
         s = {**facts.spec_json(), **over}
         f = d / f"spec{len(list(d.glob('spec*')))}.txt"
-        f.write_text("".join(f"{k}={','.join(map(repr, v)) if isinstance(v, list) else (str(v).lower() if isinstance(v, bool) else v)}\n"
-                             for k, v in s.items()))
+        f.write_text(
+            "".join(
+                f"{k}={','.join(map(repr, v)) if isinstance(v, list) else (str(v).lower() if isinstance(v, bool) else v)}\n" for k, v in s.items()
+            )
+        )
         return f
 
-    return {"run": run, "dir": d, "facts": res.facts, "model": model, "rgb": rgb, "rgb_facts": rgb_res.facts,
-            "spec_file": spec_file}
+    return {"run": run, "dir": d, "facts": res.facts, "model": model, "rgb": rgb, "rgb_facts": rgb_res.facts, "spec_file": spec_file}
 
 
 def _image():
@@ -136,8 +153,7 @@ def _reference_plane(bgr: np.ndarray, color: str, box, width: int, height: int) 
             fx, fy = (x - x0)[..., None], (y - y0)[..., None]
             x0c, y0c = np.clip(x0 + 1, 0, W + 1), np.clip(y0 + 1, 0, H + 1)
             x1c, y1c = np.clip(x0 + 2, 0, W + 1), np.clip(y0 + 2, 0, H + 1)
-            acc += ((1 - fy) * ((1 - fx) * pad[y0c, x0c] + fx * pad[y0c, x1c])
-                    + fy * ((1 - fx) * pad[y1c, x0c] + fx * pad[y1c, x1c]))
+            acc += (1 - fy) * ((1 - fx) * pad[y0c, x0c] + fx * pad[y0c, x1c]) + fy * ((1 - fx) * pad[y1c, x0c] + fx * pad[y1c, x1c])
     return acc / (n * n)
 
 
@@ -145,13 +161,22 @@ def _boxes(face):
     from devicekit.face.crop import CROP_POLICY, box_from_detection
 
     b = box_from_detection(face, CROP_POLICY)
-    return [(b.cx, b.cy, b.size, 0.0), (b.cx + 13.3, b.cy - 7.1, b.size * 0.8, 0.0),
-            (b.cx, b.cy, b.size * 1.7, 0.3), (b.cx - 40, b.cy + 10, 400.0, 0.0), (5.0, 7.0, 90.0, 0.0)]
+    return [
+        (b.cx, b.cy, b.size, 0.0),
+        (b.cx + 13.3, b.cy - 7.1, b.size * 0.8, 0.0),
+        (b.cx, b.cy, b.size * 1.7, 0.3),
+        (b.cx - 40, b.cy + 10, 400.0, 0.0),
+        (5.0, 7.0, 90.0, 0.0),
+    ]
 
 
 def test_spec_is_the_manifest(kt):
-    assert json.loads(kt["run"]("spec")) == {**kt["facts"].spec_json(), "modelAsset": "oddgray.tflite",
-                                             "modelSha256": kt["facts"].sha256, "outputIndex": 0}
+    assert json.loads(kt["run"]("spec")) == {
+        **kt["facts"].spec_json(),
+        "modelAsset": "oddgray.tflite",
+        "modelSha256": kt["facts"].sha256,
+        "outputIndex": 0,
+    }
 
 
 def test_preprocess_matches_python(kt):
@@ -162,8 +187,10 @@ def test_preprocess_matches_python(kt):
     boxes = _boxes(face)
     frame, box_file = write_inputs(d, "", img, boxes)
     f = kt["facts"]
-    assert np.array_equal(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
-                          ((img[..., 2].astype(int) * 9798 + img[..., 1].astype(int) * 19235 + img[..., 0].astype(int) * 3735 + 16384) >> 15))
+    assert np.array_equal(
+        cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
+        ((img[..., 2].astype(int) * 9798 + img[..., 1].astype(int) * 19235 + img[..., 0].astype(int) * 3735 + 16384) >> 15),
+    )
     # float input: the normalised values agree with the float64 reference
     for color, ch in (("gray", 1), ("rgb", 3), ("bgr", 3)):
         mean, std = [10.0, 20.0, 30.0][:ch], [50.0, 60.0, 70.0][:ch]
@@ -206,8 +233,7 @@ def test_decoding_real_outputs_matches_python(kt):
     boxes = _boxes(face)
     frame, box_file = write_inputs(d, "2", img, boxes)
     f = kt["facts"]
-    inputs = [np.array(list(map(int, line.split())), np.int8) for line in
-              kt["run"]("preprocess", frame, box_file).splitlines()]
+    inputs = [np.array(list(map(int, line.split())), np.int8) for line in kt["run"]("preprocess", frame, box_file).splitlines()]
     it = Interpreter(model_path=str(kt["model"]))
     it.allocate_tensors()
     lines, refs = [], []
@@ -249,8 +275,10 @@ def test_one_euro_matches_python(kt):
     noisy[60:] += 25  # a jump: the filter must follow fast motion
     for params in ({"min_cutoff": 1.0, "beta": 0.05, "d_cutoff": 1.0}, {"min_cutoff": 0.3, "beta": 0.5, "d_cutoff": 2.0}):
         path = kt["dir"] / "euro.txt"
-        path.write_text(f"{params['min_cutoff']} {params['beta']} {params['d_cutoff']}\n"
-                        + "".join(f"{ti!r} " + " ".join(repr(float(np.float32(v))) for v in row) + "\n" for ti, row in zip(t, noisy)))
+        path.write_text(
+            f"{params['min_cutoff']} {params['beta']} {params['d_cutoff']}\n"
+            + "".join(f"{ti!r} " + " ".join(repr(float(np.float32(v))) for v in row) + "\n" for ti, row in zip(t, noisy))
+        )
         got = np.array([list(map(float, ln.split())) for ln in kt["run"]("oneeuro", str(path)).splitlines()])
         f = OneEuroFilter(**params)
         ref = np.stack([f(row.astype(np.float32), ti) for ti, row in zip(t, noisy)])
@@ -273,9 +301,24 @@ def test_result_files_identical_to_python_writer(kt, tmp_path):
         assert (kdir / "frames.csv").read_bytes() == (pdir / "frames.csv").read_bytes()
         assert (kdir / "done.json").read_bytes() == (pdir / "done.json").read_bytes()
         dev = json.loads((kdir / "device.json").read_text())
-        assert list(dev) == ["protocol", "model", "manufacturer", "os", "soc", "delegate", "threads", "thermal_start",
-                             "thermal_end", "load_us", "first_frame_us", "peak_rss_kb", "runtime", "build_type",
-                             "accelerator", "accelerator_note"]
+        assert list(dev) == [
+            "protocol",
+            "model",
+            "manufacturer",
+            "os",
+            "soc",
+            "delegate",
+            "threads",
+            "thermal_start",
+            "thermal_end",
+            "load_us",
+            "first_frame_us",
+            "peak_rss_kb",
+            "runtime",
+            "build_type",
+            "accelerator",
+            "accelerator_note",
+        ]
         assert dev["protocol"] == 2 and dev["peak_rss_kb"] is None and dev["thermal_end"] == 1
         assert (dev["runtime"], dev["build_type"], dev["accelerator"]) == ("litert 2.1.0", "release", "cpu")
         app = read_app_dir(kdir)
@@ -304,8 +347,10 @@ def _web_quantize(cfg: dict, pixels: list[int]) -> list[int]:
         return []
     js = Path(__file__).resolve().parent.parent / "mobile_templates" / "web" / "js" / "pipeline.js"
     rgba = [v for p in pixels for v in (p, p, p, 255)]
-    code = (f"import {{ toInput }} from '{js.as_posix()}';\n"
-            f"console.log(JSON.stringify(Array.from(toInput({json.dumps(cfg)}, new Uint8ClampedArray({json.dumps(rgba)})))));\n")
+    code = (
+        f"import {{ toInput }} from '{js.as_posix()}';\n"
+        f"console.log(JSON.stringify(Array.from(toInput({json.dumps(cfg)}, new Uint8ClampedArray({json.dumps(rgba)})))));\n"
+    )
     p = subprocess.run([node, "--input-type=module", "-e", code], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     return json.loads(p.stdout)
@@ -326,8 +371,7 @@ def test_quantize_rounds_half_to_even_in_kotlin_python_and_js(kt):
         assert got == py, (dtype, zp, got, py)
         if zp == 0 and dtype == "int8":
             assert got[:7] == [0, 0, 2, 2, 4, 4, 6]  # half to even; half up would give 0, 1, 2, 3, 4, 5, 6
-        web = _web_quantize({**spec, "inputWidth": len(pixels), "inputHeight": 1, "channels": 1, "color": "gray",
-                             "inputLayout": "NHWC"}, pixels)
+        web = _web_quantize({**spec, "inputWidth": len(pixels), "inputHeight": 1, "channels": 1, "color": "gray", "inputLayout": "NHWC"}, pixels)
         assert not web or web == py, (dtype, zp, web, py)
     # and the runtime devicekit verifies with quantises the same way (TFLiteRunner.to_input on the real int8 model)
     from devicekit.runtime import TFLiteRunner
@@ -347,13 +391,18 @@ def test_golden_check_matches_python_and_the_bench_reader(kt, tmp_path):
     rng = np.random.default_rng(3)
     ref = [rng.uniform(0, 70, f.num_landmarks * 2), rng.normal(0, 1, 7)]
     dev = [ref[0] + rng.normal(0, 0.3, ref[0].shape), ref[1] * 1.01]
-    (tmp_path / "g.txt").write_text("0\n" + "".join(f"o{i} " + " ".join(repr(float(np.float32(v))) for v in r) + "\n"
-                                                    + " ".join(repr(float(np.float32(v))) for v in d) + "\n"
-                                                    for i, (r, d) in enumerate(zip(ref, dev))))
+    (tmp_path / "g.txt").write_text(
+        "0\n"
+        + "".join(
+            f"o{i} " + " ".join(repr(float(np.float32(v))) for v in r) + "\n" + " ".join(repr(float(np.float32(v))) for v in d) + "\n"
+            for i, (r, d) in enumerate(zip(ref, dev))
+        )
+    )
     got = json.loads(kt["run"]("golden", str(tmp_path / "g.txt"), str(tmp_path / "run")).splitlines()[0])
-    doc = {"outputs": [{"name": f"o{i}", "values": [float(np.float32(v)) for v in r]} for i, r in enumerate(ref)],
-           "landmarks": {"output": 0, "values_per_landmark": 2, "coords": "input_pixels", "input_width": f.width,
-                         "input_height": f.height}}
+    doc = {
+        "outputs": [{"name": f"o{i}", "values": [float(np.float32(v)) for v in r]} for i, r in enumerate(ref)],
+        "landmarks": {"output": 0, "values_per_landmark": 2, "coords": "input_pixels", "input_width": f.width, "input_height": f.height},
+    }
     py = landmark_errors(doc, [np.asarray(d, np.float32) for d in dev])
     assert got["protocol"] == py["protocol"] == 2
     assert got["landmarks_px_mean"] == pytest.approx(py["landmarks_px_mean"], rel=1e-6) and got["landmarks_px_mean"] > 0.2

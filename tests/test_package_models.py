@@ -12,11 +12,21 @@ from pathlib import Path
 import numpy as np
 
 
-def make_tflite(out_dir: Path, name: str, shape_nchw, landmarks: int, color: str, mean, std,
-                int8_output: bool, crop: dict | None = None, one_euro: dict | None = None, seed: int = 0) -> Path:
+def make_tflite(
+    out_dir: Path,
+    name: str,
+    shape_nchw,
+    landmarks: int,
+    color: str,
+    mean,
+    std,
+    int8_output: bool,
+    crop: dict | None = None,
+    one_euro: dict | None = None,
+    seed: int = 0,
+) -> Path:
     """A landmark model: conv -> dense -> [N, 2] coordinates in input pixels; int8 input (and output)."""
     import tensorflow as tf
-
 
     tf.keras.utils.set_random_seed(seed)
     _, c, h, w = shape_nchw
@@ -59,8 +69,7 @@ def tensor_infos(path: Path):
         q = {"scale": float(s), "zero_point": int(z)} if s else None
         return TensorInfo(d["name"], [int(v) for v in d["shape"]], np.dtype(d["dtype"]).name, layout, q, desc)
 
-    return ([info(d, "NHWC", "image") for d in it.get_input_details()],
-            [info(d, None, "landmarks") for d in it.get_output_details()])
+    return ([info(d, "NHWC", "image") for d in it.get_input_details()], [info(d, None, "landmarks") for d in it.get_output_details()])
 
 
 def write_manifest(path: Path, name, shape_nchw, landmarks, color, mean, std, crop=None, one_euro=None) -> Path:
@@ -71,11 +80,16 @@ def write_manifest(path: Path, name, shape_nchw, landmarks, color, mean, std, cr
     pre = InputSpec(shape=tuple(shape_nchw), mean=tuple(mean), std=tuple(std), color=color).to_json()
     if crop is not None:
         pre["crop"] = crop
-    m = Manifest(artifact=path.name, target="tflite-int8", format="tflite",
-                 model={"name": name, "source": "test", "task": "landmarks", "landmarks": landmarks,
-                        "layout": f"test{landmarks}", "coords": "input_pixels"},
-                 inputs=inputs, outputs=outputs, preprocess=pre,
-                 postprocess={"one_euro": one_euro} if one_euro else {})
+    m = Manifest(
+        artifact=path.name,
+        target="tflite-int8",
+        format="tflite",
+        model={"name": name, "source": "test", "task": "landmarks", "landmarks": landmarks, "layout": f"test{landmarks}", "coords": "input_pixels"},
+        inputs=inputs,
+        outputs=outputs,
+        preprocess=pre,
+        postprocess={"one_euro": one_euro} if one_euro else {},
+    )
     finalize(m, path)
     return path
 
@@ -103,18 +117,26 @@ def make_mlpackage(out_dir: Path, name: str, shape_nchw, landmarks: int, color: 
 
     torch.manual_seed(0)
     traced = torch.jit.trace(Net().eval(), torch.zeros(1, c, h, w))
-    ml = ct.convert(traced, inputs=[ct.TensorType(name="image", shape=(1, c, h, w))],
-                    outputs=[ct.TensorType(name="landmarks")], convert_to="mlprogram",
-                    minimum_deployment_target=ct.target.iOS17)
+    ml = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name="image", shape=(1, c, h, w))],
+        outputs=[ct.TensorType(name="landmarks")],
+        convert_to="mlprogram",
+        minimum_deployment_target=ct.target.iOS17,
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.coreml-fp16.mlpackage"
     ml.save(str(path))
     pre = InputSpec(shape=tuple(shape_nchw), mean=tuple(mean), std=tuple(std), color=color).to_json()
-    m = Manifest(artifact=path.name, target="coreml-fp16", format="coreml",
-                 model={"name": name, "source": "test", "task": "landmarks", "landmarks": landmarks,
-                        "layout": f"test{landmarks}", "coords": "input_pixels"},
-                 inputs=[TensorInfo("image", list(shape_nchw), "float32", "NCHW", None, "image")],
-                 outputs=[TensorInfo("landmarks", [1, landmarks, 2], "float32", None, None, "landmarks")],
-                 preprocess=pre, postprocess={})
+    m = Manifest(
+        artifact=path.name,
+        target="coreml-fp16",
+        format="coreml",
+        model={"name": name, "source": "test", "task": "landmarks", "landmarks": landmarks, "layout": f"test{landmarks}", "coords": "input_pixels"},
+        inputs=[TensorInfo("image", list(shape_nchw), "float32", "NCHW", None, "image")],
+        outputs=[TensorInfo("landmarks", [1, landmarks, 2], "float32", None, None, "landmarks")],
+        preprocess=pre,
+        postprocess={},
+    )
     finalize(m, path)
     return path

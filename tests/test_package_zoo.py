@@ -23,8 +23,12 @@ def converted(tmp_path_factory):
     arts = {}
     for model in ("heatmap2s", "basiccnn-pool3"):
         for target in ("tflite-int8", "coreml-fp16"):
-            p = subprocess.run([sys.executable, "-m", "devicekit", "convert", f"zoo:{model}", "--target", target, "-o", str(out),
-                                "--no-check"], capture_output=True, text=True, timeout=1800)
+            p = subprocess.run(
+                [sys.executable, "-m", "devicekit", "convert", f"zoo:{model}", "--target", target, "-o", str(out), "--no-check"],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
             assert p.returncode == 0, p.stderr[-3000:]
             arts[model, target] = out / f"{model}.{target}.{'tflite' if target.startswith('tflite') else 'mlpackage'}"
             assert arts[model, target].exists()
@@ -39,8 +43,12 @@ def test_both_platforms_pass_every_check(converted, model, tmp_path):
     color = "rgb" if model == "heatmap2s" else "gray"
     assert a.facts.color == i.facts.color == color and a.facts.num_landmarks == i.facts.num_landmarks == 68
     assert a.size["fits"]
-    p = subprocess.run([sys.executable, "-m", "devicekit", "package", str(converted[model, "tflite-int8"]), "--platform", "android",
-                        "-o", str(tmp_path / "cli")], capture_output=True, text=True, timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "devicekit", "package", str(converted[model, "tflite-int8"]), "--platform", "android", "-o", str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert p.returncode == 0 and "APK estimate" in p.stderr
 
 

@@ -132,8 +132,7 @@ def test_coreml_runs_through_the_mil_reference_interpreter(faces, tmp_path):
     assert code in (1, 2) and "Traceback" not in err and err.strip()  # a clean one-line error, no crash
 
     m = cv.load_model(str(ts), spec_overrides={"shape": (1, 3, 128, 128)}, landmarks=68)
-    ml = pipeline.convert(m, ["coreml-fp16"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4,
-                                                          check=False)).results[0].artifact
+    ml = pipeline.convert(m, ["coreml-fp16"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4, check=False)).results[0].artifact
     code, out, err = _run(ml, "-r", ts, "--images", faces, "--json")
     assert code == 0, err
     res = json.loads(out)

@@ -59,17 +59,48 @@ def test_demo_model_tracks_human_annotated_faces():
 
 def _convert_int8(tmp_path, *extra, backend="onnx2tf"):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    cmd = [sys.executable, "-m", "devicekit", "convert", "zoo:heatmap2s", "--target", "tflite-int8",
-           "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path), "--no-check", "--backend", backend, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "devicekit",
+        "convert",
+        "zoo:heatmap2s",
+        "--target",
+        "tflite-int8",
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "-o",
+        str(tmp_path),
+        "--no-check",
+        "--backend",
+        backend,
+        *extra,
+    ]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800), env
 
 
 def _verify_cli(tfl, env, *gate):
     import json
 
-    r = subprocess.run([sys.executable, "-m", "devicekit", "verify", str(tfl), "--reference", "zoo:heatmap2s",
-                        "--images", str(face_data() / "annotated"), "--json", *gate],
-                       env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devicekit",
+            "verify",
+            str(tfl),
+            "--reference",
+            "zoo:heatmap2s",
+            "--images",
+            str(face_data() / "annotated"),
+            "--json",
+            *gate,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -107,5 +138,4 @@ def test_int8_tflite_of_the_demo_model_litert_torch(tmp_path):
     res = _verify_cli(tmp_path / "heatmap2s.tflite-int8.tflite", env)
     assert 0.0 <= abs(res["delta"]["nme_inter_ocular"]) < 0.02  # it tracks the same faces
     assert res["agreement"]["mean"] < 2.0
-    print(f"\nlitert-torch int8 NME rise {res['delta']['nme_inter_ocular'] * 100:+.3f} points, "
-          f"agreement mean {res['agreement']['mean']:.3f} px")
+    print(f"\nlitert-torch int8 NME rise {res['delta']['nme_inter_ocular'] * 100:+.3f} points, agreement mean {res['agreement']['mean']:.3f} px")

@@ -44,10 +44,18 @@ needs_web = pytest.mark.skipif(WHY is not None, reason=f"web target not set up: 
 def tiny(tmp_path_factory):
     """A 128x128 RGB int8-input landmark model (float output) with a devicekit manifest."""
     d = tmp_path_factory.mktemp("web-models")
-    return make_tflite(d, "tinyface", (1, 3, 128, 128), 68, "rgb", (127.5,), (128.0,), int8_output=False,
-                       crop={"detector": "opencv-haar-frontalface-default", "enlarge": 1.3, "square": True,
-                             "shift_y": 0.12, "rotation": False},
-                       one_euro={"min_cutoff": 1.5, "beta": 0.01, "d_cutoff": 1.0})
+    return make_tflite(
+        d,
+        "tinyface",
+        (1, 3, 128, 128),
+        68,
+        "rgb",
+        (127.5,),
+        (128.0,),
+        int8_output=False,
+        crop={"detector": "opencv-haar-frontalface-default", "enlarge": 1.3, "square": True, "shift_y": 0.12, "rotation": False},
+        one_euro={"min_cutoff": 1.5, "beta": 0.01, "d_cutoff": 1.0},
+    )
 
 
 def _our_chromiums() -> list[int]:
@@ -65,8 +73,9 @@ def _our_chromiums() -> list[int]:
 
 @needs_web
 def test_package_web_config_from_manifest(tiny, tmp_path):
-    r = subprocess.run([*DK, "package", str(tiny), "--platform", "web", "-o", str(tmp_path / "app"), "--json"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [*DK, "package", str(tiny), "--platform", "web", "-o", str(tmp_path / "app"), "--json"], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
     app = Path(res["out_dir"])
@@ -129,8 +138,11 @@ def test_server_headers_results_and_refusals(tmp_path):
                 urllib.request.urlopen(urllib.request.Request(url, data=b"{}", method="POST", headers=headers))
             assert e.value.code == 403
         with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(urllib.request.Request(srv.origin + "/devicekit/results/run_3/done.json", data=b"{}",
-                                                          method="POST", headers={"X-Devicekit-Token": token}))
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    srv.origin + "/devicekit/results/run_3/done.json", data=b"{}", method="POST", headers={"X-Devicekit-Token": token}
+                )
+            )
         assert e.value.code == 403 and not (tmp_path / "res" / "run_1").exists() and not (tmp_path / "res" / "run_3").exists()
         req = urllib.request.Request(url, data=b'{"protocol": 1}', method="POST", headers={"X-Devicekit-Token": token})
         with urllib.request.urlopen(req) as r:
@@ -138,8 +150,7 @@ def test_server_headers_results_and_refusals(tmp_path):
         assert (tmp_path / "res/run_1/done.json").read_bytes() == b'{"protocol": 1}' and got == [("run_1", "done.json")]
         for bad in ("/devicekit/results/run_1/evil.sh", "/devicekit/results/..%2f..%2fx/done.json", "/elsewhere"):
             with pytest.raises(urllib.error.HTTPError) as e:
-                urllib.request.urlopen(urllib.request.Request(srv.origin + bad, data=b"x", method="POST",
-                                                              headers={"X-Devicekit-Token": token}))
+                urllib.request.urlopen(urllib.request.Request(srv.origin + bad, data=b"x", method="POST", headers={"X-Devicekit-Token": token}))
             assert e.value.code in (400, 404)
         for bad in ("/../secret.txt", "/%2e%2e/secret.txt", "/"):
             with pytest.raises(urllib.error.HTTPError):
@@ -149,8 +160,9 @@ def test_server_headers_results_and_refusals(tmp_path):
         WebServer(tmp_path / "app", tmp_path / "app" / "results")
     with WebServer(tmp_path / "app", None) as srv:  # `python -m devicekit.web.server APP`: serving only
         with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(urllib.request.Request(srv.origin + "/devicekit/results/r/frames.csv", data=b"x",
-                                                          method="POST", headers={"X-Devicekit-Token": ""}))
+            urllib.request.urlopen(
+                urllib.request.Request(srv.origin + "/devicekit/results/r/frames.csv", data=b"x", method="POST", headers={"X-Devicekit-Token": ""})
+            )
         assert e.value.code == 403 and not (tmp_path / "app" / "results").exists()
 
 
@@ -158,8 +170,29 @@ def test_server_headers_results_and_refusals(tmp_path):
 def test_bench_chrome_end_to_end_and_nothing_left(tiny, tmp_path):
     before = set(_our_chromiums())
     runs = tmp_path / "runs"
-    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--frames", "12", "--warmup", "2", "--threads", "2",
-                        "--runs-dir", str(runs), "--run-id", "web1", "--json"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            *DK,
+            "bench",
+            str(tiny),
+            "--device",
+            "chrome",
+            "--frames",
+            "12",
+            "--warmup",
+            "2",
+            "--threads",
+            "2",
+            "--runs-dir",
+            str(runs),
+            "--run-id",
+            "web1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     s = json.loads(r.stdout)
     run = runs / "web1"
@@ -182,9 +215,30 @@ def test_bench_chrome_caps_threads_at_the_browsers_cores(tiny, tmp_path):
     """LiteRT.js asked for more threads than the browser has cores hung (0 frames, a timeout at 300 s, with the
     default --threads 4 on a 2-core machine): the page caps them at navigator.hardwareConcurrency and says so."""
     cores = os.cpu_count() or 1
-    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--frames", "6", "--warmup", "1", "--threads",
-                        str(cores + 2), "--timeout", "120", "--runs-dir", str(tmp_path), "--run-id", "cap"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            *DK,
+            "bench",
+            str(tiny),
+            "--device",
+            "chrome",
+            "--frames",
+            "6",
+            "--warmup",
+            "1",
+            "--threads",
+            str(cores + 2),
+            "--timeout",
+            "120",
+            "--runs-dir",
+            str(tmp_path),
+            "--run-id",
+            "cap",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     dev = json.loads((tmp_path / "cap" / "device.json").read_text())
     assert dev["threads"] <= cores and dev["threads_requested"] == cores + 2
@@ -193,8 +247,9 @@ def test_bench_chrome_caps_threads_at_the_browsers_cores(tiny, tmp_path):
 
 @needs_web
 def test_bench_chrome_errors_are_one_line(tiny, tmp_path):
-    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--browser", str(tmp_path / "nochrome")],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [*DK, "bench", str(tiny), "--device", "chrome", "--browser", str(tmp_path / "nochrome")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 3 and "not an executable" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--backend", "cuda"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "--backend" in r.stderr
@@ -263,8 +318,10 @@ def test_chrome_android_adb_commands():
     assert setup[1] == ["/usr/bin/adb", "-s", "R58M123ABC", "reverse", "tcp:8765", "tcp:8765"]
     assert setup[2] == ["/usr/bin/adb", "-s", "R58M123ABC", "forward", "tcp:9222", "localabstract:chrome_devtools_remote"]
     assert setup[0][3:6] == ["shell", "am", "start"] and "com.android.chrome/com.google.android.apps.chrome.Main" in setup[0]
-    assert adb_teardown_commands("adb", "S", 1, 2) == [["adb", "-s", "S", "forward", "--remove", "tcp:2"],
-                                                       ["adb", "-s", "S", "reverse", "--remove", "tcp:1"]]
+    assert adb_teardown_commands("adb", "S", 1, 2) == [
+        ["adb", "-s", "S", "forward", "--remove", "tcp:2"],
+        ["adb", "-s", "S", "reverse", "--remove", "tcp:1"],
+    ]
     assert pick_backend(None, "gpu") == "webgpu" and pick_backend(None, "xnnpack") == "wasm"
     with pytest.raises(UsageError):
         pick_backend("metal", "cpu")
@@ -288,8 +345,7 @@ def test_chrome_android_devtools_path_against_a_real_chrome(tiny, tmp_path):
     phone = Chromium("about:blank", extra=[f"--remote-debugging-port={port}"])
     try:
         dev = Recorded(serial="emulator-5554", adb="adb", devtools_port=port)
-        cfg = BenchConfig(artifact=tiny, device="chrome-android:emulator-5554", frames=6, warmup=1, threads=1,
-                          runs_dir=tmp_path, run_id="andr")
+        cfg = BenchConfig(artifact=tiny, device="chrome-android:emulator-5554", frames=6, warmup=1, threads=1, runs_dir=tmp_path, run_id="andr")
         res = run_bench(cfg, device=dev)
     finally:
         phone.close()
@@ -313,9 +369,31 @@ def test_unknown_web_device_names():
 def test_bench_chrome_webgpu_on_swiftshader(tiny, tmp_path):
     """--backend webgpu: headless Chromium offers SwiftShader's CPU adapter with --enable-unsafe-webgpu (slow
     first frame: shader compilation), so the WebGPU path runs end to end here."""
-    r = subprocess.run([*DK, "bench", str(tiny), "--device", "chrome", "--backend", "webgpu", "--frames", "4", "--warmup", "1",
-                        "--threads", "1", "--runs-dir", str(tmp_path), "--run-id", "gpu", "--json"],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            *DK,
+            "bench",
+            str(tiny),
+            "--device",
+            "chrome",
+            "--backend",
+            "webgpu",
+            "--frames",
+            "4",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--runs-dir",
+            str(tmp_path),
+            "--run-id",
+            "gpu",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "gpu" / "device.json").read_text())["delegate"] == "litert.js-webgpu"
     assert json.loads(r.stdout)["summary"]["stats"]["frames"] == 4

@@ -43,8 +43,9 @@ def _video() -> Path | None:
     return p if p is not None and p.exists() else None
 
 
-pytestmark = pytest.mark.skipif(WHY is not None or FFMPEG is None or _video() is None,
-                                reason=f"needs the web setup, ffmpeg and the face data (make setup): {WHY or ''}")
+pytestmark = pytest.mark.skipif(
+    WHY is not None or FFMPEG is None or _video() is None, reason=f"needs the web setup, ffmpeg and the face data (make setup): {WHY or ''}"
+)
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +53,12 @@ def clip(tmp_path_factory):
     """The first second of the real face video as y4m (what Chromium's fake capture reads), and its RGB frames."""
     d = tmp_path_factory.mktemp("clip")
     y4m = d / "clip.y4m"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(_video()), "-t", "1", "-pix_fmt", "yuv420p",
-                    "-f", "yuv4mpegpipe", str(y4m)], check=True, timeout=120)
-    raw = subprocess.run([FFMPEG, "-v", "error", "-i", str(y4m), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         check=True, capture_output=True, timeout=120).stdout
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-y", "-i", str(_video()), "-t", "1", "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", str(y4m)], check=True, timeout=120
+    )
+    raw = subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(y4m), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], check=True, capture_output=True, timeout=120
+    ).stdout
     header = y4m.read_bytes()[:100].split(b"\n")[0].split()
     w = int(next(t for t in header if t.startswith(b"W"))[1:])
     h = int(next(t for t in header if t.startswith(b"H"))[1:])
@@ -71,8 +74,11 @@ def run_camera(artifact: Path, y4m: Path, tmp: Path, shot: Path, threads: int = 
     with WebServer(app, tmp / "results") as srv:
         url = f"{srv.origin}/index.html?report=cam&token={srv.expect('cam')}&after=5&threads={threads}"
         with Chromium(url, fake_video=y4m) as br:
-            state = br.wait_for("window.devicekit && (window.devicekit.reported || window.devicekit.error) && "
-                                "JSON.stringify({error: window.devicekit.error, frames: window.devicekit.frames})", timeout=180)
+            state = br.wait_for(
+                "window.devicekit && (window.devicekit.reported || window.devicekit.error) && "
+                "JSON.stringify({error: window.devicekit.error, frames: window.devicekit.frames})",
+                timeout=180,
+            )
             state = json.loads(state)
             assert state["error"] is None, state
             br.wait_for("window.devicekit.frames >= 8", timeout=60)  # a few more frames drawn
@@ -158,22 +164,32 @@ def test_camera_landmarks_match_python(tiny, clip, tmp_path):  # noqa: F811
 def test_camera_heatmap2s_int8_on_the_face(clip, tmp_path):
     """The demo model (zoo:heatmap2s, int8) through the whole browser pipeline; the dots must be on the face."""
     y4m, frames = clip
-    subprocess.run([sys.executable, "-m", "devicekit", "convert", "zoo:heatmap2s", "--target", "tflite-int8",
-                    "-o", str(tmp_path / "m")], check=True, capture_output=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-m", "devicekit", "convert", "zoo:heatmap2s", "--target", "tflite-int8", "-o", str(tmp_path / "m")],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
     art = tmp_path / "m" / "heatmap2s.tflite-int8.tflite"
     shot = ARTIFACTS / "web_camera_heatmap2s.png"
     rep, frame, rect, _ = run_camera(art, y4m, tmp_path, shot, threads=2)
     res = check_against_python(art, rep, frame)
-    print(f"browser vs Python: {res['detect_crop_max_px']:.2e} / {res['refined_crop_max_px']:.2e} px; "
-          f"frame vs ffmpeg {_check_frame_is_from_video(frame, frames):.2f} levels; screenshot {shot}")
+    print(
+        f"browser vs Python: {res['detect_crop_max_px']:.2e} / {res['refined_crop_max_px']:.2e} px; "
+        f"frame vs ffmpeg {_check_frame_is_from_video(frame, frames):.2f} levels; screenshot {shot}"
+    )
     from devicekit.zoo import get
 
     if get("heatmap2s").weights_path is None:
         pytest.skip("zoo:heatmap2s has no trained weights here (random init): agreement checked, placement not")
     d = rep["detection"]
     pts = np.asarray(rep["landmarks"])
-    inside = ((pts[:, 0] > d["x"] - 0.2 * d["w"]) & (pts[:, 0] < d["x"] + 1.2 * d["w"])
-              & (pts[:, 1] > d["y"] - 0.2 * d["h"]) & (pts[:, 1] < d["y"] + 1.4 * d["h"]))
+    inside = (
+        (pts[:, 0] > d["x"] - 0.2 * d["w"])
+        & (pts[:, 0] < d["x"] + 1.2 * d["w"])
+        & (pts[:, 1] > d["y"] - 0.2 * d["h"])
+        & (pts[:, 1] < d["y"] + 1.4 * d["h"])
+    )
     assert inside.mean() > 0.95, inside.mean()
     dots = _dots(shot, rect)
     assert len(dots) > 68

@@ -48,11 +48,28 @@ console.log(JSON.stringify(out));
 def _cfg(dtype="int8", color="rgb"):
     from devicekit.face.crop import CROP_POLICY, LANDMARK_BOX
 
-    return {"inputWidth": 128, "inputHeight": 128, "channels": 3, "color": color, "inputLayout": "NHWC",
-            "mean": [127.5, 127.5, 127.5], "std": [128.0, 128.0, 128.0], "inputDtype": dtype, "inputScale": 0.0078125,
-            "inputZeroPoint": -1, "numLandmarks": 68, "valuesPerLandmark": 2, "outputDtype": "float32", "outputScale": 1.0,
-            "outputZeroPoint": 0, "coords": "input_pixels", "cropEnlarge": CROP_POLICY["enlarge"],
-            "cropShiftY": CROP_POLICY["shift_y"], "cropSquare": True, "landmarkBox": dict(LANDMARK_BOX)}
+    return {
+        "inputWidth": 128,
+        "inputHeight": 128,
+        "channels": 3,
+        "color": color,
+        "inputLayout": "NHWC",
+        "mean": [127.5, 127.5, 127.5],
+        "std": [128.0, 128.0, 128.0],
+        "inputDtype": dtype,
+        "inputScale": 0.0078125,
+        "inputZeroPoint": -1,
+        "numLandmarks": 68,
+        "valuesPerLandmark": 2,
+        "outputDtype": "float32",
+        "outputScale": 1.0,
+        "outputZeroPoint": 0,
+        "coords": "input_pixels",
+        "cropEnlarge": CROP_POLICY["enlarge"],
+        "cropShiftY": CROP_POLICY["shift_y"],
+        "cropSquare": True,
+        "landmarkBox": dict(LANDMARK_BOX),
+    }
 
 
 def _image():
@@ -84,18 +101,32 @@ def test_js_pipeline_matches_python(tmp_path):
     rgba = np.concatenate([img, np.full((h, w, 1), 255, np.uint8)], -1)
     (tmp_path / "img.rgba").write_bytes(rgba.tobytes())
     # crops that take the INTER_AREA path (scale < 0.5), the direct warp, and crops partly outside the frame
-    boxes = [CropBox(320.3, 241.7, 300.0), CropBox(300.0, 200.0, 180.5), CropBox(40.0, 30.0, 220.0),
-             CropBox(600.2, 450.9, 400.0), CropBox(321.0, 239.0, 90.0)]
+    boxes = [
+        CropBox(320.3, 241.7, 300.0),
+        CropBox(300.0, 200.0, 180.5),
+        CropBox(40.0, 30.0, 220.0),
+        CropBox(600.2, 450.9, 400.0),
+        CropBox(321.0, 239.0, 90.0),
+    ]
     rng = np.random.default_rng(1)
     raw = rng.uniform(0, 128, (68, 2))
     pts = rng.uniform(100, 400, (3, 68, 2))
     track = np.cumsum(rng.normal(0, 3, (40, 68, 2)), 0) + 200
     euro = {"min_cutoff": 1.3, "beta": 0.07, "d_cutoff": 1.0}
     cfg = _cfg()
-    job = {"image": str(tmp_path / "img.rgba"), "width": w, "height": h, "cfg": cfg,
-           "boxes": [{"cx": b.cx, "cy": b.cy, "size": b.size} for b in boxes], "raw": raw.ravel().tolist(),
-           "landmarks": pts.tolist(), "dets": [[10.5, 20.0, 150.0, 170.0], [300, 100, 80, 60]], "euro": euro,
-           "track": track.tolist(), "toHaar": DETECTOR["toHaar"]}
+    job = {
+        "image": str(tmp_path / "img.rgba"),
+        "width": w,
+        "height": h,
+        "cfg": cfg,
+        "boxes": [{"cx": b.cx, "cy": b.cy, "size": b.size} for b in boxes],
+        "raw": raw.ravel().tolist(),
+        "landmarks": pts.tolist(),
+        "dets": [[10.5, 20.0, 150.0, 170.0], [300, 100, 80, 60]],
+        "euro": euro,
+        "track": track.tolist(),
+        "toHaar": DETECTOR["toHaar"],
+    }
     (tmp_path / "job.json").write_text(json.dumps(job))
     (tmp_path / "h.mjs").write_text(HARNESS % {"js": JS.as_posix()})
     r = subprocess.run([NODE, str(tmp_path / "h.mjs"), str(tmp_path / "job.json")], capture_output=True, text=True, timeout=120)

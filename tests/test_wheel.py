@@ -44,8 +44,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
         elif p.exists():
             shutil.copy2(p, src / name)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DEVICEKIT_NODE_MODULES", "VIRTUAL_ENV")}
-    r = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", src, "-w", tmp / "dist"],
-             tmp, env, 300)
+    r = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", src, "-w", tmp / "dist"], tmp, env, 300)
     assert r.returncode == 0, r.stderr
     (wheel,) = (tmp / "dist").glob("devicekit-*.whl")
     with zipfile.ZipFile(wheel) as z:
@@ -64,8 +63,7 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
     """A 128x128 RGB int8-input landmark model with a devicekit manifest (made here, with TensorFlow)."""
-    return make_tflite(tmp_path_factory.mktemp("wheel-model"), "tinyface", (1, 3, 128, 128), 68, "rgb", (127.5,), (128.0,),
-                       int8_output=False)
+    return make_tflite(tmp_path_factory.mktemp("wheel-model"), "tinyface", (1, 3, 128, 128), 68, "rgb", (127.5,), (128.0,), int8_output=False)
 
 
 def test_installed_wheel_packages_for_the_web_and_checks(installed, tiny, tmp_path):
@@ -74,8 +72,9 @@ def test_installed_wheel_packages_for_the_web_and_checks(installed, tiny, tmp_pa
     work.mkdir()
     r = _run([bin_dir / "python", "-c", "import devicekit, devicekit.mobile_templates as m, torch"], work, env, 120)
     assert "No module named 'torch'" in r.stderr  # the light install
-    r = _run([bin_dir / "python", "-c", "import devicekit, devicekit.mobile_templates as m; print(devicekit.__file__); print(m.__file__)"],
-             work, env, 120)
+    r = _run(
+        [bin_dir / "python", "-c", "import devicekit, devicekit.mobile_templates as m; print(devicekit.__file__); print(m.__file__)"], work, env, 120
+    )
     assert r.returncode == 0, r.stderr
     for line in r.stdout.split():
         assert Path(line).is_relative_to(bin_dir.parent) and not Path(line).is_relative_to(ROOT), line
@@ -106,8 +105,7 @@ def test_installed_wheel_fetches_face_data(installed, tmp_path):
     bin_dir, env = installed
     (cache_root() / "wheels").mkdir(parents=True, exist_ok=True)
     (tmp_path / "wheels").symlink_to(cache_root() / "wheels")
-    code = ("import sys; from pathlib import Path; from devicekit.fetch.face_data import fetch; "
-            "print(fetch(Path(sys.argv[1])))")
+    code = "import sys; from pathlib import Path; from devicekit.fetch.face_data import fetch; print(fetch(Path(sys.argv[1])))"
     r = _run([bin_dir / "python", "-c", code, tmp_path / "face-data"], tmp_path, env, 1800)
     if r.returncode != 0 and "cannot download" in r.stderr:
         pytest.skip(f"face data cannot be downloaded: {r.stderr.strip().splitlines()[-1][:200]}")

@@ -16,9 +16,16 @@ class InvertedResidual(nn.Module):
     def __init__(self, c: int, expand: int = 4):
         super().__init__()
         h = c * expand
-        self.body = nn.Sequential(nn.Conv2d(c, h, 1), nn.BatchNorm2d(h), nn.SiLU(),
-                                  nn.Conv2d(h, h, 3, 1, 1, groups=h), nn.BatchNorm2d(h), nn.SiLU(),
-                                  nn.Conv2d(h, c, 1), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(
+            nn.Conv2d(c, h, 1),
+            nn.BatchNorm2d(h),
+            nn.SiLU(),
+            nn.Conv2d(h, h, 3, 1, 1, groups=h),
+            nn.BatchNorm2d(h),
+            nn.SiLU(),
+            nn.Conv2d(h, c, 1),
+            nn.BatchNorm2d(c),
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -54,9 +61,17 @@ class TransformerBlock(nn.Module):
 class HybridNet(nn.Module):
     def __init__(self, classes: int = 100, dim: int = 64):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.SiLU(),  # 64 -> 32
-                                  InvertedResidual(32), nn.Conv2d(32, dim, 3, 2, 1), nn.BatchNorm2d(dim), nn.SiLU(),  # -> 16
-                                  InvertedResidual(dim), nn.Conv2d(dim, dim, 3, 2, 1))  # -> 8
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, 32, 3, 2, 1),
+            nn.BatchNorm2d(32),
+            nn.SiLU(),  # 64 -> 32
+            InvertedResidual(32),
+            nn.Conv2d(32, dim, 3, 2, 1),
+            nn.BatchNorm2d(dim),
+            nn.SiLU(),  # -> 16
+            InvertedResidual(dim),
+            nn.Conv2d(dim, dim, 3, 2, 1),
+        )  # -> 8
         self.blocks = nn.Sequential(TransformerBlock(dim), TransformerBlock(dim))
         self.fuse = nn.Sequential(nn.Conv2d(dim, 128, 1), nn.BatchNorm2d(128), nn.SiLU())
         self.head = nn.Linear(128, classes)

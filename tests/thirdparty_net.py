@@ -13,9 +13,14 @@ class TwoHeadNet(nn.Module):
         super().__init__()
         self.num_landmarks = num_landmarks
         self.body = nn.Sequential(
-            nn.Conv2d(3, 8, 3, padding=1), nn.PReLU(8), nn.MaxPool2d(2, ceil_mode=True),  # 45 -> 23
-            nn.Conv2d(8, 16, 3, padding=1), nn.PReLU(16), nn.MaxPool2d(2, ceil_mode=True),  # 23 -> 12
-            nn.Conv2d(16, 16, 3, padding=1), nn.PReLU(16),
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.PReLU(8),
+            nn.MaxPool2d(2, ceil_mode=True),  # 45 -> 23
+            nn.Conv2d(8, 16, 3, padding=1),
+            nn.PReLU(16),
+            nn.MaxPool2d(2, ceil_mode=True),  # 23 -> 12
+            nn.Conv2d(16, 16, 3, padding=1),
+            nn.PReLU(16),
         )
         self.points = nn.Linear(16, num_landmarks * 2)
         self.score = nn.Linear(16, 1)

@@ -23,11 +23,9 @@ def convert_to_onnx(model, opts, calib):
         dims = [d.dim_value for d in v.type.tensor_type.shape.dim]
         return TensorInfo(v.name, dims, "float32", "NCHW" if len(dims) == 4 else None)
 
-    manifest = base_manifest(model, target, [info(v) for v in graph.input], [info(v) for v in graph.output],
-                             {"mode": "fp32"}, ("onnxruntime",))
+    manifest = base_manifest(model, target, [info(v) for v in graph.input], [info(v) for v in graph.output], {"mode": "fp32"}, ("onnxruntime",))
     finalize(manifest, path)
     return ConversionResult(target.name, path, manifest, summary={"size_bytes": path.stat().st_size})
 
 
-registry.register_target(registry.Target("toy-onnx", "onnx", "onnx", "fp32", False, "the ONNX graph itself (a test's toy)",
-                                         run=convert_to_onnx))
+registry.register_target(registry.Target("toy-onnx", "onnx", "onnx", "fp32", False, "the ONNX graph itself (a test's toy)", run=convert_to_onnx))

@@ -55,6 +55,7 @@ def tiny_models() -> tuple[Path, Path, np.ndarray]:
 
     ts = _TMP / "tiny.pt"
     torch.jit.script(Tiny().eval()).save(str(ts))
+
     @tf.function(input_signature=[tf.TensorSpec([1, 128, 128, 3], tf.float32)])
     def fn(x):
         return tf.constant(const[None]) + tf.reduce_mean(x, axis=[1, 2, 3])[:, None, None] * 2.0
@@ -72,10 +73,13 @@ def write_manifest(tfl: Path, shape=(1, 3, 128, 128)) -> None:
     from devicekit.manifest import Manifest, TensorInfo, finalize
 
     spec = InputSpec(shape=shape, mean=(127.5,), std=(128.0,), color="rgb")
-    m = Manifest(artifact=tfl.name, target="tflite-fp32", format="tflite",
-                 model={"name": "tiny", "source": "tests", "task": "landmarks", "landmarks": 68, "layout": "ibug68",
-                        "coords": "input_pixels"},
-                 inputs=[TensorInfo("input", [1, shape[2], shape[3], 3], "float32", "NHWC")],
-                 outputs=[TensorInfo("landmarks", [1, 68, 2], "float32")],
-                 preprocess={**spec.to_json(), "crop": dict(CROP_POLICY)})
+    m = Manifest(
+        artifact=tfl.name,
+        target="tflite-fp32",
+        format="tflite",
+        model={"name": "tiny", "source": "tests", "task": "landmarks", "landmarks": 68, "layout": "ibug68", "coords": "input_pixels"},
+        inputs=[TensorInfo("input", [1, shape[2], shape[3], 3], "float32", "NHWC")],
+        outputs=[TensorInfo("landmarks", [1, 68, 2], "float32")],
+        preprocess={**spec.to_json(), "crop": dict(CROP_POLICY)},
+    )
     finalize(m, tfl)

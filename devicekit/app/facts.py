@@ -57,14 +57,28 @@ class ModelFacts:
     def spec_json(self) -> dict:
         """The ModelSpec fields, as the Kotlin/Swift code holds them."""
         return {
-            "inputWidth": self.width, "inputHeight": self.height, "channels": self.channels, "color": self.color,
-            "inputLayout": self.input_layout, "mean": self.mean, "std": self.std, "inputDtype": self.input_dtype,
-            "inputScale": self.input_scale, "inputZeroPoint": self.input_zero_point, "numLandmarks": self.num_landmarks,
-            "valuesPerLandmark": self.values_per_landmark, "outputDtype": self.output_dtype,
-            "outputScale": self.output_scale, "outputZeroPoint": self.output_zero_point, "coords": self.coords,
-            "cropEnlarge": float(self.crop["enlarge"]), "cropShiftY": float(self.crop["shift_y"]),
-            "cropSquare": bool(self.crop.get("square", True)), "oneEuroMinCutoff": float(self.one_euro["min_cutoff"]),
-            "oneEuroBeta": float(self.one_euro["beta"]), "oneEuroDCutoff": float(self.one_euro["d_cutoff"]),
+            "inputWidth": self.width,
+            "inputHeight": self.height,
+            "channels": self.channels,
+            "color": self.color,
+            "inputLayout": self.input_layout,
+            "mean": self.mean,
+            "std": self.std,
+            "inputDtype": self.input_dtype,
+            "inputScale": self.input_scale,
+            "inputZeroPoint": self.input_zero_point,
+            "numLandmarks": self.num_landmarks,
+            "valuesPerLandmark": self.values_per_landmark,
+            "outputDtype": self.output_dtype,
+            "outputScale": self.output_scale,
+            "outputZeroPoint": self.output_zero_point,
+            "coords": self.coords,
+            "cropEnlarge": float(self.crop["enlarge"]),
+            "cropShiftY": float(self.crop["shift_y"]),
+            "cropSquare": bool(self.crop.get("square", True)),
+            "oneEuroMinCutoff": float(self.one_euro["min_cutoff"]),
+            "oneEuroBeta": float(self.one_euro["beta"]),
+            "oneEuroDCutoff": float(self.one_euro["d_cutoff"]),
         }
 
 
@@ -162,8 +176,10 @@ def model_facts(manifest) -> ModelFacts:
     kp = maps.get("keypoints") or {}
     for k in ("k", "dx", "dy"):
         if not isinstance(kp.get(k), (int, float)) or (k == "k" and kp[k] <= 0):
-            raise InputError(f"manifest crop.detector_maps.keypoints lacks a number for {k!r}",
-                             hint="convert again, or remove detector_maps to use devicekit's measured maps")
+            raise InputError(
+                f"manifest crop.detector_maps.keypoints lacks a number for {k!r}",
+                hint="convert again, or remove detector_maps to use devicekit's measured maps",
+            )
     coords = m.get("coords", "input_pixels")
     if coords not in ("input_pixels", "normalized"):
         raise InputError(f"manifest model.coords {coords!r} is not input_pixels or normalized")
@@ -172,15 +188,34 @@ def model_facts(manifest) -> ModelFacts:
     in_dtype = "image" if coreml_image else tin.dtype
     out_dtype = "float32" if tout.dtype == "float16" else tout.dtype  # CoreML hands back floats either way
     return ModelFacts(
-        name=str(m.get("name") or "model"), layout=str(m.get("layout") or "unknown"), width=w, height=h, channels=c,
-        color=color, input_layout=layout, mean=mean, std=std, input_tensor=tin.name,
-        input_dtype=in_dtype, input_scale=float(qi.get("scale", 1.0)) if in_dtype in ("int8", "uint8") else 1.0,
+        name=str(m.get("name") or "model"),
+        layout=str(m.get("layout") or "unknown"),
+        width=w,
+        height=h,
+        channels=c,
+        color=color,
+        input_layout=layout,
+        mean=mean,
+        std=std,
+        input_tensor=tin.name,
+        input_dtype=in_dtype,
+        input_scale=float(qi.get("scale", 1.0)) if in_dtype in ("int8", "uint8") else 1.0,
         input_zero_point=int(qi.get("zero_point", 0)) if in_dtype in ("int8", "uint8") else 0,
-        num_landmarks=n, values_per_landmark=size // n, output_tensor=tout.name, output_index=oi,
-        output_dtype=out_dtype, output_scale=float(qo.get("scale", 1.0)) if out_dtype != "float32" else 1.0,
-        output_zero_point=int(qo.get("zero_point", 0)) if out_dtype != "float32" else 0, coords=coords,
-        crop=dict(crop), one_euro=dict(one_euro), sha256=manifest.sha256, size_bytes=int(manifest.size_bytes or 0),
-        defaults_used=used, detector_maps=maps, verify_runtime=verify_runtime(manifest),
+        num_landmarks=n,
+        values_per_landmark=size // n,
+        output_tensor=tout.name,
+        output_index=oi,
+        output_dtype=out_dtype,
+        output_scale=float(qo.get("scale", 1.0)) if out_dtype != "float32" else 1.0,
+        output_zero_point=int(qo.get("zero_point", 0)) if out_dtype != "float32" else 0,
+        coords=coords,
+        crop=dict(crop),
+        one_euro=dict(one_euro),
+        sha256=manifest.sha256,
+        size_bytes=int(manifest.size_bytes or 0),
+        defaults_used=used,
+        detector_maps=maps,
+        verify_runtime=verify_runtime(manifest),
         ios_deployment_target=_ios_target(manifest),
     )
 
@@ -204,7 +239,7 @@ def verify_runtime(manifest) -> str:
 
 
 def _ios_target(manifest) -> str:
-    """"17.0" from the converter's deployment target (manifest quantization.deployment_target, e.g. iOS17)."""
+    """ "17.0" from the converter's deployment target (manifest quantization.deployment_target, e.g. iOS17)."""
     dt = str((manifest.quantization or {}).get("deployment_target") or "iOS17")
     m = re.fullmatch(r"iOS(\d+)(?:\.(\d+))?", dt)
     if not m:

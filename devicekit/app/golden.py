@@ -41,8 +41,8 @@ def read_png(path: Path) -> np.ndarray:
         raise InputError(f"{path} is not a PNG")
     pos, idat, hdr = 8, b"", None
     while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
         pos += 12 + n
         if kind == b"IHDR":
             hdr = struct.unpack(">IIBBBBB", body)
@@ -171,31 +171,53 @@ def make_golden(model_path: str | Path, manifest, facts) -> tuple[dict, bytes]:
         try:
             outs, source = _run_host(Path(model_path), manifest, x)
         except Exception as exc:  # noqa: BLE001 - a runtime that cannot run it here: the golden check is unavailable
-            raise InputError(f"the golden outputs cannot be computed here ({type(exc).__name__}: {str(exc)[:200]})",
-                             hint="convert records results.golden in the manifest, or package on a machine that runs the model") from None
+            raise InputError(
+                f"the golden outputs cannot be computed here ({type(exc).__name__}: {str(exc)[:200]})",
+                hint="convert records results.golden in the manifest, or package on a machine that runs the model",
+            ) from None
     outputs = []
     for i, o in enumerate(outs):
         t = manifest.outputs[i] if i < len(manifest.outputs) else None
         q = (t.quantization or {}) if t else {}
         tensor = t.dtype if t and t.dtype in ("int8", "uint8") and manifest.format == "tflite" else "float32"
         # values: dequantised floats; tensor_dtype/scale/zero_point: how the device reads and dequantises its own
-        outputs.append({"name": t.name if t else f"output{i}", "shape": list(o.shape), "dtype": "float32",
-                        "values": [float(v) for v in o.ravel()], "tensor_dtype": tensor,
-                        "scale": float(q.get("scale", 1.0)) if tensor != "float32" else 1.0,
-                        "zero_point": int(q.get("zero_point", 0)) if tensor != "float32" else 0})
+        outputs.append(
+            {
+                "name": t.name if t else f"output{i}",
+                "shape": list(o.shape),
+                "dtype": "float32",
+                "values": [float(v) for v in o.ravel()],
+                "tensor_dtype": tensor,
+                "scale": float(q.get("scale", 1.0)) if tensor != "float32" else 1.0,
+                "zero_point": int(q.get("zero_point", 0)) if tensor != "float32" else 0,
+            }
+        )
     lm = outputs[facts.output_index]["values"] if facts.output_index < len(outputs) else []
     pts = port.decode(spec, np.asarray(lm), box) if lm else None
     doc = {
-        "protocol": SCHEMA, "model_sha256": facts.sha256, "source": source,
+        "protocol": SCHEMA,
+        "model_sha256": facts.sha256,
+        "source": source,
         "image": {"file": "golden_face.png", "box_xywh": face()[1]["box_xywh"], "crop": list(box)},
-        "input": {"file": "golden_input.bin", "name": manifest.inputs[0].name, "dtype": str(x.dtype),
-                  "shape": list(manifest.inputs[0].shape),
-                  "layout": facts.input_layout if facts.input_dtype != "image" else "NHWC", "sha256": ref_sha,
-                  "made_by": "devicekit/app/port.py (the apps' own preprocessing of golden_face.png)"},
+        "input": {
+            "file": "golden_input.bin",
+            "name": manifest.inputs[0].name,
+            "dtype": str(x.dtype),
+            "shape": list(manifest.inputs[0].shape),
+            "layout": facts.input_layout if facts.input_dtype != "image" else "NHWC",
+            "sha256": ref_sha,
+            "made_by": "devicekit/app/port.py (the apps' own preprocessing of golden_face.png)",
+        },
         "outputs": outputs,
-        "landmarks": {"output": facts.output_index, "count": facts.num_landmarks, "values_per_landmark": facts.values_per_landmark,
-                      "coords": facts.coords, "input_width": facts.width, "input_height": facts.height,
-                      "image_px": [[float(a), float(b)] for a, b in pts] if pts is not None else None},
+        "landmarks": {
+            "output": facts.output_index,
+            "count": facts.num_landmarks,
+            "values_per_landmark": facts.values_per_landmark,
+            "coords": facts.coords,
+            "input_width": facts.width,
+            "input_height": facts.height,
+            "image_px": [[float(a), float(b)] for a, b in pts] if pts is not None else None,
+        },
         "gate": gate_for(manifest),
     }
     return doc, x.tobytes()
@@ -208,8 +230,13 @@ def landmark_errors(doc: dict, outputs: list[np.ndarray]) -> dict:
         r = np.asarray(ref["values"], np.float64)
         g = np.asarray(got, np.float64).ravel()[: r.size]
         den = float(np.sqrt(np.sum(r * r)))
-        res["outputs"].append({"name": ref["name"], "max_abs": float(np.max(np.abs(g - r))) if r.size else 0.0,
-                               "rel_l2": float(np.sqrt(np.sum((g - r) ** 2)) / den) if den else 0.0})
+        res["outputs"].append(
+            {
+                "name": ref["name"],
+                "max_abs": float(np.max(np.abs(g - r))) if r.size else 0.0,
+                "rel_l2": float(np.sqrt(np.sum((g - r) ** 2)) / den) if den else 0.0,
+            }
+        )
     lm = doc["landmarks"]
     if lm["output"] < len(outputs):
         v = lm["values_per_landmark"]

@@ -101,15 +101,19 @@ class FarmTarget:
 
     @classmethod
     def parse(cls, device: str) -> "FarmTarget":
-        rest = device[len(PREFIX):]
+        rest = device[len(PREFIX) :]
         project, _, pool = rest.partition("/")
         if not PROJECT_ARN_RE.match(project):
-            raise UsageError(f"--device {PREFIX}: {project!r} is not a Device Farm project ARN",
-                             hint="arn:aws:devicefarm:us-west-2:ACCOUNT:project:UUID (aws devicefarm list-projects)")
+            raise UsageError(
+                f"--device {PREFIX}: {project!r} is not a Device Farm project ARN",
+                hint="arn:aws:devicefarm:us-west-2:ACCOUNT:project:UUID (aws devicefarm list-projects)",
+            )
         pool = pool or DEFAULT_POOL
         if pool.startswith("arn:") and not POOL_ARN_RE.match(pool):
-            raise UsageError(f"--device {PREFIX}: {pool!r} is not a Device Farm device pool ARN",
-                             hint="give a pool name or arn:aws:devicefarm:us-west-2:...:devicepool:... (aws devicefarm list-device-pools)")
+            raise UsageError(
+                f"--device {PREFIX}: {pool!r} is not a Device Farm device pool ARN",
+                hint="give a pool name or arn:aws:devicefarm:us-west-2:...:devicepool:... (aws devicefarm list-device-pools)",
+            )
         return cls(project, pool)
 
 
@@ -127,8 +131,14 @@ class FarmResult:
     downloaded: list[str] = field(default_factory=list)  # local paths of every artifact kept
 
     def to_json(self) -> dict:
-        return {"farm": "aws-device-farm", "run_name": self.run_name, "status": self.status, "result": self.result,
-                "runs": [r.to_json() for r in self.runs], "failures": self.failures}
+        return {
+            "farm": "aws-device-farm",
+            "run_name": self.run_name,
+            "status": self.status,
+            "result": self.result,
+            "runs": [r.to_json() for r in self.runs],
+            "failures": self.failures,
+        }
 
 
 def make_client():
@@ -136,8 +146,7 @@ def make_client():
     try:
         import boto3
     except ImportError as exc:
-        raise EnvironmentMissing(f"--device {PREFIX} needs boto3, which is not installed ({exc})",
-                                 hint="pip install 'devicekit[farm]'") from None
+        raise EnvironmentMissing(f"--device {PREFIX} needs boto3, which is not installed ({exc})", hint="pip install 'devicekit[farm]'") from None
     session = boto3.session.Session(region_name=REGION)
     with _aws("reading AWS credentials"):
         found = session.get_credentials()
@@ -183,11 +192,9 @@ def _http(req, what: str, timeout: float = 300.0):
 def upload(client, project_arn: str, path: Path, kind: str, log, sleep=time.sleep, clock=time.monotonic) -> str:
     """create_upload, PUT the file to the presigned URL, wait for Device Farm to process it. Returns its ARN."""
     with _aws(f"creating the {kind} upload"):
-        up = client.create_upload(projectArn=project_arn, name=path.name, type=kind,
-                                  contentType="application/octet-stream")["upload"]
+        up = client.create_upload(projectArn=project_arn, name=path.name, type=kind, contentType="application/octet-stream")["upload"]
     log(f"uploading {path.name} ({kind}, {path.stat().st_size} bytes)")
-    req = urllib.request.Request(up["url"], data=path.read_bytes(), method="PUT",
-                                 headers={"Content-Type": "application/octet-stream"})
+    req = urllib.request.Request(up["url"], data=path.read_bytes(), method="PUT", headers={"Content-Type": "application/octet-stream"})
     with _http(req, f"uploading {path.name} to Device Farm"):
         pass
     deadline = clock() + UPLOAD_WAIT_S
@@ -213,8 +220,7 @@ def resolve_pool(client, target: FarmTarget) -> str:
         if p.get("name") == target.pool:
             return p["arn"]
     names = ", ".join(repr(p.get("name")) for p in pools[:12]) or "none"
-    raise InputError(f"no device pool named {target.pool!r} in the project (pools: {names})",
-                     hint=f"--device {PREFIX}PROJECT_ARN/POOL_NAME_OR_ARN")
+    raise InputError(f"no device pool named {target.pool!r} in the project (pools: {names})", hint=f"--device {PREFIX}PROJECT_ARN/POOL_NAME_OR_ARN")
 
 
 def _apk_models(apk: Path) -> list[str]:
@@ -223,8 +229,7 @@ def _apk_models(apk: Path) -> list[str]:
 
     try:
         with zipfile.ZipFile(apk) as z:
-            return [hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()
-                    if n.startswith("assets/") and n.endswith(".tflite")]
+            return [hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist() if n.startswith("assets/") and n.endswith(".tflite")]
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(f"{apk.name} is not an APK (zip): {exc}") from None
 
@@ -236,8 +241,10 @@ def check_apks(artifact: Path, app: Path, test_apk: Path) -> None:
         if p.suffix.lower() != ".apk":
             raise InputError(f"{flag} expects an .apk file, got {p.name}")
     if sha256_file(artifact) not in _apk_models(app):
-        raise InputError(f"{app.name} does not carry {artifact.name} (no .tflite in its assets has the model's sha256)",
-                         hint="on the farm the app runs its bundled model: build the APK from this model (devicekit package)")
+        raise InputError(
+            f"{app.name} does not carry {artifact.name} (no .tflite in its assets has the model's sha256)",
+            hint="on the farm the app runs its bundled model: build the APK from this model (devicekit package)",
+        )
     _apk_models(test_apk)
 
 
@@ -248,9 +255,11 @@ def build_apks(artifact: Path, app_id: str, log) -> tuple[Path, Path]:
     from . import build
 
     if not build.android_sdk():
-        raise EnvironmentMissing("building the APKs for Device Farm needs an Android SDK (ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
-                                 hint="pass prebuilt ones: --apk app-benchmark.apk --test-apk app-benchmark-androidTest.apk "
-                                      "(./gradlew :app:assembleBenchmark :app:assembleBenchmarkAndroidTest)")
+        raise EnvironmentMissing(
+            "building the APKs for Device Farm needs an Android SDK (ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
+            hint="pass prebuilt ones: --apk app-benchmark.apk --test-apk app-benchmark-androidTest.apk "
+            "(./gradlew :app:assembleBenchmark :app:assembleBenchmarkAndroidTest)",
+        )
     slot = build.apps_cache() / f"awsdf-{app_id}-{build.cache_key(artifact)}"
     app, test = slot / "app-benchmark.apk", slot / "app-benchmark-androidTest.apk"
     if app.exists() and test.exists():
@@ -272,10 +281,17 @@ def build_apks(artifact: Path, app_id: str, log) -> tuple[Path, Path]:
 
 def run_environment(cfg, run_id: str) -> list[dict]:
     """The benchmark's parameters as the run's environment variables (what FARM_TEST_SPEC reads)."""
-    env = {"DEVICEKIT_APP_ID": cfg.app_id, "DEVICEKIT_RUN": run_id, "DEVICEKIT_FRAMES": cfg.frames,
-           "DEVICEKIT_WARMUP": cfg.warmup, "DEVICEKIT_DELEGATE": cfg.delegate, "DEVICEKIT_THREADS": cfg.threads,
-           "DEVICEKIT_GOLDEN": "true" if cfg.golden else "false", "DEVICEKIT_TIMEOUT_S": math.ceil(cfg.timeout()),
-           "DEVICEKIT_TEST_RUNNER": TEST_RUNNER}
+    env = {
+        "DEVICEKIT_APP_ID": cfg.app_id,
+        "DEVICEKIT_RUN": run_id,
+        "DEVICEKIT_FRAMES": cfg.frames,
+        "DEVICEKIT_WARMUP": cfg.warmup,
+        "DEVICEKIT_DELEGATE": cfg.delegate,
+        "DEVICEKIT_THREADS": cfg.threads,
+        "DEVICEKIT_GOLDEN": "true" if cfg.golden else "false",
+        "DEVICEKIT_TIMEOUT_S": math.ceil(cfg.timeout()),
+        "DEVICEKIT_TEST_RUNNER": TEST_RUNNER,
+    }
     return [{"name": k, "value": str(v)} for k, v in env.items()]
 
 
@@ -290,8 +306,9 @@ def _check_config(cfg) -> FarmTarget:
     return target
 
 
-def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=None, sleep=time.sleep,
-              clock=time.monotonic, wait_s: float | None = None) -> FarmResult:
+def run_awsdf(
+    cfg, test_apk: Path | None = None, log=lambda msg: None, client=None, sleep=time.sleep, clock=time.monotonic, wait_s: float | None = None
+) -> FarmResult:
     """One Device Farm run over a pool; one ``runs/<RUN>-<device>/`` per device job."""
     from .runner import _check_platform, _golden_files, check_artifact, run_meta
 
@@ -317,9 +334,19 @@ def run_awsdf(cfg, test_apk: Path | None = None, log=lambda msg: None, client=No
     except KeyboardInterrupt:
         _stop(client, run, log)
         raise Interrupted(f"interrupted; the Device Farm run {name!r} was stopped (its results stay in the console)") from None
-    meta = {**run_meta(artifact, cfg.device, "android"), "transport": "awsdf",
-            "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
-                         "golden": cfg.golden, "timeout_s": cfg.timeout(), "app_id": cfg.app_id}}
+    meta = {
+        **run_meta(artifact, cfg.device, "android"),
+        "transport": "awsdf",
+        "settings": {
+            "frames": cfg.frames,
+            "warmup": cfg.warmup,
+            "threads": cfg.threads,
+            "delegate": cfg.delegate,
+            "golden": cfg.golden,
+            "timeout_s": cfg.timeout(),
+            "app_id": cfg.app_id,
+        },
+    }
     res = FarmResult(name, run["status"], run.get("result"))
     jobs = _pages(client, "list_jobs", "jobs", "listing the run's device jobs", arn=run["arn"])
     for k, job in enumerate(jobs):
@@ -361,16 +388,25 @@ def _schedule(client, target: FarmTarget, cfg, run_id: str, name: str, apks: tup
     with tempfile.TemporaryDirectory(prefix="devicekit-awsdf-") as td:
         spec = Path(td) / "devicekit-testspec.yml"
         spec.write_text(FARM_TEST_SPEC)
-        arns = {kind: upload(client, target.project_arn, p, kind, log, sleep, clock)
-                for kind, p in zip(("ANDROID_APP", "INSTRUMENTATION_TEST_PACKAGE", "INSTRUMENTATION_TEST_SPEC"), (*apks, spec))}
+        arns = {
+            kind: upload(client, target.project_arn, p, kind, log, sleep, clock)
+            for kind, p in zip(("ANDROID_APP", "INSTRUMENTATION_TEST_PACKAGE", "INSTRUMENTATION_TEST_SPEC"), (*apks, spec))
+        }
     pool_arn = resolve_pool(client, target)
     with _aws("scheduling the run"):
         run = client.schedule_run(
-            projectArn=target.project_arn, appArn=arns["ANDROID_APP"], devicePoolArn=pool_arn, name=name,
-            test={"type": "INSTRUMENTATION", "testPackageArn": arns["INSTRUMENTATION_TEST_PACKAGE"],
-                  "testSpecArn": arns["INSTRUMENTATION_TEST_SPEC"]},
+            projectArn=target.project_arn,
+            appArn=arns["ANDROID_APP"],
+            devicePoolArn=pool_arn,
+            name=name,
+            test={
+                "type": "INSTRUMENTATION",
+                "testPackageArn": arns["INSTRUMENTATION_TEST_PACKAGE"],
+                "testSpecArn": arns["INSTRUMENTATION_TEST_SPEC"],
+            },
             configuration={"environmentVariables": run_environment(cfg, run_id)},
-            executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))})["run"]
+            executionConfiguration={"jobTimeoutMinutes": min(150, math.ceil((cfg.timeout() + 600) / 60))},
+        )["run"]
     log(f"scheduled Device Farm run {name!r} on pool {target.pool!r}")
     return run
 
@@ -441,8 +477,10 @@ def _collect_job(client, job: dict, k: int, run_id: str, cfg, meta: dict, golden
     with tempfile.TemporaryDirectory(prefix="devicekit-awsdf-") as td:
         found = _app_files(files.get("customer"), run_id, Path(td), run_dir)
         if not found:
-            res.failures.append(f"{label}: no devicekit results in the job's Customer Artifacts "
-                                f"(job {job.get('status')}, {job.get('result')}{': ' + job['message'] if job.get('message') else ''})")
+            res.failures.append(
+                f"{label}: no devicekit results in the job's Customer Artifacts "
+                f"(job {job.get('status')}, {job.get('result')}{': ' + job['message'] if job.get('message') else ''})"
+            )
             return
         app = read_app_dir(Path(td))
     device = dict(app.device or {})
@@ -457,14 +495,28 @@ def _collect_job(client, job: dict, k: int, run_id: str, cfg, meta: dict, golden
             golden = judge(app.golden, golden_doc["gate"])
         else:
             app.problems.append("the golden check was asked for but the app wrote no golden_result.json")
-    farm = {"service": "aws-device-farm", "run_name": res.run_name, "job_status": job.get("status"),
-            "job_result": job.get("result"), "job_message": job.get("message"),
-            "device": {key: dev.get(key) for key in ("arn", "name", "manufacturer", "model", "modelId", "os", "platform", "formFactor")},
-            "artifacts": sorted(n for n in files if n != "customer"),
-            "golden_test": _instrumentation_verdict(run_dir / "golden_test.txt")}
-    dmeta = {**meta, "device_id": dev.get("arn"), "profile": _profile(dev.get("model") or device.get("model")),
-             "farm": farm, "runtimes": {**meta["runtimes"], "device": device.get("runtime"),
-                                        "build_type": device.get("build_type"), "accelerator": device.get("accelerator")}}
+    farm = {
+        "service": "aws-device-farm",
+        "run_name": res.run_name,
+        "job_status": job.get("status"),
+        "job_result": job.get("result"),
+        "job_message": job.get("message"),
+        "device": {key: dev.get(key) for key in ("arn", "name", "manufacturer", "model", "modelId", "os", "platform", "formFactor")},
+        "artifacts": sorted(n for n in files if n != "customer"),
+        "golden_test": _instrumentation_verdict(run_dir / "golden_test.txt"),
+    }
+    dmeta = {
+        **meta,
+        "device_id": dev.get("arn"),
+        "profile": _profile(dev.get("model") or device.get("model")),
+        "farm": farm,
+        "runtimes": {
+            **meta["runtimes"],
+            "device": device.get("runtime"),
+            "build_type": device.get("build_type"),
+            "accelerator": device.get("accelerator"),
+        },
+    }
     error = "; ".join(app.problems) or None
     result = write_run(run_dir, run_dir.name, app.rows, device, dmeta, error, golden)
     res.runs.append(result)
@@ -504,8 +556,7 @@ def _instrumentation_verdict(p: Path) -> dict | None:
     text = p.read_text(encoding="utf-8", errors="replace")
     ok = re.search(r"^OK \((\d+) tests?\)", text, re.M)
     failed = "FAILURES!!!" in text or "INSTRUMENTATION_FAILED" in text
-    return {"passed": bool(ok) and not failed if (ok or failed) else None, "output": p.name,
-            "tests": int(ok.group(1)) if ok else None}
+    return {"passed": bool(ok) and not failed if (ok or failed) else None, "output": p.name, "tests": int(ok.group(1)) if ok else None}
 
 
 def _profile(model: str | None) -> str | None:
@@ -513,4 +564,3 @@ def _profile(model: str | None) -> str | None:
 
     prof = match_model("android", model)
     return prof["id"] if prof else None
-

@@ -61,9 +61,23 @@ def gradle_output(project: Path) -> Path:
 
 
 def xcodebuild_command(project: Path, scheme: str, udid: str, derived: Path, team: str) -> list[str]:
-    return ["xcodebuild", "-project", str(project), "-scheme", scheme, "-configuration", "Release",
-            "-destination", f"platform=iOS,id={udid}", "-derivedDataPath", str(derived),
-            "-allowProvisioningUpdates", f"DEVELOPMENT_TEAM={team}", "CODE_SIGN_STYLE=Automatic", "build"]
+    return [
+        "xcodebuild",
+        "-project",
+        str(project),
+        "-scheme",
+        scheme,
+        "-configuration",
+        "Release",
+        "-destination",
+        f"platform=iOS,id={udid}",
+        "-derivedDataPath",
+        str(derived),
+        "-allowProvisioningUpdates",
+        f"DEVELOPMENT_TEAM={team}",
+        "CODE_SIGN_STYLE=Automatic",
+        "build",
+    ]
 
 
 def xcode_output(derived: Path, scheme: str) -> Path:
@@ -89,7 +103,7 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
             f"the benchmark app {app_id} is not installed on {device_id} and no Android SDK is here to build it "
             "(ANDROID_HOME / ANDROID_SDK_ROOT is not set)",
             hint="pass a prebuilt app with --apk FILE (build it where the SDK is: devicekit package MODEL --platform android, "
-                 "then ./gradlew :app:assembleBenchmark)",
+            "then ./gradlew :app:assembleBenchmark)",
         )
     return EnvironmentMissing(
         f"the benchmark app {app_id} is not on {device_id} and Xcode is not here to build it (xcode-select -p failed)",
@@ -104,8 +118,9 @@ def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
 
     packager = platform_named(platform).packager
     if packager is None:
-        raise EnvironmentMissing(f"no {platform} packager is loaded to render the benchmark app",
-                                 hint="import devicekit.mobile_templates (the devicekit command does)")
+        raise EnvironmentMissing(
+            f"no {platform} packager is loaded to render the benchmark app", hint="import devicekit.mobile_templates (the devicekit command does)"
+        )
     return Path(packager(model, out, app_id=app_id, force=True).out_dir)
 
 
@@ -119,7 +134,7 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None,
         raise UsageError(
             "building the iOS benchmark app for a device needs your Apple development team (code signing)",
             hint="pass --team TEAMID (Xcode > Settings > Accounts, or the Membership page) or set team in [bench] of "
-                 "devicekit.toml; or build the app yourself and pass --app App.app",
+            "devicekit.toml; or build the app yourself and pass --app App.app",
         )
     key = cache_key(model, platform)
     slot = apps_cache() / f"{platform}-{app_id}-{key}"
@@ -132,8 +147,9 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None,
     else:
         xcodeproj = next(iter(sorted(project.rglob("*.xcodeproj"))), None)
         if xcodeproj is None:
-            raise EnvironmentMissing(f"the rendered iOS project in {project} has no .xcodeproj to build",
-                                     hint="open it in Xcode and build it, then pass --app App.app")
+            raise EnvironmentMissing(
+                f"the rendered iOS project in {project} has no .xcodeproj to build", hint="open it in Xcode and build it, then pass --app App.app"
+            )
         scheme = xcodeproj.stem
         cmd, out = xcodebuild_command(xcodeproj, scheme, device_id, slot / "derived", team), xcode_output(slot / "derived", scheme)
     if log:
@@ -149,8 +165,7 @@ def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None,
     return built
 
 
-def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bool = False, log=None,
-               team: str | None = None) -> str:
+def ensure_app(device, model: Path, app: Path | None, app_id: str, reinstall: bool = False, log=None, team: str | None = None) -> str:
     """Install the benchmark app when needed. Returns what happened: present | installed | built."""
     platform = device.info.platform
     if platform == "host":

@@ -51,8 +51,10 @@ def discover_all(artifact: Path, transport: str | None = None) -> list[Target]:
         out.append(Target(d.id, d.name or d.model or d.id, why))
     if not out:
         tools = "; ".join(d.extra["error"] for d in found if d.state == "unavailable" and d.extra.get("error"))
-        raise DeviceError(f"--device all: no attached phone runs {artifact.suffix} models"
-                          + (f" ({tools})" if tools else ""), hint="`devicekit devices` lists what is attached")
+        raise DeviceError(
+            f"--device all: no attached phone runs {artifact.suffix} models" + (f" ({tools})" if tools else ""),
+            hint="`devicekit devices` lists what is attached",
+        )
     return out
 
 
@@ -72,13 +74,26 @@ class FleetRun:
         self.cancel = threading.Event()
         self._lock = threading.Lock()
         self.doc = {
-            "schema": SCHEMA, "fleet": self.fleet_id, "artifact": str(cfg.artifact), "complete": False,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "wall_s": None,
-            "devices": [{"device": t.device, "label": t.label,
-                         "run_id": f"{self.fleet_id}-{k + 1:02d}-{_slug(t.label)}"[:64],
-                         "run_dir": None, "status": "refused" if t.refused else "pending",
-                         "error": t.refused, "exit_code": 3 if t.refused else None, "start_s": None, "wall_s": None}
-                        for k, t in enumerate(targets)],
+            "schema": SCHEMA,
+            "fleet": self.fleet_id,
+            "artifact": str(cfg.artifact),
+            "complete": False,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "wall_s": None,
+            "devices": [
+                {
+                    "device": t.device,
+                    "label": t.label,
+                    "run_id": f"{self.fleet_id}-{k + 1:02d}-{_slug(t.label)}"[:64],
+                    "run_dir": None,
+                    "status": "refused" if t.refused else "pending",
+                    "error": t.refused,
+                    "exit_code": 3 if t.refused else None,
+                    "start_s": None,
+                    "wall_s": None,
+                }
+                for k, t in enumerate(targets)
+            ],
         }
 
     def _save(self, entry: dict | None = None, **changes) -> None:
@@ -100,8 +115,12 @@ class FleetRun:
         except DevicekitError as exc:
             run_dir = Path(cfg.runs_dir) / cfg.run_id
             status = "golden-failed" if isinstance(exc, GateFailed) else "interrupted" if isinstance(exc, Interrupted) else "failed"
-            end = {"status": status, "error": exc.one_line(), "exit_code": exc.exit_code,
-                   "run_dir": str(run_dir) if (run_dir / "summary.json").exists() else None}
+            end = {
+                "status": status,
+                "error": exc.one_line(),
+                "exit_code": exc.exit_code,
+                "run_dir": str(run_dir) if (run_dir / "summary.json").exists() else None,
+            }
         except Exception as exc:  # noqa: BLE001 - one device's bug must not take the fleet down; reported as a line
             end = {"status": "failed", "error": f"internal error: {type(exc).__name__}: {exc}", "exit_code": 1}
         self._save(entry, **end, wall_s=round(time.monotonic() - t0, 3))
@@ -158,13 +177,20 @@ def load_fleet(path: str | Path) -> dict | None:
     from ..device.base import RUN_RE
 
     def entry_ok(e) -> bool:  # the run directory is the fleet's sibling named run_id: never a path out of runs/
-        return (isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("device", "label", "status", "run_id"))
-                and bool(RUN_RE.match(e["run_id"])))
+        return (
+            isinstance(e, dict)
+            and all(isinstance(e.get(k), str) for k in ("device", "label", "status", "run_id"))
+            and bool(RUN_RE.match(e["run_id"]))
+        )
 
-    if (not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("fleet"), str)
-            or not isinstance(doc.get("devices"), list) or not all(map(entry_ok, doc["devices"]))):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("schema") != SCHEMA
+        or not isinstance(doc.get("fleet"), str)
+        or not isinstance(doc.get("devices"), list)
+        or not all(map(entry_ok, doc["devices"]))
+    ):
         from ..errors import InputError
 
-        raise InputError(f"{fp}: not a devicekit fleet summary (expected schema {SCHEMA}: fleet, and devices with "
-                         "device, label, status, run_id)")
+        raise InputError(f"{fp}: not a devicekit fleet summary (expected schema {SCHEMA}: fleet, and devices with device, label, status, run_id)")
     return doc

@@ -65,10 +65,19 @@ class LiveRun:
 
         rows = np.asarray(self.rows, np.int64).reshape(-1, 6)
         n = len(rows)
-        atomic_write_json(self.run_dir / "summary.json", {
-            "schema": SCHEMA, "run": self.run_id, "complete": False, "error": INCOMPLETE.format(n=n), **self.meta,
-            "device": {}, "stats": summarize(rows, None), "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        })
+        atomic_write_json(
+            self.run_dir / "summary.json",
+            {
+                "schema": SCHEMA,
+                "run": self.run_id,
+                "complete": False,
+                "error": INCOMPLETE.format(n=n),
+                **self.meta,
+                "device": {},
+                "stats": summarize(rows, None),
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+        )
         self._last = time.monotonic()
 
     def close(self) -> None:

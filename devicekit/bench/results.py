@@ -94,8 +94,7 @@ def read_app_dir(d: Path) -> AppResult:
         problems.append("the app wrote no frames.csv")
     for name, obj in (("device.json", device), ("done.json", done)):
         if obj is not None and obj.get("protocol") not in PROTOCOLS_READ:
-            problems.append(f"{name} says protocol {obj.get('protocol')!r}; devicekit reads protocol "
-                            + " and ".join(map(str, PROTOCOLS_READ)))
+            problems.append(f"{name} says protocol {obj.get('protocol')!r}; devicekit reads protocol " + " and ".join(map(str, PROTOCOLS_READ)))
     golden = _read_json(d / "golden_result.json", problems)
     return AppResult(rows, device, done, problems, golden)
 
@@ -122,12 +121,12 @@ class RunResult:
     summary: dict
 
     def to_json(self) -> dict:
-        return {"run": self.run_id, "dir": str(self.run_dir), "complete": self.complete,
-                "error": self.error, "summary": self.summary}
+        return {"run": self.run_id, "dir": str(self.run_dir), "complete": self.complete, "error": self.error, "summary": self.summary}
 
 
-def write_run(run_dir: Path, run_id: str, rows: np.ndarray, device: dict | None, meta: dict,
-              error: str | None, golden: dict | None = None) -> RunResult:
+def write_run(
+    run_dir: Path, run_id: str, rows: np.ndarray, device: dict | None, meta: dict, error: str | None, golden: dict | None = None
+) -> RunResult:
     """frames.csv, device.json (golden_result.json), summary.json written atomically (frames first, summary last).
 
     ``golden``: the judged golden check (protocol 2), kept next to the latency in the summary."""

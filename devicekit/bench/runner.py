@@ -98,8 +98,12 @@ def run_meta(artifact: Path, device_name: str, platform: str) -> dict:
     and ``runtime`` (the one package recorded for ``platform``); None where the manifest has nothing to say."""
     m = _manifest(artifact)
     return {
-        "artifact": str(artifact), "artifact_sha256": sha256_file(artifact), "device_name": device_name,
-        "platform": platform, "target": m.target if m else None, "model": (m.model or {}).get("name") if m else None,
+        "artifact": str(artifact),
+        "artifact_sha256": sha256_file(artifact),
+        "device_name": device_name,
+        "platform": platform,
+        "target": m.target if m else None,
+        "model": (m.model or {}).get("name") if m else None,
         "precision": (m.quantization or {}).get("mode") if m else None,
         "runtime": ((m.results or {}).get("runtimes") or {}).get(platform) if m else None,
         "runtimes": {"verify": _verify_runtime(artifact, m)},
@@ -125,8 +129,7 @@ def _check_platform(artifact: Path, platform: str) -> None:
 
     p = platform_named(platform)  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmodelc/ or .mlpackage/ on iOS
     if artifact.suffix.lower() not in p.bench_suffixes:
-        raise InputError(f"{platform} benchmarks run {' or '.join(p.bench_suffixes)} models; {artifact.name} is not one",
-                         hint=p.convert_hint)
+        raise InputError(f"{platform} benchmarks run {' or '.join(p.bench_suffixes)} models; {artifact.name} is not one", hint=p.convert_hint)
 
 
 def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) -> RunResult:
@@ -147,8 +150,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
 
             allowed = HOST_DELEGATES if artifact.suffix.lower() == ".tflite" else ("cpu",)
             if cfg.delegate not in allowed:
-                raise UsageError(f"--delegate {cfg.delegate} is not available on the host for {artifact.suffix} "
-                                 f"(use {' or '.join(allowed)})")
+                raise UsageError(f"--delegate {cfg.delegate} is not available on the host for {artifact.suffix} (use {' or '.join(allowed)})")
             runs, why = valid.runs(cfg.delegate) if valid is not None else (True, None)
             if not runs:  # measured in a child process: the host runs it in this one only when it runs there
                 raise InputError(f"{artifact.name}: {why}")
@@ -163,11 +165,21 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
     run_id = cfg.run_id or new_run_id(dev.info.profile or dev.info.platform)
     run_dir = Path(cfg.runs_dir) / run_id
     meta = {
-        **run_meta(artifact, cfg.device, dev.info.platform), "device_id": dev.info.id, "profile": dev.info.profile,
+        **run_meta(artifact, cfg.device, dev.info.platform),
+        "device_id": dev.info.id,
+        "profile": dev.info.profile,
         "transport": dev.info.transport,
-        "settings": {"frames": cfg.frames, "warmup": cfg.warmup, "threads": cfg.threads, "delegate": cfg.delegate,
-                     "compute_units": cfg.compute_units, "golden": cfg.golden,
-                     "duration_s": cfg.duration_s, "timeout_s": cfg.timeout(), "app_id": cfg.app_id},
+        "settings": {
+            "frames": cfg.frames,
+            "warmup": cfg.warmup,
+            "threads": cfg.threads,
+            "delegate": cfg.delegate,
+            "compute_units": cfg.compute_units,
+            "golden": cfg.golden,
+            "duration_s": cfg.duration_s,
+            "timeout_s": cfg.timeout(),
+            "app_id": cfg.app_id,
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     try:
@@ -176,9 +188,19 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
         if cfg.duration_s and dev.info.platform != "host":
             frames = _probe_frames(dev, cfg, artifact, run_id, log)
             meta["settings"]["frames"] = frames
-        spec = RunSpec(run_id, frames, cfg.warmup, cfg.threads, cfg.delegate, artifact, cfg.timeout(), cfg.app_id,
-                       cfg.duration_s if dev.info.platform == "host" else None, golden=golden[0] if golden else None,
-                       compute_units=cfg.compute_units)
+        spec = RunSpec(
+            run_id,
+            frames,
+            cfg.warmup,
+            cfg.threads,
+            cfg.delegate,
+            artifact,
+            cfg.timeout(),
+            cfg.app_id,
+            cfg.duration_s if dev.info.platform == "host" else None,
+            golden=golden[0] if golden else None,
+            compute_units=cfg.compute_units,
+        )
         result = _run_once(dev, spec, run_dir, meta, log, golden[1] if golden else None, t0, cancel)
     finally:
         dev.close()
@@ -186,8 +208,10 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
             shutil.rmtree(golden[0], ignore_errors=True)
     g = result.summary.get("golden")
     if g is not None and not g["passed"]:
-        exc = GateFailed(f"golden check on the device failed: {'; '.join(g['failures'])}",
-                         hint=f"results kept in {result.run_dir}; devicekit report {result.run_dir}")
+        exc = GateFailed(
+            f"golden check on the device failed: {'; '.join(g['failures'])}",
+            hint=f"results kept in {result.run_dir}; devicekit report {result.run_dir}",
+        )
         exc.result = result  # the run itself is complete: callers may still show it
         raise exc
     return result
@@ -256,8 +280,10 @@ def _launch_and_wait(dev, spec, local: Path, log, live=None, cancel=None):
                 next_progress = time.monotonic() + every
             if time.monotonic() > deadline:
                 timed_out = True
-                log(f"timeout after {spec.timeout_s:g} s: " + ("closing the browser" if dev.info.platform == "web"
-                                                              else f"force-stopping {spec.app_id}"))
+                log(
+                    f"timeout after {spec.timeout_s:g} s: "
+                    + ("closing the browser" if dev.info.platform == "web" else f"force-stopping {spec.app_id}")
+                )
                 dev.stop(spec)
                 break
             time.sleep(POLL_S)
@@ -273,8 +299,7 @@ def _launch_and_wait(dev, spec, local: Path, log, live=None, cancel=None):
     return read_app_dir(local), timed_out
 
 
-def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None, t0: float | None = None,
-              cancel=None) -> RunResult:
+def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None = None, t0: float | None = None, cancel=None) -> RunResult:
     from .live import LiveRun
 
     thermal_start = _safe_thermal(dev)
@@ -304,8 +329,12 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
             device["thermal_end"] = thermal_end
         device.setdefault("model", dev.info.model)
         meta["thermal_dumpsys"] = {"before": thermal_start, "after": thermal_end}  # devicekit's own readings
-        meta["runtimes"] = {**meta.get("runtimes", {}), "device": device.get("runtime"),
-                            "build_type": device.get("build_type"), "accelerator": device.get("accelerator")}
+        meta["runtimes"] = {
+            **meta.get("runtimes", {}),
+            "device": device.get("runtime"),
+            "build_type": device.get("build_type"),
+            "accelerator": device.get("accelerator"),
+        }
         golden = None
         if golden_doc is not None:
             from ..app.golden import judge
@@ -313,8 +342,9 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
             if app.golden is not None:
                 golden = judge(app.golden, golden_doc["gate"])
             elif fault is None:
-                app.problems.append("the golden check was asked for but the app wrote no golden_result.json "
-                                    "(an app of protocol 1? rebuild it with devicekit package)")
+                app.problems.append(
+                    "the golden check was asked for but the app wrote no golden_result.json (an app of protocol 1? rebuild it with devicekit package)"
+                )
         error = _describe_failure(fault, app, timed_out, spec, dev.info.platform)
         if t0 is not None:  # the whole run as the user waited for it: connect, install, push, launch, poll, pull
             meta["wall_s"] = round(time.monotonic() - t0, 3)

@@ -25,8 +25,14 @@ def windows(start_ns: np.ndarray, total_us: np.ndarray, count: int = 10) -> list
     out = []
     for idx in np.array_split(np.arange(n), count):
         seg = total_us[idx] / 1000.0
-        out.append({"t_s": _r((int(start_ns[idx[0]]) - t0) / 1e9), "frames": int(len(idx)),
-                    "p50_ms": _r(np.median(seg)), "p90_ms": _r(np.percentile(seg, 90))})
+        out.append(
+            {
+                "t_s": _r((int(start_ns[idx[0]]) - t0) / 1e9),
+                "frames": int(len(idx)),
+                "p50_ms": _r(np.median(seg)),
+                "p90_ms": _r(np.percentile(seg, 90)),
+            }
+        )
     return out
 
 
@@ -46,8 +52,7 @@ def summarize(rows: np.ndarray, device: dict | None = None) -> dict:
     n = int(rows.shape[0]) if rows.size else 0
     out: dict = {"frames": n}
     if n == 0:
-        out.update({k: None for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms",
-                                      "max_ms", "fps")})
+        out.update({k: None for k in ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "fps")})
         out["jank"] = {}
         out["stages_ms"] = {}
         out["over_time"] = []
@@ -57,16 +62,22 @@ def summarize(rows: np.ndarray, device: dict | None = None) -> dict:
         ms = total / 1000.0
         p50, p90, p95, p99 = np.percentile(ms, [50, 90, 95, 99])
         span_ns = float(rows[-1, 1] - rows[0, 1]) + total[-1] * 1000.0
-        out.update({
-            "p50_ms": _r(p50), "p90_ms": _r(p90), "p95_ms": _r(p95), "p99_ms": _r(p99),
-            "mean_ms": _r(ms.mean()), "std_ms": _r(ms.std()), "min_ms": _r(ms.min()), "max_ms": _r(ms.max()),
-            # frames per second of wall time between the first frame's start and the last frame's end
-            "fps": _r(n / (span_ns / 1e9)) if span_ns > 0 else None,
-            "jank": {f"{b}ms": {"frames": int((ms > b).sum()), "fraction": _r((ms > b).mean(), 4)}
-                     for b in JANK_BUDGETS_MS},
-            "stages_ms": {name: _r(rows[:, col].mean() / 1000.0)
-                          for name, col in (("preprocess", 2), ("inference", 3), ("postprocess", 4))},
-        })
+        out.update(
+            {
+                "p50_ms": _r(p50),
+                "p90_ms": _r(p90),
+                "p95_ms": _r(p95),
+                "p99_ms": _r(p99),
+                "mean_ms": _r(ms.mean()),
+                "std_ms": _r(ms.std()),
+                "min_ms": _r(ms.min()),
+                "max_ms": _r(ms.max()),
+                # frames per second of wall time between the first frame's start and the last frame's end
+                "fps": _r(n / (span_ns / 1e9)) if span_ns > 0 else None,
+                "jank": {f"{b}ms": {"frames": int((ms > b).sum()), "fraction": _r((ms > b).mean(), 4)} for b in JANK_BUDGETS_MS},
+                "stages_ms": {name: _r(rows[:, col].mean() / 1000.0) for name, col in (("preprocess", 2), ("inference", 3), ("postprocess", 4))},
+            }
+        )
         over = windows(rows[:, 1], rows[:, 5])
         out["over_time"] = over
         out["throttling"] = throttled(over)

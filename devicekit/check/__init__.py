@@ -62,8 +62,15 @@ def _norm_runtimes(runtimes) -> list[str]:
     return out
 
 
-def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None = None, require=None,
-                memory_limit: int | None = None, measured: dict | None = None, tools: dict | None = None) -> CheckReport:
+def check_facts(
+    facts: ModelFacts,
+    budgets=None,
+    runtimes: Iterable[str] | None = None,
+    require=None,
+    memory_limit: int | None = None,
+    measured: dict | None = None,
+    tools: dict | None = None,
+) -> CheckReport:
     """All checks on already-read model facts (pure: no file access beyond what the facts hold).
 
     ``measured``: LiteRT's verdict on the file (devicekit.runtime.probe), when it was asked.
@@ -82,21 +89,39 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     results += check_memory(facts, mem, memory_limit)
     macs = all_macs(facts)
     per_op = sorted(((m, op) for m, op in zip(macs, facts.ops) if m), key=lambda x: -x[0])[:10]
-    compute = {"total_macs": sum(macs),
-               "top_ops": [{"op": op.index, "type": op.op, "macs": m} for m, op in per_op],
-               "per_op": [[op.index, op.op, m] for m, op in zip(macs, facts.ops) if m]}
+    compute = {
+        "total_macs": sum(macs),
+        "top_ops": [{"op": op.index, "type": op.op, "macs": m} for m, op in per_op],
+        "per_op": [[op.index, op.op, m] for m, op in zip(macs, facts.ops) if m],
+    }
     results.append(CheckResult("compute", "info", value=sum(macs), message=f"{sum(macs) / 1e6:.1f}M MACs in {len(facts.ops)} ops"))
-    io = [{"name": facts.tensors[i].name, "shape": list(facts.tensors[i].shape), "dtype": facts.tensors[i].dtype,
-           "quantization": {"scale": facts.tensors[i].scale[0], "zero_point": facts.tensors[i].zero_point[0]}
-           if facts.tensors[i].scale and facts.tensors[i].zero_point else None}
-          for i in list(facts.inputs) + list(facts.outputs) if 0 <= i < len(facts.tensors)]
+    io = [
+        {
+            "name": facts.tensors[i].name,
+            "shape": list(facts.tensors[i].shape),
+            "dtype": facts.tensors[i].dtype,
+            "quantization": {"scale": facts.tensors[i].scale[0], "zero_point": facts.tensors[i].zero_point[0]}
+            if facts.tensors[i].scale and facts.tensors[i].zero_point
+            else None,
+        }
+        for i in list(facts.inputs) + list(facts.outputs)
+        if 0 <= i < len(facts.tensors)
+    ]
     return CheckReport(
-        path=facts.path, format=facts.format, results=results, notes=list(facts.notes),
-        sections={"size": size, "ops": table, "int8": i8, "memory": mem, "compute": compute,
-                  "io": {"inputs": io[: len(facts.inputs)], "outputs": io[len(facts.inputs):]},
-                  "model": {k: v for k, v in facts.metadata.items() if k != "entries"}
-                  | {"ops": len(facts.ops), "tensors": len(facts.tensors),
-                     "other_subgraph_ops": len(facts.other_ops)}},
+        path=facts.path,
+        format=facts.format,
+        results=results,
+        notes=list(facts.notes),
+        sections={
+            "size": size,
+            "ops": table,
+            "int8": i8,
+            "memory": mem,
+            "compute": compute,
+            "io": {"inputs": io[: len(facts.inputs)], "outputs": io[len(facts.inputs) :]},
+            "model": {k: v for k, v in facts.metadata.items() if k != "entries"}
+            | {"ops": len(facts.ops), "tensors": len(facts.tensors), "other_subgraph_ops": len(facts.other_ops)},
+        },
     )
 
 
@@ -112,11 +137,17 @@ def _xnnpack_failure(facts: ModelFacts, measured: dict | None) -> list[CheckResu
     if "custom op" not in str(b.get("error", "")):
         return []  # ops.py's runtime:litert already fails it
     what = "allocate tensors for" if not x.get("allocate") else "run"
-    return [CheckResult("runtime:litert", "fail", value=what, gate=True,
-                        message=f"will not run: with XNNPACK (the default resolver) LiteRT cannot {what} it either "
-                                f"({x.get('error')})",
-                        hint="the file is damaged or its shapes do not fit its ops; reconvert it",
-                        details={"source": "measured: ai-edge-litert loaded the file in a child process (devicekit.runtime.probe)"})]
+    return [
+        CheckResult(
+            "runtime:litert",
+            "fail",
+            value=what,
+            gate=True,
+            message=f"will not run: with XNNPACK (the default resolver) LiteRT cannot {what} it either ({x.get('error')})",
+            hint="the file is damaged or its shapes do not fit its ops; reconvert it",
+            details={"source": "measured: ai-edge-litert loaded the file in a child process (devicekit.runtime.probe)"},
+        )
+    ]
 
 
 def _tools_result(tools: dict | None) -> list[CheckResult]:
@@ -127,16 +158,30 @@ def _tools_result(tools: dict | None) -> list[CheckResult]:
     name = tools["runtime"].split()[0]
     src = {"source": f"measured: {tools['runtime']} in a child process (devicekit.runtime.verdict)"}
     if tools.get("ok"):
-        return [CheckResult(f"runtime:{name}", "pass", value=tools.get("stage"), details=src,
-                            message=f"{tools['runtime']} loads it" + (" and runs it on zeros" if tools.get("stage") == "run" else ""))]
+        return [
+            CheckResult(
+                f"runtime:{name}",
+                "pass",
+                value=tools.get("stage"),
+                details=src,
+                message=f"{tools['runtime']} loads it" + (" and runs it on zeros" if tools.get("stage") == "run" else ""),
+            )
+        ]
     what = {"session": "load", "run": "run"}.get(tools.get("stage"), tools.get("stage"))
-    return [CheckResult(f"runtime:{name}", "fail", value=what, gate=True, details=src,
-                        message=f"will not run: {tools['runtime']} cannot {what} it ({tools.get('error')})",
-                        hint="fix or re-export the model; devicekit convert checks what it writes")]
+    return [
+        CheckResult(
+            f"runtime:{name}",
+            "fail",
+            value=what,
+            gate=True,
+            details=src,
+            message=f"will not run: {tools['runtime']} cannot {what} it ({tools.get('error')})",
+            hint="fix or re-export the model; devicekit convert checks what it writes",
+        )
+    ]
 
 
-def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = None, require=None,
-               memory_limit: int | None = None) -> CheckReport:
+def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = None, require=None, memory_limit: int | None = None) -> CheckReport:
     """Check one model file (.tflite, .onnx or .mlpackage).
 
     budgets: None (play-apk), a list of ``NAME`` / ``NAME=BYTES`` strings, or a {name: bytes} mapping.
@@ -153,5 +198,4 @@ def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = 
     _norm_require(require)
     _norm_budgets(budgets)
     v = validate_model(path)  # the bounds-checked reader, then LiteRT in a child: a damaged file is refused here
-    return check_facts(v.facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit,
-                       measured=v.litert, tools=v.tools)
+    return check_facts(v.facts, budgets=budgets, runtimes=runtimes, require=require, memory_limit=memory_limit, measured=v.litert, tools=v.tools)

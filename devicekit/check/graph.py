@@ -14,8 +14,7 @@ FAMILIES = {
     "fc": {"FULLY_CONNECTED", "Gemm", "linear", "innerProduct"},
     "matmul": {"BATCH_MATMUL", "MatMul", "matmul", "batchedMatmul"},
     "pool": {"MAX_POOL_2D", "AVERAGE_POOL_2D", "MaxPool", "AveragePool", "max_pool", "avg_pool", "pooling"},
-    "reshape": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "reshape",
-                "squeeze", "expand_dims", "flatten"},
+    "reshape": {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "reshape", "squeeze", "expand_dims", "flatten"},
     "transpose": {"TRANSPOSE", "Transpose", "transpose"},
     "quantize": {"QUANTIZE", "QuantizeLinear", "quantize"},
     "dequantize": {"DEQUANTIZE", "DequantizeLinear", "dequantize", "constexpr_affine_dequantize"},
@@ -119,5 +118,4 @@ def mib(n: float) -> float:
     return round(float(n) / 2**20, 2)
 
 
-__all__ = ["FAMILIES", "family", "weight_tensor", "const_source", "op_macs", "all_macs", "runs_in_float",
-           "spatial_chw", "human_bytes", "mib", "np"]
+__all__ = ["FAMILIES", "family", "weight_tensor", "const_source", "op_macs", "all_macs", "runs_in_float", "spatial_chw", "human_bytes", "mib", "np"]

@@ -58,9 +58,13 @@ def measure_interpreter(path: str | Path, resolver: str = "builtin", timeout: fl
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
-    r = subprocess.run([sys.executable, "-c", _SCRIPT, str(path), resolver], capture_output=True, text=True,
-                       timeout=timeout, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin",
-                            "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})
+    r = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(path), resolver],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin", "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)},
+    )
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["?"])[-1]
         if "mallinfo2" in r.stderr:

@@ -57,9 +57,15 @@ def lifetimes(facts: ModelFacts, sizes: dict[int, int] | None = None) -> dict[in
                 if k >= len(op.inputs) or op.inputs[k] < 0:
                     continue
                 src = alias.get(op.inputs[k], op.inputs[k])
-                if (src in live and src not in keep and o not in keep and src not in taken
-                        and last_use.get(op.inputs[k]) == op.index and last_use.get(src, -1) <= op.index
-                        and live[src][2] >= size(t)):
+                if (
+                    src in live
+                    and src not in keep
+                    and o not in keep
+                    and src not in taken
+                    and last_use.get(op.inputs[k]) == op.index
+                    and last_use.get(src, -1) <= op.index
+                    and live[src][2] >= size(t)
+                ):
                     shared = src
                     break
             if shared is not None:
@@ -116,8 +122,7 @@ def scratch(facts: ModelFacts, arena: dict) -> list[dict]:
 def plan(live: dict[int, list[int]]) -> tuple[int, dict[int, int]]:
     """Place buffers like SimpleMemoryArena: largest first, lowest fitting offset among time-overlapping ones."""
     n_end = max((v[1] for v in live.values()), default=0)
-    order = sorted(live.items(), key=lambda kv: (
-        not (kv[1][0] == 0 and kv[1][1] >= n_end), -kv[1][2], kv[1][0]))
+    order = sorted(live.items(), key=lambda kv: (not (kv[1][0] == 0 and kv[1][1] >= n_end), -kv[1][2], kv[1][0]))
     placed: list[tuple[int, int, int, int]] = []  # offset, size, first, last (sorted by offset)
     offsets: dict[int, int] = {}
     high = 0
@@ -159,8 +164,10 @@ def memory_facts(facts: ModelFacts) -> dict:
         "worst_op": worst,
         "worst_op_type": facts.ops[worst].op if facts.ops else None,
         "live_at_worst_bytes": per_op[worst],
-        "largest": [{"tensor": t, "name": facts.tensors[t].name, "shape": list(facts.tensors[t].shape),
-                     "dtype": facts.tensors[t].dtype, "bytes": b} for b, t in largest],
+        "largest": [
+            {"tensor": t, "name": facts.tensors[t].name, "shape": list(facts.tensors[t].shape), "dtype": facts.tensors[t].dtype, "bytes": b}
+            for b, t in largest
+        ],
         "scratch_bytes": sum(v[2] for t, v in live.items() if t < 0),
         "extra_pool_at_worst": extra_pool(facts, worst),
         "arena_source": rules.source("arena"),
@@ -170,9 +177,12 @@ def memory_facts(facts: ModelFacts) -> dict:
 def extra_pool(facts: ModelFacts, worst: int) -> dict | None:
     """Peak if the largest map written at or before the worst op were halved in H and W (one more 2x2 pool/stride),
     with every spatial map after it shrinking by the same factor."""
-    cands = [(facts.tensor(o).nbytes, o, op.index) for op in facts.ops[: worst + 1] for o in op.outputs
-             if o >= 0 and facts.tensor(o) is not None and spatial_chw(facts, facts.tensor(o))
-             and min(spatial_chw(facts, facts.tensor(o))[1:]) >= 2]
+    cands = [
+        (facts.tensor(o).nbytes, o, op.index)
+        for op in facts.ops[: worst + 1]
+        for o in op.outputs
+        if o >= 0 and facts.tensor(o) is not None and spatial_chw(facts, facts.tensor(o)) and min(spatial_chw(facts, facts.tensor(o))[1:]) >= 2
+    ]
     if not cands:
         return None
     _, t0, at = max(cands)
@@ -197,8 +207,20 @@ def check_memory(facts: ModelFacts, info: dict, limit: int | None = None) -> lis
     hint = None
     ep = info.get("extra_pool_at_worst")
     if ep:
-        hint = (f"one more 2x2 max-pool or stride 2 after op {ep['after_op']} ({ep['after_op_type']}) "
-                f"would bring the peak to about {human_bytes(ep['peak_bytes'])}")
+        hint = (
+            f"one more 2x2 max-pool or stride 2 after op {ep['after_op']} ({ep['after_op_type']}) "
+            f"would bring the peak to about {human_bytes(ep['peak_bytes'])}"
+        )
     status = "info" if limit is None else ("pass" if info["peak_bytes"] <= limit else "fail")
-    return [CheckResult("memory", status, value=info["peak_bytes"], limit=limit, message=msg, hint=hint,
-                        gate=limit is not None, details={"worst_op": info["worst_op"], "worst_op_type": info["worst_op_type"]})]
+    return [
+        CheckResult(
+            "memory",
+            status,
+            value=info["peak_bytes"],
+            limit=limit,
+            message=msg,
+            hint=hint,
+            gate=limit is not None,
+            details={"worst_op": info["worst_op"], "worst_op_type": info["worst_op_type"]},
+        )
+    ]

@@ -50,13 +50,11 @@ def budgets(specs: list[str] | None) -> dict[str, int]:
             import difflib
 
             close = difflib.get_close_matches(name, table, n=1)
-            raise UsageError(f"unknown budget {name!r}",
-                             hint=f"did you mean {close[0]}?" if close else f"known: {', '.join(table)}; or NAME=BYTES")
+            raise UsageError(f"unknown budget {name!r}", hint=f"did you mean {close[0]}?" if close else f"known: {', '.join(table)}; or NAME=BYTES")
     return out
 
 
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 2**20,
-          "g": 10**9, "gb": 10**9, "gib": 2**30}
+_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 10**6, "mb": 10**6, "mib": 2**20, "g": 10**9, "gb": 10**9, "gib": 2**30}
 
 
 def parse_bytes(text: str) -> int:

@@ -29,7 +29,7 @@ def _deflate(data: bytes | memoryview) -> int:
         return len(zlib.compress(data, 6))
     step = (len(data) - CHUNK) // (SAMPLE_CHUNKS - 1)
     view = memoryview(data)
-    packed = sum(len(zlib.compress(view[i * step:i * step + CHUNK], 6)) for i in range(SAMPLE_CHUNKS))
+    packed = sum(len(zlib.compress(view[i * step : i * step + CHUNK], 6)) for i in range(SAMPLE_CHUNKS))
     return int(packed / (SAMPLE_CHUNKS * CHUNK) * len(data))
 
 
@@ -63,8 +63,7 @@ def layer_weights(facts: ModelFacts) -> list[dict]:
             dtypes.add(src.dtype)
         if total:
             out = facts.tensor(op.outputs[0]) if op.outputs else None
-            rows.append({"op": op.index, "type": op.op, "name": out.name if out else "", "bytes": total,
-                         "dtypes": sorted(dtypes)})
+            rows.append({"op": op.index, "type": op.op, "name": out.name if out else "", "bytes": total, "dtypes": sorted(dtypes)})
     rows.sort(key=lambda r: -r["bytes"])
     return rows
 
@@ -102,8 +101,14 @@ def first_fc(facts: ModelFacts) -> dict | None:
         chw = spatial_chw(facts, t) if t is not None else None
         if chw is None:
             return None
-        return {"op": op.index, "weight_bytes": src.const_bytes, "weight_dtype": src.dtype, "chw": chw,
-                "features": chw[0] * chw[1] * chw[2], "bytes_per_weight": src.const_bytes / max(src.elements, 1)}
+        return {
+            "op": op.index,
+            "weight_bytes": src.const_bytes,
+            "weight_dtype": src.dtype,
+            "chw": chw,
+            "features": chw[0] * chw[1] * chw[2],
+            "bytes_per_weight": src.const_bytes / max(src.elements, 1),
+        }
     return None
 
 
@@ -120,8 +125,15 @@ def pool_what_if(facts: ModelFacts, total_bytes: int, max_pools: int = 3) -> lis
             break
         new_w = fc["weight_bytes"] * (c * hk * wk) / fc["features"]
         new_total = total_bytes - fc["weight_bytes"] + new_w
-        out.append({"extra_pools": k, "feature_map": [c, hk, wk], "first_fc_weight_bytes": int(new_w),
-                    "model_bytes": int(new_total), "fp32_model_bytes": None})
+        out.append(
+            {
+                "extra_pools": k,
+                "feature_map": [c, hk, wk],
+                "first_fc_weight_bytes": int(new_w),
+                "model_bytes": int(new_total),
+                "fp32_model_bytes": None,
+            }
+        )
     return out
 
 
@@ -192,15 +204,25 @@ def check_size(facts: ModelFacts, budgets: dict[str, int], size: dict | None = N
     suffix = Path(facts.path).suffix.lower()
     compress_hint = None
     if facts.format == "tflite":
-        compress_hint = ("keep the .tflite suffix so the Android build stores it uncompressed (AGP >= 4.1 adds "
-                         "tflite to noCompress; older builds need aaptOptions { noCompress 'tflite' })")
-    results.append(CheckResult(
-        "size", "info", value=size["file_bytes"], limit=None, hint=compress_hint,
-        message=(f"{human_bytes(size['file_bytes'])} on disk; in an APK {human_bytes(size['apk_stored_bytes'])} stored "
-                 f"(uncompressed, mmap-able), {human_bytes(size['apk_deflated_bytes'])} if deflated"
-                 + ("" if suffix == ".tflite" or facts.format != "tflite" else "; WARNING: not named .tflite, a project would compress it")),
-        details={k: size[k] for k in ("apk_stored_bytes", "apk_deflated_bytes", "weight_bytes")},
-    ))
+        compress_hint = (
+            "keep the .tflite suffix so the Android build stores it uncompressed (AGP >= 4.1 adds "
+            "tflite to noCompress; older builds need aaptOptions { noCompress 'tflite' })"
+        )
+    results.append(
+        CheckResult(
+            "size",
+            "info",
+            value=size["file_bytes"],
+            limit=None,
+            hint=compress_hint,
+            message=(
+                f"{human_bytes(size['file_bytes'])} on disk; in an APK {human_bytes(size['apk_stored_bytes'])} stored "
+                f"(uncompressed, mmap-able), {human_bytes(size['apk_deflated_bytes'])} if deflated"
+                + ("" if suffix == ".tflite" or facts.format != "tflite" else "; WARNING: not named .tflite, a project would compress it")
+            ),
+            details={k: size[k] for k in ("apk_stored_bytes", "apk_deflated_bytes", "weight_bytes")},
+        )
+    )
     for name, limit in budgets.items():
         # Download budgets count the compressed download; APK size counts the stored (uncompressed) model.
         measure = "deflated" if name in ("play-base", "appstore-cellular") else "stored"
@@ -209,10 +231,16 @@ def check_size(facts: ModelFacts, budgets: dict[str, int], size: dict | None = N
             measure, value = "stored", size["apk_stored_bytes"]  # .tflite stays uncompressed inside the package
         share = value / limit
         ok = value <= limit
-        results.append(CheckResult(
-            f"budget:{name}", "pass" if ok else "fail", value=value, limit=limit, gate=gate,
-            hint=None if ok else _suggest(name, limit, size, measure),
-            message=f"{human_bytes(value)} ({measure}) is {share:.0%} of {name} ({human_bytes(limit)})",
-            details={"share": round(share, 4), "measure": measure, "what": table.get(name, {}).get("what", "custom budget")},
-        ))
+        results.append(
+            CheckResult(
+                f"budget:{name}",
+                "pass" if ok else "fail",
+                value=value,
+                limit=limit,
+                gate=gate,
+                hint=None if ok else _suggest(name, limit, size, measure),
+                message=f"{human_bytes(value)} ({measure}) is {share:.0%} of {name} ({human_bytes(limit)})",
+                details={"share": round(share, 4), "measure": measure, "what": table.get(name, {}).get("what", "custom budget")},
+            )
+        )
     return results

@@ -211,9 +211,7 @@ def fail(exc: BaseException) -> "NoReturn":  # noqa: F821
     if isinstance(exc, KeyboardInterrupt):
         err_console.print("[bold red]error:[/] interrupted")
         raise typer.Exit(130)
-    err_console.print(
-        f"[bold red]error:[/] internal error: {escape(first_line(exc, None, typed=True))} (run with --debug for the traceback)"
-    )
+    err_console.print(f"[bold red]error:[/] internal error: {escape(first_line(exc, None, typed=True))} (run with --debug for the traceback)")
     if state.debug:
         traceback.print_exception(exc)
     raise typer.Exit(1)

@@ -55,8 +55,10 @@ def bench_fleet(cfg, devices: list[str], fleet: str | None, toml, json_out: bool
     if bad:
         for e in bad:  # one line each: which device, why
             err_console.print(f"[bold red]failed:[/] {escape(e['label'])} ({escape(e['device'])}): {escape(str(e['error']))}")
-        exc = DevicekitError(f"{len(bad)} of {n} devices failed; the others ran (fleet summary {run.dir / 'fleet.json'})",
-                             hint=command("devicekit", "report", run.dir, "-o", "report.html"))
+        exc = DevicekitError(
+            f"{len(bad)} of {n} devices failed; the others ran (fleet summary {run.dir / 'fleet.json'})",
+            hint=command("devicekit", "report", run.dir, "-o", "report.html"),
+        )
         exc.exit_code = exit_code(doc)
         raise exc
     if not state.quiet:

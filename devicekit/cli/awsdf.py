@@ -26,10 +26,12 @@ def run_farm(cfg, test_apk: Path | None, json_out: bool) -> None:
             s, d = r.summary["stats"], r.summary.get("device") or {}
             name = (r.summary.get("farm") or {}).get("device", {}).get("name") or d.get("model")
             g, farm_test = r.summary.get("golden"), (r.summary.get("farm") or {}).get("golden_test") or {}
-            info(f"[bold]{escape(str(name))}[/] ({escape(str(d.get('os') or '?'))}): {s['frames']} frames, "
-                 f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms"
-                 + (f", golden check {'pass' if g['passed'] else 'FAIL'}" if g else "")
-                 + f" -> {escape(str(r.run_dir))}")
+            info(
+                f"[bold]{escape(str(name))}[/] ({escape(str(d.get('os') or '?'))}): {s['frames']} frames, "
+                f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms"
+                + (f", golden check {'pass' if g['passed'] else 'FAIL'}" if g else "")
+                + f" -> {escape(str(r.run_dir))}"
+            )
             if farm_test.get("passed") is False:
                 warn(f"{name}: the golden instrumentation test failed on the farm (see {r.run_dir / 'golden_test.txt'})")
         for line in res.failures:

@@ -10,8 +10,7 @@ import typer
 from ._common import bounded, command, emit_json, handle_errors, info, next_steps, set_mode, step
 
 # (lo, hi) for the numbers a run takes, from flags or devicekit.toml: a run always ends
-LIMITS = {"frames": (1, 1_000_000), "warmup": (0, 100_000), "threads": (1, 256), "duration": (0.001, 86_400.0),
-          "timeout": (0.001, 7 * 86_400.0)}
+LIMITS = {"frames": (1, 1_000_000), "warmup": (0, 100_000), "threads": (1, 256), "duration": (0.001, 86_400.0), "timeout": (0.001, 7 * 86_400.0)}
 
 
 def register(app: typer.Typer) -> None:
@@ -19,15 +18,42 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def bench_cmd(
         artifact: Path = typer.Argument(..., help="Model to run: .tflite (Android, host), .onnx (host), .mlpackage/.mlmodelc (iOS)."),
-        device: Optional[List[str]] = typer.Option(None, "--device", "-d", metavar="DEVICE", help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN\\[/POOL] (AWS Device Farm, alone). Default: devicekit.toml \\[bench] device. Repeat it, or give `all` (every attached phone), to run a fleet in parallel."),
-        fleet: Optional[str] = typer.Option(None, "--fleet", metavar="NAME|TAG", help="Run on the devicekit.toml \\[\\[fleet]] entry with this name, or every entry with this tag, in parallel."),
+        device: Optional[List[str]] = typer.Option(
+            None,
+            "--device",
+            "-d",
+            metavar="DEVICE",
+            help="host, a profile (pixel7, galaxy-s23, iphone15pro), an adb serial, host:port, an iOS UDID, or awsdf:PROJECT_ARN\\[/POOL] (AWS Device Farm, alone). Default: devicekit.toml \\[bench] device. Repeat it, or give `all` (every attached phone), to run a fleet in parallel.",
+        ),
+        fleet: Optional[str] = typer.Option(
+            None,
+            "--fleet",
+            metavar="NAME|TAG",
+            help="Run on the devicekit.toml \\[\\[fleet]] entry with this name, or every entry with this tag, in parallel.",
+        ),
         frames: Optional[int] = typer.Option(None, "--frames", "-n", help="Measured frames (default 100; at most 1,000,000)."),
         warmup: Optional[int] = typer.Option(None, "--warmup", "-w", help="Warm-up frames, not recorded (default 10)."),
-        threads: Optional[int] = typer.Option(None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."),
-        delegate: Optional[str] = typer.Option(None, "--delegate", help="cpu | xnnpack | gpu | npu | nnapi (default xnnpack; cpu for .onnx). Android: the app's LiteRT accelerator (a fallback is reported). iOS without --compute-units: cpu=cpuOnly, gpu=cpuAndGPU, npu/nnapi=cpuAndNeuralEngine, xnnpack=all."),
-        compute_units: Optional[str] = typer.Option(None, "--compute-units", help="iOS: CoreML compute units all | cpuOnly | cpuAndGPU | cpuAndNeuralEngine (overrides --delegate)."),
-        golden: Optional[bool] = typer.Option(None, "--golden/--no-golden", help="Run the golden check first (the model on the package's fixed input vs the reference outputs) and report its error next to the latency; exit 1 when it fails the gate."),
-        team: Optional[str] = typer.Option(None, "--team", help="iOS: Apple development team id for building the benchmark app (DEVELOPMENT_TEAM). Default: devicekit.toml [bench] team."),
+        threads: Optional[int] = typer.Option(
+            None, "--threads", "-t", help="Interpreter threads (default 4; in a browser at most its navigator.hardwareConcurrency)."
+        ),
+        delegate: Optional[str] = typer.Option(
+            None,
+            "--delegate",
+            help="cpu | xnnpack | gpu | npu | nnapi (default xnnpack; cpu for .onnx). Android: the app's LiteRT accelerator (a fallback is reported). iOS without --compute-units: cpu=cpuOnly, gpu=cpuAndGPU, npu/nnapi=cpuAndNeuralEngine, xnnpack=all.",
+        ),
+        compute_units: Optional[str] = typer.Option(
+            None, "--compute-units", help="iOS: CoreML compute units all | cpuOnly | cpuAndGPU | cpuAndNeuralEngine (overrides --delegate)."
+        ),
+        golden: Optional[bool] = typer.Option(
+            None,
+            "--golden/--no-golden",
+            help="Run the golden check first (the model on the package's fixed input vs the reference outputs) and report its error next to the latency; exit 1 when it fails the gate.",
+        ),
+        team: Optional[str] = typer.Option(
+            None,
+            "--team",
+            help="iOS: Apple development team id for building the benchmark app (DEVELOPMENT_TEAM). Default: devicekit.toml [bench] team.",
+        ),
         apk: Optional[Path] = typer.Option(None, "--apk", help="Prebuilt benchmark APK (installed when missing)."),
         test_apk: Optional[Path] = typer.Option(None, "--test-apk", help="--device awsdf:...: prebuilt instrumentation test APK (with --apk)."),
         app_bundle: Optional[Path] = typer.Option(None, "--app", help="Prebuilt iOS benchmark App.app."),
@@ -71,24 +97,33 @@ def register(app: typer.Typer) -> None:
         if device == "all":  # [bench] device = "all" in devicekit.toml
             many, devices, device = True, ["all"], None
         if not device and not many:
-            raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)",
-                             hint="devicekit devices lists what is attached")
+            raise UsageError(
+                "--device is required (host, a profile such as pixel7, a serial or a UDID)", hint="devicekit devices lists what is attached"
+            )
 
         def num(flag, key, default):
             given = flag_values[flag] is not None
-            return bounded(f"--{flag}" if given else f"bench.{key} in {toml.path}", pick(flag_values[flag], key, default),
-                           *LIMITS[flag])
+            return bounded(f"--{flag}" if given else f"bench.{key} in {toml.path}", pick(flag_values[flag], key, default), *LIMITS[flag])
 
         flag_values = {"frames": frames, "warmup": warmup, "threads": threads, "duration": duration, "timeout": timeout}
-        cfg = BenchConfig(artifact=artifact, device=device or "all", frames=num("frames", "frames", 100),
-                          warmup=num("warmup", "warmup", 10), threads=num("threads", "threads", 4),
-                          delegate=pick(delegate, "delegate", "cpu" if artifact.suffix.lower() == ".onnx" else "xnnpack"),
-                          app=apk or app_bundle,
-                          duration_s=bounded("--duration", duration, *LIMITS["duration"]),
-                          timeout_s=num("timeout", "timeout", None),
-                          runs_dir=runs_dir, app_id=app_id, reinstall=reinstall, run_id=run_id,
-                          golden=bool(pick(golden, "golden", False)), compute_units=pick(compute_units, "compute_units", None),
-                          team=pick(team, "team", None))
+        cfg = BenchConfig(
+            artifact=artifact,
+            device=device or "all",
+            frames=num("frames", "frames", 100),
+            warmup=num("warmup", "warmup", 10),
+            threads=num("threads", "threads", 4),
+            delegate=pick(delegate, "delegate", "cpu" if artifact.suffix.lower() == ".onnx" else "xnnpack"),
+            app=apk or app_bundle,
+            duration_s=bounded("--duration", duration, *LIMITS["duration"]),
+            timeout_s=num("timeout", "timeout", None),
+            runs_dir=runs_dir,
+            app_id=app_id,
+            reinstall=reinstall,
+            run_id=run_id,
+            golden=bool(pick(golden, "golden", False)),
+            compute_units=pick(compute_units, "compute_units", None),
+            team=pick(team, "team", None),
+        )
         if many:
             from ._fleet import bench_fleet
 
@@ -130,23 +165,35 @@ def register(app: typer.Typer) -> None:
             if (res.summary.get("device") or {}).get(key):
                 warn(res.summary["device"][key])
         s = res.summary["stats"]
-        info(f"[bold]{escape(str(res.summary.get('device', {}).get('model') or device))}[/]: {s['frames']} frames, "
-             f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
-             f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
-             + (", [yellow]throttling[/]" if s.get("throttling") else ""))
+        info(
+            f"[bold]{escape(str(res.summary.get('device', {}).get('model') or device))}[/]: {s['frames']} frames, "
+            f"p50 {s['p50_ms']} ms, p90 {s['p90_ms']} ms, p99 {s['p99_ms']} ms, mean {s['mean_ms']} ± {s['std_ms']} ms, "
+            f"{s['fps']} FPS, jank>33.3ms {s['jank']['33.3ms']['frames']}, load {s['load_ms']} ms, first frame {s['first_frame_ms']} ms"
+            + (", [yellow]throttling[/]" if s.get("throttling") else "")
+        )
         rt = res.summary.get("runtimes") or {}
         if rt.get("device"):
-            info(escape(f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
-                        f"verify ran {rt.get('verify') or '?'}"))
+            info(
+                escape(
+                    f"runtime: {rt['device']} ({rt.get('build_type') or '?'} build, ran on {rt.get('accelerator') or '?'}); "
+                    f"verify ran {rt.get('verify') or '?'}"
+                )
+            )
         else:  # a protocol 1 app (generated before protocol 2) does not report it
-            info(escape(f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
-                        f"verify ran {rt.get('verify') or '?'}"))
+            info(
+                escape(
+                    f"runtime: not reported by the app (protocol {(res.summary.get('device') or {}).get('protocol', '?')}); "
+                    f"verify ran {rt.get('verify') or '?'}"
+                )
+            )
         g = res.summary.get("golden")
         if g is not None:
             lim = g["limits"]
-            err = (f"landmarks {g['landmarks_px_mean']:.4g} px mean, {g['landmarks_px_max']:.4g} px max"
-                   if g.get("landmarks_px_mean") is not None else
-                   ", ".join(f"{o['name']} rel_l2 {o['rel_l2']:.3g}" for o in g.get("outputs") or []))
+            err = (
+                f"landmarks {g['landmarks_px_mean']:.4g} px mean, {g['landmarks_px_max']:.4g} px max"
+                if g.get("landmarks_px_mean") is not None
+                else ", ".join(f"{o['name']} rel_l2 {o['rel_l2']:.3g}" for o in g.get("outputs") or [])
+            )
             verdict = "[green]pass[/]" if g["passed"] else "[bold red]FAIL[/]"
             info(f"golden check on the device: {escape(err)} (gate {', '.join(f'{k} {v:g}' for k, v in lim.items())}): {verdict}")
         info(f"results: {escape(str(res.run_dir))}")

@@ -21,8 +21,15 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def check_cmd(
         artifact: Path = typer.Argument(..., help="A .tflite, .onnx or .mlpackage (any, not only devicekit's)."),
-        budget: Optional[List[str]] = typer.Option(None, "--budget", "-b", help="NAME (play-apk, play-base, play-asset-pack, appstore-cellular) or NAME=BYTES (e.g. app=50MB). Repeatable; default play-apk."),
-        runtime: Optional[List[str]] = typer.Option(None, "--runtime", "-r", help="Gate: litert[>=X.Y], xnnpack, gpu, nnapi (.tflite); coreml-ane (.mlpackage). Repeatable."),
+        budget: Optional[List[str]] = typer.Option(
+            None,
+            "--budget",
+            "-b",
+            help="NAME (play-apk, play-base, play-asset-pack, appstore-cellular) or NAME=BYTES (e.g. app=50MB). Repeatable; default play-apk.",
+        ),
+        runtime: Optional[List[str]] = typer.Option(
+            None, "--runtime", "-r", help="Gate: litert[>=X.Y], xnnpack, gpu, nnapi (.tflite); coreml-ane (.mlpackage). Repeatable."
+        ),
         require: Optional[List[str]] = typer.Option(None, "--require", help="Gate: int8 (every op runs in int8)."),
         memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Gate: peak activation memory, e.g. 8MB."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the CheckReport) to stdout."),
@@ -49,8 +56,7 @@ def register(app: typer.Typer) -> None:
 
             raise GateFailed(f"{len(report.failed)} gate(s) failed: " + ", ".join(r.check for r in report.failed))
         if not json_out:
-            next_steps(command("devicekit", "verify", artifact, "--reference", "MODEL"),
-                       command("devicekit", "bench", artifact, "--device", "host"))
+            next_steps(command("devicekit", "verify", artifact, "--reference", "MODEL"), command("devicekit", "bench", artifact, "--device", "host"))
 
 
 def _render(report, n_layers: int) -> None:
@@ -62,8 +68,7 @@ def _render(report, n_layers: int) -> None:
     from ..check.graph import human_bytes
 
     s = report.sections
-    out_console.print(f"[bold]{esc(str(report.path))}[/] ({report.format}, {s['model']['ops']} ops, "
-                      f"{s['compute']['total_macs'] / 1e6:.1f}M MACs)")
+    out_console.print(f"[bold]{esc(str(report.path))}[/] ({report.format}, {s['model']['ops']} ops, {s['compute']['total_macs'] / 1e6:.1f}M MACs)")
     t = Table(title="checks", show_lines=False)
     for col in ("check", "status", "result", "hint"):
         t.add_column(col, overflow="fold")
@@ -80,8 +85,11 @@ def _render(report, n_layers: int) -> None:
     for r in sorted(s["ops"], key=lambda r: (-r["macs"], -r["count"])):
         row = [esc(str(r["op"])), str(r["version"]), r["kind"], str(r["count"]), f"{r['macs'] / 1e6:.2f}M"]
         if report.format == "tflite":
-            row += [r.get("min_runtime") or "-", "yes" if not r.get("xnnpack") else f"[yellow]no[/] ({esc(r['xnnpack'])})",
-                    "yes" if not r.get("gpu") else f"[yellow]no[/] ({esc(r['gpu'])})"]
+            row += [
+                r.get("min_runtime") or "-",
+                "yes" if not r.get("xnnpack") else f"[yellow]no[/] ({esc(r['xnnpack'])})",
+                "yes" if not r.get("gpu") else f"[yellow]no[/] ({esc(r['gpu'])})",
+            ]
         ops.add_row(*row)
     out_console.print(ops)
     size = s["size"]
@@ -96,8 +104,10 @@ def _render(report, n_layers: int) -> None:
     wi = size["what_if"]
     parts = [f"{k}: {human_bytes(v)}" for k, v in wi.items() if v]
     for row in size["extra_pool_what_if"]:
-        parts.append(f"+{row['extra_pools']} pool before first FC: {human_bytes(row['model_bytes'])}"
-                     + (f" ({human_bytes(row['int8_model_bytes'])} int8)" if row.get("int8_model_bytes") else ""))
+        parts.append(
+            f"+{row['extra_pools']} pool before first FC: {human_bytes(row['model_bytes'])}"
+            + (f" ({human_bytes(row['int8_model_bytes'])} int8)" if row.get("int8_model_bytes") else "")
+        )
     if parts:
         out_console.print("what-if sizes: " + esc("; ".join(parts)))
     for note in report.notes:

@@ -37,13 +37,29 @@ def _steps(out: Path, art: Path, model: str, faces: Path | None, frames: int) ->
     """The steps after convert, on the artifact ``art`` it wrote."""
     steps = [("check", ["check", str(art), "--budget", "play-apk"])]
     if faces:
-        steps.append(("verify", ["verify", str(art), "--reference", model, "--images", str(faces / "annotated"),
-                                 "--annotations", str(faces / "annotated"), "--report", str(out / "verify")]))
-    return [*steps,
-            ("package", ["package", str(art), "--platform", "android", "-o", str(out / "android"), "--force"]),
-            ("bench", ["bench", str(art), "--device", "host", "--frames", str(frames), "--runs-dir", str(out / "runs"),
-                       "--run-id", "demo-host"]),
-            ("report", ["report", str(out / "runs" / "demo-host"), "-o", str(out / "report.html")])]
+        steps.append(
+            (
+                "verify",
+                [
+                    "verify",
+                    str(art),
+                    "--reference",
+                    model,
+                    "--images",
+                    str(faces / "annotated"),
+                    "--annotations",
+                    str(faces / "annotated"),
+                    "--report",
+                    str(out / "verify"),
+                ],
+            )
+        )
+    return [
+        *steps,
+        ("package", ["package", str(art), "--platform", "android", "-o", str(out / "android"), "--force"]),
+        ("bench", ["bench", str(art), "--device", "host", "--frames", str(frames), "--runs-dir", str(out / "runs"), "--run-id", "demo-host"]),
+        ("report", ["report", str(out / "runs" / "demo-host"), "-o", str(out / "report.html")]),
+    ]
 
 
 def _artifact(out: Path, model: str) -> Path:

@@ -13,7 +13,9 @@ def register(app: typer.Typer) -> None:
     @app.command("devices")
     @handle_errors
     def devices_cmd(
-        connect: Optional[List[str]] = typer.Option(None, "--connect", "-c", help="Also reach this host:port over ADB (repeatable; env DEVICEKIT_ADB_HOSTS too)."),
+        connect: Optional[List[str]] = typer.Option(
+            None, "--connect", "-c", help="Also reach this host:port over ADB (repeatable; env DEVICEKIT_ADB_HOSTS too)."
+        ),
         profiles: bool = typer.Option(False, "--profiles", help="List the known device profiles instead."),
         json_out: bool = typer.Option(False, "--json", help="Print a machine-readable result."),
     ):
@@ -50,8 +52,11 @@ def register(app: typer.Typer) -> None:
         for d in devs:
             # ids, names and states come from the devices themselves: shown as written, never read as markup
             state = esc(d.state) if d.usable else f"[red]{esc(d.state)}[/]"
-            t.add_row(*(esc(str(v)) for v in (d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-",
-                                              d.soc or "-")), state, esc(d.transport))
+            t.add_row(
+                *(esc(str(v)) for v in (d.id, d.platform, d.profile or "-", d.name or d.model or "-", d.os or "-", d.soc or "-")),
+                state,
+                esc(d.transport),
+            )
         out_console.print(t)
         for d in devs:
             if not d.usable and d.extra.get("error"):
@@ -59,7 +64,9 @@ def register(app: typer.Typer) -> None:
         from ..device.adb import adb_path
 
         if not adb_path():
-            info("adb is not on PATH: Android phones are reached directly over the ADB protocol (adb-shell) at "
-                 "host:port only; pass --connect HOST:PORT or set DEVICEKIT_ADB_HOSTS (USB needs the adb client)")
+            info(
+                "adb is not on PATH: Android phones are reached directly over the ADB protocol (adb-shell) at "
+                "host:port only; pass --connect HOST:PORT or set DEVICEKIT_ADB_HOSTS (USB needs the adb client)"
+            )
         first = next((d for d in devs if d.platform != "host" and d.usable), None)
         next_steps(command("devicekit", "bench", "MODEL.tflite", "--device", (first.profile or first.id) if first else "host"))

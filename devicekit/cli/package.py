@@ -23,7 +23,11 @@ def register(app: typer.Typer) -> None:
         coreml: Optional[Path] = typer.Option(None, "--coreml", help="iOS: the CoreML .mlpackage when ARTIFACT is a .tflite."),
         abi: Optional[List[str]] = typer.Option(None, "--abi", help="Android ABIs to ship (repeatable; default arm64-v8a, armeabi-v7a)."),
         force: bool = typer.Option(False, "--force", help="Replace an output folder that devicekit package generated before."),
-        check: bool = typer.Option(False, "--check", help="Run the static checks on the result (parsers, XML/plist, pbxproj, sha256, constants); exit 1 on a problem. Needs the test extra (tree-sitter-language-pack)."),
+        check: bool = typer.Option(
+            False,
+            "--check",
+            help="Run the static checks on the result (parsers, XML/plist, pbxproj, sha256, constants); exit 1 on a problem. Needs the test extra (tree-sitter-language-pack).",
+        ),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the RenderResult) to stdout."),
     ):
         """Render mobile_templates/ into a project that embeds the model; every value comes from the manifest.
@@ -51,33 +55,48 @@ def register(app: typer.Typer) -> None:
             return
         f = res.facts
         info(f"[green]✓[/] {platform} project in [bold]{escape(str(res.out_dir))}[/] ({len(res.files)} files)")
-        info(escape(f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
-                    f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}"))
+        info(
+            escape(
+                f"  model {res.model_file}: {f.width}x{f.height} {f.color}, {f.input_dtype} input, {f.num_landmarks} landmarks, "
+                f"crop enlarge {f.crop['enlarge']} shift_y {f.crop['shift_y']}"
+            )
+        )
         golden = res.out_dir / res.golden_dir / "golden.json" if res.golden_dir else None
         if golden is not None and golden.exists():
             import json
 
             g = json.loads(golden.read_text())
             if g.get("outputs"):
-                info(escape(f"  golden test: {res.golden_dir}/ (reference: {g['source']}; gate "
-                            + ", ".join(f"{k} {v:g}" for k, v in g["gate"].items()) + ")"))
+                info(
+                    escape(
+                        f"  golden test: {res.golden_dir}/ (reference: {g['source']}; gate "
+                        + ", ".join(f"{k} {v:g}" for k, v in g["gate"].items())
+                        + ")"
+                    )
+                )
         if res.size:
             s = res.size
             verdict = "[green]fits[/]" if s["fits"] else "[bold red]over[/]"
-            info(f"  APK estimate: model {s['model_bytes'] / 1e6:.2f} MB + LiteRT runtime {s['runtime_bytes'] / 1e6:.2f} MB "
-                 f"({', '.join(s['abis'])}) = {s['total_bytes'] / 1e6:.2f} MB, {100 * s['share']:.1f}% of {s['budget']} "
-                 f"({s['budget_bytes'] / 1e6:.0f} MB): {verdict}")
+            info(
+                f"  APK estimate: model {s['model_bytes'] / 1e6:.2f} MB + LiteRT runtime {s['runtime_bytes'] / 1e6:.2f} MB "
+                f"({', '.join(s['abis'])}) = {s['total_bytes'] / 1e6:.2f} MB, {100 * s['share']:.1f}% of {s['budget']} "
+                f"({s['budget_bytes'] / 1e6:.0f} MB): {verdict}"
+            )
         if check:
             info(f"  static checks: {'[green]all pass[/]' if not problems else f'[bold red]{len(problems)} problem(s)[/]'}")
             for p in problems:
                 warn(p)
             _fail_on(problems)
         if platform == "android":
-            next_steps(f"{command('cd', res.out_dir)} && ./gradlew :app:connectedAndroidTest (the golden test on a phone)",
-                       command("devicekit", "bench", artifact, "--device", "SERIAL", "--app-id", res.app_id, "--golden"))
+            next_steps(
+                f"{command('cd', res.out_dir)} && ./gradlew :app:connectedAndroidTest (the golden test on a phone)",
+                command("devicekit", "bench", artifact, "--device", "SERIAL", "--app-id", res.app_id, "--golden"),
+            )
         else:
-            next_steps(f"{command('open', res.out_dir / (res.name + 'Demo.xcodeproj'))} in Xcode (Product > Test runs the golden test)",
-                       command("devicekit", "bench", artifact, "--device", "UDID", "--app-id", res.app_id, "--team", "TEAMID", "--golden"))
+            next_steps(
+                f"{command('open', res.out_dir / (res.name + 'Demo.xcodeproj'))} in Xcode (Product > Test runs the golden test)",
+                command("devicekit", "bench", artifact, "--device", "UDID", "--app-id", res.app_id, "--team", "TEAMID", "--golden"),
+            )
 
 
 def _package_web(target, artifact: Path, out_dir: Path, force: bool, json_out: bool) -> None:
@@ -89,10 +108,13 @@ def _package_web(target, artifact: Path, out_dir: Path, force: bool, json_out: b
         return
     c = res.config
     info(f"[green]✓[/] web app in [bold]{escape(str(res.out_dir))}[/] ({len(res.files)} files, LiteRT.js {res.litertjs_version})")
-    info(escape(f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
-                f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}"))
-    next_steps(f"serve {command(res.out_dir)} with COOP/COEP headers (threads), or: "
-               + command("devicekit", "bench", artifact, "--device", "chrome"))
+    info(
+        escape(
+            f"  model {res.model_file}: {c['inputWidth']}x{c['inputHeight']} {c['color']}, {c['inputDtype']} input, "
+            f"{c['numLandmarks']} landmarks, crop enlarge {c['cropEnlarge']} shift_y {c['cropShiftY']}"
+        )
+    )
+    next_steps(f"serve {command(res.out_dir)} with COOP/COEP headers (threads), or: " + command("devicekit", "bench", artifact, "--device", "chrome"))
 
 
 def _check(out_dir: Path) -> list[str]:

@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
     @app.command("report")
     @handle_errors
     def report_cmd(
-        runs: List[Path] = typer.Argument(..., help="runs/<RUN> directories from `devicekit bench` (several: side by side); a fleet's runs/<FLEET> stands for all its devices."),
+        runs: List[Path] = typer.Argument(
+            ..., help="runs/<RUN> directories from `devicekit bench` (several: side by side); a fleet's runs/<FLEET> stands for all its devices."
+        ),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here (default: report.html / stdout for md and json)."),
         fmt: str = typer.Option("html", "--format", "-f", help="html | md | json"),
     ):

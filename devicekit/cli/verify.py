@@ -15,13 +15,21 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def verify_cmd(
         artifact: Path = typer.Argument(..., help="The converted model (.tflite, or .mlpackage run in devicekit's MIL reference interpreter)"),
-        reference: Optional[str] = typer.Option(None, "--reference", "-r", help="The PyTorch model it came from: zoo:NAME or a checkpoint as `convert` takes"),
+        reference: Optional[str] = typer.Option(
+            None, "--reference", "-r", help="The PyTorch model it came from: zoo:NAME or a checkpoint as `convert` takes"
+        ),
         images: Optional[Path] = typer.Option(None, "--images", help="Folder (or one file) of face images"),
-        annotations: Optional[Path] = typer.Option(None, "--annotations", help="Folder of iBUG .pts (1-based) / .json by image stem, or one JSON file; default: next to each image"),
+        annotations: Optional[Path] = typer.Option(
+            None, "--annotations", help="Folder of iBUG .pts (1-based) / .json by image stem, or one JSON file; default: next to each image"
+        ),
         video: Optional[Path] = typer.Option(None, "--video", help="A video with a mostly still face: jitter raw vs 1-euro filtered"),
         report: Optional[Path] = typer.Option(None, "--report", help="Write verify.html (single file), ced.png and verify.json here"),
-        max_nme_increase: Optional[float] = typer.Option(None, "--max-nme-increase", help="Gate: fail when NME (inter-ocular, fraction) rises by more than X (0.003 = 0.3 points)"),
-        max_fr_increase: Optional[float] = typer.Option(None, "--max-fr-increase", help="Gate: fail when the failure rate at 0.08 or 0.10 rises by more than X (fraction)"),
+        max_nme_increase: Optional[float] = typer.Option(
+            None, "--max-nme-increase", help="Gate: fail when NME (inter-ocular, fraction) rises by more than X (0.003 = 0.3 points)"
+        ),
+        max_fr_increase: Optional[float] = typer.Option(
+            None, "--max-fr-increase", help="Gate: fail when the failure rate at 0.08 or 0.10 rises by more than X (fraction)"
+        ),
         config: Optional[Path] = typer.Option(None, "--config", help="devicekit.toml (default: ./devicekit.toml if present)"),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object: reference, converted, delta, agreement."),
     ):
@@ -41,8 +49,10 @@ def register(app: typer.Typer) -> None:
         if reference is None and cfg.get("model", "source"):
             reference = cfg.get("model", "source")
             if not reference.startswith("zoo:"):  # a config file never names code to load (config.COMMAND_LINE_ONLY)
-                raise UsageError(f"{cfg.path}: model.source {reference!r} is a file; a reference that is loaded as a "
-                                 "program must be named on the command line", hint=f"pass --reference {reference}")
+                raise UsageError(
+                    f"{cfg.path}: model.source {reference!r} is a file; a reference that is loaded as a program must be named on the command line",
+                    hint=f"pass --reference {reference}",
+                )
             info(f"reference {reference} (model.source in {cfg.path})")
         images = images or (Path(cfg.get("verify", "images")) if cfg.get("verify", "images") else None)
         if not reference:
@@ -50,7 +60,9 @@ def register(app: typer.Typer) -> None:
         if images is None:
             raise UsageError("--images is required (a folder of face photos)")
         res = run_verify(
-            artifact, reference, images,
+            artifact,
+            reference,
+            images,
             annotations=annotations or cfg.get("verify", "annotations"),
             video=video or cfg.get("verify", "video"),
             report_dir=report,
@@ -98,8 +110,10 @@ def _render(r: dict) -> None:
     if v:
         for name in ("reference", "converted"):
             if name in v:
-                info(f"video jitter {name}: step {v[name]['raw']['step_px']:.3f} px raw -> {v[name]['filtered']['step_px']:.3f} px "
-                     f"1-euro filtered ({v['tracked']} frames)")
+                info(
+                    f"video jitter {name}: step {v[name]['raw']['step_px']:.3f} px raw -> {v[name]['filtered']['step_px']:.3f} px "
+                    f"1-euro filtered ({v['tracked']} frames)"
+                )
     if r.get("report"):
         info(f"report: {esc(str(r['report']['html']))}")
     for f in r["gates"]["failures"]:

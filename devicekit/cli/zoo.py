@@ -19,19 +19,21 @@ def register(app: typer.Typer) -> None:
         rows = []
         for name, e in ZOO.items():
             st = model_stats(e)
-            rows.append({
-                "name": f"zoo:{name}",
-                "seed": e.seed,
-                "task": e.task,
-                "params": st["params"],
-                "macs": st["macs"],
-                "fp32_bytes": st["params"] * 4,
-                "input": e.input.to_json(),
-                "landmarks": e.landmarks,
-                "weights": "trained" if e.weights_path else "random-init",
-                "paper": e.paper,
-                "summary": e.summary,
-            })
+            rows.append(
+                {
+                    "name": f"zoo:{name}",
+                    "seed": e.seed,
+                    "task": e.task,
+                    "params": st["params"],
+                    "macs": st["macs"],
+                    "fp32_bytes": st["params"] * 4,
+                    "input": e.input.to_json(),
+                    "landmarks": e.landmarks,
+                    "weights": "trained" if e.weights_path else "random-init",
+                    "paper": e.paper,
+                    "summary": e.summary,
+                }
+            )
         if json_out:
             emit_json({"models": rows})
             return
@@ -43,11 +45,15 @@ def register(app: typer.Typer) -> None:
         for r in rows:
             i = r["input"]
             t.add_row(
-                r["name"], r["seed"], f"{r['params']:,}",
+                r["name"],
+                r["seed"],
+                f"{r['params']:,}",
                 f"{int(r['paper']['params']):,}" if "params" in r["paper"] else "-",
-                f"{r['macs'] / 1e6:.1f}M", f"{r['fp32_bytes'] / 2**20:.2f}",
+                f"{r['macs'] / 1e6:.1f}M",
+                f"{r['fp32_bytes'] / 2**20:.2f}",
                 f"{'x'.join(map(str, i['shape']))} {i['color']}",
-                f"mean {i['mean'][0]:g} std {i['std'][0]:g}", r["weights"],
+                f"mean {i['mean'][0]:g} std {i['std'][0]:g}",
+                r["weights"],
             )
         out_console.print(t)
         next_steps("devicekit convert zoo:heatmap2s --target tflite-int8")

@@ -73,13 +73,14 @@ def open_device(name: str, connect: list[str] | None = None, transport: str | No
             d = usable[0]
             return IOSDevice(d) if d.platform == "ios" else AndroidDevice(d.id, transport)
         if not hits:
-            raise DeviceError(f"no {prof['name']} ({prof['id']}) is attached; {_describe_all(attached)}",
-                              hint="connect it, or pass --device SERIAL/UDID")
+            raise DeviceError(
+                f"no {prof['name']} ({prof['id']}) is attached; {_describe_all(attached)}", hint="connect it, or pass --device SERIAL/UDID"
+            )
         if not usable:
-            raise DeviceError(f"the attached {prof['name']} is {hits[0].state}: {hits[0].id}",
-                              hint="unlock the phone and accept the USB debugging prompt")
-        raise DeviceError(f"several {prof['name']} are attached ({', '.join(d.id for d in usable)})",
-                          hint="pick one with --device SERIAL")
+            raise DeviceError(
+                f"the attached {prof['name']} is {hits[0].state}: {hits[0].id}", hint="unlock the phone and accept the USB debugging prompt"
+            )
+        raise DeviceError(f"several {prof['name']} are attached ({', '.join(d.id for d in usable)})", hint="pick one with --device SERIAL")
     if is_tcp_serial(name):
         from .adb import client_connect
         from .android import choose_transport

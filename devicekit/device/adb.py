@@ -55,8 +55,7 @@ class AdbClient:
         last = None
         for attempt in range(RETRIES):
             try:
-                r = subprocess.run([self.adb, "-s", self.serial, *args], capture_output=True, text=True,
-                                   timeout=timeout, stdin=subprocess.DEVNULL)
+                r = subprocess.run([self.adb, "-s", self.serial, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired:
                 raise DeviceError(f"{self.serial}: adb {args[0]} did not answer within {timeout:.0f} s") from None
             err = (r.stderr or "").strip()
@@ -112,8 +111,7 @@ class AdbClient:
                 last = exc
                 time.sleep(0.3 * (attempt + 1))
                 if is_tcp_serial(self.serial):  # a TCP device that reset: ask the server to reconnect
-                    subprocess.run([self.adb, "connect", self.serial], capture_output=True, timeout=20,
-                                   stdin=subprocess.DEVNULL)
+                    subprocess.run([self.adb, "connect", self.serial], capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
         raise DeviceError(f"{self.serial}: connection lost ({last})", hint="check `adb devices`")
 
     def close(self) -> None:
@@ -172,13 +170,16 @@ def unauthorized(serial: str, detail: str) -> DeviceError:
 
 
 def offline(serial: str, detail: str) -> DeviceError:
-    return DeviceError(f"{serial}: offline: the connection opens but the phone's adbd does not answer ({_first(detail)})",
-                       hint="unlock the phone, reconnect the cable or toggle USB/wireless debugging, then `adb devices`")
+    return DeviceError(
+        f"{serial}: offline: the connection opens but the phone's adbd does not answer ({_first(detail)})",
+        hint="unlock the phone, reconnect the cable or toggle USB/wireless debugging, then `adb devices`",
+    )
 
 
 def storage_full(serial: str, what: str, detail: str) -> DeviceError:
-    return DeviceError(f"{serial}: the phone's storage is full ({NO_SPACE} while pushing {what}: {_first(detail)})",
-                       hint="free space on the phone, then run again")
+    return DeviceError(
+        f"{serial}: the phone's storage is full ({NO_SPACE} while pushing {what}: {_first(detail)})", hint="free space on the phone, then run again"
+    )
 
 
 def _client_state(serial: str, adb: str) -> str | None:
@@ -219,6 +220,7 @@ def client_connect(serial: str, adb: str | None = None) -> bool:
 
 
 # --- adb-shell, straight over the protocol ---------------------------------------------------
+
 
 def default_key_path() -> Path:
     return Path(os.environ.get("ADB_VENDOR_KEYS_DIR") or Path.home() / ".android") / "adbkey"

@@ -26,12 +26,29 @@ def run_dir(app_id: str, run_id: str) -> str:
 
 
 def launch_argv(spec: RunSpec) -> list[str]:
-    return ["am", "start", "-W", "-S", "-n", f"{spec.app_id}/{ACTIVITY}",
-            "--es", "devicekit.run", spec.run_id,
-            "--ei", "devicekit.frames", str(spec.frames),
-            "--ei", "devicekit.warmup", str(spec.warmup),
-            "--es", "devicekit.delegate", spec.delegate,
-            "--ei", "devicekit.threads", str(spec.threads)] + (["--ez", "devicekit.golden", "true"] if spec.golden else [])
+    return [
+        "am",
+        "start",
+        "-W",
+        "-S",
+        "-n",
+        f"{spec.app_id}/{ACTIVITY}",
+        "--es",
+        "devicekit.run",
+        spec.run_id,
+        "--ei",
+        "devicekit.frames",
+        str(spec.frames),
+        "--ei",
+        "devicekit.warmup",
+        str(spec.warmup),
+        "--es",
+        "devicekit.delegate",
+        spec.delegate,
+        "--ei",
+        "devicekit.threads",
+        str(spec.threads),
+    ] + (["--ez", "devicekit.golden", "true"] if spec.golden else [])
 
 
 def parse_thermal(text: str) -> int | None:
@@ -73,10 +90,16 @@ class AndroidDevice(Device):
 
         prof = match_model("android", vals.get("model"))
         return DeviceInfo(
-            platform="android", id=self.serial, state="device", model=vals["model"],
-            name=prof["name"] if prof else vals["model"], manufacturer=vals["manufacturer"],
-            os=f"android {vals['release']}" if vals.get("release") else None, soc=vals["soc"],
-            transport=self.t.name, profile=prof["id"] if prof else None,
+            platform="android",
+            id=self.serial,
+            state="device",
+            model=vals["model"],
+            name=prof["name"] if prof else vals["model"],
+            manufacturer=vals["manufacturer"],
+            os=f"android {vals['release']}" if vals.get("release") else None,
+            soc=vals["soc"],
+            transport=self.t.name,
+            profile=prof["id"] if prof else None,
             extra={"sdk": vals["sdk"], "abi": vals["abi"]},
         )
 
@@ -116,8 +139,7 @@ class AndroidDevice(Device):
         rc, out = self._sh(*launch_argv(spec), timeout=120)
         if rc != 0 or re.search(r"^Error", out, re.M):
             err = next((ln for ln in out.splitlines() if ln.startswith("Error")), out.strip()[-200:])
-            raise DeviceError(f"{self.serial}: am start failed ({err or f'exit {rc}'})",
-                              hint=f"is {spec.app_id} installed? pass --apk FILE")
+            raise DeviceError(f"{self.serial}: am start failed ({err or f'exit {rc}'})", hint=f"is {spec.app_id} installed? pass --apk FILE")
 
     def finished(self, spec: RunSpec) -> bool:
         return self.t.stat(f"{run_dir(spec.app_id, spec.run_id)}/done.json") is not None
@@ -185,8 +207,7 @@ def _describe(serial: str, transport: str) -> DeviceInfo:
         dev = AndroidDevice(serial, transport)
     except DeviceError as exc:
         state = "unauthorized" if "unauthorized" in exc.message else "offline"
-        return DeviceInfo("android", serial, state=state, transport="adb" if transport == "client" else "adb-shell",
-                          extra={"error": exc.message})
+        return DeviceInfo("android", serial, state=state, transport="adb" if transport == "client" else "adb-shell", extra={"error": exc.message})
     try:
         return dev.info
     finally:

@@ -15,6 +15,7 @@ RUN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a run id: the folder name under
 # what an app leaves in its run directory (DEVICE_PROTOCOL.md; golden_result.json from protocol 2 on)
 RESULT_FILES = ("golden_result.json", "frames.csv", "device.json", "done.json")
 
+
 @dataclass
 class DeviceInfo:
     platform: str  # android | ios | host

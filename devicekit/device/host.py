@@ -15,8 +15,18 @@ from .loop import device_json, done_json, frames_csv, golden_check, host_facts, 
 
 def host_info() -> DeviceInfo:
     f = host_facts()
-    return DeviceInfo(platform="host", id="host", state="device", model=f["model"], name="host",
-                      manufacturer=f["manufacturer"], os=f["os"], soc=f["soc"], transport="local", profile="host")
+    return DeviceInfo(
+        platform="host",
+        id="host",
+        state="device",
+        model=f["model"],
+        name="host",
+        manufacturer=f["manufacturer"],
+        os=f["os"],
+        soc=f["soc"],
+        transport="local",
+        profile="host",
+    )
 
 
 class HostDevice(Device):
@@ -61,13 +71,24 @@ class HostDevice(Device):
             model = load_model(spec.model, spec.threads, spec.delegate, self.mean, self.std)
             load_us = (time.perf_counter_ns() - t0) // 1000
             golden_check(model, d)
-        res = run_loop(spec.model, spec.frames, spec.warmup, spec.threads, spec.delegate, spec.duration_s,
-                       mean=self.mean, std=self.std, model=model, on_row=self.live.add if self.live is not None else None)
+        res = run_loop(
+            spec.model,
+            spec.frames,
+            spec.warmup,
+            spec.threads,
+            spec.delegate,
+            spec.duration_s,
+            mean=self.mean,
+            std=self.std,
+            model=model,
+            on_row=self.live.add if self.live is not None else None,
+        )
         if load_us is not None:
             res.load_us = load_us
         atomic_write_text(d / "frames.csv", frames_csv(res.rows))
-        atomic_write_text(d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads,
-                                                                    runtime=runtime_version(spec.model))))
+        atomic_write_text(
+            d / "device.json", json.dumps(device_json(host_facts(), res, spec.delegate, spec.threads, runtime=runtime_version(spec.model)))
+        )
         write_done(d, done_json(res))
         if res.status != "ok" and res.error and res.error.startswith("interrupted"):
             raise KeyboardInterrupt

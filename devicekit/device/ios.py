@@ -16,8 +16,7 @@ from .base import RESULT_FILES, Device, DeviceInfo, RunSpec
 
 # --delegate on iOS -> DEVICEKIT_COMPUTE_UNITS when --compute-units is not given: cpu = CPU only, gpu = CPU+GPU,
 # npu and nnapi (the NPU routes on Android) = CPU+Neural Engine, xnnpack (the default) = all units, CoreML's own default.
-COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "nnapi": "cpuAndNeuralEngine", "npu": "cpuAndNeuralEngine",
-                 "xnnpack": "all"}
+COMPUTE_UNITS = {"cpu": "cpuOnly", "gpu": "cpuAndGPU", "nnapi": "cpuAndNeuralEngine", "npu": "cpuAndNeuralEngine", "xnnpack": "all"}
 
 
 def xcrun_path() -> str | None:
@@ -32,8 +31,9 @@ def devicectl(args: list[str], timeout: float = 120.0) -> dict:
     with tempfile.TemporaryDirectory(prefix="devicekit-devicectl-") as td:
         out = Path(td) / "out.json"
         try:
-            r = subprocess.run([xcrun, "devicectl", *args, "--json-output", str(out)], capture_output=True,
-                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            r = subprocess.run(
+                [xcrun, "devicectl", *args, "--json-output", str(out)], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
         except subprocess.TimeoutExpired:
             raise DeviceError(f"xcrun devicectl {' '.join(args[:3])} did not finish within {timeout:.0f} s") from None
         data = None
@@ -74,13 +74,21 @@ def list_ios() -> list[DeviceInfo]:
         from .profiles import match_model
 
         prof = match_model("ios", hw.get("productType"))
-        out.append(DeviceInfo(
-            platform="ios", id=hw.get("udid") or d.get("identifier"), state=state, model=hw.get("productType"),
-            name=hw.get("marketingName") or dp.get("name"), manufacturer="Apple",
-            os=f"ios {dp['osVersionNumber']}" if dp.get("osVersionNumber") else None,
-            soc=(prof or {}).get("soc"), transport="devicectl", profile=prof["id"] if prof else None,
-            extra={"identifier": d.get("identifier"), "name": dp.get("name")},
-        ))
+        out.append(
+            DeviceInfo(
+                platform="ios",
+                id=hw.get("udid") or d.get("identifier"),
+                state=state,
+                model=hw.get("productType"),
+                name=hw.get("marketingName") or dp.get("name"),
+                manufacturer="Apple",
+                os=f"ios {dp['osVersionNumber']}" if dp.get("osVersionNumber") else None,
+                soc=(prof or {}).get("soc"),
+                transport="devicectl",
+                profile=prof["id"] if prof else None,
+                extra={"identifier": d.get("identifier"), "name": dp.get("name")},
+            )
+        )
     return out
 
 
@@ -117,12 +125,17 @@ class IOSDevice(Device):
             self.push(f, f"Documents/devicekit/{spec.run_id}/{f.name}", spec.app_id)
 
     def launch(self, spec: RunSpec) -> None:
-        env = {"DEVICEKIT_RUN": spec.run_id, "DEVICEKIT_FRAMES": str(spec.frames), "DEVICEKIT_WARMUP": str(spec.warmup),
-               "DEVICEKIT_COMPUTE_UNITS": spec.compute_units or COMPUTE_UNITS.get(spec.delegate, "all")}
+        env = {
+            "DEVICEKIT_RUN": spec.run_id,
+            "DEVICEKIT_FRAMES": str(spec.frames),
+            "DEVICEKIT_WARMUP": str(spec.warmup),
+            "DEVICEKIT_COMPUTE_UNITS": spec.compute_units or COMPUTE_UNITS.get(spec.delegate, "all"),
+        }
         if spec.golden:
             env["DEVICEKIT_GOLDEN"] = "1"
-        data = devicectl(["device", "process", "launch", "--device", self.udid, "--terminate-existing",
-                          "--environment-variables", json.dumps(env), spec.app_id])
+        data = devicectl(
+            ["device", "process", "launch", "--device", self.udid, "--terminate-existing", "--environment-variables", json.dumps(env), spec.app_id]
+        )
         self._launched_pid = data.get("result", {}).get("process", {}).get("processIdentifier")
 
     def finished(self, spec: RunSpec) -> bool:
@@ -133,8 +146,10 @@ class IOSDevice(Device):
         local_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="devicekit-ios-") as td:
             try:
-                devicectl(["device", "copy", "from", *self._container(spec.app_id),
-                           "--source", f"Documents/devicekit/{spec.run_id}", "--destination", td], 600)
+                devicectl(
+                    ["device", "copy", "from", *self._container(spec.app_id), "--source", f"Documents/devicekit/{spec.run_id}", "--destination", td],
+                    600,
+                )
             except DeviceError:
                 return
             for name in RESULT_FILES:
@@ -145,7 +160,6 @@ class IOSDevice(Device):
     def stop(self, spec: RunSpec) -> None:
         if self._launched_pid is not None:
             try:
-                devicectl(["device", "process", "signal", "--device", self.udid, "--pid", str(self._launched_pid),
-                           "--signal", "SIGKILL"])
+                devicectl(["device", "process", "signal", "--device", self.udid, "--pid", str(self._launched_pid), "--signal", "SIGKILL"])
             except DeviceError:
                 pass

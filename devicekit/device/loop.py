@@ -63,7 +63,7 @@ class _Preprocess:
         std = np.asarray(std if std is not None else [127.5], np.float32)
         self.mean = np.resize(mean, self.c).astype(np.float32)
         self.inv_std = (1.0 / np.resize(std, self.c)).astype(np.float32)
-        self.scale, self.zp = (quant or (0.0, 0))
+        self.scale, self.zp = quant or (0.0, 0)
         self.out = np.empty(self.shape, self.dtype)
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
@@ -211,8 +211,7 @@ def run_loop(
             t_inf = clock()
             outputs()
             t_end = clock()
-            row = (i, t_start, (t_pre - t_start) // 1000, (t_inf - t_pre) // 1000,
-                   (t_end - t_inf) // 1000, (t_end - t_start) // 1000)
+            row = (i, t_start, (t_pre - t_start) // 1000, (t_inf - t_pre) // 1000, (t_end - t_inf) // 1000, (t_end - t_start) // 1000)
             rows.append(row)
             if on_row is not None:
                 on_row(row)
@@ -261,8 +260,12 @@ def host_facts() -> dict:
                 break
     except OSError:
         pass
-    return {"model": f"host ({platform.node() or 'localhost'})", "manufacturer": "host",
-            "os": f"{platform.system().lower()} {platform.release()}", "soc": cpu}
+    return {
+        "model": f"host ({platform.node() or 'localhost'})",
+        "manufacturer": "host",
+        "os": f"{platform.system().lower()} {platform.release()}",
+        "soc": cpu,
+    }
 
 
 def peak_rss_kb() -> int | None:
@@ -287,18 +290,30 @@ def runtime_version(model_path: str | Path) -> str:
     return f"{'onnxruntime' if dist == 'onnxruntime' else 'litert'} {version}"
 
 
-def device_json(facts: dict, res: LoopResult, delegate: str, threads: int, thermal=(None, None),
-                runtime: str | None = None, build_type: str = "release") -> dict:
+def device_json(
+    facts: dict, res: LoopResult, delegate: str, threads: int, thermal=(None, None), runtime: str | None = None, build_type: str = "release"
+) -> dict:
     """device.json of DEVICE_PROTOCOL.md (protocol 2: runtime, build_type, accelerator after any fallback)."""
     extra = {"delegate_note": res.note} if res.note else {}
     ran = res.delegate or delegate
     accel = {"accelerator": "cpu"}  # XNNPACK and the builtin kernels both run on the CPU here
     if ran != delegate:
         accel["accelerator_note"] = f"{delegate} was asked for; {ran} ran" + (f" ({res.note})" if res.note else "")
-    return {"protocol": PROTOCOL, **{k: facts.get(k) for k in ("model", "manufacturer", "os", "soc")},
-            "delegate": ran, **extra, "threads": threads, "thermal_start": thermal[0], "thermal_end": thermal[1],
-            "load_us": int(res.load_us), "first_frame_us": int(res.first_frame_us), "peak_rss_kb": peak_rss_kb(),
-            "runtime": runtime or "unknown", "build_type": build_type, **accel}
+    return {
+        "protocol": PROTOCOL,
+        **{k: facts.get(k) for k in ("model", "manufacturer", "os", "soc")},
+        "delegate": ran,
+        **extra,
+        "threads": threads,
+        "thermal_start": thermal[0],
+        "thermal_end": thermal[1],
+        "load_us": int(res.load_us),
+        "first_frame_us": int(res.first_frame_us),
+        "peak_rss_kb": peak_rss_kb(),
+        "runtime": runtime or "unknown",
+        "build_type": build_type,
+        **accel,
+    }
 
 
 def done_json(res: LoopResult) -> dict:

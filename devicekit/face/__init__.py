@@ -8,6 +8,13 @@ from .crop import CROP_POLICY, CropBox, box_from_detection, box_from_landmarks, 
 from .detect import detect_faces
 
 __all__ = [
-    "CROP_POLICY", "CropBox", "box_from_detection", "box_from_landmarks", "crop_image", "detect_crop_box",
-    "detect_faces", "to_crop", "to_image",
+    "CROP_POLICY",
+    "CropBox",
+    "box_from_detection",
+    "box_from_landmarks",
+    "crop_image",
+    "detect_crop_box",
+    "detect_faces",
+    "to_crop",
+    "to_image",
 ]

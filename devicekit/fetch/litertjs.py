@@ -40,8 +40,10 @@ def node_modules() -> Path:
     env = os.environ.get("DEVICEKIT_NODE_MODULES")
     if env:
         if not (Path(env) / "@litertjs" / "core" / "dist" / "index.js").is_file():
-            raise EnvironmentMissing(f"DEVICEKIT_NODE_MODULES={env} has no @litertjs/core",
-                                     hint=f"npm ci in the devicekit checkout (@litertjs/core {VERSION}), or unset it to use devicekit's cached copy")
+            raise EnvironmentMissing(
+                f"DEVICEKIT_NODE_MODULES={env} has no @litertjs/core",
+                hint=f"npm ci in the devicekit checkout (@litertjs/core {VERSION}), or unset it to use devicekit's cached copy",
+            )
         return Path(env)
     root = cache_root() / f"litertjs-{VERSION}"
     nm = root / "node_modules"
@@ -55,4 +57,3 @@ def node_modules() -> Path:
             unpack_npm(tgz, nm / name)
     stamp.write_text(_stamp())
     return nm
-

@@ -34,8 +34,10 @@ class OpNotCovered(DevicekitError):
 
     def __init__(self, op: str, layer: str | None):
         where = f" (layer {layer})" if layer else ""
-        super().__init__(f"not verified: op {op}{where} is not covered by the MIL reference interpreter",
-                         hint="verify on macOS with coremltools' predict, or add the op to devicekit/milref/ops.py")
+        super().__init__(
+            f"not verified: op {op}{where} is not covered by the MIL reference interpreter",
+            hint="verify on macOS with coremltools' predict, or add the op to devicekit/milref/ops.py",
+        )
         self.op, self.layer = op, layer
 
 

@@ -32,8 +32,16 @@ def _pads(pad_type: str, pad: list[int] | None, size: tuple, kernel: list[int], 
 def conv(x, w, bias, strides, pad_type, pad, dilations, groups):
     """x [N, Cin, H, W], w [Cout, Cin/groups, kh, kw] -> [N, Cout, Ho, Wo]. 1-D convs too (rank 3)."""
     if x.ndim == 3:
-        y = conv(x[:, :, None], w[:, :, None], bias, [1] + list(strides or [1]), pad_type,
-                 None if pad is None else [0, 0] + list(pad), [1] + list(dilations or [1]), groups)
+        y = conv(
+            x[:, :, None],
+            w[:, :, None],
+            bias,
+            [1] + list(strides or [1]),
+            pad_type,
+            None if pad is None else [0, 0] + list(pad),
+            [1] + list(dilations or [1]),
+            groups,
+        )
         return y[:, :, 0]
     if x.ndim != 4:
         raise NotImplementedError(f"conv of rank {x.ndim}")
@@ -53,7 +61,7 @@ def conv(x, w, bias, strides, pad_type, pad, dilations, groups):
     for i in range(kh):
         for j in range(kw):
             ys, xs = i * dil[0], j * dil[1]
-            patch = xg[:, :, :, ys:ys + strides[0] * (ho - 1) + 1:strides[0], xs:xs + strides[1] * (wo - 1) + 1:strides[1]]
+            patch = xg[:, :, :, ys : ys + strides[0] * (ho - 1) + 1 : strides[0], xs : xs + strides[1] * (wo - 1) + 1 : strides[1]]
             out += np.matmul(wg[:, :, :, i, j], patch.reshape(n, g, cin // g, ho * wo))
     out = out.reshape(n, cout, ho, wo)
     if bias is not None:
@@ -132,7 +140,7 @@ def conv_transpose(x, w, bias, strides, pad_type, pad, dilations, groups, output
     for i in range(kh):
         for j in range(kw):
             contrib = np.matmul(np.swapaxes(wg[:, :, :, i, j], 1, 2), xg).reshape(n, g, cout // g, h, wd)
-            full[:, :, :, i * d[0]:i * d[0] + s[0] * (h - 1) + 1:s[0], j * d[1]:j * d[1] + s[1] * (wd - 1) + 1:s[1]] += contrib
+            full[:, :, :, i * d[0] : i * d[0] + s[0] * (h - 1) + 1 : s[0], j * d[1] : j * d[1] + s[1] * (wd - 1) + 1 : s[1]] += contrib
     full = full.reshape(n, cout, fh, fw)
     if pad_type == "same":
         out_hw = [h * s[0], wd * s[1]]
@@ -149,8 +157,8 @@ def conv_transpose(x, w, bias, strides, pad_type, pad, dilations, groups, output
     else:
         oh, ow = fh - sum(pads[0]), fw - sum(pads[1])
     out = np.zeros((n, cout, oh, ow), np.float32)
-    src = full[:, :, pads[0][0]:pads[0][0] + oh, pads[1][0]:pads[1][0] + ow]
-    out[:, :, :src.shape[2], :src.shape[3]] = src
+    src = full[:, :, pads[0][0] : pads[0][0] + oh, pads[1][0] : pads[1][0] + ow]
+    out[:, :, : src.shape[2], : src.shape[3]] = src
     if bias is not None:
         out = out + np.asarray(bias, np.float32).reshape(1, -1, 1, 1)
     return out

@@ -67,6 +67,7 @@ def _f32(x):
 
 # --- constants ---------------------------------------------------------------
 
+
 @register("const")
 def _const(a: Args, attrs):
     return attrs["val"]
@@ -165,10 +166,23 @@ def _dequantize(a: Args, attrs):
 # --- elementwise -------------------------------------------------------------
 
 _BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "real_div": np.divide, "pow": np.power,
-    "maximum": np.maximum, "minimum": np.minimum, "floor_div": np.floor_divide, "mod": np.mod,
-    "equal": np.equal, "not_equal": np.not_equal, "greater": np.greater, "greater_equal": np.greater_equal,
-    "less": np.less, "less_equal": np.less_equal, "logical_and": np.logical_and, "logical_or": np.logical_or,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "real_div": np.divide,
+    "pow": np.power,
+    "maximum": np.maximum,
+    "minimum": np.minimum,
+    "floor_div": np.floor_divide,
+    "mod": np.mod,
+    "equal": np.equal,
+    "not_equal": np.not_equal,
+    "greater": np.greater,
+    "greater_equal": np.greater_equal,
+    "less": np.less,
+    "less_equal": np.less_equal,
+    "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
     "logical_xor": np.logical_xor,
 }
 for _name, _fn in _BINARY.items():
@@ -176,12 +190,32 @@ for _name, _fn in _BINARY.items():
 
 _erf = np.vectorize(math.erf, otypes=[np.float32])
 _UNARY = {
-    "abs": np.abs, "exp": np.exp, "exp2": np.exp2, "sqrt": np.sqrt, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-    "tanh": np.tanh, "floor": np.floor, "ceil": np.ceil, "round": np.round, "sign": np.sign, "square": np.square,
-    "erf": _erf, "relu": lambda x: np.maximum(x, 0), "relu6": lambda x: np.clip(x, 0, 6),
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "softplus": lambda x: np.logaddexp(0, x),
-    "silu": lambda x: x / (1 + np.exp(-x)), "identity": lambda x: x, "logical_not": np.logical_not,
-    "atan": np.arctan, "asin": np.arcsin, "acos": np.arccos, "sinh": np.sinh, "cosh": np.cosh,
+    "abs": np.abs,
+    "exp": np.exp,
+    "exp2": np.exp2,
+    "sqrt": np.sqrt,
+    "sin": np.sin,
+    "cos": np.cos,
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "floor": np.floor,
+    "ceil": np.ceil,
+    "round": np.round,
+    "sign": np.sign,
+    "square": np.square,
+    "erf": _erf,
+    "relu": lambda x: np.maximum(x, 0),
+    "relu6": lambda x: np.clip(x, 0, 6),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "softplus": lambda x: np.logaddexp(0, x),
+    "silu": lambda x: x / (1 + np.exp(-x)),
+    "identity": lambda x: x,
+    "logical_not": np.logical_not,
+    "atan": np.arctan,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
 }
 for _name, _fn in _UNARY.items():
     register(_name)(lambda a, attrs, _fn=_fn: _fn(_f32(a.get("x"))))
@@ -233,7 +267,7 @@ def _gelu(a, attrs):
         return 0.5 * x * (1 + _erf(x / math.sqrt(2)))
     if str(a.get("mode")) == "SIGMOID_APPROXIMATION":
         return x / (1 + np.exp(-1.702 * x))
-    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
 
 
 @register("sigmoid_hard")
@@ -255,8 +289,17 @@ def _softmax(a, attrs):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-_CASTS = {"fp16": np.float16, "fp32": np.float32, "int32": np.int32, "int16": np.int16, "int8": np.int8,
-          "uint8": np.uint8, "bool": np.bool_, "fp64": np.float64, "int64": np.int64}
+_CASTS = {
+    "fp16": np.float16,
+    "fp32": np.float32,
+    "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+    "fp64": np.float64,
+    "int64": np.int64,
+}
 
 
 @register("cast")
@@ -271,11 +314,17 @@ def _select(a, attrs):
 
 # --- reductions --------------------------------------------------------------
 
-_REDUCE = {"reduce_sum": np.sum, "reduce_mean": np.mean, "reduce_max": np.max, "reduce_min": np.min,
-           "reduce_prod": np.prod, "reduce_sum_square": lambda x, axis, keepdims: np.sum(x * x, axis=axis, keepdims=keepdims),
-           "reduce_l2_norm": lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)),
-           "reduce_l1_norm": lambda x, axis, keepdims: np.sum(np.abs(x), axis=axis, keepdims=keepdims),
-           "reduce_log_sum_exp": lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims))}
+_REDUCE = {
+    "reduce_sum": np.sum,
+    "reduce_mean": np.mean,
+    "reduce_max": np.max,
+    "reduce_min": np.min,
+    "reduce_prod": np.prod,
+    "reduce_sum_square": lambda x, axis, keepdims: np.sum(x * x, axis=axis, keepdims=keepdims),
+    "reduce_l2_norm": lambda x, axis, keepdims: np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims)),
+    "reduce_l1_norm": lambda x, axis, keepdims: np.sum(np.abs(x), axis=axis, keepdims=keepdims),
+    "reduce_log_sum_exp": lambda x, axis, keepdims: np.log(np.sum(np.exp(x), axis=axis, keepdims=keepdims)),
+}
 
 
 def _reducer(fn):
@@ -307,6 +356,7 @@ register("reduce_argmin")(_argfn(np.argmin))
 
 
 # --- shapes ------------------------------------------------------------------
+
 
 @register("reshape")
 def _reshape(a, attrs):
@@ -424,31 +474,53 @@ def _pad(a, attrs):
 
 # --- neural network ----------------------------------------------------------
 
+
 @register("conv")
 def _conv(a, attrs):
-    return conv(_f32(a.get("x")), _f32(a.get("weight")), None if a.get("bias") is None else _f32(a.get("bias")),
-                a.ints("strides"), str(a.get("pad_type", "valid")), a.ints("pad"), a.ints("dilations"), a.scalar("groups", 1))
+    return conv(
+        _f32(a.get("x")),
+        _f32(a.get("weight")),
+        None if a.get("bias") is None else _f32(a.get("bias")),
+        a.ints("strides"),
+        str(a.get("pad_type", "valid")),
+        a.ints("pad"),
+        a.ints("dilations"),
+        a.scalar("groups", 1),
+    )
 
 
 @register("conv_transpose")
 def _conv_t(a, attrs):
-    return conv_transpose(_f32(a.get("x")), _f32(a.get("weight")), None if a.get("bias") is None else _f32(a.get("bias")),
-                          a.ints("strides"), str(a.get("pad_type", "valid")), a.ints("pad"), a.ints("dilations"),
-                          a.scalar("groups", 1), a.ints("output_shape"))
+    return conv_transpose(
+        _f32(a.get("x")),
+        _f32(a.get("weight")),
+        None if a.get("bias") is None else _f32(a.get("bias")),
+        a.ints("strides"),
+        str(a.get("pad_type", "valid")),
+        a.ints("pad"),
+        a.ints("dilations"),
+        a.scalar("groups", 1),
+        a.ints("output_shape"),
+    )
 
 
 @register("crop")
 def _crop(a, attrs):
     x = np.asarray(a.get("x"))
     (t, b), (l, r) = a.ints("crop_height"), a.ints("crop_width")
-    return x[..., t:x.shape[-2] - b, l:x.shape[-1] - r]
+    return x[..., t : x.shape[-2] - b, l : x.shape[-1] - r]
 
 
 @register("upsample_bilinear")
 def _upsample_bilinear(a, attrs):
     hpc = a.get("half_pixel_centers")
-    return upsample_bilinear(_f32(a.get("x")), a.scalar("scale_factor_height", 1), a.scalar("scale_factor_width", 1),
-                             bool(a.scalar("align_corners", False)), None if hpc is None else bool(np.asarray(hpc).item()))
+    return upsample_bilinear(
+        _f32(a.get("x")),
+        a.scalar("scale_factor_height", 1),
+        a.scalar("scale_factor_width", 1),
+        bool(a.scalar("align_corners", False)),
+        None if hpc is None else bool(np.asarray(hpc).item()),
+    )
 
 
 @register("linear")
@@ -469,8 +541,16 @@ def _matmul(a, attrs):
 
 def _pooler(kind):
     def run(a, attrs):
-        return pool(_f32(a.get("x")), kind, a.ints("kernel_sizes"), a.ints("strides"), str(a.get("pad_type", "valid")),
-                    a.ints("pad"), bool(a.scalar("ceil_mode", False)), bool(a.scalar("exclude_padding_from_average", False)))
+        return pool(
+            _f32(a.get("x")),
+            kind,
+            a.ints("kernel_sizes"),
+            a.ints("strides"),
+            str(a.get("pad_type", "valid")),
+            a.ints("pad"),
+            bool(a.scalar("ceil_mode", False)),
+            bool(a.scalar("exclude_padding_from_average", False)),
+        )
 
     return run
 

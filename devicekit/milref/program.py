@@ -30,11 +30,25 @@ BLOB_SENTINEL = 0xDEADBEEF
 
 # MIL DataType enum name -> (numpy dtype, bits); sub-byte types unpack to uint8/int8.
 _DTYPES = {
-    "BOOL": (np.bool_, 8), "FLOAT16": (np.float16, 16), "FLOAT32": (np.float32, 32), "FLOAT64": (np.float64, 64),
-    "INT8": (np.int8, 8), "INT16": (np.int16, 16), "INT32": (np.int32, 32), "INT64": (np.int64, 64),
-    "UINT8": (np.uint8, 8), "UINT16": (np.uint16, 16), "UINT32": (np.uint32, 32), "UINT64": (np.uint64, 64),
-    "INT4": (np.int8, 4), "UINT1": (np.uint8, 1), "UINT2": (np.uint8, 2), "UINT3": (np.uint8, 3),
-    "UINT4": (np.uint8, 4), "UINT6": (np.uint8, 6), "STRING": (object, 0),
+    "BOOL": (np.bool_, 8),
+    "FLOAT16": (np.float16, 16),
+    "FLOAT32": (np.float32, 32),
+    "FLOAT64": (np.float64, 64),
+    "INT8": (np.int8, 8),
+    "INT16": (np.int16, 16),
+    "INT32": (np.int32, 32),
+    "INT64": (np.int64, 64),
+    "UINT8": (np.uint8, 8),
+    "UINT16": (np.uint16, 16),
+    "UINT32": (np.uint32, 32),
+    "UINT64": (np.uint64, 64),
+    "INT4": (np.int8, 4),
+    "UINT1": (np.uint8, 1),
+    "UINT2": (np.uint8, 2),
+    "UINT3": (np.uint8, 3),
+    "UINT4": (np.uint8, 4),
+    "UINT6": (np.uint8, 6),
+    "STRING": (object, 0),
 }
 
 
@@ -90,7 +104,7 @@ class _Blobs:
             raise InputError(f"{self.root.name}: corrupt weight blob at offset {offset} of {rel} (bad sentinel)")
         if data_offset + size > len(data):
             raise InputError(f"{self.root.name}: weight blob at offset {offset} is truncated")
-        return decode_bytes(data[data_offset:data_offset + size], dtype_name, shape)
+        return decode_bytes(data[data_offset : data_offset + size], dtype_name, shape)
 
 
 def unpack_bits(raw: bytes | np.ndarray, nbits: int, count: int, signed: bool = False) -> np.ndarray:
@@ -174,8 +188,7 @@ def load_program(path: str | Path) -> Program:
     for op in block.operations:
         inputs = {}
         for key, arg in op.inputs.items():
-            inputs[key] = [("var", b.name) if b.WhichOneof("binding") == "name" else ("value", _value(b.value, mil, blobs))
-                           for b in arg.arguments]
+            inputs[key] = [("var", b.name) if b.WhichOneof("binding") == "name" else ("value", _value(b.value, mil, blobs)) for b in arg.arguments]
         attrs = {}
         for key, val in op.attributes.items():
             if key == "name":
@@ -189,8 +202,7 @@ def load_program(path: str | Path) -> Program:
         if d.type.WhichOneof("Type") == "imageType":
             images[d.name] = model_pb2.ImageFeatureType.ColorSpace.Name(d.type.imageType.colorSpace)
     meta = dict(spec.description.metadata.userDefined)
-    return Program(root, [(i.name, *_type_of(i.type, mil)) for i in fn.inputs], ops, list(block.outputs), fn.opset,
-                   spec.description, images, meta)
+    return Program(root, [(i.name, *_type_of(i.type, mil)) for i in fn.inputs], ops, list(block.outputs), fn.opset, spec.description, images, meta)
 
 
 def numpy_dtype(name: str | None):

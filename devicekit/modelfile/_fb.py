@@ -19,9 +19,16 @@ _I32 = struct.Struct("<i")
 _U16 = struct.Struct("<H")
 
 _SCALARS = {
-    "u8": ("<B", 1), "i8": ("<b", 1), "u16": ("<H", 2), "i16": ("<h", 2),
-    "u32": ("<I", 4), "i32": ("<i", 4), "u64": ("<Q", 8), "i64": ("<q", 8),
-    "f32": ("<f", 4), "bool": ("<?", 1),
+    "u8": ("<B", 1),
+    "i8": ("<b", 1),
+    "u16": ("<H", 2),
+    "i16": ("<h", 2),
+    "u32": ("<I", 4),
+    "i32": ("<i", 4),
+    "u64": ("<Q", 8),
+    "i64": ("<q", 8),
+    "f32": ("<f", 4),
+    "bool": ("<?", 1),
 }
 _NP = {"u8": "<u1", "i8": "<i1", "i32": "<i4", "u32": "<u4", "i64": "<i8", "f32": "<f4", "u64": "<u8"}
 
@@ -114,7 +121,7 @@ class Table:
         start, n = self._vector(slot, 1)
         if not start:
             return None
-        return bytes(self.buf.data[start:start + n]).decode("utf-8", errors="replace")
+        return bytes(self.buf.data[start : start + n]).decode("utf-8", errors="replace")
 
     def numbers(self, slot: int, kind: str) -> np.ndarray:
         """A vector of scalars as a numpy array (copied)."""

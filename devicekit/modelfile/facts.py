@@ -12,9 +12,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DTYPE_BYTES = {
-    "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "uint32": 4, "int64": 8,
-    "uint64": 8, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1, "int4": 0.5, "int2": 0.25,
-    "complex64": 8, "complex128": 16, "string": 0, "resource": 0, "variant": 0,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float64": 8,
+    "int32": 4,
+    "uint32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "int16": 2,
+    "uint16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "bool": 1,
+    "int4": 0.5,
+    "int2": 0.25,
+    "complex64": 8,
+    "complex128": 16,
+    "string": 0,
+    "resource": 0,
+    "variant": 0,
 }
 QUANT_INT = {"int8", "uint8", "int16", "int4", "int2"}
 

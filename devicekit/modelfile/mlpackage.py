@@ -20,9 +20,26 @@ from .facts import ModelFacts, Op, Tensor
 
 _PKG = "_devicekit_coreml_proto"
 # CoreML.Specification.MILSpec.DataType (MIL.proto in coremltools 9.0)
-_MIL_DTYPES = {1: "bool", 2: "string", 10: "float16", 11: "float32", 12: "float64", 13: "bfloat16", 21: "int8",
-               22: "int16", 23: "int32", 24: "int64", 25: "int4", 31: "uint8", 32: "uint16", 33: "uint32", 34: "uint64",
-               35: "int4", 40: "int8", 41: "int8"}
+_MIL_DTYPES = {
+    1: "bool",
+    2: "string",
+    10: "float16",
+    11: "float32",
+    12: "float64",
+    13: "bfloat16",
+    21: "int8",
+    22: "int16",
+    23: "int32",
+    24: "int64",
+    25: "int4",
+    31: "uint8",
+    32: "uint16",
+    33: "uint32",
+    34: "uint64",
+    35: "int4",
+    40: "int8",
+    41: "int8",
+}
 
 
 def _proto():
@@ -35,8 +52,7 @@ def _proto():
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise EnvironmentMissing("reading .mlpackage needs the CoreML protobuf definitions from coremltools",
-                                 hint="pip install coremltools==9.0")
+        raise EnvironmentMissing("reading .mlpackage needs the CoreML protobuf definitions from coremltools", hint="pip install coremltools==9.0")
     pkg = types.ModuleType(_PKG)
     pkg.__path__ = [str(Path(list(spec.submodule_search_locations)[0]) / "proto")]
     sys.modules[_PKG] = pkg
@@ -94,8 +110,7 @@ def read_mlpackage(root: Path) -> ModelFacts:
         entry = spec.description.defaultFunctionName or "main"  # the function CoreML runs
         fn = spec.mlProgram.functions.get(entry)
         if fn is None:
-            raise InputError(f"{root.name}: CoreML ML program has no function {entry!r} (CoreML runs main, or the "
-                             "description's defaultFunctionName)")
+            raise InputError(f"{root.name}: CoreML ML program has no function {entry!r} (CoreML runs main, or the description's defaultFunctionName)")
         if not fn.block_specializations:
             raise InputError(f"{root.name}: CoreML ML program function {entry!r} has no block")
         block = fn.block_specializations[fn.opset] if fn.opset in fn.block_specializations else next(iter(fn.block_specializations.values()))
@@ -108,8 +123,7 @@ def read_mlpackage(root: Path) -> ModelFacts:
                 for o in outs:
                     tensors[o].const = True
                     tensors[o].const_bytes = tensors[o].nbytes
-            attrs = {f"input:{k}": add(arg.arguments[0].name) for k, arg in op.inputs.items()
-                     if arg.arguments and arg.arguments[0].name}
+            attrs = {f"input:{k}": add(arg.arguments[0].name) for k, arg in op.inputs.items() if arg.arguments and arg.arguments[0].name}
             ops.append(Op(index=i, op=op.type, version=spec.specificationVersion, inputs=ins, outputs=outs, kind="mil", attrs=attrs))
         inputs = tuple(index[i.name] for i in fn.inputs)
         outputs = tuple(add(o) for o in block.outputs)
@@ -119,8 +133,16 @@ def read_mlpackage(root: Path) -> ModelFacts:
         for i, layer in enumerate(nn.layers):
             ins = tuple(add(n) for n in layer.input)
             outs = tuple(add(n) for n in layer.output)
-            ops.append(Op(index=i, op=layer.WhichOneof("layer") or "?", version=spec.specificationVersion, inputs=ins,
-                          outputs=outs, kind="custom" if layer.WhichOneof("layer") == "custom" else "mil"))
+            ops.append(
+                Op(
+                    index=i,
+                    op=layer.WhichOneof("layer") or "?",
+                    version=spec.specificationVersion,
+                    inputs=ins,
+                    outputs=outs,
+                    kind="custom" if layer.WhichOneof("layer") == "custom" else "mil",
+                )
+            )
         inputs = tuple(add(d.name) for d in spec.description.input)
         outputs = tuple(add(d.name) for d in spec.description.output)
         opset = "neuralnetwork"
@@ -129,12 +151,26 @@ def read_mlpackage(root: Path) -> ModelFacts:
         raise InputError(f"{root.name}: CoreML model type {kind!r} is not a neural network")
     weights_dir = root / "Data" / "com.apple.CoreML" / "weights"
     weight_file_bytes = path_size(weights_dir) if weights_dir.exists() else 0
-    flexible = any(d.type.multiArrayType.WhichOneof("ShapeFlexibility") for d in spec.description.input
-                   if d.type.WhichOneof("Type") == "multiArrayType")
-    return ModelFacts(path=str(root), format="mlpackage", file_bytes=path_size(root), tensors=tensors, ops=ops,
-                      inputs=inputs, outputs=outputs, notes=notes,
-                      metadata={"spec_version": spec.specificationVersion, "model_type": kind, "opset": opset,
-                                "weight_file_bytes": weight_file_bytes, "flexible_input_shapes": bool(flexible)})
+    flexible = any(
+        d.type.multiArrayType.WhichOneof("ShapeFlexibility") for d in spec.description.input if d.type.WhichOneof("Type") == "multiArrayType"
+    )
+    return ModelFacts(
+        path=str(root),
+        format="mlpackage",
+        file_bytes=path_size(root),
+        tensors=tensors,
+        ops=ops,
+        inputs=inputs,
+        outputs=outputs,
+        notes=notes,
+        metadata={
+            "spec_version": spec.specificationVersion,
+            "model_type": kind,
+            "opset": opset,
+            "weight_file_bytes": weight_file_bytes,
+            "flexible_input_shapes": bool(flexible),
+        },
+    )
 
 
 def _value_type(vt) -> tuple[tuple[int, ...], str]:
@@ -143,4 +179,3 @@ def _value_type(vt) -> tuple[tuple[int, ...], str]:
     tt = vt.tensorType
     shape = tuple(int(d.constant.size) if d.WhichOneof("dimension") == "constant" else -1 for d in tt.dimensions)
     return shape, _MIL_DTYPES.get(tt.dataType, "float32")
-

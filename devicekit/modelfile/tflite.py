@@ -61,8 +61,23 @@ def _opcode(tab, names) -> tuple[str, int, str, str | None]:
 
 
 # bytes per element of the types LiteRT sizes with BytesRequired (packed int4/int2, strings, resources: not checked)
-_ELEM_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int32": 4, "uint32": 4, "int64": 8,
-               "uint64": 8, "int16": 2, "uint16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "complex128": 16}
+_ELEM_BYTES = {
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "float64": 8,
+    "int32": 4,
+    "uint32": 4,
+    "int64": 8,
+    "uint64": 8,
+    "int16": 2,
+    "uint16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "bool": 1,
+    "complex64": 8,
+    "complex128": 16,
+}
 
 
 def _check_size(path: str, where: str, dtype: str, shape, data_bytes: int, sparse: bool) -> None:
@@ -77,8 +92,9 @@ def _check_size(path: str, where: str, dtype: str, shape, data_bytes: int, spars
         for d in shape:
             need *= int(d)
         if need > data_bytes:
-            raise InputError(f"{path}: corrupt TFLite model: {where} ({dtype}, shape {[int(d) for d in shape]}) needs "
-                             f"{need} bytes, its buffer holds {data_bytes}")
+            raise InputError(
+                f"{path}: corrupt TFLite model: {where} ({dtype}, shape {[int(d) for d in shape]}) needs {need} bytes, its buffer holds {data_bytes}"
+            )
 
 
 def _read(path: str, data: bytes) -> ModelFacts:
@@ -129,11 +145,19 @@ def _read(path: str, data: bytes) -> ModelFacts:
                 raise InputError(f"{path}: corrupt TFLite model: {where} has an unknown tensor type (code {code})")
             nb = buffer_bytes(bi)
             _check_size(path, where, type_names[code], raw_shape, nb, t.has(T_SPARSITY))
-            tensors.append(Tensor(
-                index=base + ti, name=t.string(T_NAME) or f"t{ti}", shape=tuple(int(d) for d in shape),
-                dtype=type_names[code], const=nb > 0, const_bytes=nb,
-                scale=scale, zero_point=zp, variable=bool(t.scalar(T_VARIABLE, "bool", False)),
-            ))
+            tensors.append(
+                Tensor(
+                    index=base + ti,
+                    name=t.string(T_NAME) or f"t{ti}",
+                    shape=tuple(int(d) for d in shape),
+                    dtype=type_names[code],
+                    const=nb > 0,
+                    const_bytes=nb,
+                    scale=scale,
+                    zero_point=zp,
+                    variable=bool(t.scalar(T_VARIABLE, "bool", False)),
+                )
+            )
         otabs = sg.tables(SG_OPERATORS, f"SubGraph[{si}].Operator")
         if len(otabs) > MAX_OPS:
             raise InputError(f"{path}: {len(otabs)} operators is not a plausible model")
@@ -149,8 +173,7 @@ def _read(path: str, data: bytes) -> ModelFacts:
                     raise InputError(f"{path}: corrupt TFLite flatbuffer: operator {oi} names tensor {int(i)} of {len(ttabs)}")
             ins = tuple(int(i) + base if i >= 0 else -1 for i in raw_ins)
             outs = tuple(int(i) + base if i >= 0 else -1 for i in raw_outs)
-            sg_ops.append(Op(index=oi, op=name, version=version, inputs=ins, outputs=outs, kind=kind,
-                             custom_name=custom, subgraph=si))
+            sg_ops.append(Op(index=oi, op=name, version=version, inputs=ins, outputs=outs, kind=kind, custom_name=custom, subgraph=si))
         if si == 0:
             ops = sg_ops
             main_inputs = tuple(int(i) for i in sg.numbers(SG_INPUTS, "i32"))
@@ -166,11 +189,21 @@ def _read(path: str, data: bytes) -> ModelFacts:
         bi = m.scalar(MD_BUFFER, "u32", 0)
         if name == "min_runtime_version" and 0 < bi < len(buffers):
             start, n = buffers[bi].bytes_span(B_DATA)
-            metadata[name] = bytes(data[start:start + n]).split(b"\0")[0].decode("ascii", "replace")
+            metadata[name] = bytes(data[start : start + n]).split(b"\0")[0].decode("ascii", "replace")
         else:
             metadata.setdefault("entries", []).append(name)
     metadata["schema_version"] = schema_version
     metadata["description"] = model.string(M_DESCRIPTION)
     metadata["subgraphs"] = len(subgraphs)
-    return ModelFacts(path=path, format="tflite", file_bytes=len(data), tensors=tensors, ops=ops,
-                      inputs=main_inputs, outputs=main_outputs, other_ops=other, metadata=metadata, blob=data)
+    return ModelFacts(
+        path=path,
+        format="tflite",
+        file_bytes=len(data),
+        tensors=tensors,
+        ops=ops,
+        inputs=main_inputs,
+        outputs=main_outputs,
+        other_ops=other,
+        metadata=metadata,
+        blob=data,
+    )

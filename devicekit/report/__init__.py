@@ -59,8 +59,11 @@ def _thermal(t: dict) -> str:
 def _golden(g: dict | None) -> str | None:
     if not g:
         return None
-    err = (f"{g['landmarks_px_mean']:.3g} px mean" if g.get("landmarks_px_mean") is not None else
-           f"rel_l2 {max((o.get('rel_l2') or 0) for o in g.get('outputs') or [{}]):.3g}")
+    err = (
+        f"{g['landmarks_px_mean']:.3g} px mean"
+        if g.get("landmarks_px_mean") is not None
+        else f"rel_l2 {max((o.get('rel_l2') or 0) for o in g.get('outputs') or [{}]):.3g}"
+    )
     return f"{err}, {'pass' if g.get('passed') else 'FAIL'}"
 
 
@@ -83,8 +86,7 @@ def fleet_table(doc: dict, fleet_dir: str | Path) -> tuple[list[str], list[list[
     rows = []
     for e, r in fleet_runs(doc, fleet_dir):
         name = e["label"] if e["label"] != e["device"] or r is None else (r.get("device") or {}).get("model") or e["label"]
-        rows.append([f"{name} ({e['device']})", *(_fmt(cols[c](r)) if r else "-" for c in FLEET_COLUMNS),
-                     e["status"], e.get("error") or ""])
+        rows.append([f"{name} ({e['device']})", *(_fmt(cols[c](r)) if r else "-" for c in FLEET_COLUMNS), e["status"], e.get("error") or ""])
     return ["device", *FLEET_COLUMNS, "status", "error"], rows
 
 
@@ -114,8 +116,11 @@ def _fmt(v) -> str:
 
 
 def to_json(runs: list[dict], fleets: list[tuple[dict, Path]] = ()) -> dict:
-    out = {"schema": "devicekit.report/1", "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
-           "table": [{name: f(r) for name, f in COLUMNS} for r in runs]}
+    out = {
+        "schema": "devicekit.report/1",
+        "runs": [{k: v for k, v in r.items() if not k.startswith("_")} for r in runs],
+        "table": [{name: f(r) for name, f in COLUMNS} for r in runs],
+    }
     if fleets:
         out["fleets"] = [doc for doc, _ in fleets]
     return out
@@ -123,8 +128,16 @@ def to_json(runs: list[dict], fleets: list[tuple[dict, Path]] = ()) -> dict:
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
     cell = lambda v: str(v).replace("|", "/").replace("\n", " ")  # noqa: E731
-    return "\n".join(["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|",
-                      *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows)]) + "\n"
+    return (
+        "\n".join(
+            [
+                "| " + " | ".join(head) + " |",
+                "|" + "|".join("---" for _ in head) + "|",
+                *("| " + " | ".join(cell(v) for v in row) + " |" for row in rows),
+            ]
+        )
+        + "\n"
+    )
 
 
 def to_markdown(runs: list[dict], fleets: list[tuple[dict, Path]] = ()) -> str:
@@ -143,19 +156,22 @@ def _html_table(head: list[str], rows: list[list[str]], bad: list[bool]) -> str:
 
 def to_html(runs: list[dict], fleets: list[tuple[dict, Path]] = ()) -> str:
     lat = [(_label(r), r["_rows"][:, 5] / 1000.0) for r in runs]
-    tim = [(_label(r), (r["_rows"][:, 1] - r["_rows"][0, 1]) / 1e9 if len(r["_rows"]) else np.zeros(0), r["_rows"][:, 5] / 1000.0)
-           for r in runs]
+    tim = [(_label(r), (r["_rows"][:, 1] - r["_rows"][0, 1]) / 1e9 if len(r["_rows"]) else np.zeros(0), r["_rows"][:, 5] / 1000.0) for r in runs]
     plots = [svg.histogram(lat), svg.over_time(tim), svg.cdf(lat)] if any(len(v) for _, v in lat) else []
-    table = [_html_table([n for n, _ in COLUMNS], [[_fmt(f(r)) for _, f in COLUMNS] for r in runs],
-                         [not r.get("complete") for r in runs])]
+    table = [_html_table([n for n, _ in COLUMNS], [[_fmt(f(r)) for _, f in COLUMNS] for r in runs], [not r.get("complete") for r in runs])]
     for doc, d in reversed(fleets):  # each fleet's side-by-side table first, failed devices included
         head, rows = fleet_table(doc, d)
-        table.insert(0, f"<h2>fleet {escape(doc['fleet'])}: {len(rows) - len(failures(doc))} of {len(rows)} devices ran</h2>"
-                     + _html_table(head, rows, [e["status"] != "ok" for e in doc["devices"]]))
+        table.insert(
+            0,
+            f"<h2>fleet {escape(doc['fleet'])}: {len(rows) - len(failures(doc))} of {len(rows)} devices ran</h2>"
+            + _html_table(head, rows, [e["status"] != "ok" for e in doc["devices"]]),
+        )
     details = "".join(
         f"<details><summary>{escape(_label(r))}: device and settings</summary><pre>"
         f"{escape(json.dumps({'device': r.get('device'), 'settings': r.get('settings'), 'artifact': r.get('artifact'), 'sha256': r.get('artifact_sha256')}, indent=2))}"
-        "</pre></details>" for r in runs)
+        "</pre></details>"
+        for r in runs
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>devicekit bench report</title>
 <style>
@@ -165,9 +181,9 @@ th {{ background: #f3f3f3; }} td:first-child {{ text-align: left; }} tr.incomple
 .plots {{ display: flex; flex-wrap: wrap; gap: 12px; }} .plots svg {{ border: 1px solid #eee; }}
 </style></head><body>
 <h1>devicekit bench report</h1>
-<p>{len(runs)} run(s); generated {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}. Frame time = preprocess + inference + postprocess per measured frame.</p>
-{''.join(table)}
-<div class="plots">{''.join(plots)}</div>
+<p>{len(runs)} run(s); generated {time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())}. Frame time = preprocess + inference + postprocess per measured frame.</p>
+{"".join(table)}
+<div class="plots">{"".join(plots)}</div>
 {details}
 </body></html>
 """

@@ -40,12 +40,16 @@ class _Axes:
         p.append(f'<rect x="{PAD_L}" y="{PAD_T}" width="{W - PAD_L - PAD_R}" height="{H - PAD_T - PAD_B}" fill="none" stroke="#999"/>')
         for t in _nice_ticks(self.x0, self.x1):
             x = self.sx(t)
-            p.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{H - PAD_B}" y2="{H - PAD_B + 4}" stroke="#666"/>'
-                     f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">{t:g}</text>')
+            p.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{H - PAD_B}" y2="{H - PAD_B + 4}" stroke="#666"/>'
+                f'<text x="{x:.1f}" y="{H - PAD_B + 16}" text-anchor="middle">{t:g}</text>'
+            )
         for t in _nice_ticks(self.y0, self.y1):
             y = self.sy(t)
-            p.append(f'<line x1="{PAD_L - 4}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>')
+            p.append(
+                f'<line x1="{PAD_L - 4}" x2="{W - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
+                f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{t:g}</text>'
+            )
         p.append(f'<text x="{(PAD_L + W - PAD_R) / 2}" y="{H - 6}" text-anchor="middle">{escape(self.xlabel)}</text>')
         p.append(f'<text transform="translate(14,{(PAD_T + H - PAD_B) / 2}) rotate(-90)" text-anchor="middle">{escape(self.ylabel)}</text>')
 
@@ -58,13 +62,16 @@ class _Axes:
             return
         for i, lab in enumerate(labels):
             y = (H - PAD_B - 8 - 14 * (len(labels) - 1 - i)) if bottom else PAD_T + 12 + 14 * i
-            self.parts.append(f'<rect x="{W - PAD_R - 170}" y="{y - 8}" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
-                              f'<text x="{W - PAD_R - 155}" y="{y + 1}">{escape(lab[:26])}</text>')
+            self.parts.append(
+                f'<rect x="{W - PAD_R - 170}" y="{y - 8}" width="10" height="10" fill="{COLORS[i % len(COLORS)]}"/>'
+                f'<text x="{W - PAD_R - 155}" y="{y + 1}">{escape(lab[:26])}</text>'
+            )
 
     def svg(self) -> str:
-        return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
-                f'font-family="sans-serif" font-size="11" role="img" aria-label="{escape(self.title)}">'
-                + "".join(self.parts) + "</svg>")
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" '
+            f'font-family="sans-serif" font-size="11" role="img" aria-label="{escape(self.title)}">' + "".join(self.parts) + "</svg>"
+        )
 
 
 def histogram(series: list[tuple[str, np.ndarray]], bins: int = 40) -> str:
@@ -86,8 +93,9 @@ def over_time(series: list[tuple[str, np.ndarray, np.ndarray]]) -> str:
     """series: (label, t_seconds, ms)."""
     tmax = max((float(t[-1]) for _, t, _ in series if len(t)), default=1.0)
     allv = np.concatenate([v for _, _, v in series if len(v)] or [np.zeros(1)])
-    ax = _Axes("Latency over time", "time since first frame (s)", "frame time (ms)", (0, tmax or 1.0),
-               (0, float(np.percentile(allv, 99.5)) * 1.15 or 1))
+    ax = _Axes(
+        "Latency over time", "time since first frame (s)", "frame time (ms)", (0, tmax or 1.0), (0, float(np.percentile(allv, 99.5)) * 1.15 or 1)
+    )
     ax.frame()
     for i, (_, t, v) in enumerate(series):
         if len(v) > 1500:  # keep the SVG small: per-bucket medians

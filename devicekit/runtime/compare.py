@@ -126,8 +126,14 @@ class Head:
         return worst
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "passed": self.passed, **self.metrics,
-                "limits": {k: list(v) for k, v in self.limits.items()}, "failures": self.failures}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "passed": self.passed,
+            **self.metrics,
+            "limits": {k: list(v) for k, v in self.limits.items()},
+            "failures": self.failures,
+        }
 
 
 @dataclass
@@ -163,8 +169,13 @@ class Agreement:
         return ", ".join(parts)
 
     def to_json(self) -> dict:
-        return {"images": self.images, "on": self.on, "passed": self.passed, "score": round(self.score(), 4),
-                "heads": [h.to_json() for h in self.heads]}
+        return {
+            "images": self.images,
+            "on": self.on,
+            "passed": self.passed,
+            "score": round(self.score(), 4),
+            "heads": [h.to_json() for h in self.heads],
+        }
 
 
 def _metrics(kind: str, r: np.ndarray, c: np.ndarray) -> dict:
@@ -172,8 +183,10 @@ def _metrics(kind: str, r: np.ndarray, c: np.ndarray) -> dict:
     diff = (c - r).astype(np.float64)
     den = float(np.sum(np.square(r, dtype=np.float64)))
     num = float(np.sum(np.square(diff)))
-    m = {"rel_l2": float(np.sqrt(num / den)) if den else (0.0 if num == 0 else float("inf")),
-         "max_abs": float(np.max(np.abs(diff))) if diff.size else 0.0}
+    m = {
+        "rel_l2": float(np.sqrt(num / den)) if den else (0.0 if num == 0 else float("inf")),
+        "max_abs": float(np.max(np.abs(diff))) if diff.size else 0.0,
+    }
     n = r.shape[0]
     if kind == "landmarks":
         dim = 3 if r.shape[-1] == 3 or (r.ndim == 2 and r.shape[1] % 3 == 0 and r.shape[1] % 2) else 2
@@ -189,16 +202,23 @@ def _metrics(kind: str, r: np.ndarray, c: np.ndarray) -> dict:
         cos = np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
         rows = np.arange(n)
         tie = (top_r != top_c) & (a[rows, top_r] - a[rows, top_c] <= TOP1_TIE * a.std(1))
-        m.update({"top1": float(np.mean((top_r == top_c) | tie)), "top1_strict": float(np.mean(top_r == top_c)),
-                  "top1_ties": int(tie.sum()),
-                  "top5": float(np.mean([len(set(x) & set(y)) / k for x, y in zip(top5_r, top5_c)])),
-                  "top1_in_top5": float(np.mean([t in s for t, s in zip(top_r, top5_c)])),
-                  "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean())})
+        m.update(
+            {
+                "top1": float(np.mean((top_r == top_c) | tie)),
+                "top1_strict": float(np.mean(top_r == top_c)),
+                "top1_ties": int(tie.sum()),
+                "top5": float(np.mean([len(set(x) & set(y)) / k for x, y in zip(top5_r, top5_c)])),
+                "top1_in_top5": float(np.mean([t in s for t, s in zip(top_r, top5_c)])),
+                "cosine_min": float(cos.min()),
+                "cosine_mean": float(cos.mean()),
+            }
+        )
     return m
 
 
-def compare(ref: list[list[np.ndarray]], got: list[list[np.ndarray]], kinds: list[str], limits: Limits,
-            names: list[str] | None = None, on: str = "") -> Agreement:
+def compare(
+    ref: list[list[np.ndarray]], got: list[list[np.ndarray]], kinds: list[str], limits: Limits, names: list[str] | None = None, on: str = ""
+) -> Agreement:
     """``ref[i]`` / ``got[i]``: the outputs for image i (already matched with ``match_outputs``)."""
     if not ref:
         raise InputError("nothing to compare: no inputs")

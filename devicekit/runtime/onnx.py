@@ -17,8 +17,7 @@ class OnnxRunner:
         try:
             import onnxruntime as ort
         except ImportError:
-            raise EnvironmentMissing("running a .onnx model needs onnxruntime, which is not installed",
-                                     hint="pip install onnxruntime") from None
+            raise EnvironmentMissing("running a .onnx model needs onnxruntime, which is not installed", hint="pip install onnxruntime") from None
         path = Path(path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads

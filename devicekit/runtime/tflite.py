@@ -31,8 +31,7 @@ class TFLiteRunner:
     is LiteRT's reason when XNNPACK was asked for and could not be used.
     """
 
-    def __init__(self, model: str | Path | bytes, threads: int = 1, delegate: str = "xnnpack", fallback: bool = False,
-                 name: str | None = None):
+    def __init__(self, model: str | Path | bytes, threads: int = 1, delegate: str = "xnnpack", fallback: bool = False, name: str | None = None):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         if delegate not in DELEGATES:

@@ -27,8 +27,11 @@ from ..modelfile.facts import ModelFacts
 
 # LiteRT load errors that are about the runtime, not the file: an op this LiteRT lacks (custom ops the app
 # registers, builtins newer than ai-edge-litert here). Anything else at load time means a damaged file.
-OP_ERRORS = re.compile(r"unresolved custom op|Didn't find op for builtin opcode|builtin_code out of range|"
-                       r"Op type not registered", re.I)
+OP_ERRORS = re.compile(
+    r"unresolved custom op|Didn't find op for builtin opcode|builtin_code out of range|"
+    r"Op type not registered",
+    re.I,
+)
 
 
 @dataclass
@@ -52,14 +55,19 @@ class Validated:
             return True, None
         step = "load" if not r.get("load") else ("allocate tensors for" if not r.get("allocate") else "run")
         if delegate == "xnnpack" and self.litert.get("builtin", {}).get("invoke"):
-            return False, (f"XNNPACK, LiteRT's default CPU delegate on phones, cannot {step} it ({r.get('error')}); "
-                           "--delegate cpu runs LiteRT's builtin kernels")
+            return False, (
+                f"XNNPACK, LiteRT's default CPU delegate on phones, cannot {step} it ({r.get('error')}); --delegate cpu runs LiteRT's builtin kernels"
+            )
         return False, f"LiteRT cannot {step} it ({r.get('error') or 'no reason given'})"
 
 
 _STAGES = {"session": "load", "run": "run"}
-WHO = {"checker": "the onnx checker refuses it", "loader": "coremltools' loader refuses it",
-       "crashed": "its checker crashed on it", "timeout": "its checker hung on it"}
+WHO = {
+    "checker": "the onnx checker refuses it",
+    "loader": "coremltools' loader refuses it",
+    "crashed": "its checker crashed on it",
+    "timeout": "its checker hung on it",
+}
 
 
 def damaged_reason(measured: dict) -> str | None:
@@ -98,8 +106,7 @@ def validate_model(path: str | Path, runtime: bool = True) -> Validated:
     measured = probe(path)
     why = damaged_reason(measured)
     if why:
-        raise InputError(f"{Path(path).name}: damaged TFLite file: {why}",
-                         hint="the file is corrupt or truncated; convert or download it again")
+        raise InputError(f"{Path(path).name}: damaged TFLite file: {why}", hint="the file is corrupt or truncated; convert or download it again")
     return Validated(facts, measured)
 
 
@@ -109,6 +116,8 @@ def _ask_tools(p: Path, what: str) -> dict:
 
     v = ask(p)
     if not v.get("ok") and v.get("stage") in WHO:
-        raise InputError(f"{p.name}: invalid {what}: {WHO[v['stage']]}: {v.get('error')}",
-                         hint="the file is damaged or not what its name says; export or convert it again")
+        raise InputError(
+            f"{p.name}: invalid {what}: {WHO[v['stage']]}: {v.get('error')}",
+            hint="the file is damaged or not what its name says; export or convert it again",
+        )
     return v

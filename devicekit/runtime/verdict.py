@@ -42,12 +42,20 @@ def _onnx(path: str) -> dict:
         sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "stage": "session", "error": first_line(exc, typed=True), "runtime": runtime}
-    types = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-             "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
-             "tensor(bool)": np.bool_}
+    types = {
+        "tensor(float)": np.float32,
+        "tensor(float16)": np.float16,
+        "tensor(double)": np.float64,
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(int8)": np.int8,
+        "tensor(uint8)": np.uint8,
+        "tensor(bool)": np.bool_,
+    }
     try:
-        feeds = {i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape], types.get(i.type, np.float32))
-                 for i in sess.get_inputs()}
+        feeds = {
+            i.name: np.zeros([d if isinstance(d, int) and d > 0 else 1 for d in i.shape], types.get(i.type, np.float32)) for i in sess.get_inputs()
+        }
         sess.run(None, feeds)
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "stage": "run", "error": first_line(exc, typed=True), "runtime": runtime}
@@ -73,8 +81,7 @@ def _mlpackage(path: str) -> dict:
         if spec.WhichOneof("Type") == "mlProgram":
             entry = spec.description.defaultFunctionName or "main"  # the function CoreML runs
             if entry not in spec.mlProgram.functions:
-                raise ValueError(f"the ML program has no function {entry!r} (CoreML runs main, or the description's "
-                                 "defaultFunctionName)")
+                raise ValueError(f"the ML program has no function {entry!r} (CoreML runs main, or the description's defaultFunctionName)")
             load(spec, spec.specificationVersion, m.weights_dir)
     except Exception as exc:  # noqa: BLE001 - coremltools' verdict, whatever it raises
         return {"ok": False, "stage": "loader", "error": first_line(exc, typed=True), "runtime": f"coremltools {ct.__version__}"}

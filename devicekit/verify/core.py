@@ -70,8 +70,9 @@ def model_pixels(image_bgr: np.ndarray, box: CropBox, spec: InputSpec) -> np.nda
     return crop_model_pixels(image_bgr, box, spec)
 
 
-def prepare_faces(images: list[Path], annotations: dict[Path, np.ndarray], spec: InputSpec,
-                  policy: dict = CROP_POLICY) -> tuple[list[Face], list[dict]]:
+def prepare_faces(
+    images: list[Path], annotations: dict[Path, np.ndarray], spec: InputSpec, policy: dict = CROP_POLICY
+) -> tuple[list[Face], list[dict]]:
     from ..face.detect import detect_faces
 
     faces, skipped = [], []

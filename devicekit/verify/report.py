@@ -86,8 +86,11 @@ def face_png(result: dict, index: int, size: int = 320) -> bytes:
     img = read_image(Path(face["image"]))
     crop = crop_image(img, box, size)
     arrays = result["_arrays"]
-    sets = [("annotation", result["_faces"][index].gt), ("reference", arrays["reference"][index]),
-            ("converted", None if arrays["converted"] is None else arrays["converted"][index])]
+    sets = [
+        ("annotation", result["_faces"][index].gt),
+        ("reference", arrays["reference"][index]),
+        ("converted", None if arrays["converted"] is None else arrays["converted"][index]),
+    ]
     for name, pts in sets:
         if pts is None:
             continue
@@ -108,17 +111,21 @@ def _fmt(v) -> str:
 def html(result: dict, title: str) -> str:
     pub = public(result)
     names = _models(result)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>"
-             "body{font:14px system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse;margin:8px 0}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
-             "img{margin:4px;border:1px solid #ddd}.k{color:#555}</style></head><body>",
-             f"<h1>{escape(title)}</h1>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title><style>"
+        "body{font:14px system-ui,sans-serif;margin:24px;max-width:1100px}table{border-collapse:collapse;margin:8px 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}"
+        "img{margin:4px;border:1px solid #ddd}.k{color:#555}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+    ]
     rows = [("", "reference", "converted", "delta")]
     for k in (*metrics.SCALARS, "images"):
         rows.append((k, *(pub.get(m, {}).get(k, "") for m in ("reference", "converted", "delta"))))
     parts.append("<h2>Accuracy (fractions; NME normalised by the outer eye corners / pupils)</h2><table>")
-    parts += ["<tr>" + "".join(f"<th>{escape(str(c))}</th>" if i == 0 or r is rows[0] else f"<td>{_fmt(c)}</td>"
-                               for i, c in enumerate(r)) + "</tr>" for r in rows]
+    parts += [
+        "<tr>" + "".join(f"<th>{escape(str(c))}</th>" if i == 0 or r is rows[0] else f"<td>{_fmt(c)}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    ]
     parts.append("</table>")
     conv = pub.get("converted", {})
     if conv.get("status") == "not verified":
@@ -128,28 +135,39 @@ def html(result: dict, title: str) -> str:
         parts.append(f"<p>Agreement converted vs reference: mean {a['mean']:.3f} px, max {a['max']:.3f} px (image pixels, {a['images']} faces).</p>")
     if names:
         parts.append("<h2>CED</h2>" + ced_svg(result) + per_landmark_svg(result))
-        parts.append("<h2>Per region</h2><table><tr><th>region</th>" + "".join(
-            f"<th>{n} NME</th><th>{n} FR@0.10 (landmark-wise)</th>" for n in names) + "</tr>")
+        parts.append(
+            "<h2>Per region</h2><table><tr><th>region</th>"
+            + "".join(f"<th>{n} NME</th><th>{n} FR@0.10 (landmark-wise)</th>" for n in names)
+            + "</tr>"
+        )
         for region in result[names[0]]["per_region"]:
-            cells = "".join(f"<td>{result[n]['per_region'][region]['nme_inter_ocular']:.4f}</td>"
-                            f"<td>{result[n]['per_region'][region]['fr_0.10']:.4f}</td>" for n in names)
+            cells = "".join(
+                f"<td>{result[n]['per_region'][region]['nme_inter_ocular']:.4f}</td><td>{result[n]['per_region'][region]['fr_0.10']:.4f}</td>"
+                for n in names
+            )
             parts.append(f"<tr><th>{escape(region)}</th>{cells}</tr>")
         parts.append("</table>")
     parts.append("<h2>Worst faces</h2><p class='k'>green: annotation, blue: reference, red: converted</p>")
     for i in result["_arrays"]["order"][:5]:
         f = result["faces"][i]
         cap = ", ".join(f"{k} {v:.4f}" for k, v in f.items() if k.startswith("nme") or k.startswith("agreement"))
-        parts.append(f"<figure style='display:inline-block'>{_img(face_png(result, i), f['image'])}"
-                     f"<figcaption>{escape(Path(f['image']).name)} ({escape(f['box_source'])} box) {escape(cap)}</figcaption></figure>")
+        parts.append(
+            f"<figure style='display:inline-block'>{_img(face_png(result, i), f['image'])}"
+            f"<figcaption>{escape(Path(f['image']).name)} ({escape(f['box_source'])} box) {escape(cap)}</figcaption></figure>"
+        )
     if "video" in pub:
         v = pub["video"]
-        parts.append(f"<h2>Video stability</h2><p>{escape(Path(v['video']).name)}: {v['tracked']}/{v['frames']} frames tracked at "
-                     f"{v['fps']:.1f} fps; 1-euro {escape(str(v['one_euro']))}</p><table><tr><th>model</th><th>raw step px</th>"
-                     "<th>filtered step px</th><th>raw accel px</th><th>filtered accel px</th></tr>")
+        parts.append(
+            f"<h2>Video stability</h2><p>{escape(Path(v['video']).name)}: {v['tracked']}/{v['frames']} frames tracked at "
+            f"{v['fps']:.1f} fps; 1-euro {escape(str(v['one_euro']))}</p><table><tr><th>model</th><th>raw step px</th>"
+            "<th>filtered step px</th><th>raw accel px</th><th>filtered accel px</th></tr>"
+        )
         for n in ("reference", "converted"):
             if n in v:
-                parts.append(f"<tr><th>{n}</th><td>{v[n]['raw']['step_px']:.3f}</td><td>{v[n]['filtered']['step_px']:.3f}</td>"
-                             f"<td>{v[n]['raw']['accel_px']:.3f}</td><td>{v[n]['filtered']['accel_px']:.3f}</td></tr>")
+                parts.append(
+                    f"<tr><th>{n}</th><td>{v[n]['raw']['step_px']:.3f}</td><td>{v[n]['filtered']['step_px']:.3f}</td>"
+                    f"<td>{v[n]['raw']['accel_px']:.3f}</td><td>{v[n]['filtered']['accel_px']:.3f}</td></tr>"
+                )
         parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -29,8 +29,10 @@ def _artifact_spec(artifact: Path, spec: InputSpec | None, ref_spec: InputSpec) 
     if spec is None:
         return ref_spec
     if spec.shape[1:] != ref_spec.shape[1:]:
-        raise InputError(f"{artifact.name} takes input {list(spec.shape)} but the reference takes {list(ref_spec.shape)}",
-                         hint="give the --reference this artifact was converted from")
+        raise InputError(
+            f"{artifact.name} takes input {list(spec.shape)} but the reference takes {list(ref_spec.shape)}",
+            hint="give the --reference this artifact was converted from",
+        )
     return spec
 
 
@@ -47,10 +49,18 @@ def validate_artifact(artifact: Path) -> None:
         raise InputError(f"{artifact.name}: {why}")
 
 
-def run_verify(artifact: str | Path, reference: str, images: str | Path, annotations: str | Path | None = None,
-               video: str | Path | None = None, report_dir: str | Path | None = None,
-               max_nme_increase: float | None = None, max_fr_increase: float | None = None, step=None,
-               loader=None) -> dict:
+def run_verify(
+    artifact: str | Path,
+    reference: str,
+    images: str | Path,
+    annotations: str | Path | None = None,
+    video: str | Path | None = None,
+    report_dir: str | Path | None = None,
+    max_nme_increase: float | None = None,
+    max_fr_increase: float | None = None,
+    step=None,
+    loader=None,
+) -> dict:
     """Verify ``artifact`` against ``reference``. ``loader(reference, spec) -> (module, spec, name)`` loads the
     reference model (devicekit.pipeline.load_reference: the converter stack's loader, else the zoo)."""
     import contextlib
@@ -69,8 +79,7 @@ def run_verify(artifact: str | Path, reference: str, images: str | Path, annotat
     files = list_images(images)
     ann = find_annotations(files, annotations)
     if annotations is not None and not ann:
-        raise InputError(f"no annotation in {annotations} matches an image in {images}",
-                         hint="iBUG .pts (1-based) or JSON, same stem as the image")
+        raise InputError(f"no annotation in {annotations} matches an image in {images}", hint="iBUG .pts (1-based) or JSON, same stem as the image")
     with step(f"find faces in {len(files)} image(s)"):
         faces, skipped = prepare_faces(files, ann, spec, policy)
     ref = TorchRunner(module, None)
@@ -80,9 +89,16 @@ def run_verify(artifact: str | Path, reference: str, images: str | Path, annotat
         conv, err = None, str(exc)
     with step(f"run both models on {len(faces)} face(s)"):
         result = evaluate(ref, conv, faces, spec, err)
-    result.update({"artifact": str(artifact), "reference_model": reference, "crop": policy, "skipped": skipped,
-                   "annotations_convention": "iBUG .pts are 1-based (pixel centre of the top-left pixel = (1, 1)); "
-                                             "all coordinates here are image pixels with pixel centres at i + 0.5"})
+    result.update(
+        {
+            "artifact": str(artifact),
+            "reference_model": reference,
+            "crop": policy,
+            "skipped": skipped,
+            "annotations_convention": "iBUG .pts are 1-based (pixel centre of the top-left pixel = (1, 1)); "
+            "all coordinates here are image pixels with pixel centres at i + 0.5",
+        }
+    )
     if video is not None:
         from .video import stability
 
@@ -90,8 +106,7 @@ def run_verify(artifact: str | Path, reference: str, images: str | Path, annotat
         with step(f"track {Path(video).name}"):
             result["video"] = stability(runners, video, spec)
     failures = check_gates(result, max_nme_increase, max_fr_increase)
-    result["gates"] = {"passed": not failures, "failures": failures,
-                       "max_nme_increase": max_nme_increase, "max_fr_increase": max_fr_increase}
+    result["gates"] = {"passed": not failures, "failures": failures, "max_nme_increase": max_nme_increase, "max_fr_increase": max_fr_increase}
     if report_dir is not None:
         from .report import write_report
 

@@ -87,8 +87,14 @@ def stability(runners: dict, video: str | Path, spec: InputSpec, params: dict | 
     if len(t["frames"]) < 3:
         raise InputError(f"{Path(video).name}: a face was tracked in only {len(t['frames'])} frame(s); need 3")
     params = dict(params or DEFAULT_PARAMS)
-    out = {"video": str(video), "fps": fps, "frames": len(frames), "tracked": len(t["frames"]),
-           "one_euro": params, "units": "image pixels; *_norm divided by the inter-ocular distance"}
+    out = {
+        "video": str(video),
+        "fps": fps,
+        "frames": len(frames),
+        "tracked": len(t["frames"]),
+        "one_euro": params,
+        "units": "image pixels; *_norm divided by the inter-ocular distance",
+    }
     for name in runners:
         tr = t[name]
         io = inter_ocular(tr)

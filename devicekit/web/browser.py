@@ -26,10 +26,19 @@ from ..errors import DeviceError, EnvironmentMissing
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 # Needed on this kind of machine (root, no GPU, no network); see ENV_NOTES "The web runtime, measured here".
 HEADLESS_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--mute-audio", "--no-default-browser-check",
-    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--mute-audio",
+    "--no-default-browser-check",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
 )
 
 
@@ -45,7 +54,9 @@ def find_browser(path: str | os.PathLike | None = None) -> str:
         found = shutil.which(name)
         if found:
             return found
-    raise EnvironmentMissing("no Chromium or Chrome found on PATH", hint="bash scripts/setup-system.sh (Debian: apt-get install chromium), or pass --browser PATH")
+    raise EnvironmentMissing(
+        "no Chromium or Chrome found on PATH", hint="bash scripts/setup-system.sh (Debian: apt-get install chromium), or pass --browser PATH"
+    )
 
 
 def browser_version(path: str) -> str | None:
@@ -62,14 +73,11 @@ def browser_version(path: str) -> str | None:
     return m.group(1) if m else line
 
 
-def chromium_args(browser: str, url: str, user_data_dir: Path, extra=(), fake_video: Path | None = None,
-                  webgpu: bool = False) -> list[str]:
+def chromium_args(browser: str, url: str, user_data_dir: Path, extra=(), fake_video: Path | None = None, webgpu: bool = False) -> list[str]:
     """The argument list (never a shell string)."""
-    args = [browser, *HEADLESS_FLAGS, f"--user-data-dir={user_data_dir}", "--remote-debugging-pipe",
-            "--window-size=1280,800"]
+    args = [browser, *HEADLESS_FLAGS, f"--user-data-dir={user_data_dir}", "--remote-debugging-pipe", "--window-size=1280,800"]
     if fake_video is not None:
-        args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                 f"--use-file-for-fake-video-capture={fake_video}"]
+        args += ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={fake_video}"]
     if webgpu:
         args += ["--enable-unsafe-webgpu"]  # SwiftShader (CPU) adapter when there is no GPU
     return args + list(extra) + [url]
@@ -78,8 +86,7 @@ def chromium_args(browser: str, url: str, user_data_dir: Path, extra=(), fake_vi
 class Chromium:
     """One headless Chromium process group with a DevTools pipe; a context manager."""
 
-    def __init__(self, url: str, browser: str | None = None, fake_video: Path | None = None, webgpu: bool = False,
-                 extra=()):
+    def __init__(self, url: str, browser: str | None = None, fake_video: Path | None = None, webgpu: bool = False, extra=()):
         self.browser = find_browser(browser)
         self.user_data_dir = Path(tempfile.mkdtemp(prefix="devicekit-chromium-"))
         self._ids = itertools.count(1)
@@ -97,9 +104,15 @@ class Chromium:
             os.dup2(w, 4)
 
         try:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_fds,
-                                         pass_fds=(3, 4))
+            self.proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=child_fds,
+                pass_fds=(3, 4),
+            )
         except OSError as e:
             shutil.rmtree(self.user_data_dir, ignore_errors=True)
             raise EnvironmentMissing(f"could not start {self.browser}: {e}") from None
@@ -165,8 +178,7 @@ class Chromium:
                 if time.monotonic() > deadline:
                     raise DeviceError("the browser opened no page")
                 time.sleep(0.1)
-            self.session = self.send("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True},
-                                     session=None)["sessionId"]
+            self.session = self.send("Target.attachToTarget", {"targetId": pages[0]["targetId"], "flatten": True}, session=None)["sessionId"]
             self.send("Runtime.enable")
         return self.session
 

@@ -53,8 +53,17 @@ def pick_backend(backend: str | None, delegate: str) -> str:
 
 
 def bench_query(spec: RunSpec, backend: str, token: str = "") -> str:
-    return urllib.parse.urlencode({"mode": "bench", "run": spec.run_id, "frames": spec.frames, "warmup": spec.warmup,
-                                   "backend": backend, "threads": spec.threads, "token": token})
+    return urllib.parse.urlencode(
+        {
+            "mode": "bench",
+            "run": spec.run_id,
+            "frames": spec.frames,
+            "warmup": spec.warmup,
+            "backend": backend,
+            "threads": spec.threads,
+            "token": token,
+        }
+    )
 
 
 class ChromeDevice(Device):
@@ -64,11 +73,19 @@ class ChromeDevice(Device):
         self.browser = find_browser(browser)
         self.backend = backend
         version = browser_version(self.browser)
-        self.info = DeviceInfo(platform="web", id="chrome", state="device", model=version or Path(self.browser).name,
-                               name="chrome (headless)", manufacturer="browser",
-                               os=f"{_platform.system().lower()} {_platform.release()}", soc=_platform.machine(),
-                               transport="devtools-pipe", profile="chrome",
-                               extra={"browser": self.browser, "backend": backend})
+        self.info = DeviceInfo(
+            platform="web",
+            id="chrome",
+            state="device",
+            model=version or Path(self.browser).name,
+            name="chrome (headless)",
+            manufacturer="browser",
+            os=f"{_platform.system().lower()} {_platform.release()}",
+            soc=_platform.machine(),
+            transport="devtools-pipe",
+            profile="chrome",
+            extra={"browser": self.browser, "backend": backend},
+        )
         self._root = Path(tempfile.mkdtemp(prefix="devicekit-web-"))
         self._results = self._root / "results"
         self._app: Path | None = None
@@ -82,8 +99,9 @@ class ChromeDevice(Device):
 
         render_web = platform("web").packager  # devicekit.mobile_templates.webapp, attached by mobile_templates
         if render_web is None:
-            raise EnvironmentMissing("no web packager is loaded to render the app the browser runs",
-                                     hint="import devicekit.mobile_templates (the devicekit command does)")
+            raise EnvironmentMissing(
+                "no web packager is loaded to render the app the browser runs", hint="import devicekit.mobile_templates (the devicekit command does)"
+            )
         sha = sha256_file(spec.model)
         if self._app_sha != sha:
             app = self._root / f"app-{sha[:12]}"
@@ -166,6 +184,7 @@ class ChromeDevice(Device):
 
 # ---- Chrome on an Android phone ----
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,8 +214,10 @@ def devtools_http(devtools_port: int, path: str, method: str = "GET", timeout: f
         with urllib.request.urlopen(req, timeout=timeout) as r:
             body = r.read().decode("utf-8", "replace")
     except (urllib.error.URLError, OSError) as e:
-        raise DeviceError(f"Chrome DevTools on 127.0.0.1:{devtools_port} did not answer {path.split('?')[0]} ({e})",
-                          hint="is Chrome open on the phone and USB debugging allowed?") from None
+        raise DeviceError(
+            f"Chrome DevTools on 127.0.0.1:{devtools_port} did not answer {path.split('?')[0]} ({e})",
+            hint="is Chrome open on the phone and USB debugging allowed?",
+        ) from None
     try:
         return json.loads(body)
     except ValueError:
@@ -220,8 +241,9 @@ def wait_devtools(devtools_port: int, timeout: float = 20.0) -> dict | None:
 class ChromeAndroidDevice(ChromeDevice):
     """Chrome on an attached Android phone (``--device chrome-android[:SERIAL]``), over adb forward/reverse + DevTools."""
 
-    def __init__(self, serial: str | None = None, backend: str | None = None, adb: str | None = None,
-                 devtools_port: int | None = None, port: int | None = None):
+    def __init__(
+        self, serial: str | None = None, backend: str | None = None, adb: str | None = None, devtools_port: int | None = None, port: int | None = None
+    ):
         from ..device.adb import adb_path, client_devices
 
         self.adb = adb or adb_path()
@@ -230,14 +252,25 @@ class ChromeAndroidDevice(ChromeDevice):
         if serial is None:
             attached = [s for s, state, _ in client_devices(self.adb) if state == "device"]
             if len(attached) != 1:
-                raise DeviceError(f"chrome-android: {'no phone is' if not attached else 'several phones are'} attached",
-                                  hint="connect one phone, or pass --device chrome-android:SERIAL")
+                raise DeviceError(
+                    f"chrome-android: {'no phone is' if not attached else 'several phones are'} attached",
+                    hint="connect one phone, or pass --device chrome-android:SERIAL",
+                )
             serial = attached[0]
         self.serial, self.backend = serial, backend
         self.port, self.devtools_port = port or free_port(), devtools_port or free_port()
-        self.info = DeviceInfo(platform="web", id=f"chrome-android:{serial}", state="device", model=None,
-                               name="chrome on android", manufacturer="browser", os="android", transport="adb+devtools",
-                               profile="chrome-android", extra={"serial": serial, "backend": backend})
+        self.info = DeviceInfo(
+            platform="web",
+            id=f"chrome-android:{serial}",
+            state="device",
+            model=None,
+            name="chrome on android",
+            manufacturer="browser",
+            os="android",
+            transport="adb+devtools",
+            profile="chrome-android",
+            extra={"serial": serial, "backend": backend},
+        )
         self._root = Path(tempfile.mkdtemp(prefix="devicekit-web-"))
         self._results = self._root / "results"
         self._app = self._app_sha = None
@@ -314,8 +347,19 @@ def list_browsers() -> list[DeviceInfo]:
         path = find_browser()
     except EnvironmentMissing:
         return []
-    return [DeviceInfo(platform="web", id="chrome", state="device", model=browser_version(path), name="chrome (headless)",
-                       manufacturer="browser", transport="devtools-pipe", profile="chrome", extra={"browser": path})]
+    return [
+        DeviceInfo(
+            platform="web",
+            id="chrome",
+            state="device",
+            model=browser_version(path),
+            name="chrome (headless)",
+            manufacturer="browser",
+            transport="devtools-pipe",
+            profile="chrome",
+            extra={"browser": path},
+        )
+    ]
 
 
 register_device_kind(DeviceKind("web", "web", list_browsers, is_web_device, open_web_device))

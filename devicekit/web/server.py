@@ -40,8 +40,15 @@ ISOLATION_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json",
-         ".tflite": "application/octet-stream", ".html": "text/html; charset=utf-8", ".css": "text/css"}
+TYPES = {
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+    ".tflite": "application/octet-stream",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css",
+}
 
 
 def _handler(root: Path, results_root: Path | None, on_result, tokens: dict[str, str]):
@@ -67,7 +74,7 @@ def _handler(root: Path, results_root: Path | None, on_result, tokens: dict[str,
             path = unquote(urlsplit(self.path).path)
             if not path.startswith(RESULTS_PREFIX):
                 return self.send_error(HTTPStatus.NOT_FOUND)
-            parts = path[len(RESULTS_PREFIX):].split("/")
+            parts = path[len(RESULTS_PREFIX) :].split("/")
             if len(parts) != 2 or not RUN_RE.match(parts[0]) or parts[1] not in RESULT_NAMES:
                 return self.send_error(HTTPStatus.BAD_REQUEST, "expected /devicekit/results/<RUN>/<result file>")
             expected = tokens.get(parts[0])

@@ -33,8 +33,7 @@ class FaceMeshBlock(nn.Module):
 
 class Mesh3D(nn.Module):
     # (channels, stride) per backbone block: 14 blocks, 192 -> 6
-    BACKBONE = [(16, 1), (16, 1), (32, 2), (32, 1), (32, 1), (48, 2), (48, 1), (48, 1),
-                (64, 2), (64, 1), (64, 1), (96, 2), (96, 1), (96, 1)]
+    BACKBONE = [(16, 1), (16, 1), (32, 2), (32, 1), (32, 1), (48, 2), (48, 1), (48, 1), (64, 2), (64, 1), (64, 1), (96, 2), (96, 1), (96, 1)]
     COORD_CHANNELS = 192
 
     def __init__(self, num_landmarks: int = 68, input_size: int = 192):
@@ -48,9 +47,7 @@ class Mesh3D(nn.Module):
             c = cout
         self.backbone = nn.Sequential(*blocks)  # 96 -> 6
         cb = self.COORD_CHANNELS
-        self.coord_branch = nn.Sequential(
-            FaceMeshBlock(c, cb, 2), FaceMeshBlock(cb, cb), FaceMeshBlock(cb, cb), FaceMeshBlock(cb, cb)
-        )  # 6 -> 3
+        self.coord_branch = nn.Sequential(FaceMeshBlock(c, cb, 2), FaceMeshBlock(cb, cb), FaceMeshBlock(cb, cb), FaceMeshBlock(cb, cb))  # 6 -> 3
         # 3x3 -> 1x1: depthwise 3x3 (valid), then a 1x1 conv to the coordinates
         self.coords = nn.Sequential(nn.Conv2d(cb, cb, 3, groups=cb), nn.Conv2d(cb, num_landmarks * 3, 1))
         self.conf = nn.Sequential(nn.Conv2d(c, 32, 3, 2, 1), nn.PReLU(32), nn.Conv2d(32, 1, 3))

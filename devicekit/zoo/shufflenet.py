@@ -25,9 +25,7 @@ class ShuffleUnit(nn.Module):
         self.stride = stride
         branch = cout // 2
         if stride == 2:
-            self.left = nn.Sequential(
-                nn.Conv2d(cin, cin, 3, 2, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), conv_bn(cin, branch, 1)
-            )
+            self.left = nn.Sequential(nn.Conv2d(cin, cin, 3, 2, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), conv_bn(cin, branch, 1))
             rin = cin
         else:
             self.left = None

@@ -120,15 +120,28 @@ class ForkServer:
         """``devicekit_root``: import devicekit from another checkout (the harness compares a branch with main)."""
         path = [str(devicekit_root or ROOT), str(ROOT / "tests")]
         self.cwd = str(devicekit_root or ROOT)  # `python -m` puts the working directory first on sys.path
-        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join(path), TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS="1",
-                        OPENBLAS_NUM_THREADS="1", COLUMNS="200", **(env or {}))
+        self.env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(path),
+            TF_CPP_MIN_LOG_LEVEL="3",
+            OMP_NUM_THREADS="1",
+            OPENBLAS_NUM_THREADS="1",
+            COLUMNS="200",
+            **(env or {}),
+        )
         self.proc: subprocess.Popen | None = None
 
     def call(self, role: str, req: dict, timeout: float, warm: list[str] = ()) -> tuple[int | None, dict | None, str]:
         if self.proc is None or self.proc.poll() is not None:
-            self.proc = subprocess.Popen([sys.executable, "-m", "fuzz.forkserver"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=self.env,
-                                         cwd=self.cwd)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "fuzz.forkserver"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=self.env,
+                cwd=self.cwd,
+            )
         self.proc.stdin.write(json.dumps({"role": role, "req": req, "timeout": timeout, "warm": list(warm)}) + "\n")
         self.proc.stdin.flush()
         # generous: the server enforces ``timeout`` on the child; this only guards against the server itself
@@ -141,7 +154,7 @@ class ForkServer:
             if not line:
                 break
             if line.startswith(MARK):
-                msg = json.loads(line[len(MARK):])
+                msg = json.loads(line[len(MARK) :])
                 return msg["status"], msg["result"], msg["output"]
         self.close(kill=True)
         raise RuntimeError("the fork server stopped answering")

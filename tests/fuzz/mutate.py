@@ -40,6 +40,7 @@ class Field:
 
 # ------------------------------------------------------------------------------------------------ tflite
 
+
 def tflite_fields(data: bytes) -> list[Field]:
     """Positions of the structural fields of a sound .tflite (the walk uses devicekit's bounds-checked reader)."""
     from devicekit.modelfile._fb import Buf
@@ -112,8 +113,7 @@ def _edge_values(f: Field, rng: random.Random) -> int:
         v = rng.choice(U8_EDGES + [rng.randrange(256)])
         return v - 256 if f.fmt == "<b" and v > 127 else v
     if f.kind == "index":
-        v = rng.choice([f.count, f.count + 1, 2**24 - 1, 2**31 - 1, -1, -2, -(2**31), 0xFFFF,
-                        rng.randrange(max(f.count, 1))])
+        v = rng.choice([f.count, f.count + 1, 2**24 - 1, 2**31 - 1, -1, -2, -(2**31), 0xFFFF, rng.randrange(max(f.count, 1))])
     elif f.kind == "length":
         v = rng.choice([0, max(f.count - 1, 0), f.count + 1, 2 * f.count + 1, 2**31 - 1, 2**32 - 1, 2**28])
     elif f.kind == "shape":
@@ -137,6 +137,7 @@ def mutate_field(data: bytes, fields: list[Field], rng: random.Random) -> tuple[
 
 
 # ------------------------------------------------------------------------------------------------ bytes
+
 
 def mutate_bytes(data: bytes, rng: random.Random, op: str, anchors: list[int] | None = None) -> tuple[bytes, str]:
     d = bytearray(data)
@@ -163,7 +164,7 @@ def mutate_bytes(data: bytes, rng: random.Random, op: str, anchors: list[int] | 
         p = rng.randrange(max(1, n - size))
         fill = rng.choice(["zero", "ff", "noise"])
         blob = bytes(size) if fill == "zero" else (b"\xff" * size if fill == "ff" else rng.randbytes(size))
-        d[p:p + size] = blob[: max(0, min(size, n - p))]
+        d[p : p + size] = blob[: max(0, min(size, n - p))]
         return bytes(d), f"chunk {fill} {size} B at {p}"
     raise ValueError(op)
 
@@ -178,8 +179,20 @@ def mutate_onnx(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
     m = onnx.load_model_from_string(data)
     g = m.graph
-    choices = ["op_type", "input_name", "init_dims", "init_dtype", "raw_data", "io_dims", "opset", "ir", "attr",
-               "drop_node", "dup_output", "elem_type"]
+    choices = [
+        "op_type",
+        "input_name",
+        "init_dims",
+        "init_dtype",
+        "raw_data",
+        "io_dims",
+        "opset",
+        "ir",
+        "attr",
+        "drop_node",
+        "dup_output",
+        "elem_type",
+    ]
     what = rng.choice(choices)
     if what == "op_type" and g.node:
         n = rng.choice(g.node)
@@ -227,6 +240,7 @@ def mutate_onnx(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 
 
 # ------------------------------------------------------------------------------------------------ mlpackage
+
 
 def _mlpackage_parts(root: Path) -> tuple[Path, Path, Path | None]:
     info = json.loads((root / "Manifest.json").read_text())

@@ -82,8 +82,14 @@ def judge_tflite(path: str) -> dict:
         verdict = "no-allocate"
     else:
         verdict = "refused"
-    return {"verdict": verdict, "error": b.get("error") or x.get("error"), "probe": res.get("verdict"),
-            "xnnpack": "runs" if x.get("invoke") else "no", "unsound": unsound, "raw": res}
+    return {
+        "verdict": verdict,
+        "error": b.get("error") or x.get("error"),
+        "probe": res.get("verdict"),
+        "xnnpack": "runs" if x.get("invoke") else "no",
+        "unsound": unsound,
+        "raw": res,
+    }
 
 
 def judge_tools(path: str) -> dict:
@@ -91,15 +97,16 @@ def judge_tools(path: str) -> dict:
     from devicekit.runtime.verdict import judge
 
     v = judge(path)
-    verdict = "runs" if v["ok"] else {"checker": "refused", "loader": "refused", "session": "no-allocate",
-                                      "run": "no-invoke"}[v["stage"]]
+    verdict = "runs" if v["ok"] else {"checker": "refused", "loader": "refused", "session": "no-allocate", "run": "no-invoke"}[v["stage"]]
     return {"verdict": verdict, "error": v.get("error"), "stage": v.get("stage"), "runtime": v.get("runtime"), "raw": v}
 
 
 JUDGES = {".tflite": judge_tflite, ".onnx": judge_tools, ".mlpackage": judge_tools}
-WARM = {".tflite": ["numpy", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "devicekit.runtime.probe"],
-        ".onnx": ["numpy", "onnx", "onnxruntime", "devicekit.runtime.verdict"],
-        ".mlpackage": ["fuzz.oracle:keep_out_torch", "coremltools", "coremltools.converters.mil.frontend.milproto.load"]}
+WARM = {
+    ".tflite": ["numpy", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "devicekit.runtime.probe"],
+    ".onnx": ["numpy", "onnx", "onnxruntime", "devicekit.runtime.verdict"],
+    ".mlpackage": ["fuzz.oracle:keep_out_torch", "coremltools", "coremltools.converters.mil.frontend.milproto.load"],
+}
 
 
 def keep_out_torch() -> None:
@@ -108,6 +115,8 @@ def keep_out_torch() -> None:
 
     for name in ("torch", "tensorflow", "sklearn"):
         sys.modules.setdefault(name, None)
+
+
 _PARTIAL: str | None = None
 
 

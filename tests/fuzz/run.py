@@ -49,8 +49,7 @@ def argv(command: str, path: Path, seed, faces: Path, runs: Path, frames: int = 
     if command == "check":
         return ["check", str(path), "--json"]
     if command == "bench":
-        return ["bench", str(path), "--device", "host", "--frames", str(frames), "--warmup", "1", "--threads", "1",
-                "--runs-dir", str(runs), "--json"]
+        return ["bench", str(path), "--device", "host", "--frames", str(frames), "--warmup", "1", "--threads", "1", "--runs-dir", str(runs), "--json"]
     return ["verify", str(path), "--reference", seed.reference, "--images", str(faces), "--json"]
 
 
@@ -82,9 +81,16 @@ def last_line(stderr: str) -> str:
 
 def run_subprocess(args: list[str], timeout: float, devicekit_root: Path | None = None) -> tuple[int | None, str]:
     env = dict(os.environ, PYTHONPATH=str(devicekit_root or ROOT), TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="200")
-    p = subprocess.Popen([sys.executable, "-m", "devicekit", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         text=True, env=env, cwd=str(devicekit_root or ROOT), stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "devicekit", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(devicekit_root or ROOT),
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         _, err = p.communicate(timeout=timeout)
         return p.returncode, err
@@ -108,9 +114,21 @@ def warm() -> None:
 
     import typer
 
-    for mod in ("numpy", "rich.table", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "onnx",
-                "torch", "cv2", "devicekit.converters", "devicekit.verify.run", "devicekit.bench.runner",
-                "devicekit.check", "devicekit.runtime.validate", "devicekit.face.detect"):
+    for mod in (
+        "numpy",
+        "rich.table",
+        "ai_edge_litert.interpreter",
+        "ai_edge_litert.schema_py_generated",
+        "onnx",
+        "torch",
+        "cv2",
+        "devicekit.converters",
+        "devicekit.verify.run",
+        "devicekit.bench.runner",
+        "devicekit.check",
+        "devicekit.runtime.validate",
+        "devicekit.face.detect",
+    ):
         try:
             importlib.import_module(mod)
         except ImportError:  # (another checkout may lack a module)
@@ -182,8 +200,10 @@ def _note(req: dict, obj: dict) -> None:
 
 # ------------------------------------------------------------------------------------------------ driver
 
-def fuzz(plan: list[tuple], work: Path, faces: Path, mode: str = "worker", commands=COMMANDS, log=None,
-         frames: int = 3, devicekit_root: Path | None = None) -> list[Record]:
+
+def fuzz(
+    plan: list[tuple], work: Path, faces: Path, mode: str = "worker", commands=COMMANDS, log=None, frames: int = 3, devicekit_root: Path | None = None
+) -> list[Record]:
     """``plan``: [(Seed, Mutant)]. Writes each mutant under ``work``, judges it, runs the commands, deletes it.
 
     ``devicekit_root``: run the commands from another checkout (the oracle always uses this one's code)."""
@@ -201,8 +221,7 @@ def fuzz(plan: list[tuple], work: Path, faces: Path, mode: str = "worker", comma
                 if seed.manifest is not None:
                     shutil.copyfile(seed.manifest, path.with_name(path.name + ".json"))
                 verdict = oracle.judge(path)
-                rec = Record(mutant.name, seed.path.name, path.suffix.lstrip("."), how,
-                             {k: v for k, v in verdict.items() if k != "raw"})
+                rec = Record(mutant.name, seed.path.name, path.suffix.lstrip("."), how, {k: v for k, v in verdict.items() if k != "raw"})
                 todo = [(c, argv(c, path, seed, faces, runs, frames)) for c in commands]
                 if worker is not None:
                     results = _in_worker(worker, todo, path, verdict, work)
@@ -213,8 +232,7 @@ def fuzz(plan: list[tuple], work: Path, faces: Path, mode: str = "worker", comma
                         rc, err = run_subprocess(args, TIMEOUTS[c], devicekit_root)
                         results[c] = (rc, err, round(time.monotonic() - t0, 2))
                 for c, (rc, err, secs) in results.items():
-                    rec.outcomes[c] = {"rc": rc, "seconds": secs, "verdict": classify(c, rc, err, verdict, rec.format),
-                                       "message": last_line(err)}
+                    rec.outcomes[c] = {"rc": rc, "seconds": secs, "verdict": classify(c, rc, err, verdict, rec.format), "message": last_line(err)}
                 records.append(rec)
                 if log:
                     log(k, rec)
@@ -235,8 +253,7 @@ def _in_worker(worker, todo: list, path: Path, verdict: dict, work: Path) -> dic
     while todo:
         cmds = [(c, args, str(work / f"{c}.err")) for c, args in todo]
         t0 = time.monotonic()
-        status, res, _ = worker.call("run", {"commands": cmds, "path": str(path), "known": known},
-                                     sum(TIMEOUTS[c] for c, _ in todo), CLI_WARM)
+        status, res, _ = worker.call("run", {"commands": cmds, "path": str(path), "known": known}, sum(TIMEOUTS[c] for c, _ in todo), CLI_WARM)
         res = res or {"done": [], "running": todo[0][0]}
         for d in res["done"]:
             results[d["command"]] = (d["rc"], _read(work / f"{d['command']}.err"), d["seconds"])
@@ -245,8 +262,7 @@ def _in_worker(worker, todo: list, path: Path, verdict: dict, work: Path) -> dic
             break
         dead = res.get("running") or todo[0][0]
         secs = round(time.monotonic() - t0 - sum(d["seconds"] for d in res["done"]), 2)
-        results[dead] = (None if status is None else (status if status < 0 else 128 + 9),
-                         _read(work / f"{dead}.err"), secs)
+        results[dead] = (None if status is None else (status if status < 0 else 128 + 9), _read(work / f"{dead}.err"), secs)
         todo = [(c, a) for c, a in todo if c != dead]
     return results
 
@@ -264,8 +280,7 @@ def _known(verdict: dict, suffix: str) -> dict | None:
     v = verdict.get("verdict")
     if v in ("crashed", "timeout"):
         if suffix == ".tflite":
-            return {"verdict": v, "error": f"the LiteRT interpreter {'crashed' if v == 'crashed' else 'timed out'} on it "
-                                          f"({verdict.get('error')})"}
+            return {"verdict": v, "error": f"the LiteRT interpreter {'crashed' if v == 'crashed' else 'timed out'} on it ({verdict.get('error')})"}
         return {"ok": False, "stage": v, "error": f"the format's own checker {v} on it ({verdict.get('error')})"}
     return verdict.get("raw")
 
@@ -288,8 +303,12 @@ def summarize(records: list[Record]) -> dict:
 
 
 def problems(records: list[Record]) -> list[dict]:
-    return [{"mutant": r.mutant, "how": r.how, "oracle": r.oracle.get("verdict"), "command": c, **o}
-            for r in records for c, o in r.outcomes.items() if o["verdict"] in PROBLEMS]
+    return [
+        {"mutant": r.mutant, "how": r.how, "oracle": r.oracle.get("verdict"), "command": c, **o}
+        for r in records
+        for c, o in r.outcomes.items()
+        if o["verdict"] in PROBLEMS
+    ]
 
 
 def as_json(records: list[Record]) -> list[dict]:

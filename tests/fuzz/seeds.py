@@ -39,7 +39,7 @@ def cache_dir() -> Path:
     return d
 
 
-_LANDMARK = r'''
+_LANDMARK = r"""
 import sys
 from pathlib import Path
 import tensorflow as tf
@@ -63,9 +63,9 @@ class Ref(torch.nn.Module):
         return (self.fc(h) * 4.0 + 32.0).view(-1, 68, 2)
 torch.manual_seed(0)
 torch.jit.trace(Ref().eval(), torch.zeros(1, 3, 64, 64)).save(str(out / "landmark_ref.pt"))
-'''
+"""
 
-_MLPACKAGE = r'''
+_MLPACKAGE = r"""
 import sys
 import numpy as np
 import coremltools as ct
@@ -77,7 +77,7 @@ def prog(x):
     return mb.relu(x=mb.conv(x=x, weight=w, strides=[2, 2], pad_type="valid"))
 
 ct.convert(prog, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS17).save(sys.argv[1])
-'''
+"""
 
 
 def _made(name: str, code: str, make) -> Path:
@@ -106,12 +106,15 @@ def landmark_seed() -> Seed:
         from devicekit.manifest import Manifest, TensorInfo, finalize
 
         spec = InputSpec(shape=(1, 3, 64, 64), mean=(127.5,), std=(128.0,), color="rgb")
-        m = Manifest(artifact="landmark.tflite", target="tflite-fp32", format="tflite",
-                     model={"name": "landmark", "source": "tests/fuzz", "task": "landmarks", "landmarks": 68,
-                            "layout": "ibug68", "coords": "input_pixels"},
-                     inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
-                     outputs=[TensorInfo("landmarks", [1, 68, 2], "float32")],
-                     preprocess={**spec.to_json(), "crop": dict(CROP_POLICY)})
+        m = Manifest(
+            artifact="landmark.tflite",
+            target="tflite-fp32",
+            format="tflite",
+            model={"name": "landmark", "source": "tests/fuzz", "task": "landmarks", "landmarks": 68, "layout": "ibug68", "coords": "input_pixels"},
+            inputs=[TensorInfo("input", [1, 64, 64, 3], "float32", "NHWC")],
+            outputs=[TensorInfo("landmarks", [1, 68, 2], "float32")],
+            preprocess={**spec.to_json(), "crop": dict(CROP_POLICY)},
+        )
         finalize(m, d / "landmark.tflite")
 
     d = _made("landmark", _LANDMARK, make)
@@ -129,18 +132,32 @@ def onnx_seeds() -> list[Seed]:
         rng = np.random.default_rng(0)
         f = TensorProto.FLOAT
         w1 = numpy_helper.from_array(rng.normal(size=(8, 3, 3, 3)).astype(np.float32), "w1")
-        g = helper.make_graph([helper.make_node("Conv", ["x", "w1"], ["c"], strides=[2, 2]),
-                               helper.make_node("Relu", ["c"], ["r"]), helper.make_node("GlobalAveragePool", ["r"], ["y"])],
-                              "conv_relu_gap", [helper.make_tensor_value_info("x", f, [1, 3, 64, 64])],
-                              [helper.make_tensor_value_info("y", f, [1, 8, 1, 1])], [w1])
+        g = helper.make_graph(
+            [
+                helper.make_node("Conv", ["x", "w1"], ["c"], strides=[2, 2]),
+                helper.make_node("Relu", ["c"], ["r"]),
+                helper.make_node("GlobalAveragePool", ["r"], ["y"]),
+            ],
+            "conv_relu_gap",
+            [helper.make_tensor_value_info("x", f, [1, 3, 64, 64])],
+            [helper.make_tensor_value_info("y", f, [1, 8, 1, 1])],
+            [w1],
+        )
         w2 = numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w2")
         fc = numpy_helper.from_array(rng.normal(size=(4 * 15 * 15, 136)).astype(np.float32), "fc")
         b = numpy_helper.from_array(np.zeros(136, np.float32), "b")
-        g2 = helper.make_graph([helper.make_node("Conv", ["x", "w2"], ["c"], strides=[1, 1]),
-                                helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
-                                helper.make_node("Flatten", ["p"], ["f"]), helper.make_node("Gemm", ["f", "fc", "b"], ["y"])],
-                               "conv_pool_gemm", [helper.make_tensor_value_info("x", f, [1, 3, 32, 32])],
-                               [helper.make_tensor_value_info("y", f, [1, 136])], [w2, fc, b])
+        g2 = helper.make_graph(
+            [
+                helper.make_node("Conv", ["x", "w2"], ["c"], strides=[1, 1]),
+                helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+                helper.make_node("Flatten", ["p"], ["f"]),
+                helper.make_node("Gemm", ["f", "fc", "b"], ["y"]),
+            ],
+            "conv_pool_gemm",
+            [helper.make_tensor_value_info("x", f, [1, 3, 32, 32])],
+            [helper.make_tensor_value_info("y", f, [1, 136])],
+            [w2, fc, b],
+        )
         for name, graph in (("conv_relu_gap", g), ("conv_pool_gemm", g2)):
             m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
             m.ir_version = 8
@@ -185,9 +202,15 @@ def faces_dir(dst: Path, count: int = 2) -> Path:
 
 
 def describe() -> list[dict]:
-    return [{"file": s.path.name, "bytes": sum(p.stat().st_size for p in ([s.path] if s.path.is_file() else s.path.rglob("*")) if p.is_file()),
-             "reference": s.reference if s.reference.startswith("zoo:") else Path(s.reference).name}
-            for group in all_seeds().values() for s in group]
+    return [
+        {
+            "file": s.path.name,
+            "bytes": sum(p.stat().st_size for p in ([s.path] if s.path.is_file() else s.path.rglob("*")) if p.is_file()),
+            "reference": s.reference if s.reference.startswith("zoo:") else Path(s.reference).name,
+        }
+        for group in all_seeds().values()
+        for s in group
+    ]
 
 
 if __name__ == "__main__":

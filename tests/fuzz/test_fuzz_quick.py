@@ -13,8 +13,16 @@ import pytest
 
 from fuzz.run import PROBLEMS, fuzz, make_plan, problems, summarize
 
-QUICK = {"landmark": 60, "face_detection_short_range": 35, "selfie_segmentation": 25, "face_landmark": 15,
-         "iris_landmark": 10, "conv_relu_gap": 20, "conv_pool_gemm": 20, "conv": 25}
+QUICK = {
+    "landmark": 60,
+    "face_detection_short_range": 35,
+    "selfie_segmentation": 25,
+    "face_landmark": 15,
+    "iris_landmark": 10,
+    "conv_relu_gap": 20,
+    "conv_pool_gemm": 20,
+    "conv": 25,
+}
 SEED = 1717
 
 
@@ -33,8 +41,10 @@ def records(tmp_path_factory):
 def test_quick_fuzz_has_no_problems(records):
     assert len(records) == sum(QUICK.values()) >= 200
     found = problems(records)
-    assert not found, "\n".join(f"{p['verdict']}: {p['command']} on {p['mutant']} ({p['how']}; runtime says {p['oracle']}): "
-                                f"exit {p['rc']}, {p['message']}" for p in found[:20])
+    assert not found, "\n".join(
+        f"{p['verdict']}: {p['command']} on {p['mutant']} ({p['how']}; runtime says {p['oracle']}): exit {p['rc']}, {p['message']}"
+        for p in found[:20]
+    )
     s = summarize(records)
     for fmt, d in s["formats"].items():
         for c, v in d["commands"].items():
