@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from ..errors import InputError
 from ._fb import Buf, FlatbufferError
-from .facts import ModelFacts, Op, Tensor
+from .facts import DTYPE_BYTES, ModelFacts, Op, Tensor
 
 # schema.fbs field slots (0-based).
 M_VERSION, M_OPCODES, M_SUBGRAPHS, M_DESCRIPTION, M_BUFFERS, M_METADATA = 0, 1, 2, 3, 4, 6
@@ -61,23 +61,7 @@ def _opcode(tab, names) -> tuple[str, int, str, str | None]:
 
 
 # bytes per element of the types LiteRT sizes with BytesRequired (packed int4/int2, strings, resources: not checked)
-_ELEM_BYTES = {
-    "float32": 4,
-    "float16": 2,
-    "bfloat16": 2,
-    "float64": 8,
-    "int32": 4,
-    "uint32": 4,
-    "int64": 8,
-    "uint64": 8,
-    "int16": 2,
-    "uint16": 2,
-    "int8": 1,
-    "uint8": 1,
-    "bool": 1,
-    "complex64": 8,
-    "complex128": 16,
-}
+_ELEM_BYTES = {k: v for k, v in DTYPE_BYTES.items() if v >= 1}
 
 
 def _check_size(path: str, where: str, dtype: str, shape, data_bytes: int, sparse: bool) -> None:
