@@ -181,6 +181,18 @@ def packager_for(platform_name: str, artifact: str | Path) -> Platform:
     return p
 
 
+def help_text(table: str) -> str:
+    """The command-line help for a choice, from the registry (``--target``, ``--platform``, ``check --runtime``)."""
+    if table == "targets":
+        return ", ".join(TARGETS) + ", or all (every target installed here); repeatable; default tflite-int8"
+    if table == "platforms":
+        return ", ".join(p.name for p in PLATFORMS.values() if p.name != "host") + "."
+    if table == "runtimes":
+        parts = [f"{', '.join(f.check_runtimes)} ({f.suffix})" for f in FORMATS.values() if f.check_runtimes]
+        return "Gate: " + "; ".join(parts).replace("litert,", "litert[>=X.Y],", 1) + ". Repeatable."
+    raise ValueError(table)
+
+
 def describe(table: str) -> str:
     """A Markdown table of one registry table (docs/architecture.md is made from these)."""
     rows: list[tuple[str, ...]]

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 
+from .. import registry
 from ._common import command, emit_json, handle_errors, next_steps, out_console, set_mode, warn
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "info": "dim"}
@@ -27,9 +28,7 @@ def register(app: typer.Typer) -> None:
             "-b",
             help="NAME (play-apk, play-base, play-asset-pack, appstore-cellular) or NAME=BYTES (e.g. app=50MB). Repeatable; default play-apk.",
         ),
-        runtime: Optional[List[str]] = typer.Option(
-            None, "--runtime", "-r", help="Gate: litert[>=X.Y], xnnpack, gpu, nnapi (.tflite); coreml-ane (.mlpackage). Repeatable."
-        ),
+        runtime: Optional[List[str]] = typer.Option(None, "--runtime", "-r", help=registry.help_text("runtimes")),
         require: Optional[List[str]] = typer.Option(None, "--require", help="Gate: int8 (every op runs in int8)."),
         memory_limit: Optional[str] = typer.Option(None, "--memory-limit", help="Gate: peak activation memory, e.g. 8MB."),
         json_out: bool = typer.Option(False, "--json", help="Print one JSON object (the CheckReport) to stdout."),

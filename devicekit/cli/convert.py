@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
+from .. import registry
 from ._common import command, emit_json, handle_errors, info, library_output, next_steps, out_console, set_mode, step, warn
 
 
@@ -16,9 +17,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def convert_cmd(
         model: str = typer.Argument(..., help="zoo:NAME, a .pt2 (torch.export), a .pt/.ts TorchScript file, a state dict (with --arch), or an .onnx"),
-        target: Optional[List[str]] = typer.Option(
-            None, "--target", "-t", help="tflite-fp32, tflite-fp16, tflite-int8 (default), coreml-fp16, coreml-int8, coreml-w8a8, or all; repeatable"
-        ),
+        target: Optional[List[str]] = typer.Option(None, "--target", "-t", help=registry.help_text("targets")),
         out: Optional[Path] = typer.Option(None, "-o", "--output", help="Output folder (default: out/<model>)"),
         input_shape: Optional[str] = typer.Option(None, "--input-shape", help="N,C,H,W (PyTorch layout)"),
         mean: Optional[str] = typer.Option(None, "--mean", help="0-255 pixel units; one value or one per channel"),

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 from rich.markup import escape
 
+from .. import registry
 from ._common import command, emit_json, handle_errors, info, next_steps, set_mode, warn
 
 
@@ -16,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def package_cmd(
         artifact: Path = typer.Argument(..., help="A converted model with its manifest (.tflite for android, .mlpackage for ios)."),
-        platform: str = typer.Option(..., "--platform", "-p", help="android, ios or web."),
+        platform: str = typer.Option(..., "--platform", "-p", help=registry.help_text("platforms")),
         out: Optional[Path] = typer.Option(None, "-o", "--out", help="Output folder (default ./<model>-<platform>)."),
         app_id: str = typer.Option("com.devicekit.bench", "--app-id", help="Android application id / iOS bundle id (a Java package name)."),
         name: str = typer.Option("FaceLandmarker", "--name", help="The landmarker class name (a Kotlin and Swift type name)."),
