@@ -1,6 +1,6 @@
 # devicekit: set up, run the main job, test.
 #   make demo   - set up .venv on a fresh machine, then run the default job
-#   make test   - set up, then run the default test suite (what CI runs)
+#   make test   - set up, lint (make lint), then run the default test suite (what CI runs)
 #   make test-slow - the slow conversion matrix and long end-to-end tests
 
 PY ?= python3
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.devicekit-setup
 OUT ?= demo-out
 
-.PHONY: setup setup-litert-torch setup-onnx2tf2 setup-aeq coverage demo test test-slow clean
+.PHONY: setup setup-litert-torch setup-onnx2tf2 setup-aeq coverage demo lint test test-slow clean
 
 setup: $(STAMP)
 
@@ -64,7 +64,12 @@ coverage: setup setup-litert-torch setup-onnx2tf2 setup-aeq
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/devicekit demo -o $(OUT)
 
-test: setup
+# lint first (CI runs `make test`, so the lint is part of it): ruff on the code, mypy on the typed seams
+lint: setup
+	$(BIN)/ruff check devicekit converters mobile_templates tests device_tests scripts
+	$(BIN)/mypy
+
+test: setup lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 test-slow: setup setup-litert-torch

@@ -1,7 +1,7 @@
 """Timing overhead of `devicekit bench --device host` against a bare interpreter loop.
 
 Same model, same interpreter instance, same run, interleaved frame by frame:
-devicekit's frame loop (devicekit.bench.loop.run_loop, the loop behind
+devicekit's frame loop (devicekit.device.loop.run_loop, the loop behind
 `devicekit bench --device host`: per-stage perf_counter_ns stamps, one row
 tuple per frame) calls ``on_row`` after each measured frame; there this script
 runs one *bare* frame doing the same work (same preprocessing, set_tensor,
@@ -61,7 +61,7 @@ class _NoWork:
 
 def bookkeeping_us(frames: int = 200_000) -> float:
     """Per-frame cost of the loop itself (clock stamps, row tuple, list append), in microseconds (best of 5)."""
-    from devicekit.bench.loop import run_loop
+    from devicekit.device.loop import run_loop
 
     best = float("inf")
     for _ in range(5):
@@ -72,7 +72,7 @@ def bookkeeping_us(frames: int = 200_000) -> float:
 
 
 def measure(path: Path, threads: int, frames: int) -> dict:
-    from devicekit.bench.loop import _pixel_frames, load_model, run_loop
+    from devicekit.device.loop import _pixel_frames, load_model, run_loop
 
     model = load_model(path, threads=threads, delegate="xnnpack")
     pre, interp, idx, outs = model.pre, model.interp, model.in_index, model.outs
@@ -152,7 +152,7 @@ def main() -> int:
             f"Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
             "",
             "Same model, same interpreter instance, same run, interleaved frame by frame: after each frame of "
-            "`devicekit.bench.loop.run_loop` (the loop behind `devicekit bench --device host`) the script runs one "
+            "`devicekit.device.loop.run_loop` (the loop behind `devicekit bench --device host`) the script runs one "
             "bare frame doing the same work (same preprocessing, set_tensor, invoke, get_tensor + dequantise), "
             "timed only from outside. devicekit wall per frame = next frame's start - this frame's start - the bare "
             "twin. Overhead = median devicekit wall / median bare wall - 1 over the frames that did not stall (under "

@@ -37,7 +37,7 @@ def ops_of(path: Path) -> dict:
 
 
 def error_px(model, path: Path, calib) -> dict:
-    from devicekit.converters.pipeline import measure_error
+    from devicekit.pipeline import measure_error
 
     e = measure_error(model, path, calib)
     return {k: e[k] for k in ("mean_px", "max_px", "mean_cells", "max_cells", "max_abs", "max_rel") if k in e}
@@ -45,17 +45,18 @@ def error_px(model, path: Path, calib) -> dict:
 
 def bench_model(name: str, calib_dir: Path | None, litert: bool, work: Path) -> dict:
     from devicekit import converters as cv
+    from devicekit import pipeline
 
     model = cv.load_model(f"zoo:{name}")
     calib = cv.load_calibration(model.spec, calib_dir, 32)
     row = {"model": name, "weights": model.info.get("weights"), "calibration": calib.to_json(), "tools": {}}
-    rep = cv.convert(model, ["tflite-fp32", "tflite-fp16", "tflite-int8"],
+    rep = pipeline.convert(model, ["tflite-fp32", "tflite-fp16", "tflite-int8"],
                      cv.ConvertOptions(spec=model.spec, out_dir=work / "devicekit", calib_dir=calib_dir, calib_count=32))
     row["tools"]["devicekit"] = {
         r.target.split("-")[1]: {"path": r.artifact, "seconds": r.seconds, "error": r.summary["error"]} for r in rep.results
     }
     # the policy off, for the record
-    rep_off = cv.convert(model, ["tflite-int8"], cv.ConvertOptions(spec=model.spec, out_dir=work / "devicekit-all-int8",
+    rep_off = pipeline.convert(model, ["tflite-int8"], cv.ConvertOptions(spec=model.spec, out_dir=work / "devicekit-all-int8",
                          calib_dir=calib_dir, calib_count=32, policy=cv.QuantPolicy.named("all-int8")))
     r = rep_off.results[0]
     row["tools"]["devicekit all-int8"] = {"int8": {"path": r.artifact, "seconds": r.seconds, "error": r.summary["error"]}}

@@ -43,6 +43,7 @@ def all_models() -> dict[str, str]:
 def load(name: str, work: Path):
     """The LoadedModel for ``name``; MTCNN nets are saved as .pt2 (torch.export) into ``work`` first, as a user would."""
     from devicekit import converters as cv
+    from devicekit import pipeline
 
     group = all_models().get(name)
     if group == "corpus":
@@ -84,6 +85,7 @@ def _failed(exc: BaseException) -> dict:
 def devicekit_tool(model, calib, work: Path, done: dict) -> dict:
     """The library call a user's script makes: fp32 and int8, devicekit's gate on by default (judged, not thrown)."""
     from devicekit import converters as cv
+    from devicekit import pipeline
 
     from common import face_dir
 
@@ -92,7 +94,7 @@ def devicekit_tool(model, calib, work: Path, done: dict) -> dict:
     for prec in ("fp32", "int8"):  # one call per target, so an int8 that raises keeps the fp32 row
         t0 = time.perf_counter()
         try:
-            rep = cv.convert(model, [f"tflite-{prec}"], opts)
+            rep = pipeline.convert(model, [f"tflite-{prec}"], opts)
         except Exception as exc:  # noqa: BLE001 - a failure is a row
             out[prec] = _failed(exc)
             continue

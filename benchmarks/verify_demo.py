@@ -131,8 +131,9 @@ def main() -> int:
     ap.add_argument("--fp32", type=Path, help="an fp32 .tflite of the same model, to locate conversion errors")
     a = ap.parse_args()
     data = data_dir()
-    from devicekit.verify.one_euro import DEFAULT_PARAMS, synthetic_lag
-    from devicekit.verify.run import public, run_verify
+    from devicekit.face.one_euro import DEFAULT_PARAMS, synthetic_lag
+    from devicekit.pipeline import verify as run_verify
+    from devicekit.verify.run import public
 
     tfl = a.tflite
     if tfl is None:

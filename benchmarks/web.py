@@ -136,7 +136,7 @@ def main() -> None:
 def _litertjs() -> str:
     import json
 
-    from devicekit.web.render import find_node_modules  # the LiteRT.js the packaged app vendors
+    from devicekit.mobile_templates.webapp import find_node_modules  # the LiteRT.js the packaged app vendors
 
     return json.loads((find_node_modules() / "@litertjs" / "core" / "package.json").read_text())["version"]
 

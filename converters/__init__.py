@@ -1,6 +1,6 @@
 """The heavy side: PyTorch/ONNX -> TFLite and CoreML, calibration, quantisation policy.
 
-Public API: ``load_model``, ``load_calibration``, ``convert``, ``TARGETS``.
+Public API: ``load_model``, ``load_calibration``, ``TARGETS``; ``devicekit.pipeline.convert`` runs them.
 Targets register themselves on import (``tflite``; ``coreml`` when
 coremltools is installed).
 """
@@ -23,4 +23,3 @@ for _mod in ("tflite", "coreml"):
         if getattr(_exc, "name", "") and not _exc.name.startswith(("coremltools", f"{__name__}.{_mod}")):
             raise
 
-from .pipeline import convert, evaluate, measure_error  # noqa: E402,F401

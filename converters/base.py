@@ -1,22 +1,21 @@
 """The one small interface every target implements.
 
-A target is data (name, family, suffix, options) plus a function that turns
-a loaded model into an artifact. Targets register themselves with
-``@register_target``; a duplicate name raises. ``convert`` dispatches
-exhaustively over the registry: no if-chains over format names.
+A target is data declared in devicekit.registry (name, family, format, precision, options) plus the
+function this layer attaches to it (``registry.attach_target``) that turns a loaded model into an
+artifact. ``convert`` dispatches exhaustively over the registry: no if-chains over format names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from devicekit.config import InputSpec
 from devicekit.errors import UsageError
+from devicekit.registry import TARGETS, Target  # noqa: F401  (re-exported: converters.TARGETS)
 
 from .judge import GateConfig
-
 
 POLICIES = ("search", "keep-float-tail", "all-int8")
 
@@ -60,7 +59,15 @@ class ConvertOptions:
     backend: str = "onnx2tf"
     max_error: float | None = None
     gate: GateConfig = field(default_factory=GateConfig)
-    extra: dict = field(default_factory=dict)  # target-specific options (e.g. deployment target)
+    check: bool = True  # run `devicekit check` on each artifact
+    verify: bool = True  # the quick verify on faces
+    verify_images: Path | str | None = None
+    max_nme_increase: float | None = None
+    # options of the targets' own (their dataclasses: TFLiteOptions, CoreMLOptions): name -> value as given;
+    # resolve_options() validates them for every requested target before any work, and refuses the ones
+    # that apply to none of them
+    target_options: dict = field(default_factory=dict)
+    resolved: dict = field(default_factory=dict)  # target name -> its options dataclass (set by convert)
 
     def __post_init__(self):
         if self.calib_count < 1:
@@ -71,47 +78,63 @@ class ConvertOptions:
             raise UsageError(f"unknown --backend {self.backend!r} (known: onnx2tf, litert-torch)")
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str  # tflite-int8
-    family: str  # tflite | coreml
-    suffix: str  # .tflite | .mlpackage
-    precision: str  # fp32 | fp16 | int8 | w8a8
-    needs_calibration: bool
-    description: str
-    run: Callable[..., Any]  # (loaded_model, options, calibration) -> ConversionResult
-
-
-TARGETS: dict[str, Target] = {}
-
-
-def register_target(name: str, *, family: str, suffix: str, precision: str, needs_calibration: bool, description: str):
-    def deco(fn):
-        if name in TARGETS:
-            raise RuntimeError(f"target {name} registered twice")
-        TARGETS[name] = Target(name, family, suffix, precision, needs_calibration, description, fn)
-        return fn
-
-    return deco
-
-
 def resolve_targets(names: list[str]) -> list[Target]:
-    """'all' -> every registered target; unknown names are a usage error with a suggestion."""
+    """Registry targets by name (devicekit.registry). ``all``: every target whose converter is installed; a named
+    target whose converter is not (CoreML without coremltools) or an unknown name is a one-line usage error."""
+    from devicekit.registry import target
+
     out: list[Target] = []
     for n in names:
         if n == "all":
-            out += [t for t in TARGETS.values() if t not in out]
+            out += [t for t in TARGETS.values() if t.run is not None and t not in out]
             continue
-        if n not in TARGETS:
-            import difflib
-
-            close = difflib.get_close_matches(n, TARGETS, n=1)
-            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(TARGETS)}, all"
-            raise UsageError(f"unknown target {n!r}", hint=hint)
-        if TARGETS[n] not in out:
-            out.append(TARGETS[n])
+        t = target(n)
+        if t.run is None:
+            raise UsageError(f"target {n} needs the {t.family} converter, which is not installed here",
+                             hint="pip install 'devicekit[coreml]'" if t.family == "coreml" else "pip install 'devicekit[convert]'")
+        if t not in out:
+            out.append(t)
     if not out:
         raise UsageError("no target given (use --target tflite-int8, ...)")
+    return out
+
+
+@dataclass(frozen=True)
+class TFLiteOptions:
+    """tflite-* targets' own options."""
+
+    keep_names: bool = False  # keep TensorFlow's debug names of intermediate tensors (larger file)
+
+    def for_target(self, name: str) -> "TFLiteOptions":
+        return self
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def resolve_options(targets: list[Target], given: dict) -> dict[str, Any]:
+    """Each target's options dataclass built from ``given`` and validated, before any conversion starts.
+    An option no requested target takes is a usage error naming the targets that do."""
+    import dataclasses
+
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    used: set[str] = set()
+    out: dict[str, Any] = {}
+    for t in targets:
+        cls = t.options
+        if cls is None:
+            out[t.name] = None
+            continue
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: v for k, v in given.items() if k in names}
+        used |= set(kw)
+        out[t.name] = cls(**kw).for_target(t.name)
+    for k in sorted(set(given) - used):
+        takers = [t.name for t in TARGETS.values() if t.options is not None
+                  and k in {f.name for f in dataclasses.fields(t.options)}]
+        raise UsageError(f"{_flag(k)} does not apply to {', '.join(t.name for t in targets)}",
+                         hint=f"it is an option of {', '.join(takers)}" if takers else "no target takes it")
     return out
 
 
@@ -148,8 +171,8 @@ class ConversionResult:
 def base_manifest(model, target: Target, inputs: list, outputs: list, quantization: dict, tools: tuple[str, ...]):
     """The manifest fields every target shares; the target adds its own, then ``finalize`` writes it."""
     from devicekit.face.crop import CROP_POLICY
+    from devicekit.face.one_euro import DEFAULT_PARAMS
     from devicekit.manifest import Manifest, tool_versions
-    from devicekit.verify.one_euro import DEFAULT_PARAMS
 
     preprocess = model.spec.to_json()
     preprocess["crop"] = dict(CROP_POLICY)  # the face crop policy verify and the apps use

@@ -2,7 +2,7 @@
 
 Steps, in order: capture the graph (``torch.export`` + ``run_decompositions({})``,
 ``torch.jit.trace`` as the fallback) -> ``ct.convert`` to an ``mlprogram`` for
-the deployment target (iOS17 unless ``extra["deployment_target"]``), fp16
+the deployment target (iOS17 unless ``CoreMLOptions.deployment_target``), fp16
 compute -> int8 weights / palettisation / W8A8 (activation ranges measured in
 the MIL interpreter, see ``coreml_quant``) -> metadata -> save atomically ->
 manifest.
@@ -12,9 +12,9 @@ directly, with ``scale = 1/std`` and ``bias = -mean/std`` from the input spec
 and the spec's colour order (RGB, BGR, GRAYSCALE). CoreML's ImageType has one
 scale for all channels: when the spec's std differs per channel the input
 falls back to a plain tensor (normalised NCHW float32), and the summary says
-so. ``extra["coreml_input"] = "tensor"`` asks for the tensor input anyway.
+so. ``coreml_input="tensor"`` asks for the tensor input anyway.
 
-Target options (``ConvertOptions.extra``): ``deployment_target`` (iOS16,
+Target options (``CoreMLOptions``, from ``ConvertOptions.target_options``): ``deployment_target`` (iOS16,
 iOS17, iOS18), ``coreml_input`` (image | tensor), ``palettize`` (4, 6, 8:
 k-means lookup-table weights for coreml-fp16/-int8), ``compute_precision``
 (fp16 | fp32).
@@ -27,14 +27,16 @@ import re
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from devicekit.errors import ConversionError, InputError, UnsupportedOpError, UsageError, first_line
+from devicekit.errors import ConversionError, UnsupportedOpError, UsageError, first_line
 from devicekit.manifest import TensorInfo, finalize
+from devicekit.registry import TARGETS, attach_target
 
-from .base import ConversionResult, ConvertOptions, base_manifest, register_target
+from .base import ConversionResult, ConvertOptions, base_manifest
 
 TOOLS = ("coremltools",)
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
@@ -49,24 +51,29 @@ FIX_HINTS = {
 }
 
 
-def _options(opts: ConvertOptions, target: str) -> dict:
-    ex = opts.extra or {}
-    dt = str(ex.get("deployment_target", "iOS17"))
-    if dt not in DEPLOYMENT_TARGETS:
-        raise UsageError(f"--deployment-target must be one of {', '.join(DEPLOYMENT_TARGETS)}, got {dt!r}")
-    kind = str(ex.get("coreml_input", "image"))
-    if kind not in ("image", "tensor"):
-        raise UsageError(f"--coreml-input must be image or tensor, got {kind!r}")
-    pal = ex.get("palettize")
-    if pal is not None:
-        if int(pal) not in PALETTE_BITS:
-            raise UsageError(f"--palettize must be one of {', '.join(map(str, PALETTE_BITS))}, got {pal!r}")
-        if target == "coreml-w8a8":
+@dataclass(frozen=True)
+class CoreMLOptions:
+    """coreml-* targets' own options, validated when made (before any conversion starts)."""
+
+    deployment_target: str = "iOS17"
+    coreml_input: str = "image"  # image (CVPixelBuffer / Vision) | tensor
+    palettize: int | None = None  # 4, 6, 8: k-means lookup-table weights (coreml-fp16 / -int8)
+    compute_precision: str = "fp16"
+
+    def __post_init__(self):
+        if self.deployment_target not in DEPLOYMENT_TARGETS:
+            raise UsageError(f"--deployment-target must be one of {', '.join(DEPLOYMENT_TARGETS)}, got {self.deployment_target!r}")
+        if self.coreml_input not in ("image", "tensor"):
+            raise UsageError(f"--coreml-input must be image or tensor, got {self.coreml_input!r}")
+        if self.palettize is not None and self.palettize not in PALETTE_BITS:
+            raise UsageError(f"--palettize must be one of {', '.join(map(str, PALETTE_BITS))}, got {self.palettize!r}")
+        if self.compute_precision not in ("fp16", "fp32"):
+            raise UsageError(f"--compute-precision must be fp16 or fp32, got {self.compute_precision!r}")
+
+    def for_target(self, name: str) -> "CoreMLOptions":
+        if self.palettize is not None and name == "coreml-w8a8":
             raise UsageError("--palettize does not combine with coreml-w8a8 (int8 weights); use it with coreml-fp16 or coreml-int8")
-    prec = str(ex.get("compute_precision", "fp16"))
-    if prec not in ("fp16", "fp32"):
-        raise UsageError(f"--compute-precision must be fp16 or fp32, got {prec!r}")
-    return {"deployment_target": dt, "input": kind, "palettize": int(pal) if pal is not None else None, "compute_precision": prec}
+        return self
 
 
 def input_type(spec, kind: str):
@@ -198,13 +205,13 @@ def _convert(model, program, inputs, o: dict, keep_float_tail: bool = False, kep
 
     names = list(model.output_names)
     outputs = [ct.TensorType(name=n, dtype=np.float32) for n in names] if names else None
-    prec = ct.precision.FLOAT16 if o["compute_precision"] == "fp16" else ct.precision.FLOAT32
+    prec = ct.precision.FLOAT16 if o.compute_precision == "fp16" else ct.precision.FLOAT32
     if prec == ct.precision.FLOAT16 and keep_float_tail:
         prec = ct.transform.FP16ComputePrecision(op_selector=tail_selector(kept if kept is not None else []))
     try:
         with quiet():
             return ct.convert(program, inputs=[inputs], outputs=outputs, convert_to="mlprogram",
-                              minimum_deployment_target=getattr(ct.target, o["deployment_target"]),
+                              minimum_deployment_target=getattr(ct.target, o.deployment_target),
                               compute_precision=prec, skip_model_load=True)
     except Exception as exc:  # noqa: BLE001 - coremltools raises many kinds; each becomes one typed line
         raise unsupported_op_error(model, exc) from None
@@ -242,7 +249,7 @@ def _layer_of(model, op: str) -> str | None:
     return None
 
 
-def set_metadata(mlmodel, model, target: str, o: dict, input_note: str | None) -> None:
+def set_metadata(mlmodel, model, target: str, o: "CoreMLOptions", input_note: str | None) -> None:
     import json
 
     from devicekit import __version__
@@ -267,9 +274,9 @@ def set_metadata(mlmodel, model, target: str, o: dict, input_note: str | None) -
         "devicekit.color": spec.color,
         "devicekit.mean": json.dumps(spec.per_channel(spec.mean)),
         "devicekit.std": json.dumps(spec.per_channel(spec.std)),
-        "devicekit.normalization": "(pixel - mean) / std, pixels 0-255" + (" (applied inside the model)" if o["input"] == "image" and not input_note else ""),
-        "devicekit.input": o["input"] if not input_note else "tensor",
-        "devicekit.deployment_target": o["deployment_target"],
+        "devicekit.normalization": "(pixel - mean) / std, pixels 0-255" + (" (applied inside the model)" if o.coreml_input == "image" and not input_note else ""),
+        "devicekit.input": o.coreml_input if not input_note else "tensor",
+        "devicekit.deployment_target": o.deployment_target,
     }
     mlmodel.user_defined_metadata.update(meta)
     desc = mlmodel.input_description
@@ -327,23 +334,21 @@ def _run(precision: str):
     def run(model, opts: ConvertOptions, calib) -> ConversionResult:
         from devicekit.errors import require_module
 
-        from .base import TARGETS
-
         require_module("coremltools")
         target = TARGETS[target_name]
-        o = _options(opts, target_name)
+        o = opts.resolved.get(target_name) or CoreMLOptions().for_target(target_name)
         if not model.is_torch:
             raise UsageError(f"{target_name} converts PyTorch models; {model.source} is ONNX",
                              hint="give the PyTorch source (zoo:NAME, .pt2, TorchScript or a state dict), or use a tflite target")
         t0 = time.perf_counter()
-        ct_input, in_info, note = input_type(model.spec, o["input"])
+        ct_input, in_info, note = input_type(model.spec, o.coreml_input)
         notes = [note] if note else []
-        quant: dict = {"compute_precision": o["compute_precision"], "deployment_target": o["deployment_target"],
-                       "input": "tensor" if note else o["input"]}
+        quant: dict = {"compute_precision": o.compute_precision, "deployment_target": o.deployment_target,
+                       "input": "tensor" if note else o.coreml_input}
         if precision == "w8a8" and calib is None:
             raise UsageError("coreml-w8a8 needs calibration images (--calib DIR)")
         program, how = capture(model)
-        quant["mode"] = "fp16" if o["compute_precision"] == "fp16" else "fp32"
+        quant["mode"] = "fp16" if o.compute_precision == "fp16" else "fp32"
         kept: list[str] = []
         mlmodel = _convert(model, program, ct_input, o, opts.policy.keep_float_tail, kept)
         if kept:
@@ -359,11 +364,11 @@ def _run(precision: str):
             with quiet():
                 mlmodel, qinfo = w8a8(mlmodel, model, calib, opts, opts.gate.limits("w8a8"), program)
             quant.update(qinfo)
-        if precision == "int8" or (precision == "fp16" and o["palettize"]):
+        if precision == "int8" or (precision == "fp16" and o.palettize):
             from .coreml_quant import quantize_weights
 
             with quiet():
-                mlmodel, qinfo = quantize_weights(mlmodel, opts)
+                mlmodel, qinfo = quantize_weights(mlmodel, o.palettize)
             quant.update(qinfo)
         set_metadata(mlmodel, model, target_name, o, note)
         path = opts.out_dir / f"{model.name}.{target_name}{target.suffix}"
@@ -380,12 +385,9 @@ def _run(precision: str):
     return run
 
 
-register_target("coreml-fp16", family="coreml", suffix=".mlpackage", precision="fp16", needs_calibration=False,
-                description="CoreML ML Program, fp16 weights and compute (iOS17+)")(_run("fp16"))
-register_target("coreml-int8", family="coreml", suffix=".mlpackage", precision="int8", needs_calibration=False,
-                description="CoreML ML Program, int8 weights (linear_quantize_weights), fp16 compute")(_run("int8"))
-register_target("coreml-w8a8", family="coreml", suffix=".mlpackage", precision="w8a8", needs_calibration=True,
-                description="CoreML ML Program, int8 weights and activations calibrated on real images in the MIL interpreter; float activations where the gate needs them")(_run("w8a8"))
+attach_target("coreml-fp16", _run("fp16"), options=CoreMLOptions)
+attach_target("coreml-int8", _run("int8"), options=CoreMLOptions)
+attach_target("coreml-w8a8", _run("w8a8"), options=CoreMLOptions)
 
 
 def verify_mlpackage(model, artifact: Path, inputs: np.ndarray) -> dict:
@@ -397,7 +399,7 @@ def verify_mlpackage(model, artifact: Path, inputs: np.ndarray) -> dict:
     import platform
 
     from devicekit.milref import MLPackageRunner
-    from devicekit.tflite_run import match_outputs
+    from devicekit.runtime import match_outputs
 
     runner = MLPackageRunner(artifact)
     d, abs_err, ref_max, pred_err = [], 0.0, 0.0, None

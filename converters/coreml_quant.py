@@ -220,12 +220,11 @@ def w8a8(mlmodel, model, calib, opts, limits, program=None):
     return q, info
 
 
-def quantize_weights(mlmodel, opts):
+def quantize_weights(mlmodel, nbits: int | None = None):
     """int8 weights (``linear_quantize_weights``, per channel, symmetric), or palettised if asked."""
     import coremltools as ct
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig
 
-    nbits = opts.extra.get("palettize")
     if nbits:
         return palettize(mlmodel, int(nbits)), {"mode": f"palettized-{int(nbits)}bit", "weights": f"{int(nbits)}-bit lookup table (k-means)"}
     cfg = OptimizationConfig(global_config=OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel"))

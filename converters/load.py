@@ -312,7 +312,7 @@ def _load_export(path, stem, spec, overrides, landmarks) -> LoadedModel:
 def _load_onnx(path, stem, spec, overrides, landmarks) -> LoadedModel:
     import onnx
 
-    from devicekit.modelfile.verdict import ask
+    from devicekit.runtime.verdict import ask
 
     # the onnx checker and onnxruntime in a child first: their C++ dies on some hostile graphs (a Conv with
     # strides 0 is a SIGFPE in shape inference), and this process goes on to run the model

@@ -87,7 +87,6 @@ def main() -> None:
         print(f"ERROR: onnx2tf is not installed ({exc.name})", file=sys.stderr)
         sys.exit(127)
     import tensorflow as tf
-
     from onnx2tf.ops import Add
 
     if not os.environ.get("DEVICEKIT_ONNX2TF_NCHW_ADD"):

@@ -13,9 +13,8 @@ def _quiet_export(torch, module, x, path: Path, dynamo: bool, kwargs: dict) -> N
     import contextlib
     import io
     import os
-    import warnings
-
     import sys
+    import warnings
 
     if os.environ.get("DEVICEKIT_DEBUG"):
         torch.onnx.export(module, (x,), str(path), dynamo=dynamo, **kwargs)

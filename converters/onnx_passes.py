@@ -49,9 +49,8 @@ def maxpool_edge_padding(model) -> list[str]:
     window starts inside the input). Slices and a concatenation quantise with
     the input's scale and XNNPACK takes both in int8.
     """
-    import onnx
-    from onnx import helper, numpy_helper
     import numpy as np
+    from onnx import helper, numpy_helper
 
     shapes = _static_shapes(model)
     graph = model.graph
@@ -169,8 +168,8 @@ def prelu_as_mul_add(model) -> list[str]:
     a constant of the input's rank (see ``_full_rank``), so the rewrite is
     exact at any rank. int8 only: XNNPACK takes a float PRELU as one op.
     """
-    from onnx import helper, numpy_helper
     import numpy as np
+    from onnx import helper, numpy_helper
 
     notes, new_nodes, count = [], [], 0
     shapes = _static_shapes(model)
@@ -215,8 +214,8 @@ def hardsigmoid_as_add_mul(model) -> list[str]:
     in the delegate. HardSwish is not rewritten: XNNPACK runs it in float
     inside an int8 graph faster than any int8 form (tflite_int8.FLOAT_FASTER).
     """
-    from onnx import helper, numpy_helper
     import numpy as np
+    from onnx import helper, numpy_helper
 
     new_nodes, count = [], 0
 
@@ -342,8 +341,8 @@ def grouped_conv_as_depthwise_sum(model) -> list[str]:
     quantise exactly. Exact in float up to the order of the sum. Only where
     the 1x1 costs at most GROUPED_MAX_EXTRA times the original's MACs.
     """
-    from onnx import helper, numpy_helper
     import numpy as np
+    from onnx import helper, numpy_helper
 
     inits = {i.name: i for i in model.graph.initializer}
     new_nodes, count = [], 0

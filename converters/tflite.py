@@ -1,9 +1,12 @@
 """PyTorch/ONNX -> TFLite through onnx2tf, with int8 under a quantisation policy.
 
-Steps, in order: export ONNX (a copy for ONNX sources) -> onnx2tf to a
-TensorFlow SavedModel (NHWC, no TRANSPOSE for layout-agnostic graphs) ->
-TFLiteConverter for fp32 / fp16, or calibrate on real images and quantise
-with the MLIR quantiser for int8, keeping the policy's float tail.
+Steps, declared per target in ``STEPS``: export ONNX (a copy for ONNX
+sources) and the graph passes -> onnx2tf to a TensorFlow SavedModel (NHWC,
+no TRANSPOSE for layout-agnostic graphs) -> TFLiteConverter for fp32 / fp16,
+or calibrate on real images and quantise with the MLIR quantiser for int8,
+keeping in float only what the search measures necessary -> write with the
+manifest -> (int8) the integer shares. The per-model graphs are made once
+and shared by the three targets (``Graphs``).
 
 onnx2tf gotchas handled here: it downloads a calibration sample for its
 validation step even offline (a dummy file in its working directory stops
@@ -21,14 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
 from devicekit.errors import ConversionError, UsageError
 from devicekit.manifest import TensorInfo, finalize
+from devicekit.registry import TARGETS, attach_target
 
-from .base import ConversionResult, ConvertOptions, base_manifest, register_target
+from .base import ConversionResult, ConvertOptions, TFLiteOptions, base_manifest
 from .onnx_export import export_onnx
 from .tflite_int8 import graph_ops, quantize_int8
 
@@ -46,35 +52,55 @@ def _offline_env() -> dict:
     return env
 
 
-def _work_dir(model) -> Path:
-    """One temporary folder per loaded model for the ONNX export and the SavedModels (removed with it)."""
-    if "_tflite_tmp" not in model.cache:
-        model.cache["_tflite_tmp"] = tempfile.TemporaryDirectory(prefix="devicekit-tflite-")
-    return Path(model.cache["_tflite_tmp"].name)
+@dataclass
+class Graphs:
+    """What the TFLite steps make from one loaded model, once, shared by its three targets.
+
+    Graph variants: ``float`` (onnx_passes.PASSES) and ``int8`` (PASSES + INT8_PASSES; the same graph as float
+    when no int8-only rewrite applies). Held in ``model.cache["tflite"]``; the folder goes with the model.
+    """
+
+    tmp: tempfile.TemporaryDirectory
+    rewrites: dict[str, list[str]] = field(default_factory=dict)  # variant -> the rewrites applied (for the manifest)
+    saved: dict[str, Path] = field(default_factory=dict)  # variant -> onnx2tf's SavedModel
+    fp32: dict[str, bytes] = field(default_factory=dict)  # variant -> the float32 flatbuffer
+    int8_distinct: bool = False  # an int8-only rewrite applied: the int8 variant is its own graph
+
+    @property
+    def work(self) -> Path:
+        return Path(self.tmp.name)
+
+    @classmethod
+    def of(cls, model) -> "Graphs":
+        if "tflite" not in model.cache:
+            model.cache["tflite"] = cls(tempfile.TemporaryDirectory(prefix="devicekit-tflite-"))
+        return model.cache["tflite"]
+
+    def variant(self, int8: bool) -> str:
+        """``int8`` only when an int8-only rewrite applied; else the float graph serves both."""
+        return "int8" if int8 and self.int8_distinct else "float"
+
+
+def rewrite_graphs(model) -> Graphs:
+    """Step 1: export ONNX once, then run the graph passes for both variants from the pristine export."""
+    from .onnx_passes import INT8_PASSES, PASSES, run_passes
+
+    g = Graphs.of(model)
+    if not g.rewrites:  # onnx2tf rewrites its input: both variants come from the untouched export
+        export_onnx(model, g.work / "export.onnx")
+        g.rewrites["float"] = run_passes(g.work / "export.onnx", g.work / "float.onnx", PASSES)
+        g.rewrites["int8"] = run_passes(g.work / "export.onnx", g.work / "int8.onnx", PASSES + INT8_PASSES)
+        g.int8_distinct = len(g.rewrites["int8"]) > len(g.rewrites["float"])
+    return g
 
 
 def saved_model(model, int8: bool = False) -> Path:
-    """ONNX -> graph rewrites -> SavedModel with onnx2tf, once per loaded model and graph variant.
-
-    The int8 variant also runs the int8-only rewrites (onnx_passes.INT8_PASSES);
-    when none applies it is the float SavedModel. The rewrites' notes are kept
-    in ``model.cache["graph_rewrites"]`` for the manifest.
-    """
-    from .onnx_passes import INT8_PASSES, PASSES, run_passes
-
-    key = "saved_model_int8" if int8 else "saved_model"
-    if key in model.cache:
-        return model.cache[key]
-    work = _work_dir(model)
-    rewrites = model.cache.setdefault("graph_rewrites", {})
-    if "float" not in rewrites:  # both variants from the pristine export (onnx2tf rewrites its input)
-        export_onnx(model, work / "export.onnx")
-        rewrites["float"] = run_passes(work / "export.onnx", work / "float.onnx", PASSES)
-        rewrites["int8"] = run_passes(work / "export.onnx", work / "int8.onnx", PASSES + INT8_PASSES)
-    variant = "int8" if int8 and len(rewrites["int8"]) > len(rewrites["float"]) else "float"
-    if variant == "float" and "saved_model" in model.cache:
-        model.cache[key] = model.cache["saved_model"]  # no int8-only rewrite applied: the same graph
-        return model.cache[key]
+    """Step 2: the graph variant -> TensorFlow SavedModel with onnx2tf (once per variant)."""
+    g = rewrite_graphs(model)
+    variant = g.variant(int8)
+    if variant in g.saved:
+        return g.saved[variant]
+    work = g.work
     np.save(work / ONNX2TF_SAMPLE, np.zeros((20, 128, 128, 3), np.float32))
     # onnx2tf's CLI through a wrapper that stops Keras writing every weight as JSON (see onnx2tf_run)
     out = work / f"saved-{variant}"
@@ -87,16 +113,14 @@ def saved_model(model, int8: bool = False) -> Path:
         shutil.rmtree(out, ignore_errors=True)
         r = subprocess.run(cmd, cwd=work, env={**_offline_env(), "DEVICEKIT_ONNX2TF_NCHW_ADD": "1"}, capture_output=True,
                            text=True, timeout=3600)
-        rewrites[variant] = rewrites[variant] + ["onnx2tf's NCHW residual adds kept (its conversion failed with them in NHWC)"]
+        g.rewrites[variant] = g.rewrites[variant] + ["onnx2tf's NCHW residual adds kept (its conversion failed with them in NHWC)"]
     if r.returncode == 127:
         from devicekit.errors import EnvironmentMissing
 
         raise EnvironmentMissing("onnx2tf is not installed", hint="pip install 'devicekit[convert]'")
     if r.returncode != 0 or not (out / "saved_model.pb").exists():
         raise ConversionError(f"onnx2tf failed on {model.name}: {_subprocess_reason(r)}")
-    model.cache[key] = out
-    if variant == "float":
-        model.cache["saved_model"] = out
+    g.saved[variant] = out
     return out
 
 
@@ -127,14 +151,12 @@ def _converter(saved: Path):
 
 def _fp32_bytes(model, int8_variant: bool = False) -> bytes:
     """The float32 flatbuffer of the float graph (or of the int8 graph variant, whose node names int8 denylists)."""
-    key = "fp32_bytes_int8_variant" if int8_variant else "fp32_bytes"
-    if key not in model.cache:
-        saved = saved_model(model, int8=int8_variant)
-        if int8_variant and saved == model.cache.get("saved_model"):
-            return _fp32_bytes(model)
-        _, conv = _converter(saved)
-        model.cache[key] = conv.convert()
-    return model.cache[key]
+    g = rewrite_graphs(model)
+    variant = g.variant(int8_variant)
+    if variant not in g.fp32:
+        _, conv = _converter(saved_model(model, int8=variant == "int8"))
+        g.fp32[variant] = conv.convert()
+    return g.fp32[variant]
 
 
 def _float_ops(tflite_bytes: bytes, regions: list[dict] | None = None) -> list[dict]:
@@ -205,7 +227,7 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
     from devicekit.fsutil import atomic_write_bytes
 
     path = opts.out_dir / f"{model.name}.{target.name}{target.suffix}"
-    if not opts.extra.get("keep_names"):
+    if not (opts.resolved.get(target.name) or TFLiteOptions()).keep_names:
         from .tflite_edit import strip_names
 
         data = strip_names(data)
@@ -222,59 +244,101 @@ def _write(model, opts: ConvertOptions, target, data: bytes, quantization: dict,
     return ConversionResult(target.name, path, manifest, summary=summary)
 
 
+@dataclass
+class Job:
+    """One target's conversion, handed from step to step (the steps of its precision, ``STEPS``)."""
+
+    model: Any
+    opts: ConvertOptions
+    calib: Any
+    target: Any
+    data: bytes = b""  # the flatbuffer
+    quant: dict = field(default_factory=dict)  # the manifest's quantization block
+    summary: dict = field(default_factory=dict)  # extra facts for the convert report
+    result: ConversionResult | None = None
+
+
+def fp32_flatbuffer(job: Job) -> None:
+    job.data = _fp32_bytes(job.model)
+    job.quant = {"mode": "fp32", "graph_rewrites": Graphs.of(job.model).rewrites["float"]}
+
+
+def fp16_flatbuffer(job: Job) -> None:
+    tf, conv = _converter(saved_model(job.model))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.target_spec.supported_types = [tf.float16]
+    job.data, job.quant = conv.convert(), {"mode": "fp16-weights"}
+
+
+def int8_flatbuffer(job: Job) -> None:
+    """Calibrate, search the float regions the gate needs, quantise (converters/tflite_int8.py)."""
+    model, opts, calib = job.model, job.opts, job.calib
+    q = quantize_int8(model, opts, calib, _converter(saved_model(model, int8=True)), _fp32_bytes(model, int8_variant=True))
+    job.data = q.data
+    job.quant = {
+        "mode": "int8", "policy": opts.policy.name, "calibration": calib.to_json(),
+        "float_ops": _float_ops(q.data, q.float_regions), "float_regions": q.float_regions,
+        "search": {"trials": q.search, "notes": q.notes, "score": q.score, "passed": q.passed},
+        "graph_rewrites": Graphs.of(model).rewrites.get("int8", []),
+    }
+    job.summary = {"float_ops": job.quant["float_ops"], "float_regions": q.float_regions, "policy": opts.policy.name,
+                   "calibration": calib.to_json(), "search_notes": q.notes}
+
+
+def litert_torch_flatbuffer(job: Job) -> None:
+    """The optional backend: litert-torch in its own venv (converters/litert_torch_backend.py)."""
+    from .litert_torch_backend import convert_with_litert_torch
+
+    precision = job.target.precision
+    job.data = convert_with_litert_torch(job.model, job.calib, precision)
+    job.quant = {"mode": precision, "backend": "litert-torch", "version": job.model.cache.get("litert_torch_version")}
+    job.summary = {"backend": "litert-torch"}
+    if precision == "int8":
+        floats = [{**f, "why": "not annotated by the PT2E quantiser"} for f in _float_ops(job.data)]
+        job.quant.update({"policy": "pt2e (unannotated ops stay float)", "calibration": job.calib.to_json(), "float_ops": floats})
+        job.summary.update({"float_ops": floats, "calibration": job.calib.to_json()})
+
+
+def write(job: Job) -> None:
+    job.result = _write(job.model, job.opts, job.target, job.data, job.quant, job.summary)
+
+
+def integer_shares(job: Job) -> None:
+    assert job.result is not None
+    job.result.summary.update(integer_share(job.result.artifact))
+    if job.opts.backend == "onnx2tf":
+        job.result.float_reference = _fp32_bytes(job.model, int8_variant=True)  # judged against too
+
+
+# The conversion of each target, as data: (backend, precision) -> its steps in order. Each step takes the Job and
+# fills what the next needs; the graphs (ONNX export, rewrites, SavedModels, fp32 flatbuffers) are made once per
+# loaded model and shared (Graphs).
+STEPS: dict[tuple[str, str], tuple[Callable[[Job], None], ...]] = {
+    ("onnx2tf", "fp32"): (fp32_flatbuffer, write),
+    ("onnx2tf", "fp16"): (fp16_flatbuffer, write),
+    ("onnx2tf", "int8"): (int8_flatbuffer, write, integer_shares),
+    ("litert-torch", "fp32"): (litert_torch_flatbuffer, write),
+    ("litert-torch", "fp16"): (litert_torch_flatbuffer, write),
+    ("litert-torch", "int8"): (litert_torch_flatbuffer, write, integer_shares),
+}
+
+
 def _run(precision: str):
     def run(model, opts: ConvertOptions, calib) -> ConversionResult:
-        from .base import TARGETS
-
-        target = TARGETS[f"tflite-{precision}"]
+        steps = STEPS.get((opts.backend, precision))
+        if steps is None:
+            raise UsageError(f"unknown --backend {opts.backend!r} (known: {', '.join(sorted({b for b, _ in STEPS}))})")
         t0 = time.perf_counter()
-        if opts.backend == "litert-torch":
-            from .litert_torch_backend import convert_with_litert_torch
-
-            data = convert_with_litert_torch(model, calib, precision)
-            quant = {"mode": precision, "backend": "litert-torch", "version": model.cache.get("litert_torch_version")}
-            extra = {"backend": "litert-torch"}
-            if precision == "int8":
-                floats = [{**f, "why": "not annotated by the PT2E quantiser"} for f in _float_ops(data)]
-                quant.update({"policy": "pt2e (unannotated ops stay float)", "calibration": calib.to_json(), "float_ops": floats})
-                extra.update({"float_ops": quant["float_ops"], "calibration": calib.to_json()})
-        elif opts.backend != "onnx2tf":
-            raise UsageError(f"unknown --backend {opts.backend!r} (known: onnx2tf, litert-torch)")
-        elif precision == "fp32":
-            data, quant, extra = _fp32_bytes(model), {"mode": "fp32", "graph_rewrites": model.cache["graph_rewrites"]["float"]}, {}
-        elif precision == "fp16":
-            tf, conv = _converter(saved_model(model))
-            conv.optimizations = [tf.lite.Optimize.DEFAULT]
-            conv.target_spec.supported_types = [tf.float16]
-            data, quant, extra = conv.convert(), {"mode": "fp16-weights"}, {}
-        else:
-            q = quantize_int8(model, opts, calib, _converter(saved_model(model, int8=True)), _fp32_bytes(model, int8_variant=True))
-            data = q.data
-            quant = {
-                "mode": "int8",
-                "policy": opts.policy.name,
-                "calibration": calib.to_json(),
-                "float_ops": _float_ops(data, q.float_regions),
-                "float_regions": q.float_regions,
-                "search": {"trials": q.search, "notes": q.notes, "score": q.score, "passed": q.passed},
-                "graph_rewrites": model.cache.get("graph_rewrites", {}).get("int8", []),
-            }
-            extra = {"float_ops": quant["float_ops"], "float_regions": q.float_regions, "policy": opts.policy.name,
-                     "calibration": calib.to_json(), "search_notes": q.notes}
-        res = _write(model, opts, target, data, quant, extra)
-        if precision == "int8":
-            res.summary.update(integer_share(res.artifact))
-            if opts.backend == "onnx2tf":
-                res.float_reference = _fp32_bytes(model, int8_variant=True)
-        res.seconds = time.perf_counter() - t0
-        return res
+        job = Job(model, opts, calib, TARGETS[f"tflite-{precision}"])
+        for step in steps:
+            step(job)
+        assert job.result is not None
+        job.result.seconds = time.perf_counter() - t0
+        return job.result
 
     return run
 
 
-register_target("tflite-fp32", family="tflite", suffix=".tflite", precision="fp32", needs_calibration=False,
-                description="TFLite, float32 weights and activations")(_run("fp32"))
-register_target("tflite-fp16", family="tflite", suffix=".tflite", precision="fp16", needs_calibration=False,
-                description="TFLite, float16 weights (dequantised at load or run on GPU in fp16)")(_run("fp16"))
-register_target("tflite-int8", family="tflite", suffix=".tflite", precision="int8", needs_calibration=True,
-                description="TFLite, full-integer int8 calibrated on real images; float tail per policy")(_run("int8"))
+attach_target("tflite-fp32", _run("fp32"), options=TFLiteOptions)
+attach_target("tflite-fp16", _run("fp16"), options=TFLiteOptions)
+attach_target("tflite-int8", _run("int8"), options=TFLiteOptions)

@@ -21,8 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from devicekit.bench.loop import (FRAMES_HEADER, LoopResult, device_json, done_json, golden_check, load_model, run_loop,
-                                  runtime_version, write_done)
+from devicekit.device.loop import FRAMES_HEADER, LoopResult, device_json, done_json, golden_check, load_model, run_loop, runtime_version, write_done
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +134,8 @@ def _golden_mlpackage(pkg: Path, d: Path) -> None:
 
     import numpy as np
 
+    from devicekit.app.golden import landmark_errors, mil_input
     from devicekit.milref import run_mlpackage
-    from devicekit.mobile_templates.golden import landmark_errors, mil_input
 
     doc = json.loads((d / "golden.json").read_text())
     spec = doc["input"]

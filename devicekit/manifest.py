@@ -13,7 +13,6 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from . import __version__
 from .errors import InputError
@@ -33,7 +32,7 @@ class TensorInfo:
 
     @classmethod
     def from_json(cls, d: dict) -> "TensorInfo":
-        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})
+        return cls(**{k: d.get(k) for k in cls.__dataclass_fields__})  # type: ignore[arg-type]  # read_manifest checks the types
 
 
 @dataclass

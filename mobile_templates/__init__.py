@@ -22,7 +22,7 @@ from devicekit.fsutil import jsonable
 from .context import ModelFacts, code_values, model_facts, validate_app_id, validate_name
 
 TEMPLATES = Path(__file__).resolve().parent
-PLATFORMS = ("android", "ios")
+PLATFORMS = ("android", "ios")  # the ones rendered here; the registry has them all (devicekit.registry.PLATFORMS)
 MARKER = "devicekit-package.json"
 PLACEHOLDER = re.compile(r"@@[A-Z0-9_]+@@|__(?:LIBMODULE|LIBPKG|APPPKG|CLASS|APP|KIT)__")
 BINARY_SUFFIXES = {".tflite", ".png", ".jar", ".bat"}  # copied byte for byte (gradlew.bat keeps its CRLF)
@@ -216,7 +216,7 @@ def render(
     out_dir = Path(out_dir)
     _prepare_out(out_dir, force)
     warnings = [f"the manifest has no {d}; used the documented default" for d in facts.defaults_used]
-    from .golden import make_golden
+    from devicekit.app.golden import make_golden
 
     try:
         golden_doc, golden_input = make_golden(model_path, model_manifest, facts)
@@ -279,7 +279,7 @@ def render(
 
 def _write_golden(root: Path, rel: str, doc: dict, data: bytes) -> list[str]:
     """golden.json, golden_input.bin and golden_face.png where the platform's golden test reads them."""
-    from .golden import GOLDEN_DIR
+    from devicekit.app.golden import GOLDEN_DIR
 
     d = root / rel
     d.mkdir(parents=True, exist_ok=True)
@@ -299,7 +299,7 @@ def _record(model_path: Path, platform: str, facts: ModelFacts, golden: dict) ->
     entry = {"runtimes": runtimes}
     if golden.get("outputs"):
         entry["golden"] = {"source": golden["source"], "input_sha256": golden["input"]["sha256"], "gate": golden["gate"],
-                           "outputs": golden["outputs"], "made_by": "devicekit package (mobile_templates/golden.py)"}
+                           "outputs": golden["outputs"], "made_by": "devicekit package (devicekit/app/golden.py)"}
     try:
         record_results(model_path, entry)
     except (DevicekitError, OSError):  # a read-only manifest does not stop packaging
@@ -307,3 +307,20 @@ def _record(model_path: Path, platform: str, facts: ModelFacts, golden: dict) ->
 
 
 __all__ = ["render", "RenderResult", "apk_estimate", "PLATFORMS", "DEFAULT_APP_ID", "DEFAULT_NAME"]
+
+
+def _attach() -> None:
+    """Plug the packagers into devicekit.registry: ``package`` and ``bench``'s app builds dispatch through it."""
+    from devicekit.registry import attach_platform
+
+    def packager(platform: str):
+        return lambda artifact, out_dir, **options: render(artifact, platform, out_dir, **options)
+
+    for p in PLATFORMS:
+        attach_platform(p, packager=packager(p), template=Path(__file__).resolve().parent / p)
+    from .webapp import render_web  # the web app (LiteRT.js): its own renderer, the same ModelFacts
+
+    attach_platform("web", packager=render_web, template=Path(__file__).resolve().parent / "web")
+
+
+_attach()

@@ -17,14 +17,17 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TREES = {"devicekit": ROOT / "devicekit", "devicekit.converters": ROOT / "converters",
-         "devicekit.mobile_templates": ROOT / "mobile_templates"}
 HEAVY = ("torch", "tensorflow", "coremltools", "onnx2tf", "cv2", "onnxruntime")
 
 
-def modules():
+def trees(root: Path = ROOT) -> dict[str, Path]:
+    return {"devicekit": root / "devicekit", "devicekit.converters": root / "converters",
+            "devicekit.mobile_templates": root / "mobile_templates"}
+
+
+def modules(root: Path = ROOT):
     """(module name, path) for every .py file, converters/ and mobile_templates/ under their installed names."""
-    for prefix, tree in TREES.items():
+    for prefix, tree in trees(root).items():
         for path in sorted(tree.rglob("*.py")):
             if prefix == "devicekit" and path.relative_to(tree).parts[0] in ("converters", "mobile_templates"):
                 continue
@@ -32,9 +35,6 @@ def modules():
             if parts[-1] == "__init__":
                 parts.pop()
             yield ".".join([prefix, *parts]), path
-
-
-KNOWN = {name for name, _ in modules()}
 
 
 def part(name: str) -> str | None:
@@ -45,7 +45,7 @@ def part(name: str) -> str | None:
     return bits[1] if len(bits) > 1 else "devicekit"
 
 
-def imports(name: str, path: Path):
+def imports(name: str, path: Path, known: set[str]):
     """(imported module, top or lazy) for every import in the file, relative ones resolved."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
@@ -61,14 +61,21 @@ def imports(name: str, path: Path):
                 up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(up + ([base] if base else []))
             for a in node.names:  # ``from . import zoo`` imports a module: name it
-                yield (f"{base}.{a.name}" if f"{base}.{a.name}" in KNOWN else base), where
+                yield (f"{base}.{a.name}" if f"{base}.{a.name}" in known else base), where
 
 
-def graph():
+def module_edges(root: Path = ROOT) -> dict[str, list[tuple[str, str]]]:
+    """module -> [(imported module, top or lazy)], for every module of the three trees."""
+    mods = list(modules(root))
+    known = {name for name, _ in mods}
+    return {name: list(imports(name, path, known)) for name, path in mods}
+
+
+def graph(root: Path = ROOT):
     edges, heavy = defaultdict(dict), defaultdict(dict)
-    for name, path in modules():
+    for name, targets in module_edges(root).items():
         src = part(name)
-        for target, where in imports(name, path):
+        for target, where in targets:
             dst = part(target)
             if dst and dst != src and edges[src].get(dst) != "top":
                 edges[src][dst] = where

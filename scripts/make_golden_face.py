@@ -1,4 +1,4 @@
-"""Make the fixed input image of the golden test (mobile_templates/golden/face.png + face.json).
+"""Make the fixed input image of the golden test (devicekit/app/golden_face/face.png + face.json).
 
     .venv/bin/python scripts/make_golden_face.py
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "mobile_templates" / "golden"
+OUT = ROOT / "devicekit" / "app" / "golden_face"
 REGION = (127, 30, 192, 192)  # x, y, w, h in astronaut.png
 
 

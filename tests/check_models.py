@@ -92,10 +92,9 @@ def small_onnx() -> Path:
 @functools.lru_cache(maxsize=None)
 def small_mlpackage(precision: str = "fp16") -> Path:
     """A small torch CNN converted by coremltools to an mlprogram .mlpackage (fp16 or fp32 compute precision)."""
+    import coremltools as ct
     import torch
     from torch import nn
-
-    import coremltools as ct
 
     torch.manual_seed(0)
     m = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10)).eval()

@@ -19,13 +19,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from device_tests.models import tiny_tflite  # noqa: E402
-
 import boto3  # noqa: E402  (the farm extra: make setup installs it)
 from botocore.stub import ANY, Stubber  # noqa: E402
 
-from devicekit.bench import BenchConfig  # noqa: E402
-from devicekit.bench import awsdf  # noqa: E402
+from device_tests.models import tiny_tflite  # noqa: E402
+from devicekit.bench import (  # noqa: E402
+    BenchConfig,
+    awsdf,  # noqa: E402
+)
 from devicekit.errors import DeviceError, EnvironmentMissing, InputError, UsageError  # noqa: E402
 
 ACCOUNT = "123456789012"

@@ -127,7 +127,7 @@ def test_bad_input_is_one_line(case, tfl, tmp_path):
 
 def test_interrupted_host_run_keeps_frames(tfl, tmp_path, monkeypatch):
     from devicekit.bench import BenchConfig, run_bench
-    from devicekit.bench import loop
+    from devicekit.device import loop
     from devicekit.errors import Interrupted
 
     real = loop.run_loop
@@ -234,7 +234,7 @@ def test_build_commands_and_cache_key(tfl, tmp_path, monkeypatch):
 def test_build_renders_with_mobile_templates_then_runs_gradle(tmp_path, monkeypatch):
     """With an SDK present: render the benchmark app from mobile_templates, then the build command runs."""
     from devicekit.bench import build
-    from devicekit.errors import DeviceError, EnvironmentMissing
+    from devicekit.errors import DeviceError
 
     art = tmp_path / "m.tflite"
     art.write_bytes(tiny_tflite().read_bytes())

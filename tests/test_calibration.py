@@ -43,3 +43,29 @@ def test_color_order_and_crop_box():
     assert px.shape == (10, 10, 3) and px[5, 5, 2] == 255 and px[5, 5, 0] == 0  # RGB: blue is last
     bgr = to_model_pixels(img, InputSpec(shape=(1, 3, 10, 10), color="bgr"))
     assert bgr[5, 5, 0] == 255
+
+
+def test_calibration_sees_the_pixels_verify_feeds(tmp_path):
+    """One crop: int8 is calibrated on exactly the pixels verify (and, through the same crop, the apps) give the
+    model: the detector box, the crop policy and devicekit.face.crop, on real photos with one or several faces."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from verify_fixtures import face_data
+
+    from devicekit.verify.core import prepare_faces
+
+    photos = ["single_face.jpg", "multi_face.jpg", "mpl-grace_hopper.jpg", "skimage-astronaut.png", "facerec-obama.jpg"]
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for name in photos:
+        shutil.copy(face_data() / "unlabeled" / name, folder / name)
+    spec = InputSpec(shape=(1, 3, 128, 128), mean=(127.5,), std=(128.0,), color="rgb")
+    cal = load_calibration(spec, folder, count=len(photos), validation=0, holdout=0, min_images=1)
+    faces, skipped = prepare_faces(sorted(folder.iterdir()), {}, spec)
+    assert not skipped and len(faces) == len(photos) == len(cal.files)
+    by_file = {Path(f).name: x for f, x in zip(cal.files, cal.pixels)}
+    for face in faces:
+        np.testing.assert_array_equal(by_file[face.image.name], face.pixels)

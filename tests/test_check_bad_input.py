@@ -11,8 +11,8 @@ import time
 from contextlib import contextmanager
 
 import pytest
-
 from check_models import cli, keras_tflite, mediapipe, small_onnx
+
 from devicekit.check import run_checks
 from devicekit.errors import InputError, UsageError
 from devicekit.modelfile import read_model

@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from check_models import cli, keras_tflite, mediapipe, small_mlpackage, small_onnx
 
 BLOCKER = '''

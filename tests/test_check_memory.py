@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from check_models import keras_tflite, mediapipe
+
 from devicekit.check import run_checks
-from devicekit.check.memory import lifetimes, memory_facts, plan
 from devicekit.check.measure import measure_interpreter
+from devicekit.check.memory import lifetimes, memory_facts, plan
 from devicekit.modelfile import read_model
 from devicekit.modelfile.facts import ModelFacts, Op, Tensor
 

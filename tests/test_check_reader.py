@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from check_models import keras_tflite, mediapipe, small_mlpackage, small_onnx
 
-from check_models import keras_tflite, mediapipe, mediapipe_dir, small_mlpackage, small_onnx
 from devicekit.check import run_checks
 from devicekit.modelfile import read_model
 

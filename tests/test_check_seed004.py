@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
-
 from check_models import ROOT
+
 from devicekit.check import run_checks
 
 pytestmark = pytest.mark.slow

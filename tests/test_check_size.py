@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 import pytest
-
 from check_models import _TMP
+
 from devicekit.check import run_checks
 
 

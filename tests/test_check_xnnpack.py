@@ -70,6 +70,7 @@ def test_a_file_xnnpack_cannot_prepare_fails_check(tmp_path, monkeypatch):
     from verify_fixtures import face_data
 
     from devicekit import converters as cv
+    from devicekit import pipeline
     from devicekit.converters import onnx_passes
 
     monkeypatch.setattr(onnx_passes, "PASSES", [])
@@ -78,7 +79,7 @@ def test_a_file_xnnpack_cannot_prepare_fails_check(tmp_path, monkeypatch):
     m = cv.load_model(str(ts), spec_overrides={"shape": (1, 3, 48, 48), "mean": (127.5,), "std": (128.0,)})
     opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "out", calib_dir=face_data() / "unlabeled", calib_count=16,
                              policy=cv.QuantPolicy.named("keep-float-tail"), gate=cv.GateConfig(enabled=False))
-    rep = cv.convert(m, ["tflite-int8"], opts)
+    rep = pipeline.convert(m, ["tflite-int8"], opts)
     art = rep.results[0].artifact
     assert assert_same_verdict(art) == "fails"
     assert not run_checks(art).ok  # a hard failure, gate or not: a phone would not load it

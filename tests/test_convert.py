@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from devicekit import converters as cv  # noqa: E402
+from devicekit import pipeline  # noqa: E402
 from devicekit.runtime import TFLiteRunner, match_outputs  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,7 +51,7 @@ def test_pt2_converts_to_every_tflite_target(thirdparty, tmp_path):
     d, net = thirdparty
     m = cv.load_model(str(d / "net.pt2"), spec_overrides={"mean": (127.5,), "std": (128.0,)}, landmarks=5)
     assert m.spec.shape == SHAPE
-    rep = cv.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=16))
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=16))
     assert [r.target for r in rep.results] == ["tflite-fp32", "tflite-fp16", "tflite-int8"]
     # onnx2tf ran through devicekit.converters.onnx2tf_run: it stopped at the SavedModel (its own .tflite
     # files, never used, are not written; the fp32 check below shows the SavedModel is right)
@@ -115,7 +116,7 @@ def test_heatmap2s_int8_graph_has_no_transpose_and_is_small(tmp_path):
     m = cv.load_model("zoo:heatmap2s")
     faces = _faces_or_none()
     opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=faces, calib_count=16)
-    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     fp32, int8 = rep.results
     assert "TRANSPOSE" not in int8.summary["op_counts"] and "TRANSPOSE" not in fp32.summary["op_counts"]
     assert int8.summary["size_bytes"] <= 0.45 * fp32.summary["size_bytes"]
@@ -247,7 +248,7 @@ def test_onnx_input_is_never_modified(thirdparty, tmp_path):
     torch.onnx.export(net, (torch.zeros(SHAPE),), str(onnx_path), dynamo=False, opset_version=17, input_names=["input"])
     before = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
     m = cv.load_model(str(onnx_path))
-    rep = cv.convert(m, ["tflite-fp32"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4))
+    rep = pipeline.convert(m, ["tflite-fp32"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4))
     assert rep.results[0].summary["error"]["max_abs"] < 1e-3
     assert hashlib.sha256(onnx_path.read_bytes()).hexdigest() == before
 
@@ -264,8 +265,8 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
     policy off, the (larger) error is reported.
     """
     from devicekit.converters.calibration import load_calibration
-    from devicekit.converters.pipeline import measure_error
     from devicekit.face_data import face_data_dir
+    from devicekit.pipeline import measure_error
 
     data = face_data_dir()
     if data is None:
@@ -291,7 +292,7 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
     for policy in ("search", "keep-float-tail", "all-int8"):
         opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64,
                                  policy=cv.QuantPolicy.named(policy))
-        art = cv.convert(m, ["tflite-int8"], opts).results[0].artifact
+        art = pipeline.convert(m, ["tflite-int8"], opts).results[0].artifact
         errors[policy] = measure_error(m, art, eval_set)
     on, off = errors["keep-float-tail"], errors["all-int8"]
     searched = errors["search"]  # the default: float only where measured necessary, judged on faces it never saw

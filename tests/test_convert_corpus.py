@@ -20,6 +20,7 @@ from test_check_xnnpack import assert_same_verdict  # noqa: E402
 from verify_fixtures import face_data  # noqa: E402
 
 from devicekit import converters as cv  # noqa: E402
+from devicekit import pipeline  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 IMAGENET = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)}
@@ -40,7 +41,7 @@ def test_corpus_model_converts_and_passes(name, tmp_path):
         pytest.skip(f"no model corpus at {CORPUS}")
     m = cv.load_model(str(CORPUS / f"{name}.pt2"), spec_overrides=IMAGENET)
     opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=face_data() / "unlabeled", calib_count=64)
-    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     by = {r.target: r for r in rep.results}
     for r in rep.results:
         assert r.status == "verified", (r.target, r.summary["gate"]["failures"])
@@ -59,7 +60,7 @@ def test_corpus_model_converts_to_coreml_and_passes(name, tmp_path):
     pytest.importorskip("coremltools")
     m = cv.load_model(str(CORPUS / f"{name}.pt2"), spec_overrides=IMAGENET)
     opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_dir=face_data() / "unlabeled", calib_count=64,
-                             extra={"check": False, "verify": False})
-    rep = cv.convert(m, ["coreml-fp16", "coreml-int8", "coreml-w8a8"], opts)
+                             check=False, verify=False)
+    rep = pipeline.convert(m, ["coreml-fp16", "coreml-int8", "coreml-w8a8"], opts)
     for r in rep.results:
         assert r.status == "verified", (r.target, r.summary["gate"]["failures"], r.summary["gate"].get("not_run"))

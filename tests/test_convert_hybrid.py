@@ -22,6 +22,7 @@ from test_check_xnnpack import assert_same_verdict  # noqa: E402
 from verify_fixtures import face_data  # noqa: E402
 
 from devicekit import converters as cv  # noqa: E402
+from devicekit import pipeline  # noqa: E402
 
 IMAGENET = {"mean": (123.675, 116.28, 103.53), "std": (58.395, 57.12, 57.375)}
 
@@ -32,8 +33,8 @@ def converted(tmp_path_factory):
     net = thirdparty_hybrid.make()
     torch.export.save(torch.export.export(net, (torch.zeros(1, 3, 64, 64),)), d / "hybrid.pt2")
     m = cv.load_model(str(d / "hybrid.pt2"), spec_overrides=IMAGENET)
-    opts = cv.ConvertOptions(spec=m.spec, out_dir=d / "out", calib_dir=face_data() / "unlabeled", extra={"verify": False})
-    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+    opts = cv.ConvertOptions(spec=m.spec, out_dir=d / "out", calib_dir=face_data() / "unlabeled", verify=False)
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     return {r.target: r for r in rep.results}
 
 

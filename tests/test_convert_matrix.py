@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("torch")
 
 from devicekit import converters as cv  # noqa: E402
+from devicekit import pipeline  # noqa: E402
 from devicekit.runtime import TFLiteRunner, match_outputs  # noqa: E402
 from devicekit.zoo import ZOO  # noqa: E402
 
@@ -16,7 +17,7 @@ def test_zoo_model_converts_to_every_tflite_target(name, tmp_path):
     from test_check_xnnpack import assert_same_verdict
 
     m = cv.load_model(f"zoo:{name}")
-    rep = cv.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=8))
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-fp16", "tflite-int8"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=8))
     for r in rep.results:  # devicekit check says what LiteRT's delegate does with every file the zoo converts to
         assert assert_same_verdict(r.artifact) in ("delegated", "partly"), r.target
     x = cv.calibration.synthetic_calibration(m.spec, 1, seed=5).inputs
@@ -44,6 +45,6 @@ def test_litert_torch_backend(tmp_path):
         pytest.skip("litert-torch environment not set up (make setup-litert-torch)")
     m = cv.load_model("zoo:basiccnn-pool3")
     opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path, calib_count=8, backend="litert-torch")
-    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     assert rep.results[0].summary["error"]["max_rel"] < 1e-3
     assert rep.results[1].manifest.quantization["backend"] == "litert-torch"

@@ -9,8 +9,8 @@ import pytest
 
 from devicekit import converters as cv
 from devicekit.config import InputSpec
-from devicekit.converters.pipeline import _verify_gates, verify_faces
 from devicekit.errors import InputError
+from devicekit.pipeline import _verify_gates, verify_faces
 
 SPEC = InputSpec(shape=(1, 3, 128, 128), mean=(127.5,), std=(128.0,), color="rgb")
 
@@ -21,7 +21,7 @@ def _model(landmarks):
 
 def _opts(tmp_path, **extra):
     calib = extra.pop("calib", None)
-    return cv.ConvertOptions(spec=SPEC, out_dir=tmp_path / "out", calib_dir=calib, extra=extra)
+    return cv.ConvertOptions(spec=SPEC, out_dir=tmp_path / "out", calib_dir=calib, **extra)
 
 
 def _faces(folder: Path, n: int, pts: bool) -> Path:

@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 ct = pytest.importorskip("coremltools")
 
+import devicekit.converters.coreml as C  # noqa: E402,F401  (registers the targets)
 from devicekit.config import InputSpec  # noqa: E402
 from devicekit.converters.base import TARGETS, ConvertOptions, QuantPolicy  # noqa: E402
 from devicekit.converters.calibration import load_calibration  # noqa: E402
@@ -18,14 +19,15 @@ from devicekit.errors import UnsupportedOpError, UsageError  # noqa: E402
 from devicekit.manifest import read_manifest  # noqa: E402
 from devicekit.milref import load_program  # noqa: E402
 
-import devicekit.converters.coreml as C  # noqa: E402,F401  (registers the targets)
-
 
 def _convert(model, target, out, calib=None, policy="search", **extra):
     from devicekit.converters import QuantPolicy
+    from devicekit.converters.base import resolve_options
 
-    opts = ConvertOptions(spec=model.spec, out_dir=out, extra=extra, policy=QuantPolicy.named(policy))
-    return TARGETS[target].run(model, opts, calib)
+    t = TARGETS[target]
+    opts = ConvertOptions(spec=model.spec, out_dir=out, target_options=extra, policy=QuantPolicy.named(policy),
+                          resolved=resolve_options([t], extra))  # as devicekit.pipeline.convert does
+    return t.run(model, opts, calib)
 
 
 @pytest.fixture(scope="module")
@@ -124,14 +126,14 @@ def test_w8a8_trained_heatmap2s_on_real_faces(heatmap, tmp_path):
     """
     import math
 
-    from devicekit.converters import convert
     from devicekit.face_data import face_data_dir
+    from devicekit.pipeline import convert
 
     data = face_data_dir()
     if data is None:
         pytest.skip("no face data (scripts/fetch_face_data.py could not reach PyPI)")
     opts = ConvertOptions(spec=heatmap.spec, out_dir=tmp_path, calib_dir=data / "unlabeled", calib_count=8,
-                          extra={"check": False})
+                          check=False)
     rep = convert(heatmap, ["coreml-w8a8"], opts)
     (r,) = rep.results
     assert rep.calibration["count"] == 8 and not rep.calibration.get("synthetic")
@@ -282,7 +284,7 @@ def test_roi_align_hint():
 
 
 def test_pipeline_measures_coreml_error(basic, tmp_path):
-    from devicekit.converters import convert
+    from devicekit.pipeline import convert
 
     rep = convert(basic, ["coreml-int8"], ConvertOptions(spec=basic.spec, out_dir=tmp_path, calib_count=2, policy=QuantPolicy()))
     err = rep.results[0].summary["error"]

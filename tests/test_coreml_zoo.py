@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("coremltools")
 
-from devicekit.converters import convert  # noqa: E402
 from devicekit.converters.base import ConvertOptions  # noqa: E402
 from devicekit.converters.load import load_model  # noqa: E402
 from devicekit.manifest import read_manifest  # noqa: E402
+from devicekit.pipeline import convert  # noqa: E402
 from devicekit.zoo import ZOO  # noqa: E402
 
 TARGETS = ["coreml-fp16", "coreml-int8", "coreml-w8a8"]
@@ -61,7 +61,7 @@ def test_palettized_zoo_model(tmp_path):
     model = load_model("zoo:heatmap2s")
     errs = {}
     for bits in (4, 6, 8):
-        opts = ConvertOptions(spec=model.spec, out_dir=tmp_path / str(bits), calib_count=2, extra={"palettize": bits})
+        opts = ConvertOptions(spec=model.spec, out_dir=tmp_path / str(bits), calib_count=2, target_options={"palettize": bits})
         r = convert(model, ["coreml-int8"], opts).results[0]
         assert r.summary["op_counts"].get("constexpr_lut_to_dense", 0) > 0
         assert read_manifest(r.artifact).quantization["mode"] == f"palettized-{bits}bit"

@@ -62,9 +62,9 @@ def test_box_from_landmarks_is_stable_on_its_own_output():
 
 def test_haar_finds_real_faces_and_crop_box():
     import cv2
+    from verify_fixtures import face_data
 
     from devicekit.face import detect_faces
-    from verify_fixtures import face_data
 
     d = face_data()
     img = cv2.imread(str(d / "unlabeled" / "multi_face.jpg"))
@@ -77,3 +77,28 @@ def test_haar_finds_real_faces_and_crop_box():
     assert x1 - x0 == pytest.approx(CROP_POLICY["enlarge"] * fw)
     # no face in a landscape picture
     assert detect_crop_box(np.full((200, 300, 3), 128, np.uint8)) is None
+
+
+@pytest.mark.parametrize("size,color,mean_tol", [(128, "rgb", 0.5), (80, "gray", 0.5), (64, "bgr", 2.5), (32, "rgb", 2.5)])
+def test_the_apps_crop_is_this_crop(size, color, mean_tol):
+    """The generated apps crop with CropBox.fromDetection + Preprocessor.sample (Kotlin and Swift; devicekit.app.port
+    is their line-by-line port, checked against the compiled Kotlin): the same box as box_from_detection to the
+    last bit, and the same pixels as crop_image within the two arithmetics' rounding (bilinear in float32 vs
+    OpenCV's fixed point; n x n supersampling vs area pre-reduction when the face shrinks more than 2x)."""
+    from devicekit.app import golden, port
+    from devicekit.config import InputSpec
+
+    img, meta = golden.face()  # RGB
+    x, y, w, h = meta["box_xywh"]
+    spec = InputSpec(shape=(1, 1 if color == "gray" else 3, size, size), color=color)
+    box = box_from_detection((x, y, w, h), CROP_POLICY)
+    app_spec = {"inputWidth": size, "inputHeight": size, "color": color, "cropEnlarge": CROP_POLICY["enlarge"],
+                "cropShiftY": CROP_POLICY["shift_y"], "cropSquare": CROP_POLICY.get("square", True)}
+    app_box = port.crop_from_detection(app_spec, x, y, w, h)
+    assert app_box == (box.cx, box.cy, box.size, box.angle)
+    from devicekit.face.crop import model_pixels
+
+    ours = model_pixels(np.ascontiguousarray(img[..., ::-1]), box, spec)
+    theirs = port.sample(app_spec, img, app_box)
+    assert ours.shape == theirs.shape
+    assert float(np.abs(ours - theirs).mean()) < mean_tol

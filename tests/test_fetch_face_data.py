@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from devicekit.face.detect import detect_faces
 from verify_fixtures import face_data
+
+from devicekit.face.detect import detect_faces
 
 
 def _extra(sources: dict) -> list[dict]:

@@ -9,7 +9,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-
 from check_models import mediapipe
 from cli_run import cli, one_line_error
 

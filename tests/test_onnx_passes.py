@@ -91,14 +91,15 @@ def test_prelu_rewrite_is_exact_with_slopes_above_one(tmp_path):
 def converted(tmp_path_factory):
     pytest.importorskip("tensorflow")
     from devicekit import converters as cv
+    from devicekit import pipeline
 
     d = tmp_path_factory.mktemp("meshlike")
     net = _net()
     torch.export.save(torch.export.export(net, (torch.zeros(1, 3, 32, 32),)), d / "net.pt2")
     m = cv.load_model(str(d / "net.pt2"), spec_overrides={"mean": (127.5,), "std": (128.0,)})
     opts = cv.ConvertOptions(spec=m.spec, out_dir=d / "out", calib_count=16, gate=cv.GateConfig(enabled=False),
-                             extra={"verify": False, "check": False})
-    rep = cv.convert(m, ["tflite-fp32", "tflite-int8"], opts)
+                             verify=False, check=False)
+    rep = pipeline.convert(m, ["tflite-fp32", "tflite-int8"], opts)
     return {r.target: r for r in rep.results}, net
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_package_models import make_mlpackage, make_tflite, write_manifest  # noqa: E402
+from test_package_models import make_mlpackage, make_tflite  # noqa: E402
 
 from devicekit.errors import InputError, UsageError  # noqa: E402
 from devicekit.mobile_templates import render  # noqa: E402
@@ -182,7 +182,7 @@ def test_names_force_and_bad_input(models, tmp_path):
     assert "app-debug.apk" not in exc.value.message and (out / "mine.txt").read_text() == "user file"
     (out / "mine.txt").unlink()
     gradle.write_text(gradle.read_text().replace("\n// my change\n", ""))
-    r = render(models["odd"], "android", out, force=True, name="Other")
+    render(models["odd"], "android", out, force=True, name="Other")
     assert not (out / "facelandmarker").exists() and (out / "other").is_dir()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
@@ -246,7 +246,7 @@ def test_crop_and_one_euro_defaults_have_one_definition(models, tmp_path):
 
     from devicekit.converters.base import base_manifest
     from devicekit.face.crop import CROP_POLICY
-    from devicekit.verify.one_euro import DEFAULT_PARAMS
+    from devicekit.face.one_euro import DEFAULT_PARAMS
 
     f = render(models["odd"], "android", tmp_path / "d").facts  # its manifest has neither: the defaults
     assert f.crop == CROP_POLICY and f.one_euro == DEFAULT_PARAMS

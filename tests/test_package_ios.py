@@ -1,6 +1,6 @@
 """The generated iOS project, defect by defect (issue 16): each defect the mobile review found has a check here that
 fails on the old template. No Swift compiler or Xcode exists here: the Swift is parsed and checked structurally, and
-its arithmetic is the Python port's (mobile_templates/port.py, checked against the compiled Kotlin twin)."""
+its arithmetic is the Python port's (devicekit/app/port.py, checked against the compiled Kotlin twin)."""
 
 from __future__ import annotations
 
@@ -111,8 +111,8 @@ def test_swift_sources_fix_what_used_to_run_wrong(project):
 def test_swift_arithmetic_is_the_python_ports(project):
     """The Swift Preprocessor/decoder are line-by-line twins of port.py (checked against the compiled Kotlin): the
     same constants and rules appear in each; the port reproduces the project's golden input and landmarks."""
-    from devicekit.mobile_templates import port
-    from devicekit.mobile_templates.golden import face
+    from devicekit.app import port
+    from devicekit.app.golden import face
 
     swift = (project.out_dir / KIT / "Processing.swift").read_text() + (project.out_dir / KIT / "ModelSpec.swift").read_text()
     py = Path(port.__file__).read_text()

@@ -5,7 +5,7 @@ ModelSpec/Crop/Preprocess/Decode/OneEuro/Benchmark*/ModelConfig plus the test
 driver tests/kotlin/DevicekitCli.kt); the jar is then driven with many inputs
 and its outputs compared with the Python references: devicekit.face.crop (crop
 and its inverse), the real .tflite run by ai-edge-litert on the Kotlin-made
-input, devicekit.verify.one_euro, and devicekit.bench's result writer/reader.
+input, devicekit.face.one_euro, and devicekit.bench's result writer/reader.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def test_decoding_real_outputs_matches_python(kt):
 
 
 def test_one_euro_matches_python(kt):
-    from devicekit.verify.one_euro import OneEuroFilter
+    from devicekit.face.one_euro import OneEuroFilter
 
     rng = np.random.default_rng(1)
     t = np.cumsum(rng.uniform(1 / 40, 1 / 20, 120))
@@ -259,8 +259,8 @@ def test_one_euro_matches_python(kt):
 
 
 def test_result_files_identical_to_python_writer(kt, tmp_path):
-    from devicekit.bench.loop import frames_csv, write_done
     from devicekit.bench.results import read_app_dir
+    from devicekit.device.loop import frames_csv, write_done
 
     rows = [(i, 10**12 + 33_000_000 * i, 400 + i, 5000 + 7 * i, 90, 5490 + 8 * i) for i in range(25)]
     (tmp_path / "rows.txt").write_text("".join(" ".join(map(str, r)) + "\n" for r in rows))
@@ -313,7 +313,7 @@ def _web_quantize(cfg: dict, pixels: list[int]) -> list[int]:
 
 def test_quantize_rounds_half_to_even_in_kotlin_python_and_js(kt):
     """One rounding rule: Preprocess.kt, the Python port (= devicekit.runtime's np.rint) and the web app agree on ties."""
-    from devicekit.mobile_templates import port
+    from devicekit.app import port
 
     f = kt["facts"]
     pixels = [0, 1, 3, 5, 7, 9, 11, 4, 250, 255]  # x = pixel; x / 2 = 0.5, 1.5, 2.5, ... are exact ties
@@ -340,8 +340,8 @@ def test_quantize_rounds_half_to_even_in_kotlin_python_and_js(kt):
 
 
 def test_golden_check_matches_python_and_the_bench_reader(kt, tmp_path):
+    from devicekit.app.golden import judge, landmark_errors
     from devicekit.bench.results import read_app_dir
-    from devicekit.mobile_templates.golden import judge, landmark_errors
 
     f = kt["facts"]
     rng = np.random.default_rng(3)
@@ -384,10 +384,10 @@ def test_detector_map_matches_python(kt):
 
 def test_kotlin_preprocessing_makes_the_golden_input(kt):
     """What the androidTest checks on a phone, here on the JVM: the module's Preprocessor on golden_face.png with
-    golden.json's crop gives golden_input.bin (made by mobile_templates/port.py, the Python port that also stands
+    golden.json's crop gives golden_input.bin (made by devicekit/app/port.py, the Python port that also stands
     in for the Swift Preprocessor)."""
-    from devicekit.mobile_templates import port
-    from devicekit.mobile_templates.golden import face
+    from devicekit.app import port
+    from devicekit.app.golden import face
 
     proj = kt["dir"] / "proj"
     gdir = proj / "app/src/androidTest/assets/golden"

@@ -17,8 +17,6 @@ def make_tflite(out_dir: Path, name: str, shape_nchw, landmarks: int, color: str
     """A landmark model: conv -> dense -> [N, 2] coordinates in input pixels; int8 input (and output)."""
     import tensorflow as tf
 
-    from devicekit.config import InputSpec
-    from devicekit.manifest import Manifest, TensorInfo, finalize
 
     tf.keras.utils.set_random_seed(seed)
     _, c, h, w = shape_nchw

@@ -47,9 +47,9 @@ def test_both_platforms_pass_every_check(converted, model, tmp_path):
 @pytest.mark.skipif(shutil.which("kotlinc") is None, reason="needs Debian's kotlin")
 def test_kotlin_decodes_the_demo_model_like_python(converted, tmp_path):
     from ai_edge_litert.interpreter import Interpreter
+    from test_package_kotlin import _boxes, _image, compile_cli, write_inputs
 
     from devicekit.face.crop import CropBox, crop_image, to_image
-    from test_package_kotlin import _boxes, _image, compile_cli, write_inputs
 
     r = render(converted["heatmap2s", "tflite-int8"], "android", tmp_path / "a")
     f = r.facts

@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from verify_fixtures import face_data, tiny_models
 
 from devicekit.cli import app
-from verify_fixtures import face_data, tiny_models
 
 pytest.importorskip("tensorflow")
 runner = CliRunner()
@@ -122,6 +122,7 @@ def test_coreml_runs_through_the_mil_reference_interpreter(faces, tmp_path):
     """A real .mlpackage of the tiny model is verified on real faces by the MIL interpreter."""
     pytest.importorskip("coremltools")
     from devicekit import converters as cv
+    from devicekit import pipeline
 
     ts, tfl, _ = tiny_models()
     empty = tmp_path / "empty.mlpackage"
@@ -131,8 +132,8 @@ def test_coreml_runs_through_the_mil_reference_interpreter(faces, tmp_path):
     assert code in (1, 2) and "Traceback" not in err and err.strip()  # a clean one-line error, no crash
 
     m = cv.load_model(str(ts), spec_overrides={"shape": (1, 3, 128, 128)}, landmarks=68)
-    ml = cv.convert(m, ["coreml-fp16"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4,
-                                                          extra={"check": False})).results[0].artifact
+    ml = pipeline.convert(m, ["coreml-fp16"], cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / "o", calib_count=4,
+                                                          check=False)).results[0].artifact
     code, out, err = _run(ml, "-r", ts, "--images", faces, "--json")
     assert code == 0, err
     res = json.loads(out)

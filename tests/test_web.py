@@ -26,8 +26,8 @@ DK = [sys.executable, "-m", "devicekit"]
 
 
 def _have_web() -> str | None:
+    from devicekit.mobile_templates.webapp import find_detector, find_node_modules
     from devicekit.web.browser import find_browser
-    from devicekit.web.render import find_detector, find_node_modules
 
     try:
         find_browser(), find_node_modules(), find_detector()
@@ -88,7 +88,7 @@ def test_package_web_config_from_manifest(tiny, tmp_path):
 
 
 def test_package_web_bad_inputs(tiny, tmp_path, monkeypatch):
-    from devicekit.web.render import patch_litertjs, render_web
+    from devicekit.mobile_templates.webapp import patch_litertjs, render_web
 
     with pytest.raises(InputError, match="does not exist"):
         render_web(tmp_path / "nope.tflite", tmp_path / "o")
@@ -100,7 +100,7 @@ def test_package_web_bad_inputs(tiny, tmp_path, monkeypatch):
         patch_litertjs("var DATATYPES = [];")
     # an explicit $DEVICEKIT_NODE_MODULES without LiteRT.js is an error, not a silent download
     monkeypatch.setenv("DEVICEKIT_NODE_MODULES", str(tmp_path / "empty"))
-    from devicekit.web import render as rmod
+    from devicekit.mobile_templates import webapp as rmod
 
     with pytest.raises(EnvironmentMissing, match="has no @litertjs/core") as e:
         rmod.find_node_modules()
@@ -243,11 +243,11 @@ def test_browser_dies_mid_run_keeps_a_clear_error(tiny, tmp_path):
 
 def test_browser_timeout_is_worded_for_the_browser():
     """A browser run that times out named `com.devicekit.bench`, an Android app id."""
+    import numpy as np
+
     from devicekit.bench.results import AppResult
     from devicekit.bench.runner import _describe_failure
     from devicekit.device.base import RunSpec
-
-    import numpy as np
 
     spec = RunSpec("r1", 50, 1, 2, "xnnpack", Path("m.tflite"), 300.0)
     app = AppResult(np.zeros((0, 6), np.int64))

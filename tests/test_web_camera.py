@@ -63,8 +63,8 @@ def clip(tmp_path_factory):
 
 
 def run_camera(artifact: Path, y4m: Path, tmp: Path, shot: Path, threads: int = 1):
+    from devicekit.mobile_templates.webapp import render_web
     from devicekit.web.browser import Chromium
-    from devicekit.web.render import render_web
     from devicekit.web.server import WebServer
 
     app = render_web(artifact, tmp / "app").out_dir
@@ -91,9 +91,9 @@ def check_against_python(artifact: Path, rep: dict, frame: np.ndarray) -> dict:
     from devicekit.config import InputSpec
     from devicekit.face.crop import CropBox, box_from_detection, box_from_landmarks, crop_image, to_image
     from devicekit.manifest import read_manifest
-    from devicekit.tflite_run import TFLiteRunner
+    from devicekit.mobile_templates.webapp import DETECTOR, find_detector
+    from devicekit.runtime import TFLiteRunner
     from devicekit.web.detector import detect, to_haar
-    from devicekit.web.render import DETECTOR, find_detector
 
     m = read_manifest(artifact)
     spec, policy = InputSpec.from_json(m.preprocess), m.preprocess["crop"]

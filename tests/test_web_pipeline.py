@@ -75,9 +75,9 @@ def _image():
 def test_js_pipeline_matches_python(tmp_path):
     from devicekit.config import InputSpec
     from devicekit.face.crop import CropBox, box_from_detection, box_from_landmarks, crop_image, to_image
-    from devicekit.verify.one_euro import OneEuroFilter
+    from devicekit.face.one_euro import OneEuroFilter
+    from devicekit.mobile_templates.webapp import DETECTOR
     from devicekit.web.detector import anchors, to_haar
-    from devicekit.web.render import DETECTOR
 
     img = _image()
     h, w = img.shape[:2]

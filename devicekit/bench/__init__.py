@@ -4,6 +4,7 @@
 (frames.csv, device.json, summary.json); see DEVICE_PROTOCOL.md for the app side.
 """
 
+from ..web import device as _web_device  # noqa: F401  (registers the browser device kind bench drives)
 from .results import RunResult, load_run
 from .runner import BenchConfig, run_bench
 

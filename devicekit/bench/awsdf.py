@@ -451,7 +451,7 @@ def _collect_job(client, job: dict, k: int, run_id: str, cfg, meta: dict, golden
             device[key] = dev[key] if key != "os" else f"{str(dev.get('platform', '')).lower()} {dev['os']}".strip()
     golden = None
     if golden_doc is not None:
-        from ..mobile_templates.golden import judge
+        from ..app.golden import judge
 
         if app.golden is not None:
             golden = judge(app.golden, golden_doc["gate"])

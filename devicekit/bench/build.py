@@ -72,10 +72,11 @@ def xcode_output(derived: Path, scheme: str) -> Path:
 
 def template_version(platform: str = "android") -> str:
     """The template tree's own content hash (so any template edit invalidates cached builds)."""
-    from .. import mobile_templates as mt
+    from ..registry import PLATFORMS
 
-    tree = Path(mt.__file__).parent / platform
-    return sha256_file(tree)[:12] if tree.is_dir() else "none"
+    p = PLATFORMS.get(platform)
+    tree = p.template if p is not None else None
+    return sha256_file(tree)[:12] if tree is not None and tree.is_dir() else "none"
 
 
 def cache_key(model: Path, platform: str = "android") -> str:
@@ -97,10 +98,15 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
 
 
 def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
-    """The benchmark app's project for ``model``, rendered by devicekit.mobile_templates."""
-    from ..mobile_templates import render
+    """The benchmark app's project for ``model``, rendered by the platform's packager (devicekit.mobile_templates
+    attaches it to the registry; the command line imports it)."""
+    from ..registry import platform as platform_named
 
-    return Path(render(model, platform=platform, out_dir=out, app_id=app_id, force=True).out_dir)
+    packager = platform_named(platform).packager
+    if packager is None:
+        raise EnvironmentMissing(f"no {platform} packager is loaded to render the benchmark app",
+                                 hint="import devicekit.mobile_templates (the devicekit command does)")
+    return Path(packager(model, out, app_id=app_id, force=True).out_dir)
 
 
 def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None, team: str | None = None) -> Path:

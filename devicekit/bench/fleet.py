@@ -39,13 +39,13 @@ def discover_all(artifact: Path, transport: str | None = None) -> list[Target]:
     artifact's format; attached but unusable phones come back with the reason they cannot run."""
     from ..device import list_devices
     from ..errors import DeviceError
-    from .runner import PLATFORM_FORMATS
+    from ..registry import PLATFORMS
 
     found = list_devices(include_host=False, transport=transport)
     suffix = artifact.suffix.lower()
     out = []
     for d in found:
-        if d.platform not in ("android", "ios") or d.state == "unavailable" or suffix not in PLATFORM_FORMATS[d.platform][0]:
+        if d.platform not in ("android", "ios") or d.state == "unavailable" or suffix not in PLATFORMS[d.platform].bench_suffixes:
             continue
         why = None if d.usable else f"{d.state}: {d.extra.get('error') or 'not usable'}"
         out.append(Target(d.id, d.name or d.model or d.id, why))
@@ -155,7 +155,7 @@ def load_fleet(path: str | Path) -> dict | None:
         from ..errors import InputError
 
         raise InputError(f"{fp}: does not parse ({exc})") from None
-    from .results import RUN_RE
+    from ..device.base import RUN_RE
 
     def entry_ok(e) -> bool:  # the run directory is the fleet's sibling named run_id: never a path out of runs/
         return (isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("device", "label", "status", "run_id"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device.loop import FRAMES_HEADER, frames_csv
 from ..fsutil import atomic_write_json, atomic_write_text
-from .loop import FRAMES_HEADER, frames_csv
 
 INCOMPLETE = "incomplete: devicekit stopped before the run finished ({n} measured frames so far)"
 

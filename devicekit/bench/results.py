@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device.loop import FRAMES_HEADER, PROTOCOLS_READ, frames_csv
 from ..errors import InputError
 from ..fsutil import atomic_write_json, atomic_write_text
-from .loop import FRAMES_HEADER, PROTOCOLS_READ, frames_csv
 from .stats import summarize
 
 SCHEMA = "devicekit.bench/1"
-RUN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def new_run_id(label: str = "") -> str:

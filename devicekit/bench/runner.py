@@ -65,7 +65,7 @@ class BenchConfig:
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise UsageError("--timeout must be positive")
         if self.run_id is not None:
-            from .results import RUN_RE
+            from ..device.base import RUN_RE
 
             if not RUN_RE.match(self.run_id):
                 raise UsageError("--run-id must match [A-Za-z0-9_-]{1,64}")
@@ -114,24 +114,19 @@ def check_artifact(p: Path):
     if p.suffix.lower() != ".mlmodelc":
         # the one validation (bounds-checked reader, then LiteRT in a child process): a damaged file is bad
         # input (exit 2) before any interpreter in this process or on a device sees it
-        from ..modelfile.validate import validate_model
+        from ..runtime.validate import validate_model
 
         return validate_model(p)
     return None
 
 
-PLATFORM_FORMATS = {  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmodelc/ or .mlpackage/ on iOS
-    "android": ((".tflite",), "devicekit convert MODEL --target tflite-int8"),
-    "ios": ((".mlpackage", ".mlmodelc"), "devicekit convert MODEL --target coreml-fp16"),
-    "host": ((".tflite", ".onnx"), "bench a .tflite or .onnx on the host"),
-    "web": ((".tflite",), "devicekit convert MODEL --target tflite-int8 (LiteRT.js runs .tflite)"),
-}
-
-
 def _check_platform(artifact: Path, platform: str) -> None:
-    allowed, hint = PLATFORM_FORMATS[platform]
-    if artifact.suffix.lower() not in allowed:
-        raise InputError(f"{platform} benchmarks run {' or '.join(allowed)} models; {artifact.name} is not one", hint=hint)
+    from ..registry import platform as platform_named
+
+    p = platform_named(platform)  # DEVICE_PROTOCOL.md: model.tflite on Android, model.mlmodelc/ or .mlpackage/ on iOS
+    if artifact.suffix.lower() not in p.bench_suffixes:
+        raise InputError(f"{platform} benchmarks run {' or '.join(p.bench_suffixes)} models; {artifact.name} is not one",
+                         hint=p.convert_hint)
 
 
 def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) -> RunResult:
@@ -148,7 +143,7 @@ def run_bench(cfg: BenchConfig, log=lambda msg: None, device=None, cancel=None) 
     try:
         _check_platform(artifact, dev.info.platform)
         if dev.info.platform == "host":
-            from .loop import HOST_DELEGATES
+            from ..device.loop import HOST_DELEGATES
 
             allowed = HOST_DELEGATES if artifact.suffix.lower() == ".tflite" else ("cpu",)
             if cfg.delegate not in allowed:
@@ -204,7 +199,7 @@ def _verify_runtime(artifact: Path, m) -> str | None:
     if recorded:
         return recorded
     if artifact.suffix.lower() == ".tflite":
-        from .loop import runtime_version
+        from ..device.loop import runtime_version
 
         return runtime_version(artifact)
     return "devicekit MIL reference interpreter (CoreML predict needs macOS)" if artifact.suffix.lower() == ".mlpackage" else None
@@ -212,9 +207,9 @@ def _verify_runtime(artifact: Path, m) -> str | None:
 
 def _golden_files(artifact: Path) -> tuple[Path, dict]:
     """golden.json + golden_input.bin for the artifact in a temporary folder (protocol 2), and the golden doc."""
+    from ..app.facts import model_facts
+    from ..app.golden import make_golden
     from ..manifest import read_manifest
-    from ..mobile_templates.context import model_facts
-    from ..mobile_templates.golden import make_golden
 
     manifest = read_manifest(artifact)  # the golden check needs the manifest's tensors and gate
     doc, data = make_golden(artifact, manifest, model_facts(manifest))
@@ -313,7 +308,7 @@ def _run_once(dev, spec, run_dir: Path, meta: dict, log, golden_doc: dict | None
                             "build_type": device.get("build_type"), "accelerator": device.get("accelerator")}
         golden = None
         if golden_doc is not None:
-            from ..mobile_templates.golden import judge
+            from ..app.golden import judge
 
             if app.golden is not None:
                 golden = judge(app.golden, golden_doc["gate"])

@@ -67,7 +67,7 @@ def check_facts(facts: ModelFacts, budgets=None, runtimes: Iterable[str] | None 
     """All checks on already-read model facts (pure: no file access beyond what the facts hold).
 
     ``measured``: LiteRT's verdict on the file (devicekit.runtime.probe), when it was asked.
-    ``tools``: the onnx checker / onnxruntime or coremltools verdict (modelfile.verdict), when it was asked.
+    ``tools``: the onnx checker / onnxruntime or coremltools verdict (runtime.verdict), when it was asked.
     """
     budget_map = _norm_budgets(budgets)
     req = _norm_require(require)
@@ -125,7 +125,7 @@ def _tools_result(tools: dict | None) -> list[CheckResult]:
     if not tools or not tools.get("runtime"):
         return []
     name = tools["runtime"].split()[0]
-    src = {"source": f"measured: {tools['runtime']} in a child process (devicekit.modelfile.verdict)"}
+    src = {"source": f"measured: {tools['runtime']} in a child process (devicekit.runtime.verdict)"}
     if tools.get("ok"):
         return [CheckResult(f"runtime:{name}", "pass", value=tools.get("stage"), details=src,
                             message=f"{tools['runtime']} loads it" + (" and runs it on zeros" if tools.get("stage") == "run" else ""))]
@@ -147,7 +147,7 @@ def run_checks(path: str | Path, budgets=None, runtimes: Iterable[str] | None = 
     Raises InputError for unreadable files and UsageError for bad options; returns a CheckReport
     whose ``ok`` is False when a requested gate failed.
     """
-    from ..modelfile.validate import validate_model
+    from ..runtime.validate import validate_model
 
     _norm_runtimes(runtimes)  # usage errors before the file is read
     _norm_require(require)

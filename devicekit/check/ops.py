@@ -11,18 +11,18 @@ from collections import Counter
 
 from ..errors import UsageError
 from ..modelfile.facts import ModelFacts, Op
+from ..registry import FORMATS
 from . import rules
 from .graph import all_macs
 from .result import CheckResult
 
-RUNTIMES = {"tflite": ("litert", "xnnpack", "gpu", "nnapi"), "mlpackage": ("coreml-ane",), "onnx": ()}
 INT_TYPES = {"int8", "uint8", "int16"}
 
 
 def parse_runtime(spec: str) -> tuple[str, str | None]:
     name, _, version = spec.replace(">=", "@").partition("@")
     name = name.strip().lower()
-    known = {r for rs in RUNTIMES.values() for r in rs}
+    known = {r for f in FORMATS.values() for r in f.check_runtimes}
     if name not in known:
         import difflib
 
@@ -115,9 +115,9 @@ def check_ops(facts: ModelFacts, runtimes: list[str] | None = None, measured: di
     decides the XNNPACK result; without it the result is predicted from the rule table."""
     gates = dict(parse_runtime(r) for r in (runtimes or []))
     for g in gates:
-        if g not in RUNTIMES[facts.format]:
+        if g not in FORMATS[facts.format].check_runtimes:
             raise UsageError(f"runtime {g} does not apply to a .{facts.format} file",
-                             hint=f"for .{facts.format}: {', '.join(RUNTIMES[facts.format]) or 'none (convert it first)'}")
+                             hint=f"for .{facts.format}: {', '.join(FORMATS[facts.format].check_runtimes) or 'none (convert it first)'}")
     table = op_table(facts, measured)
     results: list[CheckResult] = []
     if facts.format == "tflite":

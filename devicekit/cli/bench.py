@@ -51,10 +51,10 @@ def register(app: typer.Typer) -> None:
         set_mode(json_out)
         from rich.markup import escape
 
+        from .. import mobile_templates  # noqa: F401  (attaches the packagers that render benchmark apps)
         from ..bench import BenchConfig, run_bench
-        from ..errors import UsageError
-
         from ..config import load_project_config
+        from ..errors import UsageError
 
         if apk and app_bundle:
             raise UsageError("give --apk (Android) or --app (iOS), not both")

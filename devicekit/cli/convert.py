@@ -77,6 +77,7 @@ def register(app: typer.Typer) -> None:
         with library_output(lambda: written[0] if written else None):  # TensorFlow/absl logs, warnings, onnx2tf
             with step("load the conversion stack"):
                 from devicekit import converters as cv
+                from devicekit import pipeline
             with step(f"load {model}"):
                 loaded = cv.load_model(
                     # trust and --arch come from the command line only (config.COMMAND_LINE_ONLY)
@@ -97,22 +98,21 @@ def register(app: typer.Typer) -> None:
                                          min_int8_share=min_int8_share if min_int8_share is not None else cfg.get("convert", "min_int8_share")),
                 calib_min=calib_min if calib_min is not None else cfg.get("convert", "calib_min", 8),
                 backend=backend or cfg.get("convert", "backend", "onnx2tf"),
-                extra={k: v for k, v in {
-                    "check": not no_check, "keep_names": keep_names, "deployment_target": deployment_target,
-                    "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision,
-                    "verify": not no_verify and cfg.get("convert", "verify", True),
-                    "verify_images": verify_images or cfg.get("verify", "images"),
-                    "max_nme_increase": max_nme_increase if max_nme_increase is not None else cfg.get("verify", "max_nme_increase"),
-                }.items() if v is not None},
+                check=not no_check,
+                verify=bool(not no_verify and cfg.get("convert", "verify", True)),
+                verify_images=verify_images or cfg.get("verify", "images"),
+                max_nme_increase=max_nme_increase if max_nme_increase is not None else cfg.get("verify", "max_nme_increase"),
+                target_options={"keep_names": keep_names or None, "deployment_target": deployment_target,
+                                "coreml_input": coreml_input, "palettize": palettize, "compute_precision": compute_precision},
             )
             written.append(opts.out_dir)
-            report = cv.convert(loaded, targets, opts, step=step, warn=warn)
+            report = pipeline.convert(loaded, targets, opts, step=step, warn=warn)
             if json_out:
                 emit_json(report.to_json())
             else:
                 render_summary(report)
                 info(f"[dim]library output (TensorFlow, onnx2tf, coremltools): {escape(str(opts.out_dir / 'devicekit-convert.log'))}[/]")
-            from devicekit.converters.pipeline import raise_on_gates
+            from devicekit.pipeline import raise_on_gates
 
             raise_on_gates(report)
             first = report.results[0].artifact if report.results else None

@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         from ..device import list_devices
         from ..device import profiles as all_profiles
         from ..errors import UsageError
+        from ..web import device as _web_device  # noqa: F401  (the browsers register as a device kind)
 
         if profiles:
             rows = list(all_profiles().values())

@@ -33,12 +33,15 @@ def register(app: typer.Typer) -> None:
           devicekit package out/heatmap2s.coreml-fp16.mlpackage --platform ios -o HeatmapIOS --app-id com.example.face
         """
         set_mode(json_out)
-        if platform == "web":  # the web target lives in devicekit/web (LiteRT.js app), not in mobile_templates.render
-            return _package_web(artifact, out, force, json_out)
-        from ..mobile_templates import render
+        from .. import mobile_templates  # noqa: F401  (attaches the android, ios and web packagers to the registry)
+        from ..registry import packager_for
 
+        # an unknown platform, or a model format the platform's apps do not embed: one line from the registry
+        target = packager_for(platform, coreml if coreml is not None and platform == "ios" else artifact)
         out_dir = out or Path(f"{artifact.name.split('.')[0]}-{platform}")
-        res = render(artifact, platform, out_dir, app_id=app_id, name=name, force=force, coreml=coreml, abis=abi)
+        if target.name == "web":
+            return _package_web(target, artifact, out_dir, force, json_out)
+        res = target.packager(artifact, out_dir, app_id=app_id, name=name, force=force, coreml=coreml, abis=abi)
         for w in res.warnings:
             warn(w)
         problems = _check(res.out_dir) if check else []
@@ -77,11 +80,8 @@ def register(app: typer.Typer) -> None:
                        command("devicekit", "bench", artifact, "--device", "UDID", "--app-id", res.app_id, "--team", "TEAMID", "--golden"))
 
 
-def _package_web(artifact: Path, out: Optional[Path], force: bool, json_out: bool) -> None:
-    from ..web.render import render_web
-
-    out_dir = out or Path(f"{artifact.name.split('.')[0]}-web")
-    res = render_web(artifact, out_dir, force=force)
+def _package_web(target, artifact: Path, out_dir: Path, force: bool, json_out: bool) -> None:
+    res = target.packager(artifact, out_dir, force=force)
     for w in res.warnings:
         warn(w)
     if json_out:

@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         set_mode(json_out)
         from ..config import load_project_config
         from ..errors import UsageError
-        from ..verify.run import public, raise_on_gates, run_verify
+        from ..pipeline import verify as run_verify
+        from ..verify.run import public, raise_on_gates
 
         cfg = load_project_config(config)
         if reference is None and cfg.get("model", "source"):

@@ -2,7 +2,9 @@
 
 ``list_devices()`` lists what is attached; ``open_device(name)`` turns a
 ``--device`` value (``host``, a profile such as ``pixel7``, an adb serial,
-``host:port``, or an iOS UDID) into a :class:`Device`.
+``host:port``, or an iOS UDID) into a :class:`Device`. Other device kinds plug in
+through ``devicekit.registry.register_device_kind`` (devicekit.web registers the
+browsers: ``chrome``, ``chrome-android[:SERIAL]``) and are listed and opened here too.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 
 from ..errors import DeviceError, DevicekitError, UsageError
+from ..registry import DEVICE_KINDS
 from .base import Device, DeviceInfo, RunSpec
 from .profiles import get_profile, match_model, profiles, suggest
 
@@ -37,9 +40,8 @@ def list_devices(connect: list[str] | None = None, include_host: bool = True, tr
             out.append(DeviceInfo(platform, f"({platform} tools)", state="unavailable", extra={"error": exc.one_line()}))
     if include_host:
         out.append(host_info())
-        from ..web.device import list_browsers  # the web target (devicekit/web): local headless Chromium
-
-        out += list_browsers()
+        for kind in DEVICE_KINDS.values():  # plugged-in kinds (devicekit.web: local headless Chromium)
+            out += kind.lister()
     return out
 
 
@@ -50,8 +52,8 @@ def _describe_all(devs: list[DeviceInfo]) -> str:
 
 
 def open_device(name: str, connect: list[str] | None = None, transport: str | None = None, mean=None, std=None) -> Device:
-    from .android import AndroidDevice
     from .adb import is_tcp_serial
+    from .android import AndroidDevice
     from .host import HostDevice
     from .ios import IOSDevice
 
@@ -59,10 +61,9 @@ def open_device(name: str, connect: list[str] | None = None, transport: str | No
         raise UsageError("--device is required (host, a profile such as pixel7, a serial or a UDID)")
     if name == "host":
         return HostDevice(mean=mean, std=std)
-    from ..web.device import is_web_device, open_web_device  # chrome, chrome-android[:SERIAL] (devicekit/web)
-
-    if is_web_device(name):
-        return open_web_device(name)
+    for kind in DEVICE_KINDS.values():  # plugged-in kinds claim their names (devicekit.web: chrome, chrome-android[:SERIAL])
+        if kind.claims is not None and kind.opener is not None and kind.claims(name):
+            return kind.opener(name)
     prof = get_profile(name)
     if prof is not None:
         attached = [d for d in list_devices(connect, include_host=False, transport=transport)]

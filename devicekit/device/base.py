@@ -7,9 +7,11 @@ behind :class:`Device`. The bench runner only talks to this interface.
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+RUN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a run id: the folder name under runs/
 # what an app leaves in its run directory (DEVICE_PROTOCOL.md; golden_result.json from protocol 2 on)
 RESULT_FILES = ("golden_result.json", "frames.csv", "device.json", "done.json")
 

@@ -8,9 +8,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..bench.loop import device_json, done_json, frames_csv, golden_check, host_facts, load_model, run_loop, runtime_version, write_done
 from ..fsutil import atomic_write_text
 from .base import RESULT_FILES, Device, DeviceInfo, RunSpec
+from .loop import device_json, done_json, frames_csv, golden_check, host_facts, load_model, run_loop, runtime_version, write_done
 
 
 def host_info() -> DeviceInfo:

@@ -10,16 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..registry import FORMATS, format_of
 from .facts import ModelFacts, Op, Tensor
 
-__all__ = ["read_model", "ModelFacts", "Op", "Tensor", "FORMATS"]
+__all__ = ["read_model", "ModelFacts", "Op", "Tensor", "READERS"]
 
-# suffix -> (format, reader module:function)
-FORMATS = {
-    ".tflite": ("tflite", "tflite:read_tflite"),
-    ".onnx": ("onnx", "onnxfile:read_onnx"),
-    ".mlpackage": ("mlpackage", "mlpackage:read_mlpackage"),
-}
+# registry format name -> reader (module:function in this package); one table, dispatched exhaustively
+READERS = {"tflite": "tflite:read_tflite", "onnx": "onnxfile:read_onnx", "mlpackage": "mlpackage:read_mlpackage"}
 MAX_FILE_BYTES = 4 << 30
 
 
@@ -36,15 +33,15 @@ def check_kind(path: str | Path) -> tuple[Path, str]:
     if not p.exists():
         raise InputError(f"model file not found: {p}")
     suffix = p.suffix.lower()
-    if suffix not in FORMATS:
-        hint = "supported: " + ", ".join(FORMATS)
+    if suffix not in {f.suffix for f in FORMATS.values()}:
+        hint = "supported: " + ", ".join(f.suffix for f in FORMATS.values())
         if p.is_file():
             with open(p, "rb") as fh:
                 sniffed = _sniff(fh.read(8))
             if sniffed:
                 hint = f"it looks like a {sniffed} file: rename it"
         raise InputError(f"{p.name}: unsupported model file type {suffix or '(no suffix)'!r}", hint=hint)
-    if FORMATS[suffix][0] == "mlpackage":
+    if format_of(p).directory:
         return p, suffix
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a {suffix} file")
@@ -60,9 +57,9 @@ def read_model(path: str | Path) -> ModelFacts:
     import importlib
 
     p, suffix = check_kind(path)
-    fmt, target = FORMATS[suffix]
-    module, func = target.split(":")
+    fmt = format_of(p)
+    module, func = READERS[fmt.name].split(":")
     reader = getattr(importlib.import_module(f"{__name__}.{module}"), func)
-    if fmt == "mlpackage":
+    if fmt.directory:
         return reader(p)
     return reader(str(p), p.read_bytes())

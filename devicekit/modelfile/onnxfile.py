@@ -42,7 +42,6 @@ def read_onnx(path: str, data: bytes) -> ModelFacts:
         return index[name]
 
     for init in g.initializer:
-        import numpy as np
 
         dt = _ONNX_DTYPES.get(init.data_type, "float32")
         t = Tensor(0, init.name, tuple(int(d) for d in init.dims), dt)

@@ -1,6 +1,6 @@
 """One runtime layer: run an artifact the way its target device does, and compare it with a reference.
 
-``open_runner(path)`` picks the runtime by file type (``RUNNERS``); every
+``open_runner(path)`` picks the runtime by the file's registry format (``RUNNERS``); every
 runner takes the normalised model input (NCHW float, batch 1) in ``run(x)``
 and returns float32 outputs in the model's order. ``compare`` (compare.py)
 judges candidate outputs against reference outputs per head. Convert's gate,
@@ -33,15 +33,14 @@ def _onnx(path: Path, threads: int = 1, **kw):
     return OnnxRunner(path, threads=threads)
 
 
-# suffix -> runner factory; one table, dispatched exhaustively
-RUNNERS: dict[str, Callable] = {".tflite": _tflite, ".mlpackage": _mlpackage, ".onnx": _onnx}
+# registry format name -> runner factory; one table, dispatched exhaustively (tests/test_registry.py)
+RUNNERS: dict[str, Callable] = {"tflite": _tflite, "mlpackage": _mlpackage, "onnx": _onnx}
 
 
 def open_runner(path: str | Path, **kw):
     path = Path(path)
     if not path.exists():
         raise InputError(f"model file not found: {path}")
-    factory = RUNNERS.get(path.suffix.lower())
-    if factory is None:
-        raise InputError(f"{path.name}: devicekit runs {', '.join(RUNNERS)} files, not {path.suffix or 'this file'}")
-    return factory(path, **kw)
+    from ..registry import format_of
+
+    return RUNNERS[format_of(path).name](path, **kw)

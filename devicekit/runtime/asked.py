@@ -1,6 +1,6 @@
 """Verdicts asked of child processes, remembered by the bytes they were about (per process).
 
-``probe`` (LiteRT) and ``modelfile.verdict.ask`` (onnx, coremltools) each start a child per call; check, bench
+``probe`` (LiteRT) and ``runtime.verdict.ask`` (onnx, coremltools) each start a child per call; check, bench
 and verify validate a file before they use it, so a process that runs several of them (the fuzz harness, a
 conversion that checks what it wrote) would ask again about the same bytes. The key is a sha256 of the file's
 content (every file of a directory such as an .mlpackage, with its relative path), so an edited file is asked

@@ -38,7 +38,8 @@ class TFLiteRunner:
         if delegate not in DELEGATES:
             raise UsageError(f"unknown TFLite delegate {delegate!r} here (known: {', '.join(DELEGATES)})")
         if isinstance(model, (bytes, bytearray)):
-            source, self.name = {"model_content": bytes(model)}, name or "model.tflite"
+            source: dict[str, bytes | str] = {"model_content": bytes(model)}
+            self.name = name or "model.tflite"
         else:
             path = Path(model)
             if not path.is_file():

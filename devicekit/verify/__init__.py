@@ -4,8 +4,8 @@ Library API: ``quick_verify`` (what ``convert`` calls), ``run_verify`` (what the
 CLI calls), the metrics in ``metrics``, the 1-euro filter in ``one_euro``.
 """
 
+from ..face.one_euro import DEFAULT_PARAMS, OneEuroFilter
 from .core import check_gates, evaluate, prepare_faces, public, quick_verify
-from .one_euro import DEFAULT_PARAMS, OneEuroFilter
 
 __all__ = ["DEFAULT_PARAMS", "OneEuroFilter", "check_gates", "evaluate", "prepare_faces", "public", "quick_verify", "run_verify"]
 

@@ -12,30 +12,6 @@ from .core import check_gates, evaluate, list_images, prepare_faces, public
 from .runners import NotVerified, TorchRunner, converted_runner
 
 
-def load_reference(source: str, spec: InputSpec | None = None):
-    """(model, spec, name): a converters.LoadedModel when the converter is installed, else a zoo model.
-    ``spec`` (from the artifact's manifest) is what a checkpoint without one of its own needs."""
-    try:
-        from devicekit.converters import load_model
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        m = load_model(source, spec=None if source.startswith("zoo:") else spec)
-        return m, m.spec, m.name
-    if not source.startswith("zoo:"):
-        raise InputError(f"cannot load {source} without the converter stack", hint="pip install 'devicekit[convert]'")
-    import torch
-
-    from .. import zoo
-
-    entry = zoo.get(source[4:])
-    module = entry.build()
-    if entry.weights_path:
-        module.load_state_dict(torch.load(entry.weights_path, map_location="cpu", weights_only=True))
-    module.eval()
-    return module, entry.input, entry.name
-
-
 def _manifest_spec(artifact: Path) -> tuple[InputSpec | None, dict]:
     from ..manifest import read_manifest
 
@@ -60,13 +36,12 @@ def _artifact_spec(artifact: Path, spec: InputSpec | None, ref_spec: InputSpec) 
 
 def validate_artifact(artifact: Path) -> None:
     """Before the reference is loaded or any interpreter runs: a kind verify runs, and a file the one validation
-    (modelfile.validate: bounds-checked reader, LiteRT in a child process) accepts. A damaged .tflite used to reach
+    (runtime.validate: bounds-checked reader, LiteRT in a child process) accepts. A damaged .tflite used to reach
     the in-process interpreter here and take verify down with SIGSEGV."""
-    from ..modelfile.validate import validate_model
-    from .runners import RUNTIMES
+    from ..runtime.validate import validate_model
+    from .runners import runtime_for
 
-    if artifact.suffix.lower() not in RUNTIMES:
-        raise InputError(f"{artifact.name}: verify runs {', '.join(RUNTIMES)} artifacts, not {artifact.suffix or 'this file'}")
+    runtime_for(artifact)  # a one-line refusal for anything verify does not run
     runs, why = validate_model(artifact).runs("xnnpack")  # verify runs a .tflite as a phone does: with XNNPACK
     if not runs:
         raise InputError(f"{artifact.name}: {why}")
@@ -74,7 +49,10 @@ def validate_artifact(artifact: Path) -> None:
 
 def run_verify(artifact: str | Path, reference: str, images: str | Path, annotations: str | Path | None = None,
                video: str | Path | None = None, report_dir: str | Path | None = None,
-               max_nme_increase: float | None = None, max_fr_increase: float | None = None, step=None) -> dict:
+               max_nme_increase: float | None = None, max_fr_increase: float | None = None, step=None,
+               loader=None) -> dict:
+    """Verify ``artifact`` against ``reference``. ``loader(reference, spec) -> (module, spec, name)`` loads the
+    reference model (devicekit.pipeline.load_reference: the converter stack's loader, else the zoo)."""
     import contextlib
 
     step = step or (lambda name: contextlib.nullcontext())
@@ -84,7 +62,9 @@ def run_verify(artifact: str | Path, reference: str, images: str | Path, annotat
     validate_artifact(artifact)
     man_spec, policy = _manifest_spec(artifact)
     with step(f"load {reference}"):
-        module, ref_spec, name = load_reference(reference, man_spec)
+        if loader is None:
+            raise TypeError("run_verify needs loader= (devicekit.pipeline.verify passes it)")
+        module, ref_spec, name = loader(reference, man_spec)
     spec = _artifact_spec(artifact, man_spec, ref_spec)
     files = list_images(images)
     ann = find_annotations(files, annotations)
@@ -124,4 +104,4 @@ def raise_on_gates(result: dict) -> None:
         raise GateFailed("; ".join(result["gates"]["failures"]))
 
 
-__all__ = ["load_reference", "public", "raise_on_gates", "run_verify"]
+__all__ = ["public", "raise_on_gates", "run_verify"]

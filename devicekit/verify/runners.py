@@ -79,15 +79,22 @@ class CoreMLModel:
         return _landmarks(self.runner.run(x), self.count)
 
 
-# suffix -> factory; one table, dispatched exhaustively
-RUNTIMES: dict[str, Callable] = {".tflite": TFLiteModel, ".mlpackage": CoreMLModel}
+# registry format name -> factory; one table, dispatched exhaustively (an .onnx is not a phone's artifact)
+RUNTIMES: dict[str, Callable] = {"tflite": TFLiteModel, "mlpackage": CoreMLModel}
+
+
+def runtime_for(path: Path) -> Callable:
+    from ..registry import FORMATS
+
+    for name, factory in RUNTIMES.items():
+        if FORMATS[name].suffix == path.suffix.lower():
+            return factory
+    known = ", ".join(FORMATS[f].suffix for f in RUNTIMES)
+    raise InputError(f"{path.name}: verify runs {known} artifacts, not {path.suffix or 'this file'}")
 
 
 def converted_runner(path: str | Path, count: int | None = 68):
     path = Path(path)
     if not path.exists():
         raise InputError(f"artifact not found: {path}")
-    factory = RUNTIMES.get(path.suffix.lower())
-    if factory is None:
-        raise InputError(f"{path.name}: verify runs {', '.join(RUNTIMES)} artifacts, not {path.suffix or 'this file'}")
-    return factory(path, count)
+    return runtime_for(path)(path, count)

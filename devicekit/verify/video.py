@@ -15,9 +15,9 @@ import numpy as np
 from ..config import InputSpec
 from ..errors import InputError
 from ..face.crop import CROP_POLICY, box_from_detection, box_from_landmarks, to_image
+from ..face.one_euro import DEFAULT_PARAMS, filter_sequence, jitter
 from .core import model_pixels
 from .metrics import inter_ocular
-from .one_euro import DEFAULT_PARAMS, filter_sequence, jitter
 
 
 def iter_frames(path: str | Path, every: int = 1):

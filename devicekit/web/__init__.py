@@ -1,6 +1,7 @@
 """The web target: the packaged web app (LiteRT.js), its local server, headless Chromium, and browser devices.
 
-- ``render_web`` (render.py): ``devicekit package ARTIFACT --platform web``.
+- the app itself is rendered by ``devicekit.mobile_templates.webapp`` (``devicekit package ARTIFACT --platform web``),
+  attached to the registry's web platform.
 - ``WebServer`` (server.py): 127.0.0.1 server with COOP/COEP, receives result files.
 - ``Chromium`` (browser.py): headless Chromium over the DevTools pipe.
 - ``ChromeDevice`` / ``ChromeAndroidDevice`` (device.py): ``--device chrome`` / ``chrome-android[:SERIAL]``.
@@ -8,14 +9,10 @@
 
 from __future__ import annotations
 
-__all__ = ["render_web", "WebServer", "Chromium", "open_web_device", "is_web_device"]
+__all__ = ["WebServer", "Chromium", "open_web_device", "is_web_device"]
 
 
 def __getattr__(name):
-    if name == "render_web":
-        from .render import render_web
-
-        return render_web
     if name == "WebServer":
         from .server import WebServer
 

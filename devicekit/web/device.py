@@ -30,6 +30,7 @@ from pathlib import Path
 from ..device.base import Device, DeviceInfo, RunSpec
 from ..errors import DeviceError, EnvironmentMissing, UsageError
 from ..fsutil import sha256_file
+from ..registry import DeviceKind, register_device_kind
 from .browser import Chromium, browser_version, find_browser
 from .server import WebServer
 
@@ -77,8 +78,12 @@ class ChromeDevice(Device):
 
     # -- the app and the server --
     def _serve(self, spec: RunSpec, port: int = 0) -> None:
-        from .render import render_web
+        from ..registry import platform
 
+        render_web = platform("web").packager  # devicekit.mobile_templates.webapp, attached by mobile_templates
+        if render_web is None:
+            raise EnvironmentMissing("no web packager is loaded to render the app the browser runs",
+                                     hint="import devicekit.mobile_templates (the devicekit command does)")
         sha = sha256_file(spec.model)
         if self._app_sha != sha:
             app = self._root / f"app-{sha[:12]}"
@@ -311,3 +316,6 @@ def list_browsers() -> list[DeviceInfo]:
         return []
     return [DeviceInfo(platform="web", id="chrome", state="device", model=browser_version(path), name="chrome (headless)",
                        manufacturer="browser", transport="devtools-pipe", profile="chrome", extra={"browser": path})]
+
+
+register_device_kind(DeviceKind("web", "web", list_browsers, is_web_device, open_web_device))

@@ -26,7 +26,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..bench.results import RUN_RE
+from ..device.base import RUN_RE
 from ..fsutil import atomic_write_bytes
 
 RESULT_NAMES = ("frames.csv", "device.json", "done.json", "landmarks.json", "frame.rgba", "progress.json")

@@ -15,7 +15,6 @@ the default quantisation policy keeps in float.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from .layers import InvertedResidual, SoftArgmax2d, conv_bn, roi_crop, stack_xy

@@ -9,7 +9,6 @@ pixels (z in the same units) and ``confidence`` [N, 1] (a logit).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 

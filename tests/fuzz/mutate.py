@@ -24,7 +24,6 @@ import shutil
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 I32_EDGES = [0, 1, -1, -2, 2**31 - 1, -(2**31), 2**24 - 1, 65536, 0x7F, 0xFF]
 U8_EDGES = [0, 1, 0x7F, 0x80, 0xFE, 0xFF]

@@ -6,7 +6,7 @@
 - .mlpackage: coremltools' own loader of the ML program (``milproto.load``: the spec, every op, every weight
   blob), which is what ``ct.models.MLModel`` builds a program from.
 
-The .onnx and .mlpackage judges are devicekit.modelfile.verdict's (the tools themselves, asked the same way), so
+The .onnx and .mlpackage judges are devicekit.runtime.verdict's (the tools themselves, asked the same way), so
 for those formats the fuzz checks devicekit's wiring, crash-freedom and exit codes rather than a second opinion.
 
 Verdicts: ``runs`` (the runtime loads and runs it), ``no-invoke`` / ``no-allocate`` (loads, then fails),
@@ -87,8 +87,8 @@ def judge_tflite(path: str) -> dict:
 
 
 def judge_tools(path: str) -> dict:
-    """.onnx and .mlpackage: the format's own tools, exactly as ``devicekit.modelfile.verdict`` asks them."""
-    from devicekit.modelfile.verdict import judge
+    """.onnx and .mlpackage: the format's own tools, exactly as ``devicekit.runtime.verdict`` asks them."""
+    from devicekit.runtime.verdict import judge
 
     v = judge(path)
     verdict = "runs" if v["ok"] else {"checker": "refused", "loader": "refused", "session": "no-allocate",
@@ -98,12 +98,12 @@ def judge_tools(path: str) -> dict:
 
 JUDGES = {".tflite": judge_tflite, ".onnx": judge_tools, ".mlpackage": judge_tools}
 WARM = {".tflite": ["numpy", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "devicekit.runtime.probe"],
-        ".onnx": ["numpy", "onnx", "onnxruntime", "devicekit.modelfile.verdict"],
+        ".onnx": ["numpy", "onnx", "onnxruntime", "devicekit.runtime.verdict"],
         ".mlpackage": ["fuzz.oracle:keep_out_torch", "coremltools", "coremltools.converters.mil.frontend.milproto.load"]}
 
 
 def keep_out_torch() -> None:
-    """As devicekit.modelfile.verdict's child does: coremltools reads a program without torch or tensorflow."""
+    """As devicekit.runtime.verdict's child does: coremltools reads a program without torch or tensorflow."""
     import sys
 
     for name in ("torch", "tensorflow", "sklearn"):

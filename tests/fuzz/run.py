@@ -110,7 +110,7 @@ def warm() -> None:
 
     for mod in ("numpy", "rich.table", "ai_edge_litert.interpreter", "ai_edge_litert.schema_py_generated", "onnx",
                 "torch", "cv2", "devicekit.converters", "devicekit.verify.run", "devicekit.bench.runner",
-                "devicekit.check", "devicekit.modelfile.validate", "devicekit.face.detect"):
+                "devicekit.check", "devicekit.runtime.validate", "devicekit.face.detect"):
         try:
             importlib.import_module(mod)
         except ImportError:  # (another checkout may lack a module)
@@ -131,16 +131,16 @@ def warm() -> None:
 def handle(req: dict) -> tuple[int, dict]:
     """The fork server's ``run`` role: the mutant's commands in this throw-away child, each with its own stderr
     file; after each one the exit codes so far are left in the partial result (a crash kills the child)."""
-    import typer
-
     import importlib
+
+    import typer
 
     from devicekit.cli import app
     from devicekit.cli._common import state
     from devicekit.runtime import probe as probe_mod
 
     try:
-        tools_mod = importlib.import_module("devicekit.modelfile.verdict")
+        tools_mod = importlib.import_module("devicekit.runtime.verdict")
     except ImportError:  # a devicekit without it (main before issue 17): nothing to remember
         tools_mod = None
 

@@ -229,7 +229,7 @@ def run_loop(
 def golden_check(model, run_dir: Path) -> dict:
     """Protocol 2's golden check on the host side of the loop: run ``model`` once on ``golden_input.bin`` and write
     ``golden_result.json`` (errors against ``golden.json``) into ``run_dir``, before any frame is measured."""
-    from ..mobile_templates.golden import landmark_errors
+    from ..app.golden import landmark_errors
 
     run_dir = Path(run_dir)
     doc = json.loads((run_dir / "golden.json").read_text())

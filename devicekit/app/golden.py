@@ -28,7 +28,7 @@ from devicekit.errors import InputError
 
 from . import port
 
-GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden_face"
 SCHEMA = 2  # the protocol version golden.json belongs to
 # converters/judge.py DEFAULT_LIMITS, per precision class (used when the manifest records no gate)
 DEFAULT_GATE = {"fp32": {"rel_l2": 1e-4}, "fp16": {"rel_l2": 1e-2}, "int8": {"landmarks_mean_px": 0.5, "rel_l2": 0.05}}
@@ -90,7 +90,7 @@ def face() -> tuple[np.ndarray, dict]:
     meta = json.loads((GOLDEN_DIR / "face.json").read_text())
     img = read_png(GOLDEN_DIR / meta["image"])
     if hashlib.sha256(img.tobytes()).hexdigest() != meta["rgb_sha256"]:
-        raise InputError("mobile_templates/golden/face.png does not match face.json (rgb_sha256)")
+        raise InputError("devicekit/app/golden_face/face.png does not match face.json (rgb_sha256)")
     return img, meta
 
 
@@ -191,7 +191,7 @@ def make_golden(model_path: str | Path, manifest, facts) -> tuple[dict, bytes]:
         "input": {"file": "golden_input.bin", "name": manifest.inputs[0].name, "dtype": str(x.dtype),
                   "shape": list(manifest.inputs[0].shape),
                   "layout": facts.input_layout if facts.input_dtype != "image" else "NHWC", "sha256": ref_sha,
-                  "made_by": "mobile_templates/port.py (the apps' own preprocessing of golden_face.png)"},
+                  "made_by": "devicekit/app/port.py (the apps' own preprocessing of golden_face.png)"},
         "outputs": outputs,
         "landmarks": {"output": facts.output_index, "count": facts.num_landmarks, "values_per_landmark": facts.values_per_landmark,
                       "coords": facts.coords, "input_width": facts.width, "input_height": facts.height,

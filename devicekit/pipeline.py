@@ -1,8 +1,11 @@
-"""``convert``: load -> calibrate -> each target -> error vs PyTorch -> gates.
+"""The layer above converters/ and mobile_templates/: it wires convert -> check -> verify.
 
-An ordered list of steps per target; each writes its artifact and manifest.
-The error of each artifact against the original model is measured on the
-calibration images (real faces when given) and recorded in the manifest.
+``convert``: load -> calibrate -> each target -> error vs PyTorch -> gates. An ordered list of steps per
+target; each writes its artifact and manifest. The error of each artifact against the original model is
+measured on the calibration images (real faces when given) and recorded in the manifest, then ``check``
+and the verify gates run on it. ``verify``: ``devicekit.verify`` with the reference model loaded by the
+converter stack. The core (devicekit/ below this module) never imports converters or mobile_templates;
+tests/test_layers.py holds that.
 """
 
 from __future__ import annotations
@@ -14,15 +17,14 @@ from typing import Callable
 
 import numpy as np
 
-from devicekit.errors import GateFailed
+from devicekit.config import InputSpec
+from devicekit.converters.base import ConversionResult, ConvertOptions, resolve_options, resolve_targets
+from devicekit.converters.calibration import load_calibration
+from devicekit.converters.judge import InputSet, Verdict, reference_outputs
+from devicekit.errors import GateFailed, InputError
 from devicekit.fsutil import atomic_write_json
 from devicekit.manifest import manifest_path
-
 from devicekit.runtime import compare, head_kinds, match_outputs
-
-from .base import ConversionResult, ConvertOptions, resolve_targets
-from .calibration import load_calibration
-from .judge import InputSet, Verdict, reference_outputs
 
 
 @dataclass
@@ -150,11 +152,15 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
     """Convert ``model`` to every named target; write artifacts + manifests into ``opts.out_dir``."""
     import contextlib
 
-    from .load import check_input_shape
+    from devicekit.converters.load import check_input_shape
 
     step = step or (lambda name: contextlib.nullcontext(_NoMark()))
     warn = warn or (lambda msg: None)
+    import dataclasses
+
     targets = resolve_targets(target_names)
+    # every requested target's options, validated before any work (an option none of them takes is an error)
+    opts = dataclasses.replace(opts, resolved=resolve_options(targets, opts.target_options))
     report = ConvertReport(model=dict(model.info))
     with step(f"check the input shape {list(model.spec.shape)}"):
         check_input_shape(model)
@@ -194,7 +200,7 @@ def convert(model, target_names: list[str], opts: ConvertOptions, step: Callable
                 msg = f"{target.name} FAILED its gate and was kept because of --no-gate: {what}"
                 report.warnings.append(msg)
                 warn(msg)
-        if opts.extra.get("check", True):
+        if opts.check:
             with step(f"check {target.name}") as st:
                 result.summary["check"] = _check(result.artifact)
                 if not result.summary["check"]["ok"] or result.status != "verified":
@@ -249,11 +255,10 @@ def verify_faces(model, opts: ConvertOptions) -> VerifyFaces | None:
     """
     from devicekit.verify.core import list_images
 
-    ex = opts.extra
-    if ex.get("verify") is False or not model.info.get("landmarks"):
+    if not opts.verify or not model.info.get("landmarks"):
         return None
-    if ex.get("verify_images"):
-        return VerifyFaces(list_images(ex["verify_images"]), str(ex["verify_images"]))
+    if opts.verify_images:
+        return VerifyFaces(list_images(opts.verify_images), str(opts.verify_images))
     if model.info.get("landmarks") == 68:
         from devicekit.face_data import face_data_dir
 
@@ -288,7 +293,7 @@ def _quick_verify(model, artifact: Path, faces: VerifyFaces) -> dict:
 
 
 def _verify_gates(v: dict, opts: ConvertOptions) -> list[str]:
-    limit = opts.extra.get("max_nme_increase")
+    limit = opts.max_nme_increase
     if limit is None:
         return []
     from devicekit.verify import check_gates
@@ -348,3 +353,36 @@ def _record(result: ConversionResult, key: str, value: dict, status: str | None 
 def raise_on_gates(report: ConvertReport) -> None:
     if report.gate_failures:
         raise GateFailed("; ".join(report.gate_failures))
+
+
+# ---- verify: the reference model comes from the converter stack (or, without it, the zoo) ----
+
+def load_reference(source: str, spec: InputSpec | None = None):
+    """(model, spec, name): a converters.LoadedModel when the converter is installed, else a zoo model.
+    ``spec`` (from the artifact's manifest) is what a checkpoint without one of its own needs."""
+    try:
+        from devicekit.converters import load_model
+    except ImportError:
+        load_model = None
+    if load_model is not None:
+        m = load_model(source, spec=None if source.startswith("zoo:") else spec)
+        return m, m.spec, m.name
+    if not source.startswith("zoo:"):
+        raise InputError(f"cannot load {source} without the converter stack", hint="pip install 'devicekit[convert]'")
+    import torch
+
+    from devicekit import zoo
+
+    entry = zoo.get(source[4:])
+    module = entry.build()
+    if entry.weights_path:
+        module.load_state_dict(torch.load(entry.weights_path, map_location="cpu", weights_only=True))
+    module.eval()
+    return module, entry.input, entry.name
+
+
+def verify(artifact, reference: str, images, **kw) -> dict:
+    """``devicekit verify``: ``devicekit.verify.run.run_verify`` with the reference loaded by ``load_reference``."""
+    from devicekit.verify.run import run_verify
+
+    return run_verify(artifact, reference, images, loader=load_reference, **kw)

@@ -9,7 +9,7 @@
 
 ``ask(path)`` -> ``{"ok": bool, "stage": "checker" | "session" | "run" | "loader", "error": str | None,
 "runtime": "onnxruntime 1.23.0" | None}``; ``{"ok": False, "stage": "crashed" | "timeout", ...}`` when the
-child died or hung. Run as ``python -m devicekit.modelfile.verdict FILE``: one JSON object on stdout.
+child died or hung. Run as ``python -m devicekit.runtime.verdict FILE``: one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def _mlpackage(path: str) -> dict:
     import warnings
 
     for name in ("torch", "tensorflow", "sklearn"):  # not needed to read a program; importing them costs seconds
-        sys.modules.setdefault(name, None)
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None blocks the import
     warnings.simplefilter("ignore")
     logging.disable(logging.WARNING)
     try:
@@ -86,14 +86,14 @@ def judge(path: str) -> dict:
 
 
 def _remembered(fn):
-    from ..runtime.asked import remembered
+    from .asked import remembered
 
     return remembered("tools", keep=lambda res: res.get("stage") != "timeout")(fn)
 
 
 def remember(path: str | Path, result: dict) -> None:
     """Record the tools' verdict on these bytes (the fuzz harness's oracle runs ``judge`` itself)."""
-    from ..runtime.asked import remember as keep
+    from .asked import remember as keep
 
     keep("tools", path, result)
 
@@ -101,7 +101,7 @@ def remember(path: str | Path, result: dict) -> None:
 @_remembered
 def ask(path: str | Path, timeout: float = TIMEOUT_S) -> dict:
     """The format tools' verdict on ``path`` from a child process (see the module docstring)."""
-    cmd = [sys.executable, "-m", "devicekit.modelfile.verdict", str(path)]
+    cmd = [sys.executable, "-m", "devicekit.runtime.verdict", str(path)]
     name = Path(path).name
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -119,7 +119,7 @@ def ask(path: str | Path, timeout: float = TIMEOUT_S) -> dict:
 if __name__ == "__main__":
     import os
 
-    from ..runtime.probe import limit_memory
+    from .probe import limit_memory
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     limit_memory(sys.argv[1])  # a graph that asks for terabytes fails here instead of eating the machine

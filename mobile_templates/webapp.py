@@ -28,8 +28,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EnvironmentMissing, InputError
-from ..fsutil import jsonable
+from devicekit.errors import EnvironmentMissing, InputError
+from devicekit.fsutil import jsonable
 
 MARKER = "devicekit-package.json"
 DETECTOR_FILE = "face_detection_short_range.tflite"
@@ -93,27 +93,26 @@ class WebRenderResult:
 
 def template_dir() -> Path:
     """The web template: ``web/`` in ``devicekit.mobile_templates``' package data (checkout and wheel alike)."""
-    from devicekit import mobile_templates
 
-    return Path(mobile_templates.__file__).resolve().parent / "web"
+    return Path(__file__).resolve().parent / "web"
 
 
 def find_node_modules() -> Path:
     """node_modules holding @litertjs/core: ``$DEVICEKIT_NODE_MODULES``, else devicekit's cached copy (fetched once)."""
-    from ..fetch.litertjs import node_modules
+    from devicekit.fetch.litertjs import node_modules
 
     return node_modules()
 
 
 def find_detector() -> Path:
     """MediaPipe's BlazeFace short-range model, from the mediapipe wheel into the cache (fetched once)."""
-    from ..fetch.mediapipe import model
+    from devicekit.fetch.mediapipe import model
 
     return model(DETECTOR_FILE)
 
 
 def web_config(facts, model_file: str) -> dict:
-    from ..face.crop import LANDMARK_BOX
+    from devicekit.face.crop import LANDMARK_BOX
 
     cfg = facts.spec_json()
     cfg.update({"name": facts.name, "layout": facts.layout, "modelFile": model_file, "outputIndex": facts.output_index,
@@ -123,10 +122,10 @@ def web_config(facts, model_file: str) -> dict:
 
 
 def render_web(artifact: str | Path, out_dir: str | Path, force: bool = False, detector: Path | None = None) -> WebRenderResult:
-    from devicekit.mobile_templates import _prepare_out, _read, file_digests
-    from devicekit.mobile_templates.context import model_facts
+    from devicekit.app.facts import model_facts
+    from devicekit.manifest import check_unchanged
 
-    from ..manifest import check_unchanged
+    from . import _prepare_out, _read, file_digests
 
     artifact = Path(artifact)
     manifest = _read(artifact, "artifact")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from . import read_model
-from .facts import ModelFacts
+from ..modelfile import read_model
+from ..modelfile.facts import ModelFacts
 
 # LiteRT load errors that are about the runtime, not the file: an op this LiteRT lacks (custom ops the app
 # registers, builtins newer than ai-edge-litert here). Anything else at load time means a damaged file.
@@ -43,7 +43,8 @@ class Validated:
         if self.tools is not None:
             if self.tools.get("ok"):
                 return True, None
-            return False, f"{self.tools.get('runtime') or 'the runtime'} cannot {_STAGES.get(self.tools.get('stage'), 'run')} it ({self.tools.get('error')})"
+            stage = str(self.tools.get("stage"))
+            return False, f"{self.tools.get('runtime') or 'the runtime'} cannot {_STAGES.get(stage, 'run')} it ({self.tools.get('error')})"
         if self.litert is None:
             return True, None
         r = self.litert.get("xnnpack" if delegate == "xnnpack" else "builtin", {})
@@ -81,7 +82,7 @@ def validate_model(path: str | Path, runtime: bool = True) -> Validated:
     Raises ``InputError`` (exit 2) for a missing, unreadable or damaged file. ``runtime=False`` skips the LiteRT
     child (for callers that only need the structure).
     """
-    from . import check_kind
+    from ..modelfile import check_kind
 
     p, suffix = check_kind(path)
     if suffix == ".onnx" and runtime:  # the C++ checker in a child before the in-process reader's shape inference
@@ -92,7 +93,7 @@ def validate_model(path: str | Path, runtime: bool = True) -> Validated:
         return Validated(facts, tools=_ask_tools(p, "CoreML package"))
     if facts.format != "tflite" or not runtime:
         return Validated(facts)
-    from ..runtime.probe import probe
+    from .probe import probe
 
     measured = probe(path)
     why = damaged_reason(measured)
