@@ -55,7 +55,7 @@ def test_pt2_converts_to_every_tflite_target(thirdparty, tmp_path):
     assert [r.target for r in rep.results] == ["tflite-fp32", "tflite-fp16", "tflite-int8"]
     # onnx2tf ran through devicekit.converters.onnx2tf_run: it stopped at the SavedModel (its own .tflite
     # files, never used, are not written; the fp32 check below shows the SavedModel is right)
-    saved = m.cache["saved_model"]
+    saved = m.cache["tflite"].saved["float"]  # converters.tflite.Graphs
     assert (saved / "saved_model.pb").exists() and not list(saved.glob("*.tflite"))
     # an input from the calibration distribution (another seed): int8 ranges hold there
     x = cv.calibration.synthetic_calibration(m.spec, 1, seed=7).inputs
