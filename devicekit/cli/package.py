@@ -42,7 +42,14 @@ def register(app: typer.Typer) -> None:
         from ..registry import packager_for
 
         # an unknown platform, or a model format the platform's apps do not embed: one line from the registry
-        target = packager_for(platform, coreml if coreml is not None and platform == "ios" else artifact)
+        model_file = coreml if coreml is not None and platform == "ios" else artifact
+        if model_file.name.endswith(".json"):  # a manifest: its artifact is beside it
+            model_file = model_file.with_name(model_file.name[: -len(".json")])
+        if not model_file.exists():
+            from ..errors import InputError
+
+            raise InputError(f"artifact {model_file} does not exist")
+        target = packager_for(platform, model_file)
         out_dir = out or Path(f"{artifact.name.split('.')[0]}-{platform}")
         if target.name == "web":
             return _package_web(target, artifact, out_dir, force, json_out)
