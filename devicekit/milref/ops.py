@@ -475,33 +475,29 @@ def _pad(a, attrs):
 # --- neural network ----------------------------------------------------------
 
 
-@register("conv")
-def _conv(a, attrs):
-    return conv(
+def _conv_args(a) -> tuple:
+    """conv's and conv_transpose's shared inputs: x, weight, bias, strides, pad type, pad, dilations, groups."""
+    bias = a.get("bias")
+    return (
         _f32(a.get("x")),
         _f32(a.get("weight")),
-        None if a.get("bias") is None else _f32(a.get("bias")),
+        None if bias is None else _f32(bias),
         a.ints("strides"),
         str(a.get("pad_type", "valid")),
         a.ints("pad"),
         a.ints("dilations"),
         a.scalar("groups", 1),
     )
+
+
+@register("conv")
+def _conv(a, attrs):
+    return conv(*_conv_args(a))
 
 
 @register("conv_transpose")
 def _conv_t(a, attrs):
-    return conv_transpose(
-        _f32(a.get("x")),
-        _f32(a.get("weight")),
-        None if a.get("bias") is None else _f32(a.get("bias")),
-        a.ints("strides"),
-        str(a.get("pad_type", "valid")),
-        a.ints("pad"),
-        a.ints("dilations"),
-        a.scalar("groups", 1),
-        a.ints("output_shape"),
-    )
+    return conv_transpose(*_conv_args(a), a.ints("output_shape"))
 
 
 @register("crop")
