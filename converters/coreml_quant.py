@@ -71,7 +71,7 @@ def candidate_regions(mlmodel) -> tuple[list[Region], list[Region]]:
     layer is reachable (soft-argmax, RoI sampling, coordinate decoding).
     Body: each learned layer, and each run of unlearned ops between two.
     """
-    from .coreml import is_learned, reaches_learned
+    from .coreml_graph import is_learned, reaches_learned
 
     fn = mlmodel._mil_program.functions["main"]
     ops = [op for op in fn.operations if op.op_type != "const"]

@@ -96,7 +96,7 @@ def test_fp16_matches_pytorch_within_gate(heatmap, heatmap_fp16):
 
     The float tail kept fp32 includes the whole soft-argmax (reduce_max, exp)
     and the RoI crop: their all-ones ramp convolutions are box sums, not
-    learned layers (``coreml.is_learned``). When they counted as learned,
+    learned layers (``coreml_graph.is_learned``). When they counted as learned,
     only 17 decode ops stayed fp32 and trained heatmap2s reached 0.133 px
     max (benchmarks/coreml.md, 11:38 run); with the fix 0.058 px.
     """
