@@ -37,6 +37,12 @@ OVAL = [162, 127, 234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152,
 TEACHER = {"name": "MediaPipe Face Mesh face_landmark.tflite", "package": "mediapipe==0.10.14",
            "license": "Apache-2.0", "points": 468, "map": "scripts/face_teacher.py MP68 + jaw arc-length resampling"}
 SIZE = 192
+# iBUG 68 left/right permutation (a horizontally flipped face's point i is the original's FLIP[i])
+FLIP = np.array(
+    [16 - i for i in range(17)] + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17] + [27, 28, 29, 30, 35, 34, 33, 32, 31]
+    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
+    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
+)
 
 
 def _resample(poly: np.ndarray, n: int) -> np.ndarray:
