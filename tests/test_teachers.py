@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from verify_fixtures import face_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
@@ -38,7 +37,6 @@ def test_faceapi_port_agrees_with_mediapipe_and_is_mirror_symmetric():
     """The PyTorch port of FaceLandmark68Net lands on the same face as MediaPipe (a wrong port, e.g. NCHW/NHWC or
     padding, is off by far more), and its mirror-averaged labels mirror exactly with the image."""
     import cv2
-
     from face_teacher import FLIP
     from faceapi_teacher import FaceApiTeacher
 
