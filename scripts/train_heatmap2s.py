@@ -312,7 +312,7 @@ def main() -> int:
             model.eval()
             with torch.no_grad():
                 pv = model(vx).numpy()
-            print(json.dumps({"step": step, "loss": round(float(loss), 4),
+            print(json.dumps({"step": step, "loss": round(loss.item(), 4),
                               **{f"val_nme_vs_{t}": round(nme(pv, vy), 4) for t, vy in vys.items()},
                               "elapsed_s": round(time.time() - t0, 1)}), flush=True)
     model.eval()
