@@ -146,11 +146,13 @@ def labels(d: dict, split: str, teacher: str) -> np.ndarray:
     return d[f"{split}_{teacher}"]
 
 
-def augment(rng, img, pts, train: bool):
+def augment(rng, img, pts, train: bool, shape: bool = False):
     """A model-input crop following CROP_POLICY from a detector-like box (jittered when training).
 
     Training (v3): mirror (iBUG re-indexing) 50%; box scale e^N(0, 0.1) and shift N(0, 0.06) box
     sides; in-plane rotation uniform in +-45 degrees for 40% of the faces, else N(0, 10 deg);
+    with ``shape`` (``--shape-aug``, not in the shipped run), face shape and out-of-plane pose 50%:
+    aspect e^N(0, 0.1), shear N(0, 0.08), a perspective that makes one side N(0, 0.1) taller (left/right) or N(0, 0.06) wider (top/bottom);
     gray 25%; brightness, contrast, per-channel gain; low resolution (down to 1/4, then back up)
     20%; blur 30%; one occluding rectangle (flat colour or noise, 15-45% of the side) 30%;
     sensor noise.
@@ -172,6 +174,18 @@ def augment(rng, img, pts, train: bool):
         box = CropBox(box.cx, box.cy, box.size, ang)  # CROP_POLICY's centre is the landmarks' centre (within 1%)
     crop = crop_image(np.ascontiguousarray(img), box, IN).astype(np.float32)
     p = to_crop(pts, box, IN)
+    if train and shape and rng.random() < 0.5:
+        # face shape and out-of-plane pose: aspect, shear and a horizontal/vertical perspective (one side nearer)
+        h = IN / 2
+        q = np.float32([[0, 0], [IN, 0], [IN, IN], [0, IN]])
+        ax, sh = math.exp(rng.normal(0, 0.1)), rng.normal(0, 0.08)
+        kx, ky = rng.normal(0, 0.1), rng.normal(0, 0.06)  # perspective: relative height change of the right/bottom side
+        r = (q - h) @ np.float32([[ax, 0], [sh, 1]])
+        r[:, 1] *= 1 + kx * np.sign(q[:, 0] - h)
+        r[:, 0] *= 1 + ky * np.sign(q[:, 1] - h)
+        hm = cv2.getPerspectiveTransform(q, (r + h).astype(np.float32))
+        crop = cv2.warpPerspective(crop, hm, (IN, IN), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        p = cv2.perspectiveTransform(p[None].astype(np.float32), hm)[0]
     if train:
         if rng.random() < 0.25:
             crop[:] = crop.mean(2, keepdims=True)
@@ -254,6 +268,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 were 5x slower than 1 on this shared 2-core machine)")
     ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
+    ap.add_argument("--shape-aug", action="store_true", help="also aspect, shear and perspective warps (candidate v3b)")
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training)")
     a = ap.parse_args()
     if not (a.out or a.eval):
@@ -299,7 +314,7 @@ def main() -> int:
     t0 = time.time()
     for step in range(1, a.steps + 1):
         idx = rng.choice(len(ti), a.batch, p=weights)
-        batch = [augment(rng, ti[i], tp[i], True) for i in idx]
+        batch = [augment(rng, ti[i], tp[i], True, a.shape_aug) for i in idx]
         x = torch.from_numpy(np.stack([b[0] for b in batch]))
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))
         model.train()
