@@ -49,7 +49,6 @@ def teacher_nme(data: Path) -> dict:
     FaceLandmark68Net (from MediaPipe's box, as when labelling, mirror-averaged) and their mean
     (the training labels). Evaluation only: the teachers were chosen on other faces."""
     import cv2
-
     from face_teacher import TEACHER, Teacher
     from faceapi_teacher import TEACHER as TEACHER_FACEAPI
     from faceapi_teacher import FaceApiTeacher
