@@ -2,7 +2,7 @@
 
 Facts are declared here, as data. The code that implements a fact attaches it from its own layer, so the
 core never imports the layers above it (tests/test_layers.py): converters/ attaches a conversion function
-to each target (``register_target``), mobile_templates/ a packager and an app builder to each platform
+to each target (``register_target``), mobile_templates/ a packager and its template tree to each platform
 (``attach_platform``), the device modules and devicekit.web their device kinds (``register_device_kind``).
 Every dispatch on a format, target, platform or device kind goes through these tables; adding one is one
 registration plus its module (docs/architecture.md). The help text and the tables in the docs are made from
@@ -60,7 +60,6 @@ class Platform:
     convert_hint: str  # the command that makes such a model
     description: str
     packager: Callable[..., Any] | None = None  # (artifact, out_dir, **options) -> result; attached by its packager
-    builder: Callable[..., Any] | None = None  # renders + builds the benchmark app (android, ios)
     template: Path | None = None  # the template tree (its hash keys cached app builds)
 
 
@@ -121,7 +120,7 @@ def attach_target(name: str, run: Callable[..., Any], options: type | None = Non
 
 
 def attach_platform(name: str, **parts) -> Platform:
-    """A platform's packager / builder / template (mobile_templates/ and devicekit.web call this)."""
+    """A platform's packager and template (mobile_templates/ calls this)."""
     p = platform(name)
     PLATFORMS[name] = p = replace(p, **parts)
     return p
@@ -166,6 +165,17 @@ def platforms_for(fmt: Format) -> list[Platform]:
     return [p for p in PLATFORMS.values() if fmt.name in p.formats]
 
 
+def packager(platform_name: str) -> Callable[..., Any]:
+    """The platform's packager (bench's app builds and the browser device render through it); one line when no
+    plug-in attached one."""
+    from .errors import EnvironmentMissing
+
+    p = platform(platform_name)
+    if p.packager is None:
+        raise EnvironmentMissing(f"no {p.name} packager is loaded", hint="import devicekit.mobile_templates (the devicekit command does)")
+    return p.packager
+
+
 def packager_for(platform_name: str, artifact: str | Path) -> Platform:
     """The platform, checked: it embeds the artifact's format and has a packager; else one clear line."""
     p = platform(platform_name)
@@ -176,8 +186,7 @@ def packager_for(platform_name: str, artifact: str | Path) -> Platform:
         raise InputError(
             f"{p.name} apps embed {' or '.join(FORMATS[f].suffix for f in p.formats)} models, not {Path(artifact).name}{where}", hint=p.convert_hint
         )
-    if p.packager is None:
-        raise RuntimeError(f"platform {p.name} has no packager attached (import devicekit.mobile_templates)")
+    packager(p.name)
     return p
 
 

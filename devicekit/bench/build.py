@@ -114,14 +114,9 @@ def _missing(platform: str, device_id: str, app_id: str) -> EnvironmentMissing:
 def _render(model: Path, platform: str, out: Path, app_id: str) -> Path:
     """The benchmark app's project for ``model``, rendered by the platform's packager (devicekit.mobile_templates
     attaches it to the registry; the command line imports it)."""
-    from ..registry import platform as platform_named
+    from ..registry import packager
 
-    packager = platform_named(platform).packager
-    if packager is None:
-        raise EnvironmentMissing(
-            f"no {platform} packager is loaded to render the benchmark app", hint="import devicekit.mobile_templates (the devicekit command does)"
-        )
-    return Path(packager(model, out, app_id=app_id, force=True).out_dir)
+    return Path(packager(platform)(model, out, app_id=app_id, force=True).out_dir)
 
 
 def build_app(platform: str, model: Path, device_id: str, app_id: str, log=None, team: str | None = None) -> Path:

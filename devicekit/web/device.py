@@ -95,13 +95,9 @@ class ChromeDevice(Device):
 
     # -- the app and the server --
     def _serve(self, spec: RunSpec, port: int = 0) -> None:
-        from ..registry import platform
+        from ..registry import packager
 
-        render_web = platform("web").packager  # devicekit.mobile_templates.webapp, attached by mobile_templates
-        if render_web is None:
-            raise EnvironmentMissing(
-                "no web packager is loaded to render the app the browser runs", hint="import devicekit.mobile_templates (the devicekit command does)"
-            )
+        render_web = packager("web")  # devicekit.mobile_templates.webapp, attached by mobile_templates
         sha = sha256_file(spec.model)
         if self._app_sha != sha:
             app = self._root / f"app-{sha[:12]}"
