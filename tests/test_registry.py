@@ -69,7 +69,7 @@ def _cli_with_toy(*args) -> subprocess.CompletedProcess:
 def test_a_toy_target_runs_through_convert_check_and_package(tmp_path):
     pytest.importorskip("onnxruntime")
     out = tmp_path / "out"
-    r = _cli_with_toy("convert", "zoo:heatmap2s", "--target", "toy-onnx", "-o", out, "--no-verify", "--json")
+    r = _cli_with_toy("convert", "zoo:heatmap2s", "--target", "toy-onnx", "-o", out, "--no-verify", "--calib-count", "8", "--json")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     art = doc["artifacts"][0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from verify_fixtures import face_data
+from verify_fixtures import demo_int8, face_data
 
 
 def _entry():
@@ -105,14 +105,14 @@ def _verify_cli(tfl, env, *gate):
     return json.loads(r.stdout)
 
 
-def test_convert_runs_a_quick_verify_that_agrees_with_verify(tmp_path):
+def test_convert_runs_a_quick_verify_that_agrees_with_verify():
     """convert's quick verify on the annotated faces = `devicekit verify`'s numbers; int8 NME rise <= 0.3 points."""
     import json
 
     _entry()
-    r, env = _convert_int8(tmp_path, "--json")
+    r, env, doc = demo_int8()
     assert r.returncode == 0, r.stderr
-    art = json.loads(r.stdout)["artifacts"][0]
+    art = doc["artifacts"][0]
     quick = art["verify"]
     assert quick["status"] == "ran" and quick["annotated"] == len(list((face_data() / "annotated").glob("*.pts")))
     manifest = json.loads(Path(art["manifest"]).read_text())
