@@ -93,13 +93,18 @@ class Teacher:
         self.out_pts = next(d["index"] for d in outs if d["shape"][-1] == 1404)
         self.out_score = next(d["index"] for d in outs if d["shape"][-1] == 1)
 
-    def run(self, image_bgr: np.ndarray, box: CropBox) -> tuple[np.ndarray, float]:
+    def run(self, image_bgr: np.ndarray, box: CropBox, depth: bool = False) -> tuple[np.ndarray, float]:
+        """(468 mesh points in image pixels, face score); with ``depth`` [468, 3] x, y, z (z < 0 towards the camera,
+        in image pixels: the model's crop-pixel depth scaled like x and y)."""
         crop = crop_image(image_bgr, box, SIZE)[..., ::-1].astype(np.float32) / 255.0
         self.interp.set_tensor(self.inp, crop[None])
         self.interp.invoke()
-        pts = self.interp.get_tensor(self.out_pts).reshape(468, 3)[:, :2]
+        raw = self.interp.get_tensor(self.out_pts).reshape(468, 3)
         score = float(1 / (1 + np.exp(-self.interp.get_tensor(self.out_score).ravel()[0])))
-        return to_image(pts, box, SIZE), score
+        pts = to_image(raw[:, :2], box, SIZE)
+        if depth:
+            pts = np.column_stack([pts, raw[:, 2] * (box.size / SIZE)]).astype(np.float32)
+        return pts, score
 
     @staticmethod
     def roi(mesh: np.ndarray) -> CropBox:
@@ -120,3 +125,10 @@ class Teacher:
             box = self.roi(mesh)
             mesh, score = self.run(image_bgr, box)
         return mesh_to_ibug68(mesh), mesh, score
+
+    def label3d(self, image_bgr: np.ndarray, start: CropBox, iters: int = 3) -> tuple[np.ndarray, np.ndarray, float]:
+        """As ``label``, with the mesh's depth: (68 iBUG points, [468, 3] mesh x, y, z in image pixels, face score)."""
+        p68, mesh, _ = self.label(image_bgr, start, iters - 1) if iters > 1 else (None, None, None)
+        box = self.roi(mesh) if mesh is not None else start
+        mesh3, score = self.run(image_bgr, box, depth=True)
+        return mesh_to_ibug68(mesh3[:, :2]), mesh3, score
