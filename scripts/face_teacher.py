@@ -23,6 +23,8 @@ import numpy as np
 
 from devicekit.face.crop import CropBox, crop_image, to_image
 
+# the index tables below are laid out by face region: not reformatted
+# fmt: off
 # iBUG index -> Face Mesh index, for iBUG points 17..67 (brows, nose, eyes, mouth)
 MP68 = {
     17: 70, 18: 63, 19: 105, 20: 66, 21: 107, 22: 336, 23: 296, 24: 334, 25: 293, 26: 300,
@@ -43,6 +45,7 @@ FLIP = np.array(
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
     + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
 )
+# fmt: on
 
 
 def _resample(poly: np.ndarray, n: int) -> np.ndarray:
@@ -58,7 +61,7 @@ def _cut_at_height(poly: np.ndarray, y: float) -> np.ndarray:
         a, b = poly[i], poly[i + 1]
         if (a[1] - y) * (b[1] - y) <= 0 and a[1] != b[1]:
             f = (y - a[1]) / (b[1] - a[1])
-            return np.vstack([a + f * (b - a), poly[i + 1:]])
+            return np.vstack([a + f * (b - a), poly[i + 1 :]])
     return poly
 
 

@@ -62,10 +62,21 @@ from devicekit.face.crop import CROP_POLICY, CropBox, box_from_detection, crop_i
 from devicekit.face.detect import detect_faces  # noqa: E402
 from devicekit.verify.video import iter_frames  # noqa: E402
 
-PHOTOS = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
-          # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
-          "skimage-astronaut.png", "mpl-grace_hopper.jpg", "menpo3d-james.jpg", "facerec-biden.jpg", "facerec-obama.jpg",
-          "facerec-obama3.jpg"]
+PHOTOS = [
+    "single_face.jpg",
+    "multi_face.jpg",
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
+    "skimage-astronaut.png",
+    "mpl-grace_hopper.jpg",
+    "menpo3d-james.jpg",
+    "facerec-biden.jpg",
+    "facerec-obama.jpg",
+    "facerec-obama3.jpg",
+]
 PHOTO_SHARE = 0.4  # of each batch drawn from photo faces: few frames each, but most of the identities
 TRAIN_VIDEOS = ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"]
 TRAIN_EVERY = 1  # v3: every frame of the training videos (v2: every 2nd)
@@ -276,7 +287,7 @@ def augment(rng, img, pts, train: bool, shape: bool = False):
         if rng.random() < 0.3:
             ow, oh = (rng.uniform(0.15, 0.45, 2) * IN).astype(int)
             ox, oy = rng.integers(0, IN - ow), rng.integers(0, IN - oh)
-            crop[oy:oy + oh, ox:ox + ow] = rng.uniform(0, 255, 3) if rng.random() < 0.5 else rng.uniform(0, 255, (oh, ow, 3))
+            crop[oy : oy + oh, ox : ox + ow] = rng.uniform(0, 255, 3) if rng.random() < 0.5 else rng.uniform(0, 255, (oh, ow, 3))
         crop = crop + rng.normal(0, rng.uniform(0, 8), crop.shape)
         crop = np.clip(crop, 0, 255)
     rgb = crop[..., ::-1]  # BGR -> RGB
@@ -345,8 +356,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 were 5x slower than 1 on this shared 2-core machine)")
     ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
     ap.add_argument("--shape-aug", action="store_true", help="also aspect, shear and perspective warps (candidate v3b)")
-    ap.add_argument("--pose-aug", type=float, default=0.0, metavar="P",
-                    help="replace a share P of the training faces by out-of-plane pose views of the same face (candidate v4)")
+    ap.add_argument(
+        "--pose-aug",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="replace a share P of the training faces by out-of-plane pose views of the same face (candidate v4)",
+    )
     ap.add_argument("--pose-labels", choices=["hybrid", "geom", "teachers"], default="hybrid", help="the pose views' targets (see pose_labels)")
     ap.add_argument("--pose-views", help="the pose-view cache (default DATA/pose-views-v4.npz)")
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
@@ -370,9 +386,25 @@ def main() -> int:
     vi = d["val_img"]
     weights = np.where(np.arange(len(ti)) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (len(ti) - n_photo))
     teacher = {"ensemble": {"mean of": list(TEACHERS.values())}}.get(a.teacher) or TEACHERS[a.teacher]
-    print(json.dumps({"train_faces": len(ti), "photo_faces": n_photo, "dropped_teacher_disagreement": int((~keep).sum()),
-                      "photo_share": PHOTO_SHARE, "val_faces": len(vi), "teacher": teacher, "loss": a.loss,
-                      "seed": a.seed, "steps": a.steps, "batch": a.batch, "threads": a.threads, "init": a.init}), flush=True)
+    print(
+        json.dumps(
+            {
+                "train_faces": len(ti),
+                "photo_faces": n_photo,
+                "dropped_teacher_disagreement": int((~keep).sum()),
+                "photo_share": PHOTO_SHARE,
+                "val_faces": len(vi),
+                "teacher": teacher,
+                "loss": a.loss,
+                "seed": a.seed,
+                "steps": a.steps,
+                "batch": a.batch,
+                "threads": a.threads,
+                "init": a.init,
+            }
+        ),
+        flush=True,
+    )
     vrng = np.random.default_rng(123)
     val = [augment(vrng, im, p, False) for im, p in zip(vi, labels(d, "val", "ensemble"))]
     vx = torch.from_numpy(np.stack([v[0] for v in val]))
@@ -398,8 +430,18 @@ def main() -> int:
             new_index = np.cumsum(keep) - 1  # source face index after dropping disagreeing faces
             vimg, vlab, vsrc = pv["train_img"][okv], pose_labels(pv, "train", a.pose_labels)[okv], new_index[pv["train_src"][okv]]
             views = [np.flatnonzero(vsrc == i) for i in range(len(ti))]
-            print(json.dumps({"pose_views": int(okv.sum()), "pose_views_left_out": int((~okv).sum()), "pose_aug": a.pose_aug,
-                              "pose_labels": a.pose_labels, "faces_with_views": int(sum(len(v) > 0 for v in views))}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "pose_views": int(okv.sum()),
+                        "pose_views_left_out": int((~okv).sum()),
+                        "pose_aug": a.pose_aug,
+                        "pose_labels": a.pose_labels,
+                        "faces_with_views": int(sum(len(v) > 0 for v in views)),
+                    }
+                ),
+                flush=True,
+            )
 
     def scores():
         model.eval()
@@ -409,6 +451,7 @@ def main() -> int:
                 pred = model(x).numpy()
                 out.update({f"{name}_nme_vs_{t}": round(nme(pred, y), 4) for t, y in ys.items()})
         return out
+
     model = get("heatmap2s").build()
     if a.init:
         model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=True))
