@@ -16,7 +16,7 @@ Labels: ``rotate_labels`` rotates any 2D points of the face given a depth for ea
 of the mesh interpolated at the point), i.e. the geometric labels; scripts/train_heatmap2s.py measures them
 against the teachers re-run on the rendered image and says which it trains on.
 
-Pure numpy + OpenCV (+ scipy's Delaunay), about 20 ms per 256 x 256 view.
+Pure numpy + OpenCV (+ scipy's Delaunay), about 50 ms per 256 x 256 view on this machine (one core).
 """
 
 from __future__ import annotations
