@@ -23,6 +23,8 @@ import numpy as np
 
 from devicekit.face.crop import CropBox, crop_image, to_image
 
+# the index tables below are laid out by face region: not reformatted
+# fmt: off
 # iBUG index -> Face Mesh index, for iBUG points 17..67 (brows, nose, eyes, mouth)
 MP68 = {
     17: 70, 18: 63, 19: 105, 20: 66, 21: 107, 22: 336, 23: 296, 24: 334, 25: 293, 26: 300,
@@ -43,6 +45,7 @@ FLIP = np.array(
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]
     + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55, 64, 63, 62, 61, 60, 67, 66, 65]
 )
+# fmt: on
 
 
 def _resample(poly: np.ndarray, n: int) -> np.ndarray:
@@ -58,7 +61,7 @@ def _cut_at_height(poly: np.ndarray, y: float) -> np.ndarray:
         a, b = poly[i], poly[i + 1]
         if (a[1] - y) * (b[1] - y) <= 0 and a[1] != b[1]:
             f = (y - a[1]) / (b[1] - a[1])
-            return np.vstack([a + f * (b - a), poly[i + 1:]])
+            return np.vstack([a + f * (b - a), poly[i + 1 :]])
     return poly
 
 
@@ -93,13 +96,18 @@ class Teacher:
         self.out_pts = next(d["index"] for d in outs if d["shape"][-1] == 1404)
         self.out_score = next(d["index"] for d in outs if d["shape"][-1] == 1)
 
-    def run(self, image_bgr: np.ndarray, box: CropBox) -> tuple[np.ndarray, float]:
+    def run(self, image_bgr: np.ndarray, box: CropBox, depth: bool = False) -> tuple[np.ndarray, float]:
+        """(468 mesh points in image pixels, face score); with ``depth`` [468, 3] x, y, z (z < 0 towards the camera,
+        in image pixels: the model's crop-pixel depth scaled like x and y)."""
         crop = crop_image(image_bgr, box, SIZE)[..., ::-1].astype(np.float32) / 255.0
         self.interp.set_tensor(self.inp, crop[None])
         self.interp.invoke()
-        pts = self.interp.get_tensor(self.out_pts).reshape(468, 3)[:, :2]
+        raw = self.interp.get_tensor(self.out_pts).reshape(468, 3)
         score = float(1 / (1 + np.exp(-self.interp.get_tensor(self.out_score).ravel()[0])))
-        return to_image(pts, box, SIZE), score
+        pts = to_image(raw[:, :2], box, SIZE)
+        if depth:
+            pts = np.column_stack([pts, raw[:, 2] * (box.size / SIZE)]).astype(np.float32)
+        return pts, score
 
     @staticmethod
     def roi(mesh: np.ndarray) -> CropBox:
@@ -120,3 +128,10 @@ class Teacher:
             box = self.roi(mesh)
             mesh, score = self.run(image_bgr, box)
         return mesh_to_ibug68(mesh), mesh, score
+
+    def label3d(self, image_bgr: np.ndarray, start: CropBox, iters: int = 3) -> tuple[np.ndarray, np.ndarray, float]:
+        """As ``label``, with the mesh's depth: (68 iBUG points, [468, 3] mesh x, y, z in image pixels, face score)."""
+        p68, mesh, _ = self.label(image_bgr, start, iters - 1) if iters > 1 else (None, None, None)
+        box = self.roi(mesh) if mesh is not None else start
+        mesh3, score = self.run(image_bgr, box, depth=True)
+        return mesh_to_ibug68(mesh3[:, :2]), mesh3, score

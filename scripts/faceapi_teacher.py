@@ -30,8 +30,14 @@ import numpy as np
 
 from devicekit.face.crop import CropBox, crop_image, to_image
 
-TEACHER = {"name": "face-api.js FaceLandmark68Net (face_landmark_68_model)", "package": "@vladmandic/face-api@1.7.15 (npm)",
-           "license": "MIT", "points": 68, "map": "none (iBUG 68 order)", "port": "scripts/faceapi_teacher.py (PyTorch)"}
+TEACHER = {
+    "name": "face-api.js FaceLandmark68Net (face_landmark_68_model)",
+    "package": "@vladmandic/face-api@1.7.15 (npm)",
+    "license": "MIT",
+    "points": 68,
+    "map": "none (iBUG 68 order)",
+    "port": "scripts/faceapi_teacher.py (PyTorch)",
+}
 SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
 SPAN = 1.25  # crop side / landmarks' bbox width when refining: the most flip-consistent of 1.1/1.25/1.4 on the held-out video

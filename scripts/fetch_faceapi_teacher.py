@@ -61,7 +61,9 @@ def fetch(base: Path) -> Path:
                 dest = base / "licenses" / "LICENSE-vladmandic-face-api.txt" if name == "LICENSE" else out / Path(name).name
                 dest.write_bytes(data)
     record = {
-        "package": PACKAGE, "registry": "npm", "license": "MIT",
+        "package": PACKAGE,
+        "registry": "npm",
+        "license": "MIT",
         "model": "face-api.js FaceLandmark68Net (68 iBUG points, 112x112 RGB crop), uint8-quantized weights",
         "files": {Path(f).name: hashlib.sha256((out / Path(f).name).read_bytes()).hexdigest() for f in FILES},
         "use": "training labels only (teacher), run by scripts/faceapi_teacher.py",

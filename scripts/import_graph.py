@@ -21,8 +21,7 @@ HEAVY = ("torch", "tensorflow", "coremltools", "onnx2tf", "cv2", "onnxruntime")
 
 
 def trees(root: Path = ROOT) -> dict[str, Path]:
-    return {"devicekit": root / "devicekit", "devicekit.converters": root / "converters",
-            "devicekit.mobile_templates": root / "mobile_templates"}
+    return {"devicekit": root / "devicekit", "devicekit.converters": root / "converters", "devicekit.mobile_templates": root / "mobile_templates"}
 
 
 def modules(root: Path = ROOT):

@@ -33,7 +33,7 @@ def main() -> int:
         return 3
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     x, y, w, h = REGION
-    crop = img[y:y + h, x:x + w].copy()
+    crop = img[y : y + h, x : x + w].copy()
     faces = detect_faces(crop)
     if len(faces) != 1:
         print(f"expected one Haar face in the region, found {len(faces)}", file=sys.stderr)
@@ -42,9 +42,11 @@ def main() -> int:
     cv2.imwrite(str(OUT / "face.png"), crop)
     rgb = crop[..., ::-1].tobytes()
     meta = {
-        "image": "face.png", "width": w, "height": h, "channels": 3,
-        "source": "scikit-image 0.26.0 skimage/data/astronaut.png (Eileen Collins, NASA), region x,y,w,h = "
-                  + ",".join(map(str, REGION)),
+        "image": "face.png",
+        "width": w,
+        "height": h,
+        "channels": 3,
+        "source": "scikit-image 0.26.0 skimage/data/astronaut.png (Eileen Collins, NASA), region x,y,w,h = " + ",".join(map(str, REGION)),
         "license": "public domain (NASA photo; skimage.data.astronaut: no known copyright restrictions)",
         "box_xywh": [int(v) for v in faces[0]],
         "box_detector": "opencv-haar-frontalface-default (devicekit.face.detect.detect_faces)",

@@ -47,15 +47,17 @@ def main() -> int:
     if "--spans" in args:
         i = args.index("--spans")
         spans = [float(v) for v in args[i + 1].split(",")]
-        del args[i:i + 2]
+        del args[i : i + 2]
     data = cache_dir()
     d = np.load(args[0] if args else data / "teacher-labels-v3.npz")
     mp = Teacher(data / "teacher" / "face_landmark.tflite")
     fa = FaceApiTeacher(fetch(data))
     n = int(d["photo_faces"])
-    sets = {"photos": (d["train_img"][:n], d["train_mediapipe"][:n]),
-            "training video frames (every 10th)": (d["train_img"][n::10], d["train_mediapipe"][n::10]),
-            "held-out video (single_face.mp4)": (d["val_img"], d["val_mediapipe"])}
+    sets = {
+        "photos": (d["train_img"][:n], d["train_mediapipe"][:n]),
+        "training video frames (every 10th)": (d["train_img"][n::10], d["train_mediapipe"][n::10]),
+        "held-out video (single_face.mp4)": (d["val_img"], d["val_mediapipe"]),
+    }
 
     def both(im, g, span):
         start = box_from_detection(detection_from_landmarks(g), {"enlarge": 1.5, "shift_y": 0.1, "square": True})
@@ -81,10 +83,19 @@ def main() -> int:
                 r["mediapipe_vs_faceapi"].append(nme(pf, pm))
                 for k, idx in REGIONS.items():
                     reg[k].append(nme(pf, pm, idx))
-            print(json.dumps({"faceapi_span": span, "faces": name, "n": len(imgs),
-                              **{k: round(100 * float(np.mean(v)), 2) for k, v in r.items()},
-                              "agreement_by_region": {k: round(100 * float(np.mean(v)), 2) for k, v in reg.items()},
-                              "units": "% of the inter-ocular distance"}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "faceapi_span": span,
+                        "faces": name,
+                        "n": len(imgs),
+                        **{k: round(100 * float(np.mean(v)), 2) for k, v in r.items()},
+                        "agreement_by_region": {k: round(100 * float(np.mean(v)), 2) for k, v in reg.items()},
+                        "units": "% of the inter-ocular distance",
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 

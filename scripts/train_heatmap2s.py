@@ -25,7 +25,14 @@ gray, low resolution, blur, occlusion, noise. Crops: CROP_POLICY from the box
 the Haar detector gives for these landmarks (devicekit.face.crop), as verify
 and the apps crop.
 
-  nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt]
+Pose views (``--pose-aug P``, candidate v4, not in the shipped run): a share P of the training faces is
+replaced by an out-of-plane view of the same face, rendered once into a cache (``pose_views``,
+scripts/pose_aug.py: MediaPipe's 3D mesh rotated by |yaw| 10-40 degrees and pitch +-10, the image warped
+by a thin-plate spline from the visible vertices, "face profiling" as in 300W-LP / 3DDFA), labelled
+by ``--pose-labels`` (see ``pose_labels``). ``--eval`` also scores the profile selection set: the
+validation frames rendered at SEL_YAWS, labelled by the teachers re-run on the rendered frames.
+
+  nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
 
 Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
 and writes the state dict (fp32) to --out. Deterministic given --seed and
@@ -49,15 +56,27 @@ from face_teacher import FLIP, TEACHER, Teacher  # noqa: E402
 from faceapi_teacher import TEACHER as TEACHER_FACEAPI  # noqa: E402
 from faceapi_teacher import FaceApiTeacher  # noqa: E402
 from fetch_faceapi_teacher import fetch as fetch_faceapi  # noqa: E402
+from pose_aug import pose_view, rotate_labels, triangles  # noqa: E402
 
 from devicekit.face.crop import CROP_POLICY, CropBox, box_from_detection, crop_image, detection_from_landmarks, to_crop  # noqa: E402
 from devicekit.face.detect import detect_faces  # noqa: E402
 from devicekit.verify.video import iter_frames  # noqa: E402
 
-PHOTOS = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg",
-          # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
-          "skimage-astronaut.png", "mpl-grace_hopper.jpg", "menpo3d-james.jpg", "facerec-biden.jpg", "facerec-obama.jpg",
-          "facerec-obama3.jpg"]
+PHOTOS = [
+    "single_face.jpg",
+    "multi_face.jpg",
+    "0-f1-su-ph.jpg",
+    "0-f15-hao-ph.jpg",
+    "15-f13-anc-ph.jpg",
+    "45-m7-di-ph.jpg",
+    # v2: more identities from other packages (scripts/fetch_face_data.py, SOURCES.json)
+    "skimage-astronaut.png",
+    "mpl-grace_hopper.jpg",
+    "menpo3d-james.jpg",
+    "facerec-biden.jpg",
+    "facerec-obama.jpg",
+    "facerec-obama3.jpg",
+]
 PHOTO_SHARE = 0.4  # of each batch drawn from photo faces: few frames each, but most of the identities
 TRAIN_VIDEOS = ["WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov"]
 TRAIN_EVERY = 1  # v3: every frame of the training videos (v2: every 2nd)
@@ -67,6 +86,13 @@ VAL_VIDEO = "single_face.mp4"
 SRC = 256  # side of the stored source crop
 SRC_SPAN = 2.6  # source crop side / landmark bbox width
 IN = 128
+# v4 pose views (--pose-aug, scripts/pose_aug.py), precomputed once into the pose-view cache
+POSE_SEED = 14  # the views' yaw/pitch draws (fixed: the cache does not depend on --seed)
+POSE_VIEWS = {"photo": 12, "video": 2}  # views per training face: photos carry most identities
+POSE_YAW = (10.0, 40.0)  # |yaw| uniform in this range (degrees), random sign
+POSE_PITCH = 10.0  # pitch uniform in +-POSE_PITCH degrees
+SEL_YAWS = (-40.0, -25.0, 25.0, 40.0)  # the profile selection set: every validation frame at each of these yaws
+JAW = slice(0, 17)
 
 
 def _source(image, pts):
@@ -146,6 +172,67 @@ def labels(d: dict, split: str, teacher: str) -> np.ndarray:
     return d[f"{split}_{teacher}"]
 
 
+def _mp_start(pts) -> CropBox:
+    """A start box for MediaPipe (refined from its own mesh twice) around 68 points."""
+    lo, hi = pts.min(0), pts.max(0)
+    c = (lo + hi) / 2
+    return CropBox(float(c[0]), float(c[1]), float((hi - lo).max() * 1.6))
+
+
+def pose_views(d: dict, data: Path, cache: Path) -> dict:
+    """Out-of-plane pose views of the training faces and the profile selection set (cached in ``cache``).
+
+    For each stored source crop: MediaPipe's 3D mesh (``Teacher.label3d``, re-run on the crop), then
+    ``pose_view`` at a yaw |U(POSE_YAW)| with a random sign and pitch U(+-POSE_PITCH) (POSE_VIEWS per
+    face, drawn from POSE_SEED), and three labels per view: ``geom`` (the face's teachers' mean rotated with
+    the mesh, ``rotate_labels``) and both teachers re-run on the rendered crop (``mediapipe``, ``faceapi``,
+    labelled as ``collect`` labels). The selection set: every validation frame at each of SEL_YAWS (pitch 0).
+    Faces whose MediaPipe score is <= 0.5 get no views.
+    """
+    if cache.exists():
+        z = np.load(cache)
+        return {k: z[k] for k in z.files}
+    teacher = Teacher(data / "teacher" / "face_landmark.tflite")
+    faceapi = FaceApiTeacher(fetch_faceapi(data))
+    rng = np.random.default_rng(POSE_SEED)
+    keys = ("img", "src", "yaw", "pitch", "geom", "mediapipe", "faceapi", "score")
+    out = {sp: {k: [] for k in keys} for sp in ("train", "sel")}
+    n_photo = int(d["photo_faces"])
+    for split, src in (("train", "train"), ("sel", "val")):
+        for i, (img, pts) in enumerate(zip(d[f"{src}_img"], labels(d, src, "ensemble"))):
+            if split == "train":
+                n = POSE_VIEWS["photo" if i < n_photo else "video"]
+                angles = [(float(rng.choice([-1, 1]) * rng.uniform(*POSE_YAW)), float(rng.uniform(-POSE_PITCH, POSE_PITCH))) for _ in range(n)]
+            else:
+                angles = [(y, 0.0) for y in SEL_YAWS]
+            _, mesh, score = teacher.label3d(img, _mp_start(pts))
+            if score <= 0.5:
+                continue
+            tri = triangles(mesh)
+            for yaw, pitch in angles:
+                view = pose_view(img, mesh, yaw, pitch, tri)
+                geom = rotate_labels(pts, mesh, yaw, pitch)
+                mp, _, sc = teacher.label(view, _mp_start(geom))
+                fa = faceapi.label_flip_tta(view, FaceApiTeacher.roi(mp))
+                for k, v in zip(keys, (view, i, yaw, pitch, geom, mp, fa, sc)):
+                    out[split][k].append(v)
+    res = {f"{sp}_{k}": np.stack(v) if isinstance(v[0], np.ndarray) else np.array(v) for sp, dd in out.items() for k, v in dd.items()}
+    np.savez_compressed(cache, **res)
+    return res
+
+
+def pose_labels(p: dict, split: str, kind: str) -> np.ndarray:
+    """A pose view's target: ``teachers`` (the mean of both teachers re-run on the view), ``geom`` (the rotated labels)
+    or ``hybrid`` (rotated labels inside the face, the teachers' jaw: the iBUG jaw follows the visible outline)."""
+    t = (p[f"{split}_mediapipe"] + p[f"{split}_faceapi"]) / 2
+    if kind == "teachers":
+        return t
+    g = p[f"{split}_geom"].copy()
+    if kind == "hybrid":
+        g[:, JAW] = t[:, JAW]
+    return g
+
+
 def augment(rng, img, pts, train: bool, shape: bool = False):
     """A model-input crop following CROP_POLICY from a detector-like box (jittered when training).
 
@@ -200,7 +287,7 @@ def augment(rng, img, pts, train: bool, shape: bool = False):
         if rng.random() < 0.3:
             ow, oh = (rng.uniform(0.15, 0.45, 2) * IN).astype(int)
             ox, oy = rng.integers(0, IN - ow), rng.integers(0, IN - oh)
-            crop[oy:oy + oh, ox:ox + ow] = rng.uniform(0, 255, 3) if rng.random() < 0.5 else rng.uniform(0, 255, (oh, ow, 3))
+            crop[oy : oy + oh, ox : ox + ow] = rng.uniform(0, 255, 3) if rng.random() < 0.5 else rng.uniform(0, 255, (oh, ow, 3))
         crop = crop + rng.normal(0, rng.uniform(0, 8), crop.shape)
         crop = np.clip(crop, 0, 255)
     rgb = crop[..., ::-1]  # BGR -> RGB
@@ -269,7 +356,16 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (2 were 5x slower than 1 on this shared 2-core machine)")
     ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
     ap.add_argument("--shape-aug", action="store_true", help="also aspect, shear and perspective warps (candidate v3b)")
-    ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training)")
+    ap.add_argument(
+        "--pose-aug",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="replace a share P of the training faces by out-of-plane pose views of the same face (candidate v4)",
+    )
+    ap.add_argument("--pose-labels", choices=["hybrid", "geom", "teachers"], default="hybrid", help="the pose views' targets (see pose_labels)")
+    ap.add_argument("--pose-views", help="the pose-view cache (default DATA/pose-views-v4.npz)")
+    ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
     if not (a.out or a.eval):
         ap.error("--out is required (or --eval with --init)")
@@ -290,9 +386,25 @@ def main() -> int:
     vi = d["val_img"]
     weights = np.where(np.arange(len(ti)) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (len(ti) - n_photo))
     teacher = {"ensemble": {"mean of": list(TEACHERS.values())}}.get(a.teacher) or TEACHERS[a.teacher]
-    print(json.dumps({"train_faces": len(ti), "photo_faces": n_photo, "dropped_teacher_disagreement": int((~keep).sum()),
-                      "photo_share": PHOTO_SHARE, "val_faces": len(vi), "teacher": teacher, "loss": a.loss,
-                      "seed": a.seed, "steps": a.steps, "batch": a.batch, "threads": a.threads, "init": a.init}), flush=True)
+    print(
+        json.dumps(
+            {
+                "train_faces": len(ti),
+                "photo_faces": n_photo,
+                "dropped_teacher_disagreement": int((~keep).sum()),
+                "photo_share": PHOTO_SHARE,
+                "val_faces": len(vi),
+                "teacher": teacher,
+                "loss": a.loss,
+                "seed": a.seed,
+                "steps": a.steps,
+                "batch": a.batch,
+                "threads": a.threads,
+                "init": a.init,
+            }
+        ),
+        flush=True,
+    )
     vrng = np.random.default_rng(123)
     val = [augment(vrng, im, p, False) for im, p in zip(vi, labels(d, "val", "ensemble"))]
     vx = torch.from_numpy(np.stack([v[0] for v in val]))
@@ -300,21 +412,67 @@ def main() -> int:
     vys = {}
     for t in ("ensemble", *TEACHERS):
         vys[t] = np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(labels(d, "val", t), labels(d, "val", "ensemble"))])
+    sets = {"val": (vx, vys)}
+    views = None
+    if a.pose_aug > 0 or a.eval:
+        pv = pose_views(d, data, Path(a.pose_views) if a.pose_views else data / "pose-views-v4.npz")
+        # the profile selection set (fixed before v4 was trained): the held-out frames at SEL_YAWS, labelled by the
+        # teachers' mean re-run on the view; views where MediaPipe's score is <= 0.5 or the teachers disagree by more than DISAGREE are left out
+        ok = (pv["sel_score"] > 0.5) & (np.array([nme(m[None], f[None]) for m, f in zip(pv["sel_mediapipe"], pv["sel_faceapi"])]) <= DISAGREE)
+        st = pose_labels(pv, "sel", "teachers")[ok]
+        sx = torch.from_numpy(np.stack([augment(vrng, im, p, False)[0] for im, p in zip(pv["sel_img"][ok], st)]))
+        sys_ = {t: np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(pose_labels(pv, "sel", t)[ok], st)]) for t in ("teachers", "geom")}
+        sets["profile"] = (sx, sys_)
+        print(json.dumps({"profile_set": int(ok.sum()), "profile_set_left_out": int((~ok).sum()), "yaws": SEL_YAWS}), flush=True)
+        if a.pose_aug > 0:
+            gap_v = np.array([nme(m[None], f[None]) for m, f in zip(pv["train_mediapipe"], pv["train_faceapi"])])
+            okv = (pv["train_score"] > 0.5) & (gap_v <= DISAGREE) & keep[pv["train_src"]]
+            new_index = np.cumsum(keep) - 1  # source face index after dropping disagreeing faces
+            vimg, vlab, vsrc = pv["train_img"][okv], pose_labels(pv, "train", a.pose_labels)[okv], new_index[pv["train_src"][okv]]
+            views = [np.flatnonzero(vsrc == i) for i in range(len(ti))]
+            print(
+                json.dumps(
+                    {
+                        "pose_views": int(okv.sum()),
+                        "pose_views_left_out": int((~okv).sum()),
+                        "pose_aug": a.pose_aug,
+                        "pose_labels": a.pose_labels,
+                        "faces_with_views": int(sum(len(v) > 0 for v in views)),
+                    }
+                ),
+                flush=True,
+            )
+
+    def scores():
+        model.eval()
+        out = {}
+        with torch.no_grad():
+            for name, (x, ys) in sets.items():
+                pred = model(x).numpy()
+                out.update({f"{name}_nme_vs_{t}": round(nme(pred, y), 4) for t, y in ys.items()})
+        return out
+
     model = get("heatmap2s").build()
     if a.init:
         model.load_state_dict(torch.load(a.init, map_location="cpu", weights_only=True))
     if a.eval:
-        model.eval()
-        with torch.no_grad():
-            pv = model(vx).numpy()
-        print(json.dumps({"checkpoint": a.init, **{f"val_nme_vs_{t}": round(nme(pv, vy), 4) for t, vy in vys.items()}}))
+        print(json.dumps({"checkpoint": a.init, **scores()}))
         return 0
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
     for step in range(1, a.steps + 1):
         idx = rng.choice(len(ti), a.batch, p=weights)
-        batch = [augment(rng, ti[i], tp[i], True, a.shape_aug) for i in idx]
+        if views is None:
+            batch = [augment(rng, ti[i], tp[i], True, a.shape_aug) for i in idx]
+        else:  # --pose-aug: a share of the faces replaced by one of their pose views
+            batch = []
+            for i in idx:
+                if len(views[i]) and rng.random() < a.pose_aug:
+                    j = views[i][rng.integers(len(views[i]))]
+                    batch.append(augment(rng, vimg[j], vlab[j], True, a.shape_aug))
+                else:
+                    batch.append(augment(rng, ti[i], tp[i], True, a.shape_aug))
         x = torch.from_numpy(np.stack([b[0] for b in batch]))
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))
         model.train()
@@ -324,12 +482,7 @@ def main() -> int:
         opt.step()
         sched.step()
         if step % 250 == 0 or step == a.steps:
-            model.eval()
-            with torch.no_grad():
-                pv = model(vx).numpy()
-            print(json.dumps({"step": step, "loss": round(loss.item(), 4),
-                              **{f"val_nme_vs_{t}": round(nme(pv, vy), 4) for t, vy in vys.items()},
-                              "elapsed_s": round(time.time() - t0, 1)}), flush=True)
+            print(json.dumps({"step": step, "loss": round(loss.item(), 4), **scores(), "elapsed_s": round(time.time() - t0, 1)}), flush=True)
     model.eval()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
