@@ -25,7 +25,7 @@ gray, low resolution, blur, occlusion, noise. Crops: CROP_POLICY from the box
 the Haar detector gives for these landmarks (devicekit.face.crop), as verify
 and the apps crop.
 
-Pose views (``--pose-aug P``, candidate v4, not in the shipped run): a share P of the training faces is
+Pose views (``--pose-aug P``; the shipped weights v4 are ``--init v2.pt --pose-aug 0.4``): a share P of the training faces is
 replaced by an out-of-plane view of the same face, rendered once into a cache (``pose_views``,
 scripts/pose_aug.py: MediaPipe's 3D mesh rotated by |yaw| 10-40 degrees and pitch +-10, the image warped
 by a thin-plate spline from the visible vertices, "face profiling" as in 300W-LP / 3DDFA), labelled
@@ -33,6 +33,11 @@ by ``--pose-labels`` (see ``pose_labels``). ``--eval`` also scores the profile s
 validation frames rendered at SEL_YAWS, labelled by the teachers re-run on the rendered frames.
 
   nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
+
+The shipped weights (v4; benchmarks/train_heatmap2s.md has every run):
+
+  git show fa1d23f:devicekit/data/heatmap2s_ibug68.pt > v2.pt     # v2, itself one run of this script's v2 settings
+  nice python scripts/train_heatmap2s.py --init v2.pt --out v4.pt --pose-aug 0.4
 
 Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
 and writes the state dict (fp32) to --out. Deterministic given --seed and
