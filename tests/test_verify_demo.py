@@ -118,10 +118,12 @@ def test_convert_runs_a_quick_verify_that_agrees_with_verify():
     manifest = json.loads(Path(art["manifest"]).read_text())
     assert manifest["results"]["verify"] == quick
     full = _verify_cli(art["artifact"], env, "--max-nme-increase", "0.003")
+    # the same computation in two processes: equal up to float32 rounding (PyTorch's threaded convolutions need not
+    # sum in the same order in every process: 1.2e-7 apart on a 0.144 NME was seen once in 3 clean runs)
     for side in ("reference", "converted", "delta"):
         for k in ("nme_inter_ocular", "nme_inter_pupil", "fr_0.10", "auc_0.08"):
-            assert abs(full[side][k] - quick[side][k]) < 1e-9, (side, k)
-    assert abs(full["agreement"]["max"] - quick["agreement"]["max"]) < 1e-9
+            assert abs(full[side][k] - quick[side][k]) < 1e-6, (side, k)
+    assert abs(full["agreement"]["max"] - quick["agreement"]["max"]) < 1e-4  # image pixels
     assert quick["delta"]["nme_inter_ocular"] <= 0.003
 
 
