@@ -67,7 +67,7 @@ demo: setup
 # lint first (CI runs `make test`, so the lint is part of it): ruff on the code, mypy on the typed seams
 lint: setup
 	$(BIN)/ruff check devicekit converters mobile_templates tests device_tests scripts
-	$(BIN)/ruff format --check devicekit converters mobile_templates tests device_tests
+	$(BIN)/ruff format --check devicekit converters mobile_templates tests device_tests scripts
 	$(BIN)/mypy
 
 test: setup lint
