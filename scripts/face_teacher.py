@@ -120,18 +120,12 @@ class Teacher:
         ctr = ((lo + hi) / 2) @ np.array([[c, -s], [s, c]])
         return CropBox(float(ctr[0]), float(ctr[1]), float((hi - lo).max() * 1.5), ang)
 
-    def label(self, image_bgr: np.ndarray, start: CropBox, iters: int = 3) -> tuple[np.ndarray, np.ndarray, float]:
-        """(68 iBUG points, 468 mesh points, face score) in image pixels, refining the ROI ``iters`` times."""
+    def label(self, image_bgr: np.ndarray, start: CropBox, iters: int = 3, depth: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+        """(68 iBUG points, 468 mesh points, face score) in image pixels, refining the ROI ``iters`` times; with
+        ``depth`` the mesh is [468, 3] x, y, z (see ``run``)."""
         box = start
-        mesh, score = self.run(image_bgr, box)
+        mesh, score = self.run(image_bgr, box, depth)
         for _ in range(iters - 1):
-            box = self.roi(mesh)
-            mesh, score = self.run(image_bgr, box)
-        return mesh_to_ibug68(mesh), mesh, score
-
-    def label3d(self, image_bgr: np.ndarray, start: CropBox, iters: int = 3) -> tuple[np.ndarray, np.ndarray, float]:
-        """As ``label``, with the mesh's depth: (68 iBUG points, [468, 3] mesh x, y, z in image pixels, face score)."""
-        p68, mesh, _ = self.label(image_bgr, start, iters - 1) if iters > 1 else (None, None, None)
-        box = self.roi(mesh) if mesh is not None else start
-        mesh3, score = self.run(image_bgr, box, depth=True)
-        return mesh_to_ibug68(mesh3[:, :2]), mesh3, score
+            box = self.roi(mesh[:, :2])
+            mesh, score = self.run(image_bgr, box, depth)
+        return mesh_to_ibug68(mesh[:, :2]), mesh, score

@@ -1,6 +1,6 @@
 """Out-of-plane pose re-rendering of a training face ("face profiling", as 300W-LP / 3DDFA, Zhu et al. 2016).
 
-From MediaPipe's 3D face mesh of a face (scripts/face_teacher.py, ``Teacher.label3d``: 468 x, y, z in image
+From MediaPipe's 3D face mesh of a face (scripts/face_teacher.py, ``Teacher.label(..., depth=True)``: 468 x, y, z in image
 pixels, z < 0 towards the camera), ``pose_view`` renders the same image as if the head were turned by ``yaw``
 (and tilted by ``pitch``) degrees:
 

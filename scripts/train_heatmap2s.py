@@ -187,7 +187,7 @@ def _mp_start(pts) -> CropBox:
 def pose_views(d: dict, data: Path, cache: Path) -> dict:
     """Out-of-plane pose views of the training faces and the profile selection set (cached in ``cache``).
 
-    For each stored source crop: MediaPipe's 3D mesh (``Teacher.label3d``, re-run on the crop), then
+    For each stored source crop: MediaPipe's 3D mesh (``Teacher.label`` with ``depth``, re-run on the crop), then
     ``pose_view`` at a yaw |U(POSE_YAW)| with a random sign and pitch U(+-POSE_PITCH) (POSE_VIEWS per
     face, drawn from POSE_SEED), and three labels per view: ``geom`` (the face's teachers' mean rotated with
     the mesh, ``rotate_labels``) and both teachers re-run on the rendered crop (``mediapipe``, ``faceapi``,
@@ -210,7 +210,7 @@ def pose_views(d: dict, data: Path, cache: Path) -> dict:
                 angles = [(float(rng.choice([-1, 1]) * rng.uniform(*POSE_YAW)), float(rng.uniform(-POSE_PITCH, POSE_PITCH))) for _ in range(n)]
             else:
                 angles = [(y, 0.0) for y in SEL_YAWS]
-            _, mesh, score = teacher.label3d(img, _mp_start(pts))
+            _, mesh, score = teacher.label(img, _mp_start(pts), depth=True)
             if score <= 0.5:
                 continue
             tri = triangles(mesh)
@@ -347,6 +347,11 @@ def nme(pred, gt):
     return float((np.linalg.norm(pred - gt, axis=-1).mean(-1) / io).mean())
 
 
+def teacher_gap(d: dict, split: str) -> np.ndarray:
+    """[N] NME between the two teachers on each face of ``split`` (the DISAGREE filter)."""
+    return np.array([nme(m[None], f[None]) for m, f in zip(d[f"{split}_mediapipe"], d[f"{split}_faceapi"])])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--loss", choices=["ce-l2", "wing"], default="wing")
@@ -384,8 +389,7 @@ def main() -> int:
     torch.set_num_threads(a.threads)  # after collect (its face-api.js teacher runs on one thread)
     rng = np.random.default_rng(a.seed)
     ti, tp = d["train_img"], labels(d, "train", a.teacher)
-    gap = np.array([nme(m[None], f[None]) for m, f in zip(d["train_mediapipe"], d["train_faceapi"])])
-    keep = gap <= DISAGREE
+    keep = teacher_gap(d, "train") <= DISAGREE
     n_photo = int(keep[: int(d["photo_faces"])].sum())
     ti, tp = ti[keep], tp[keep]
     vi = d["val_img"]
@@ -423,15 +427,14 @@ def main() -> int:
         pv = pose_views(d, data, Path(a.pose_views) if a.pose_views else data / "pose-views-v4.npz")
         # the profile selection set (fixed before v4 was trained): the held-out frames at SEL_YAWS, labelled by the
         # teachers' mean re-run on the view; views where MediaPipe's score is <= 0.5 or the teachers disagree by more than DISAGREE are left out
-        ok = (pv["sel_score"] > 0.5) & (np.array([nme(m[None], f[None]) for m, f in zip(pv["sel_mediapipe"], pv["sel_faceapi"])]) <= DISAGREE)
+        ok = (pv["sel_score"] > 0.5) & (teacher_gap(pv, "sel") <= DISAGREE)
         st = pose_labels(pv, "sel", "teachers")[ok]
         sx = torch.from_numpy(np.stack([augment(vrng, im, p, False)[0] for im, p in zip(pv["sel_img"][ok], st)]))
         sys_ = {t: np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(pose_labels(pv, "sel", t)[ok], st)]) for t in ("teachers", "geom")}
         sets["profile"] = (sx, sys_)
         print(json.dumps({"profile_set": int(ok.sum()), "profile_set_left_out": int((~ok).sum()), "yaws": SEL_YAWS}), flush=True)
         if a.pose_aug > 0:
-            gap_v = np.array([nme(m[None], f[None]) for m, f in zip(pv["train_mediapipe"], pv["train_faceapi"])])
-            okv = (pv["train_score"] > 0.5) & (gap_v <= DISAGREE) & keep[pv["train_src"]]
+            okv = (pv["train_score"] > 0.5) & (teacher_gap(pv, "train") <= DISAGREE) & keep[pv["train_src"]]
             new_index = np.cumsum(keep) - 1  # source face index after dropping disagreeing faces
             vimg, vlab, vsrc = pv["train_img"][okv], pose_labels(pv, "train", a.pose_labels)[okv], new_index[pv["train_src"][okv]]
             views = [np.flatnonzero(vsrc == i) for i in range(len(ti))]
