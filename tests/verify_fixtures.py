@@ -85,25 +85,31 @@ def write_manifest(tfl: Path, shape=(1, 3, 128, 128)) -> None:
     finalize(m, tfl)
 
 
+HELD_OUT_CLIP = "WolfgangLanger_Pexels.mp4"  # of the face-data cache's unlabeled folder: the demo int8 tests evaluate on it
+
+
+def calibration_faces(data: Path, dest: Path) -> Path:
+    """``dest`` filled with links to ``data``/unlabeled's photos and videos except HELD_OUT_CLIP."""
+    dest.mkdir(exist_ok=True)
+    for f in (data / "unlabeled").iterdir():
+        if f.name != HELD_OUT_CLIP and not (dest / f.name).exists():
+            (dest / f.name).symlink_to(f)
+    return dest
+
+
 @functools.lru_cache(maxsize=1)
 def demo_int8():
     """``devicekit convert zoo:heatmap2s --target tflite-int8 --json`` on real faces, once per test run (about a minute).
 
-    Calibrated on the face-data cache's unlabeled photos and videos except WolfgangLanger_Pexels.mp4, which
-    tests/test_convert.py keeps for evaluation. Returns (the finished process, its environment, its JSON
-    document or None when it failed).
+    Calibrated on ``calibration_faces`` (HELD_OUT_CLIP is kept for tests/test_convert.py's evaluation).
+    Returns (the finished process, its environment, its JSON document or None when it failed).
     """
     import json
     import os
     import subprocess
     import sys
 
-    data = face_data()
-    calib = _TMP / "demo-calib"
-    calib.mkdir(exist_ok=True)
-    for f in (data / "unlabeled").iterdir():
-        if f.name != "WolfgangLanger_Pexels.mp4" and not (calib / f.name).exists():
-            (calib / f.name).symlink_to(f)
+    calib = calibration_faces(face_data(), _TMP / "demo-calib")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "devicekit", "convert", "zoo:heatmap2s", "--target", "tflite-int8", "--calib", str(calib)]
     r = subprocess.run([*cmd, "-o", str(_TMP / "demo-int8"), "--no-check", "--json"], env=env, capture_output=True, text=True, timeout=1800)
