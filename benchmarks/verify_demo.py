@@ -85,12 +85,12 @@ def teacher_nme(data: Path) -> dict:
     return out
 
 
-def candidate_nme(path: Path, data: Path) -> dict:
+def _demo_on_annotated(path: Path, data: Path):
+    """(entry, runner, faces): zoo:heatmap2s with the weights at ``path`` and the annotated faces as verify crops them."""
     import torch
 
-    from devicekit.verify import metrics
     from devicekit.verify.annotations import find_annotations
-    from devicekit.verify.core import list_images, predict, prepare_faces
+    from devicekit.verify.core import list_images, prepare_faces
     from devicekit.verify.runners import TorchRunner
     from devicekit.zoo import get
 
@@ -100,7 +100,15 @@ def candidate_nme(path: Path, data: Path) -> dict:
     m.eval()
     files = list_images(data / "annotated")
     faces, _ = prepare_faces(files, find_annotations(files, None), entry.input)
-    s = metrics.summary(predict(TorchRunner(m), faces, entry.input), np.stack([f.gt for f in faces]))
+    return entry, TorchRunner(m), faces
+
+
+def candidate_nme(path: Path, data: Path) -> dict:
+    from devicekit.verify import metrics
+    from devicekit.verify.core import predict
+
+    entry, runner, faces = _demo_on_annotated(path, data)
+    s = metrics.summary(predict(runner, faces, entry.input), np.stack([f.gt for f in faces]))
     return {k: s[k] for k in (*metrics.SCALARS, "images", "per_face_nme_inter_ocular")}
 
 
@@ -123,24 +131,14 @@ def box_variation(path: Path, data: Path, draws: int = BOX_DRAWS, seed: int = 0)
     import json as _json
     from dataclasses import replace
 
-    import torch
-
     from devicekit.face.crop import CROP_POLICY, box_from_detection
-    from devicekit.verify.annotations import find_annotations
-    from devicekit.verify.core import list_images, model_pixels, predict, prepare_faces, read_image
+    from devicekit.verify.core import model_pixels, predict, read_image
     from devicekit.verify.metrics import nme_per_face
-    from devicekit.verify.runners import TorchRunner
-    from devicekit.zoo import get
 
     fit = _json.loads((ROOT / "devicekit" / "face" / "detector_maps.json").read_text())["keypoints"]
     lo, hi = np.array(fit["fit"]["residual_p10"]), np.array(fit["fit"]["residual_p90"])
     sd_scale, sd_dx, sd_dy = (hi - lo) / (2 * Z_P90) / fit["k"]
-    entry = get("heatmap2s")
-    m = entry.build()
-    m.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    m.eval()
-    files = list_images(data / "annotated")
-    faces, _ = prepare_faces(files, find_annotations(files, None), entry.input)
+    entry, runner, faces = _demo_on_annotated(path, data)
     rng = np.random.default_rng(seed)
     per_face = []
     for f in faces:
@@ -153,7 +151,7 @@ def box_variation(path: Path, data: Path, draws: int = BOX_DRAWS, seed: int = 0)
             x, y = cx + rng.normal(0, sd_dx) * side, cy + rng.normal(0, sd_dy) * side
             boxes.append(box_from_detection((x - s / 2, y - s / 2, s, s), CROP_POLICY))
         varied = [replace(f, box=b, pixels=model_pixels(img, b, entry.input)) for b in boxes]
-        pred = predict(TorchRunner(m), varied, entry.input)
+        pred = predict(runner, varied, entry.input)
         per_face.append(nme_per_face(pred, np.stack([f.gt] * draws)))
     e = np.stack(per_face)  # [faces, draws]
     return {
