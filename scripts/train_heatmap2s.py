@@ -244,7 +244,34 @@ def pose_labels(p: dict, split: str, kind: str) -> np.ndarray:
     return g
 
 
-def augment(rng, img, pts, train: bool, shape: bool = False):
+def face_mask(pts: np.ndarray, size: int) -> np.ndarray:
+    """A soft [size, size] mask of the face: the hull of the 68 points and of the brows raised by 0.4 x the
+    brow-to-chin height (the forehead), widened by 10% about its centre, feathered by 3 px."""
+    import cv2
+
+    brows = pts[17:27].copy()
+    brows[:, 1] -= 0.4 * (pts[8, 1] - brows[:, 1].mean())
+    q = np.concatenate([pts, brows])
+    q = (q - q.mean(0)) * 1.1 + q.mean(0)
+    m = np.zeros((size, size), np.float32)
+    cv2.fillConvexPoly(m, cv2.convexHull(np.round(q).astype(np.int32)), 1.0)
+    return cv2.GaussianBlur(m, (0, 0), 3.0)[..., None]
+
+
+def background(rng, other: np.ndarray) -> np.ndarray:
+    """An IN x IN background: a random corner region (64 px) of another stored source crop (mostly not its face:
+    hair, clothes, the room), mirrored at random, upscaled."""
+    import cv2
+
+    k = 64
+    x0, y0 = (int(rng.choice([rng.integers(0, 48), rng.integers(SRC - k - 48, SRC - k)])) for _ in range(2))
+    patch = other[y0 : y0 + k, x0 : x0 + k]
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    return cv2.resize(np.ascontiguousarray(patch), (IN, IN), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def augment(rng, img, pts, train: bool, shape: bool = False, bg: np.ndarray | None = None):
     """A model-input crop following CROP_POLICY from a detector-like box (jittered when training).
 
     Training (v3): mirror (iBUG re-indexing) 50%; box scale e^N(0, 0.1) and shift N(0, 0.06) box
@@ -284,6 +311,9 @@ def augment(rng, img, pts, train: bool, shape: bool = False):
         hm = cv2.getPerspectiveTransform(q, (r + h).astype(np.float32))
         crop = cv2.warpPerspective(crop, hm, (IN, IN), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         p = cv2.perspectiveTransform(p[None].astype(np.float32), hm)[0]
+    if train and bg is not None:  # --bg-aug: everything outside the face from another image
+        m = face_mask(p, IN)
+        crop = crop * m + background(rng, bg) * (1 - m)
     if train:
         if rng.random() < 0.25:
             crop[:] = crop.mean(2, keepdims=True)
@@ -381,6 +411,9 @@ def main() -> int:
     )
     ap.add_argument(
         "--pose-yaw", type=float, default=POSE_YAW[1], metavar="DEG", help="the pose views' largest |yaw| (v4: 40; above 40 another cache)"
+    )
+    ap.add_argument(
+        "--bg-aug", type=float, default=0.0, metavar="P", help="replace the background outside the face by another image's in a share P of the faces"
     )
     ap.add_argument("--pose-labels", choices=["hybrid", "geom", "teachers"], default="hybrid", help="the pose views' targets (see pose_labels)")
     ap.add_argument(
@@ -489,16 +522,14 @@ def main() -> int:
     t0 = time.time()
     for step in range(1, a.steps + 1):
         idx = rng.choice(len(ti), a.batch, p=weights)
-        if views is None:
-            batch = [augment(rng, ti[i], tp[i], True, a.shape_aug) for i in idx]
-        else:  # --pose-aug: a share of the faces replaced by one of their pose views
-            batch = []
-            for i in idx:
-                if len(views[i]) and rng.random() < a.pose_aug:
-                    j = views[i][rng.integers(len(views[i]))]
-                    batch.append(augment(rng, vimg[j], vlab[j], True, a.shape_aug))
-                else:
-                    batch.append(augment(rng, ti[i], tp[i], True, a.shape_aug))
+        batch = []
+        for i in idx:
+            img, lab = ti[i], tp[i]
+            if views is not None and len(views[i]) and rng.random() < a.pose_aug:  # --pose-aug: one of its pose views
+                j = views[i][rng.integers(len(views[i]))]
+                img, lab = vimg[j], vlab[j]
+            bg = ti[rng.integers(len(ti))] if a.bg_aug > 0 and rng.random() < a.bg_aug else None
+            batch.append(augment(rng, img, lab, True, a.shape_aug, bg))
         x = torch.from_numpy(np.stack([b[0] for b in batch]))
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))
         model.train()
