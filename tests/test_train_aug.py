@@ -1,0 +1,78 @@
+"""The training script's background replacement (scripts/train_heatmap2s.py --bg-aug) on a synthetic 68-point face."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+
+def _face(cx: float = 64.0, cy: float = 70.0, r: float = 30.0) -> np.ndarray:
+    """68 iBUG-ordered points of a schematic frontal face in a 128 x 128 crop: the jaw on the lower half of a
+    circle, brows above the eyes, the nose down the middle, the mouth below it."""
+    jaw = [(cx - r * math.cos(t), cy + r * math.sin(t)) for t in np.linspace(0, math.pi, 17)]
+    brows = [(cx + dx, cy - 0.55 * r) for dx in np.linspace(-0.8 * r, 0.8 * r, 10)]
+    nose = [(cx, cy - 0.4 * r + k * 0.12 * r) for k in range(4)] + [(cx + dx, cy + 0.15 * r) for dx in np.linspace(-0.2 * r, 0.2 * r, 5)]
+    eyes = [
+        (cx + s * 0.4 * r + 0.12 * r * math.cos(t), cy - 0.3 * r + 0.05 * r * math.sin(t))
+        for s in (-1, 1)
+        for t in np.linspace(0, 2 * math.pi, 6, endpoint=False)
+    ]
+    mouth = [(cx + 0.35 * r * math.cos(t), cy + 0.5 * r + 0.1 * r * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 20, endpoint=False)]
+    pts = np.array(jaw + brows + nose + eyes + mouth, np.float32)
+    assert pts.shape == (68, 2)
+    return pts
+
+
+def test_face_mask_covers_every_point_and_the_forehead_but_not_the_corners():
+    from train_heatmap2s import IN, face_mask
+
+    pts = _face()
+    m = face_mask(pts, IN)[..., 0]
+    assert m.shape == (IN, IN) and 0.0 <= m.min() and m.max() <= 1.0
+    at = m[np.round(pts[:, 1]).astype(int).clip(0, IN - 1), np.round(pts[:, 0]).astype(int).clip(0, IN - 1)]
+    assert at.min() > 0.5, at.min()
+    brow_y, chin_y = pts[17:27, 1].mean(), pts[8, 1]
+    forehead = round(brow_y - 0.3 * (chin_y - brow_y))
+    assert m[forehead, 64] > 0.9  # the raised brows: the forehead stays the face's
+    for y, x in ((2, 2), (2, IN - 3), (IN - 3, 2), (IN - 3, IN - 3)):
+        assert m[y, x] == 0.0
+
+
+def test_background_is_a_corner_of_the_other_crop_not_its_face():
+    from train_heatmap2s import IN, SRC, background
+
+    other = np.zeros((SRC, SRC, 3), np.uint8)
+    other[64:192, 64:192] = 255  # "the face" in the middle of the stored crop; the corners are dark
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        b = background(rng, other)
+        assert b.shape == (IN, IN, 3) and b.dtype == np.float32
+        assert b.mean() < 255 * 0.75  # never the face alone: at least a quarter of every patch is corner
+
+
+def test_augment_replaces_the_background_and_keeps_the_face():
+    from train_heatmap2s import IN, SRC, augment
+
+    img = np.full((SRC, SRC, 3), 90, np.uint8)  # a flat grey "photo": face and background alike
+    pts = _face(128.0, 136.0, 50.0)  # in the stored SRC crop
+    other = np.full((SRC, SRC, 3), 250, np.uint8)  # a bright "other image"
+
+    def brighter_corners(bg) -> int:
+        rng, n = np.random.default_rng(3), 0
+        for _ in range(8):
+            x, p = augment(rng, img, pts, True, False, bg)
+            assert x.shape == (3, IN, IN) and np.isfinite(x).all() and p.shape == (68, 2)
+            c = np.round(p[30]).astype(int).clip(4, IN - 5)  # the nose tip
+            face = x[:, c[1] - 4 : c[1] + 4, c[0] - 4 : c[0] + 4].mean()
+            corners = np.mean([x[:, :8, :8].mean(), x[:, :8, -8:].mean(), x[:, -8:, :8].mean(), x[:, -8:, -8:].mean()])
+            n += int(corners > face + 0.2)
+        return n
+
+    # colour jitter keeps the order of grey levels, so with the bright background the corners are brighter than the nose
+    assert brighter_corners(other) >= 6
+    assert brighter_corners(None) <= 2
