@@ -277,6 +277,9 @@ def markdown(r: dict) -> str:
     for name, m in rows:
         lines.append(f"| {name} | {_pct(m['nme_inter_ocular'])} | {_pct(m['nme_inter_pupil'])} | {m['fr_0.08']:.2f} | "
                      f"{m['fr_0.10']:.2f} | {m['auc_0.08']:.3f} | {m['auc_0.10']:.3f} |")
+    if r["candidates"]:
+        lines += ["", "Candidates: other checkpoints, scored here after benchmarks/train_heatmap2s.md's rules chose or rejected them",
+                  "(the shipped weights are whichever that record says; these four faces never choose between candidates, they only veto a regression)."]
     lines += ["", f"int8 - PyTorch: NME {100 * d['nme_inter_ocular']:+.3f} points (inter-ocular), "
               f"{100 * d['nme_inter_pupil']:+.3f} points (inter-pupil); agreement mean {v['agreement']['mean']:.3f} px, "
               f"max {v['agreement']['max']:.3f} px (image pixels).", "", "| face | box | NME PyTorch | NME int8 | NME teachers' mean |", "| --- | --- | --- | --- | --- |"]
