@@ -128,14 +128,13 @@ def box_variation(path: Path, data: Path, draws: int = BOX_DRAWS, seed: int = 0)
     and its centre moved by N(0, s_dx / k), N(0, s_dy / k) box sides, the sigmas from the p10-p90 residuals of
     the keypoint -> box mapping (detector_maps.json: ML Kit's and Vision's eye and mouth points -> the Haar box).
     Deterministic (numpy seed). Returns the mean over all draws and per face, and the per-face spread."""
-    import json as _json
     from dataclasses import replace
 
     from devicekit.face.crop import CROP_POLICY, box_from_detection
     from devicekit.verify.core import model_pixels, predict, read_image
     from devicekit.verify.metrics import nme_per_face
 
-    fit = _json.loads((ROOT / "devicekit" / "face" / "detector_maps.json").read_text())["keypoints"]
+    fit = CROP_POLICY["detector_maps"]["keypoints"]  # detector_maps.json, as the manifests carry it
     lo, hi = np.array(fit["fit"]["residual_p10"]), np.array(fit["fit"]["residual_p90"])
     sd_scale, sd_dx, sd_dy = (hi - lo) / (2 * Z_P90) / fit["k"]
     entry, runner, faces = _demo_on_annotated(path, data)

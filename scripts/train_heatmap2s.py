@@ -475,15 +475,15 @@ def main() -> int:
         # with --pose-yaw above 40 also the wide-profile set (WIDE_YAWS), scored separately
         good = (pv["sel_score"] > 0.5) & (teacher_gap(pv, "sel") <= DISAGREE)
         for name, yaws in (("profile", SEL_YAWS), ("wide", WIDE_YAWS)):
-            ok = good & np.isin(pv["sel_yaw"], yaws)
+            in_set = np.isin(pv["sel_yaw"], yaws)
+            ok = good & in_set
             if not ok.any():
                 continue
             st = pose_labels(pv, "sel", "teachers")[ok]
             sx = torch.from_numpy(np.stack([augment(vrng, im, p, False)[0] for im, p in zip(pv["sel_img"][ok], st)]))
             sys_ = {t: np.stack([to_crop(p, _val_box(q), IN) for p, q in zip(pose_labels(pv, "sel", t)[ok], st)]) for t in ("teachers", "geom")}
             sets[name] = (sx, sys_)
-            left = int((~good & np.isin(pv["sel_yaw"], yaws)).sum())
-            print(json.dumps({f"{name}_set": int(ok.sum()), f"{name}_set_left_out": left, "yaws": yaws}), flush=True)
+            print(json.dumps({f"{name}_set": int(ok.sum()), f"{name}_set_left_out": int((in_set & ~good).sum()), "yaws": yaws}), flush=True)
         if a.pose_aug > 0:
             okv = (pv["train_score"] > 0.5) & (teacher_gap(pv, "train") <= DISAGREE) & keep[pv["train_src"]]
             new_index = np.cumsum(keep) - 1  # source face index after dropping disagreeing faces
