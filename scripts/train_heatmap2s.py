@@ -59,6 +59,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import fake_quant  # noqa: E402
 from face_teacher import FLIP, TEACHER, Teacher  # noqa: E402
 from faceapi_teacher import TEACHER as TEACHER_FACEAPI  # noqa: E402
 from faceapi_teacher import FaceApiTeacher  # noqa: E402
@@ -419,6 +420,13 @@ def main() -> int:
     ap.add_argument(
         "--pose-views", help="the pose-view cache (default DATA/pose-views-v4.npz, with --pose-yaw D other than 40 DATA/pose-views-yawD.npz)"
     )
+    ap.add_argument(
+        "--qat-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="train the last N steps with the int8 file's rounding simulated (scripts/fake_quant.py; candidate v7)",
+    )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
     if not (a.out or a.eval):
@@ -454,6 +462,7 @@ def main() -> int:
                 "batch": a.batch,
                 "threads": a.threads,
                 "init": a.init,
+                **({"qat_steps": a.qat_steps} if a.qat_steps else {}),
             }
         ),
         flush=True,
@@ -520,7 +529,10 @@ def main() -> int:
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
+    qat = None
     for step in range(1, a.steps + 1):
+        if step == a.steps - a.qat_steps + 1:  # --qat-steps: the last N steps see int8 rounding
+            qat = fake_quant.attach(model)
         idx = rng.choice(len(ti), a.batch, p=weights)
         batch = []
         for i in idx:
@@ -539,7 +551,21 @@ def main() -> int:
         opt.step()
         sched.step()
         if step % 250 == 0 or step == a.steps:
-            print(json.dumps({"step": step, "loss": round(loss.item(), 4), **scores(), "elapsed_s": round(time.time() - t0, 1)}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "step": step,
+                        "loss": round(loss.item(), 4),
+                        **scores(),
+                        **({"qat": True} if qat else {}),
+                        "elapsed_s": round(time.time() - t0, 1),
+                    }
+                ),
+                flush=True,
+            )
+    if qat:
+        fake_quant.detach(qat)  # the float weights as trained; the converter rounds them as simulated
+        print(json.dumps({"float": scores()}), flush=True)
     model.eval()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
