@@ -32,7 +32,10 @@ by a thin-plate spline from the visible vertices, "face profiling" as in 300W-LP
 by ``--pose-labels`` (see ``pose_labels``). ``--eval`` also scores the profile selection set: the
 validation frames rendered at SEL_YAWS, labelled by the teachers re-run on the rendered frames.
 ``--pose-yaw 60`` (the v5 candidates) draws |yaw| up to 60 degrees into another cache whose selection
-part also renders the frames at WIDE_YAWS (the wide set, scored separately).
+part also renders the frames at WIDE_YAWS (the wide set, scored separately). ``--bg-aug P`` replaces the
+background outside the face in a share P of the faces; ``--qat-steps N`` trains the last N steps with the int8
+file's rounding simulated (scripts/fake_quant.py), so the converter's int8 search can keep every learned
+convolution int8 (v6 lost one to float without it).
 
   nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
 
@@ -569,7 +572,9 @@ def main() -> int:
     model.eval()
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out)
+    saved = get("heatmap2s").build()  # the model's own key order (--qat-steps re-registers the conv weights last)
+    saved.load_state_dict(model.state_dict())
+    torch.save(saved.state_dict(), out)
     return 0
 
 
