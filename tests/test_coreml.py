@@ -118,6 +118,7 @@ def test_fp16_matches_pytorch_within_gate(heatmap, heatmap_fp16):
     assert all(e["mean_px"] < 0.02 for e in errs), errs
 
 
+@pytest.mark.slow  # 3.5 minutes (the W8A8 float search in the MIL interpreter), the default suite's longest test
 @pytest.mark.skipif(load_model("zoo:heatmap2s").info.get("weights") != "trained", reason="trained demo weights not shipped")
 def test_w8a8_trained_heatmap2s_on_real_faces(heatmap, tmp_path):
     """W8A8 of the trained demo model, calibrated on real faces, runs in the MIL interpreter with its error reported.
