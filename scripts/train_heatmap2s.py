@@ -432,6 +432,8 @@ def main() -> int:
     )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
+    if not 0 <= a.qat_steps <= a.steps:
+        ap.error(f"--qat-steps must be between 0 and --steps ({a.steps}), got {a.qat_steps}")
     if not (a.out or a.eval):
         ap.error("--out is required (or --eval with --init)")
     import torch

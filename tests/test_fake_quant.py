@@ -66,3 +66,16 @@ def test_stored_activations_take_at_most_256_levels_and_gradients_pass_straight_
     grads = [c.parametrizations.weight.original.grad for c in att.convs]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
     fake_quant.detach(att)
+
+
+@pytest.mark.parametrize("qat", ["20", "-1"])
+def test_qat_steps_outside_the_run_is_a_one_line_error(qat, tmp_path):
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "10", "--qat-steps", qat], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith(f"error: --qat-steps must be between 0 and --steps (10), got {qat}")
+    assert not (tmp_path / "a.pt").exists()
