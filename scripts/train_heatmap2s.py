@@ -339,11 +339,12 @@ def augment(rng, img, pts, train: bool, shape: bool = False, bg: np.ndarray | No
     return ((rgb - 127.5) / 128.0).transpose(2, 0, 1).astype(np.float32), p
 
 
-def forward_train(model, x):
-    """Heatmap2S.forward, also returning the coarse heatmaps and coarse points."""
+def forward_train(model, x, fast: bool = False):
+    """Heatmap2S.forward, also returning the coarse heatmaps and coarse points (``fast``: the RoI crop as one
+    grid_sample, ``roi_crop_grid``, the same numbers as the export form)."""
     import torch
 
-    from devicekit.zoo.layers import roi_crop, stack_xy
+    from devicekit.zoo.layers import roi_crop, roi_crop_grid, stack_xy
 
     f2 = model.stage2(model.stem(x))
     h1 = model.head1(model.stage3(f2))
@@ -351,7 +352,7 @@ def forward_train(model, x):
     r = model.refine(model.shared(f2))
     s1, s2 = model.input_size / h1.shape[3], model.input_size / r.shape[3]
     cx, cy = (x1 + 0.5) * (s1 / s2) - 0.5, (y1 + 0.5) * (s1 / s2) - 0.5
-    ox, oy = model.softargmax(roi_crop(r, cx, cy, model.window))
+    ox, oy = model.softargmax((roi_crop_grid if fast else roi_crop)(r, cx, cy, model.window))
     half = (model.window - 1) / 2.0
     final = stack_xy((cx + (ox - half) + 0.5) * s2, (cy + (oy - half) + 0.5) * s2)
     coarse = stack_xy((x1 + 0.5) * s1, (y1 + 0.5) * s1)
@@ -366,8 +367,8 @@ def wing(d, w=10.0, eps=2.0):
     return torch.where(a < w, w * torch.log(1 + a / eps), a - c)
 
 
-def loss_fn(kind, model, x, y):
-    h1, coarse, final, torch = forward_train(model, x)
+def loss_fn(kind, model, x, y, fast: bool = False):
+    h1, coarse, final, torch = forward_train(model, x, fast)
     if kind == "wing":
         return wing(final - y).sum(-1).mean() + 0.5 * wing(coarse - y).sum(-1).mean()
     n, l, gh, gw = h1.shape
@@ -403,7 +404,14 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=1, help="torch threads (2 were 5x slower than 1 on this shared 2-core machine)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch threads (2: 1.7x faster than 1 on this 2-core machine when nothing else runs, 5x slower when it was shared)"
+    )
+    ap.add_argument(
+        "--fast",
+        action="store_true",
+        help="cheaper steps, the same model: the RoI crop as one grid_sample (roi_crop_grid) and channels-last tensors (v9; runs before it had neither)",
+    )
     ap.add_argument("--init", help="continue from this state dict (a second, documented stage)")
     ap.add_argument("--shape-aug", action="store_true", help="also aspect, shear and perspective warps (candidate v3b)")
     ap.add_argument(
@@ -432,6 +440,8 @@ def main() -> int:
     )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
+    if a.steps < 40:  # the one-cycle schedule's 5% warm-up must span two steps
+        ap.error(f"--steps must be at least 40, got {a.steps}")
     if not 0 <= a.qat_steps <= a.steps:
         ap.error(f"--qat-steps must be between 0 and --steps ({a.steps}), got {a.qat_steps}")
     if not (a.out or a.eval):
@@ -467,6 +477,7 @@ def main() -> int:
                 "batch": a.batch,
                 "threads": a.threads,
                 "init": a.init,
+                **({"fast": True} if a.fast else {}),
                 **({"qat_steps": a.qat_steps} if a.qat_steps else {}),
             }
         ),
@@ -531,6 +542,8 @@ def main() -> int:
     if a.eval:
         print(json.dumps({"checkpoint": a.init, **scores()}))
         return 0
+    layout = torch.channels_last if a.fast else torch.contiguous_format
+    model = model.to(memory_format=layout)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps, pct_start=0.05)
     t0 = time.time()
@@ -547,10 +560,10 @@ def main() -> int:
                 img, lab = vimg[j], vlab[j]
             bg = ti[rng.integers(len(ti))] if a.bg_aug > 0 and rng.random() < a.bg_aug else None
             batch.append(augment(rng, img, lab, True, a.shape_aug, bg))
-        x = torch.from_numpy(np.stack([b[0] for b in batch]))
+        x = torch.from_numpy(np.stack([b[0] for b in batch])).contiguous(memory_format=layout)
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))
         model.train()
-        loss = loss_fn(a.loss, model, x, y)
+        loss = loss_fn(a.loss, model, x, y, a.fast)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -102,7 +102,8 @@ def roi_crop(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int) ->
     [N, L, size, size] (axis 2 walks y, axis 3 walks x), sampled bilinearly
     with zeros outside: ``grid_sample(..., mode='bilinear',
     padding_mode='zeros', align_corners=True)`` of channel l at the window
-    around landmark l (tests/test_zoo.py checks this).
+    around landmark l (``roi_crop_grid``; tests/test_zoo_layers.py checks
+    that both give the same numbers and gradients).
 
     Bilinear sampling is a product of tents: weight(h, w) = tent(h - py) *
     tent(w - px), tent(d) = relu(1 - |d|). Each window cell is
@@ -122,6 +123,22 @@ def roi_crop(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int) ->
         weighted = maps * torch.relu(1.0 - torch.abs(gy - (y + (a - half))))
         rows.append(torch.cat([torch.sum(weighted * t, dim=(2, 3), keepdim=True) for t in tx], dim=3))
     return torch.cat(rows, dim=2)
+
+
+def roi_crop_grid(maps: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int) -> torch.Tensor:
+    """``roi_crop`` as one ``grid_sample``: the same numbers (to float rounding), for training only.
+
+    roi_crop's tents cost 2 * size^2 full-map products per call, which made it a sixth of a training
+    step of zoo:heatmap2s on this CPU; this form samples only the size^2 window cells. It is not the
+    export form (grid_sample is a gather: onnx2tf and CoreML handle it worse, see roi_crop).
+    """
+    n, l, h, w = maps.shape
+    off = torch.arange(size, dtype=maps.dtype) - (size - 1) / 2.0
+    gx = (x.reshape(n, l, 1, 1) + off.view(1, 1, 1, size)).expand(n, l, size, size)
+    gy = (y.reshape(n, l, 1, 1) + off.view(1, 1, size, 1)).expand(n, l, size, size)
+    grid = torch.stack([gx * (2.0 / (w - 1)) - 1.0, gy * (2.0 / (h - 1)) - 1.0], dim=-1).reshape(n * l, size, size, 2)
+    out = F.grid_sample(maps.reshape(n * l, 1, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return out.reshape(n, l, size, size)
 
 
 def stack_xy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
