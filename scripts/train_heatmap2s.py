@@ -405,7 +405,10 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--threads", type=int, default=1, help="torch threads (2: 1.7x faster than 1 on this 2-core machine when nothing else runs, 5x slower when it was shared)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (2: 1.7x faster than 1 on this 2-core machine when nothing else runs, 5x slower when it was shared)",
     )
     ap.add_argument(
         "--fast",
