@@ -39,10 +39,8 @@ convolution int8 (v6 lost one to float without it).
 
   nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
 
-The shipped weights (v4; benchmarks/train_heatmap2s.md has every run):
-
-  git show fa1d23f:devicekit/data/heatmap2s_ibug68.pt > v2.pt     # v2, itself one run of this script's v2 settings
-  nice python scripts/train_heatmap2s.py --init v2.pt --out v4.pt --pose-aug 0.4
+The shipped weights and the commands that made them: benchmarks/train_heatmap2s.md (every run, newest last;
+its last "shipped" section). ``--fast`` (v9 on) makes a step about 1.9x cheaper with the same model and numbers.
 
 Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
 and writes the state dict (fp32) to --out. Deterministic given --seed and
