@@ -52,11 +52,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# numpy's BLAS serves only small solves here (--mix-aug's splines); its threads would fight torch's for the cores
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -65,7 +68,7 @@ from face_teacher import FLIP, TEACHER, Teacher  # noqa: E402
 from faceapi_teacher import TEACHER as TEACHER_FACEAPI  # noqa: E402
 from faceapi_teacher import FaceApiTeacher  # noqa: E402
 from fetch_faceapi_teacher import fetch as fetch_faceapi  # noqa: E402
-from pose_aug import pose_view, rotate_labels, triangles  # noqa: E402
+from pose_aug import pose_view, rotate_labels, triangles, warp_maps  # noqa: E402
 
 from devicekit.face.crop import CROP_POLICY, CropBox, box_from_detection, crop_image, detection_from_landmarks, to_crop  # noqa: E402
 from devicekit.face.detect import detect_faces  # noqa: E402
@@ -260,6 +263,22 @@ def face_mask(pts: np.ndarray, size: int) -> np.ndarray:
     return cv2.GaussianBlur(m, (0, 0), 3.0)[..., None]
 
 
+def texture_from(img: np.ndarray, pts: np.ndarray, other: np.ndarray, other_pts: np.ndarray) -> np.ndarray:
+    """``img`` (a SRC x SRC source crop) with its face's appearance taken from ``other``: ``other`` warped by a
+    thin-plate spline that puts its 68 points on ``pts`` (pose_aug.warp_maps) and blended in inside
+    ``face_mask(pts)``, its mean colour there moved halfway to ``img``'s (softer seams). The face keeps ``img``'s
+    shape, pose and points, so ``pts`` stay its labels; skin, eyes, glasses, beard and lighting change."""
+    import cv2
+
+    mx, my = warp_maps(pts, other_pts, SRC, grid=16)  # a face-to-face warp is smooth: 16 px spline cells
+    warped = cv2.remap(np.ascontiguousarray(other), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    m = face_mask(pts, SRC)
+    inside = (m[..., 0] > 0.5).astype(np.uint8)
+    shift = (np.array(cv2.mean(img, inside)[:3]) - np.array(cv2.mean(warped, inside)[:3])).astype(np.float32)
+    out = img.astype(np.float32) * (1 - m) + np.clip(warped.astype(np.float32) + 0.5 * shift, 0, 255) * m
+    return out.astype(img.dtype)
+
+
 def background(rng, other: np.ndarray) -> np.ndarray:
     """An IN x IN background: a random corner region (64 px) of another stored source crop (mostly not its face:
     hair, clothes, the room), mirrored at random, upscaled."""
@@ -426,6 +445,13 @@ def main() -> int:
         "--pose-yaw", type=float, default=POSE_YAW[1], metavar="DEG", help="the pose views' largest |yaw| (v4: 40; above 40 another cache)"
     )
     ap.add_argument(
+        "--mix-aug",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="give a share P of the faces another training face's appearance, warped onto their points (texture_from; candidate v10)",
+    )
+    ap.add_argument(
         "--bg-aug", type=float, default=0.0, metavar="P", help="replace the background outside the face by another image's in a share P of the faces"
     )
     ap.add_argument("--pose-labels", choices=["hybrid", "geom", "teachers"], default="hybrid", help="the pose views' targets (see pose_labels)")
@@ -559,6 +585,9 @@ def main() -> int:
             if views is not None and len(views[i]) and rng.random() < a.pose_aug:  # --pose-aug: one of its pose views
                 j = views[i][rng.integers(len(views[i]))]
                 img, lab = vimg[j], vlab[j]
+            if a.mix_aug > 0 and rng.random() < a.mix_aug:  # --mix-aug: another training face's appearance
+                j = rng.integers(len(ti))
+                img = texture_from(img, lab, ti[j], tp[j])
             bg = ti[rng.integers(len(ti))] if a.bg_aug > 0 and rng.random() < a.bg_aug else None
             batch.append(augment(rng, img, lab, True, a.shape_aug, bg))
         x = torch.from_numpy(np.stack([b[0] for b in batch])).contiguous(memory_format=layout)

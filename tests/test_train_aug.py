@@ -1,4 +1,4 @@
-"""The training script's background replacement (scripts/train_heatmap2s.py --bg-aug) on a synthetic 68-point face."""
+"""The training script's augmentations on a synthetic 68-point face: background replacement (--bg-aug) and appearance transfer (--mix-aug)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,26 @@ def test_augment_replaces_the_background_and_keeps_the_face():
     # colour jitter keeps the order of grey levels, so with the bright background the corners are brighter than the nose
     assert brighter_corners(other) >= 6
     assert brighter_corners(None) <= 2
+
+
+def test_texture_from_puts_the_other_faces_features_on_these_points_and_keeps_the_rest():
+    import cv2
+    from train_heatmap2s import SRC, texture_from
+
+    pts = _face(cx=128, cy=140, r=60)  # this face, in a SRC x SRC source crop
+    other_pts = _face(cx=120, cy=130, r=48) + np.float32([4, 0]) * np.linspace(-1, 1, 68)[:, None]  # another shape
+    img = np.full((SRC, SRC, 3), 90, np.uint8)
+    other = np.full((SRC, SRC, 3), 160, np.uint8)
+    marks = [36, 45, 30, 48, 54]  # eye corners, nose tip, mouth corners: a colour each at the other face's points
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255)]
+    for k, c in zip(marks, colours):
+        cv2.circle(other, tuple(int(round(v)) for v in other_pts[k]), 5, c, -1)
+    out = texture_from(img, pts, other, other_pts)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    for k, c in zip(marks, colours):
+        x, y = (int(round(v)) for v in pts[k])
+        got = out[y, x].astype(int)
+        # the other face's mark, at this face's point (its colour moved halfway to this face's mean: 90 vs 160)
+        want = np.clip(np.array(c) - 0.5 * (160 - 90), 0, 255)
+        assert np.abs(got - want).max() <= 40, (k, got, want)
+    assert (out[:8, :8] == 90).all() and (out[-8:, -8:] == 90).all()  # outside the face: this image, untouched
