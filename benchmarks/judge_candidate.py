@@ -37,7 +37,8 @@ LEARNED = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def held_out(ckpt: Path, labels: str | None, views: str | None) -> dict:
-    """The training script's --eval line (NME as fractions of the inter-ocular distance)."""
+    """The training script's --eval line (NME as fractions of the inter-ocular distance, 6 decimals: the rule's
+    tie-break between candidates reads the held-out video's)."""
     cmd = [sys.executable, str(ROOT / "scripts" / "train_heatmap2s.py"), "--eval", "--init", str(ckpt), "--pose-yaw", "60"]
     cmd += ["--labels", labels] if labels else []
     cmd += ["--pose-views", views] if views else []

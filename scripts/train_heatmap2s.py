@@ -560,7 +560,7 @@ def main() -> int:
         with torch.no_grad():
             for name, (x, ys) in sets.items():
                 pred = model(x).numpy()
-                out.update({f"{name}_nme_vs_{t}": round(nme(pred, y), 4) for t, y in ys.items()})
+                out.update({f"{name}_nme_vs_{t}": round(nme(pred, y), 6) for t, y in ys.items()})
         return out
 
     model = get("heatmap2s").build()
