@@ -68,14 +68,24 @@ def test_stored_activations_take_at_most_256_levels_and_gradients_pass_straight_
     fake_quant.detach(att)
 
 
-@pytest.mark.parametrize("qat", ["20", "-1"])
+@pytest.mark.parametrize("qat", ["120", "-1"])
 def test_qat_steps_outside_the_run_is_a_one_line_error(qat, tmp_path):
     import subprocess
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
     r = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "10", "--qat-steps", qat], capture_output=True, text=True
+        [sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "100", "--qat-steps", qat], capture_output=True, text=True
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].endswith(f"error: --qat-steps must be between 0 and --steps (10), got {qat}")
+    assert r.stderr.strip().splitlines()[-1].endswith(f"error: --qat-steps must be between 0 and --steps (100), got {qat}")
+    assert not (tmp_path / "a.pt").exists()
+
+
+def test_too_few_steps_is_a_one_line_error(tmp_path):
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
+    r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "10"], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].endswith("error: --steps must be at least 40, got 10")
     assert not (tmp_path / "a.pt").exists()
