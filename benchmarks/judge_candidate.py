@@ -47,11 +47,11 @@ def held_out(ckpt: Path, labels: str | None, views: str | None) -> dict:
     return {k: line[k] for k in ("val_nme_vs_ensemble", "profile_nme_vs_teachers", "wide_nme_vs_teachers") if k in line}
 
 
-def jitter(model, data: Path, spec_input) -> dict:
+def jitter(model, data: Path, spec) -> dict:
     from devicekit.verify.runners import TorchRunner
     from devicekit.verify.video import stability
 
-    r = stability({"m": TorchRunner(model)}, data / "unlabeled" / "single_face.mp4", spec_input)
+    r = stability({"m": TorchRunner(model)}, data / "unlabeled" / "single_face.mp4", spec)
     return {
         "frames": r["frames"],
         "tracked": r["tracked"],
@@ -76,7 +76,7 @@ def int8(loaded, data: Path, count: int) -> dict:
         "int8_bytes": q.summary["size_bytes"],
         "learned_convs_float": [f"{f['op']} #{f.get('index')}" for f in q.summary["float_ops"] if f["op"] in LEARNED and "softmax" not in f["why"]],
         "search_score_softmax_float": round(soft[0], 3) if soft else None,
-        "status": str(getattr(q, "status", "")),
+        "status": q.status,  # the converter's gate: verified | failed | unverified
     }
 
 
@@ -89,6 +89,8 @@ def verdict(res: dict, a: argparse.Namespace) -> list[str]:
         fails.append(f"profile set {100 * res['held_out']['profile_nme_vs_teachers']:.2f}% > {a.max_profile}%")
     if a.max_jitter is not None and res["jitter"]["filtered_step_px"] > a.max_jitter:
         fails.append(f"jitter {res['jitter']['filtered_step_px']} px > {a.max_jitter} px")
+    if res["int8"]["status"] != "verified":
+        fails.append(f"int8 {res['int8']['status']}: the converter's gate did not pass it")
     if res["int8"]["int8_bytes"] > MAX_BYTES:
         fails.append(f"int8 {res['int8']['int8_bytes']} B > {MAX_BYTES} B")
     if res["int8"]["learned_convs_float"]:

@@ -68,24 +68,19 @@ def test_stored_activations_take_at_most_256_levels_and_gradients_pass_straight_
     fake_quant.detach(att)
 
 
-@pytest.mark.parametrize("qat", ["120", "-1"])
-def test_qat_steps_outside_the_run_is_a_one_line_error(qat, tmp_path):
+@pytest.mark.parametrize(
+    "steps, more, error",
+    [
+        ("100", ["--qat-steps", "120"], "--qat-steps must be between 0 and --steps (100), got 120"),
+        ("100", ["--qat-steps", "-1"], "--qat-steps must be between 0 and --steps (100), got -1"),
+        ("10", [], "--steps must be at least 40, got 10"),
+    ],
+)
+def test_bad_step_counts_are_one_line_errors(steps, more, error, tmp_path):
     import subprocess
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
-    r = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "100", "--qat-steps", qat], capture_output=True, text=True
-    )
+    r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", steps, *more], capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].endswith(f"error: --qat-steps must be between 0 and --steps (100), got {qat}")
-    assert not (tmp_path / "a.pt").exists()
-
-
-def test_too_few_steps_is_a_one_line_error(tmp_path):
-    import subprocess
-
-    script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
-    r = subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "a.pt"), "--steps", "10"], capture_output=True, text=True)
-    assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].endswith("error: --steps must be at least 40, got 10")
+    assert r.stderr.strip().splitlines()[-1].endswith(f"error: {error}")
     assert not (tmp_path / "a.pt").exists()

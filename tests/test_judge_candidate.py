@@ -15,11 +15,11 @@ from judge_candidate import verdict  # noqa: E402
 RULE = argparse.Namespace(max_heldout=0.96, max_profile=2.71, max_jitter=0.417)
 
 
-def _res(val=0.0086, profile=0.0261, jitter=0.401, size=290_216, floats=()):
+def _res(val=0.0086, profile=0.0261, jitter=0.401, size=290_216, floats=(), status="verified"):
     return {
         "held_out": {"val_nme_vs_ensemble": val, "profile_nme_vs_teachers": profile},
         "jitter": {"filtered_step_px": jitter},
-        "int8": {"int8_bytes": size, "learned_convs_float": list(floats)},
+        "int8": {"int8_bytes": size, "learned_convs_float": list(floats), "status": status},
     }
 
 
@@ -33,6 +33,7 @@ def test_each_criterion_fails_by_itself_with_its_numbers():
     assert verdict(_res(jitter=0.424), RULE) == ["jitter 0.424 px > 0.417 px"]
     assert verdict(_res(size=300_416), RULE) == ["int8 300416 B > 300000 B"]
     assert verdict(_res(floats=["DEPTHWISE_CONV_2D #7"]), RULE) == ["learned convolutions float in int8: DEPTHWISE_CONV_2D #7"]
+    assert verdict(_res(status="failed"), RULE) == ["int8 failed: the converter's gate did not pass it"]
 
 
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
