@@ -95,6 +95,10 @@ TRAIN_EVERY = 1  # v3: every frame of the training videos (v2: every 2nd)
 TEACHERS = {"mediapipe": TEACHER, "faceapi": TEACHER_FACEAPI}
 DISAGREE = 0.15  # a face whose two teachers differ by more than this NME (inter-ocular) is dropped
 VAL_VIDEO = "single_face.mp4"
+SOURCE_FILES = [*PHOTOS, *TRAIN_VIDEOS, VAL_VIDEO]  # the label cache's ``*_file``: an index into this list (since v12)
+# The validation video's person, in the same room and shirt, is also in a training photo and two training videos:
+# ``--unseen-val`` leaves these out of training, so that validation measures a person the model has not seen (v12).
+VAL_PERSON = ["single_face.jpg", "face_noface.mov", "noface_face.mov"]
 SRC = 256  # side of the stored source crop
 SRC_SPAN = 2.6  # source crop side / landmark bbox width
 IN = 128
@@ -143,14 +147,15 @@ def collect(data: Path, cache: Path) -> dict:
                 out.append((p68, fa, teacher.roi(mesh)))
         return out
 
-    keys = ("img", "mediapipe", "faceapi")
+    keys = ("img", "mediapipe", "faceapi", "file")
     sets = {sp: {k: [] for k in keys} for sp in ("train", "val")}
 
-    def add(split, img, p68, fa):
+    def add(split, img, p68, fa, name):
         box = _source(img, p68)
         sets[split]["img"].append(crop_image(img, box, SRC))
         sets[split]["mediapipe"].append(to_crop(p68, box, SRC))
         sets[split]["faceapi"].append(to_crop(fa, box, SRC))
+        sets[split]["file"].append(SOURCE_FILES.index(name))
 
     photo_faces = 0
     for name in PHOTOS:
@@ -159,14 +164,14 @@ def collect(data: Path, cache: Path) -> dict:
             sys.exit(f"train_heatmap2s: {data / 'unlabeled' / name} is missing or unreadable; run scripts/fetch_face_data.py")
         for p68, fa, _ in label_image(img, None):
             photo_faces += 1
-            add("train", img, p68, fa)
+            add("train", img, p68, fa, name)
     for name, split, every in [(v, "train", TRAIN_EVERY) for v in TRAIN_VIDEOS] + [(VAL_VIDEO, "val", 3)]:
         prev = None
         for _, img in iter_frames(data / "unlabeled" / name, every):
             res = label_image(img, prev)
             prev = res[0][2] if res else None
             for p68, fa, _ in res[:1]:
-                add(split, img, p68, fa)
+                add(split, img, p68, fa, name)
     out = {f"{sp}_{k}": np.stack(v) for sp, d in sets.items() for k, v in d.items()}
     out["photo_faces"] = np.array(photo_faces)  # the first photo_faces training faces come from photos
     np.savez_compressed(cache, **out)
@@ -290,6 +295,18 @@ def background(rng, other: np.ndarray) -> np.ndarray:
     if rng.random() < 0.5:
         patch = patch[:, ::-1]
     return cv2.resize(np.ascontiguousarray(patch), (IN, IN), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def draw_weights(files: np.ndarray, n_photo: int, balance: str) -> np.ndarray:
+    """Each training face's chance to be drawn (sums to 1); the first ``n_photo`` faces come from photos, the rest
+    from videos. ``photo-share`` (v2-v11): PHOTO_SHARE for the photos, the rest spread evenly over video frames.
+    ``identity`` (v12): every photo face and every video (``files``: each face's source) equally likely."""
+    n = len(files)
+    if balance == "photo-share":
+        return np.where(np.arange(n) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (n - n_photo))
+    _, inverse, counts = np.unique(files, return_inverse=True, return_counts=True)
+    w = np.where(np.arange(n) < n_photo, 1.0, 1.0 / counts[inverse])
+    return w / w.sum()
 
 
 def augment(rng, img, pts, train: bool, shape: bool = False, bg: np.ndarray | None = None):
@@ -465,6 +482,17 @@ def main() -> int:
         metavar="N",
         help="train the last N steps with the int8 file's rounding simulated (scripts/fake_quant.py; candidate v7)",
     )
+    ap.add_argument(
+        "--unseen-val",
+        action="store_true",
+        help="leave the validation video's person (VAL_PERSON) out of training: validation then scores an unseen person (v12)",
+    )
+    ap.add_argument(
+        "--balance",
+        choices=["photo-share", "identity"],
+        default="photo-share",
+        help="how faces are drawn: PHOTO_SHARE of each batch from photos (v2-v11), or every photo face and every video once (v12)",
+    )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
     if a.steps < 40:  # the one-cycle schedule's 5% warm-up must span two steps
@@ -484,10 +512,21 @@ def main() -> int:
     rng = np.random.default_rng(a.seed)
     ti, tp = d["train_img"], labels(d, "train", a.teacher)
     keep = teacher_gap(d, "train") <= DISAGREE
+    if a.unseen_val or a.balance == "identity":
+        if "train_file" not in d:
+            sys.exit("train_heatmap2s: the label cache predates --unseen-val/--balance (no train_file); delete it or pass a new --labels path")
+        files = np.array(SOURCE_FILES)[d["train_file"]]
+        if a.unseen_val:
+            keep &= ~np.isin(files, VAL_PERSON)
     n_photo = int(keep[: int(d["photo_faces"])].sum())
     ti, tp = ti[keep], tp[keep]
     vi = d["val_img"]
-    weights = np.where(np.arange(len(ti)) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (len(ti) - n_photo))
+    weights = draw_weights(files[keep] if a.balance == "identity" else np.zeros(len(ti), int), n_photo, a.balance)
+
+    def donor() -> int:
+        """Another training face for --mix-aug and --bg-aug: uniform over faces, or by ``weights`` with --balance identity."""
+        return int(rng.choice(len(ti), p=weights)) if a.balance == "identity" else rng.integers(len(ti))
+
     teacher = {"ensemble": {"mean of": list(TEACHERS.values())}}.get(a.teacher) or TEACHERS[a.teacher]
     print(
         json.dumps(
@@ -495,7 +534,9 @@ def main() -> int:
                 "train_faces": len(ti),
                 "photo_faces": n_photo,
                 "dropped_teacher_disagreement": int((~keep).sum()),
-                "photo_share": PHOTO_SHARE,
+                "photo_share": PHOTO_SHARE if a.balance == "photo-share" else round(float(weights[:n_photo].sum()), 4),
+                **({"unseen_val": True} if a.unseen_val else {}),
+                **({"balance": a.balance} if a.balance != "photo-share" else {}),
                 "val_faces": len(vi),
                 "teacher": teacher,
                 "loss": a.loss,
@@ -586,9 +627,9 @@ def main() -> int:
                 j = views[i][rng.integers(len(views[i]))]
                 img, lab = vimg[j], vlab[j]
             if a.mix_aug > 0 and rng.random() < a.mix_aug:  # --mix-aug: another training face's appearance
-                j = rng.integers(len(ti))
+                j = donor()
                 img = texture_from(img, lab, ti[j], tp[j])
-            bg = ti[rng.integers(len(ti))] if a.bg_aug > 0 and rng.random() < a.bg_aug else None
+            bg = ti[donor()] if a.bg_aug > 0 and rng.random() < a.bg_aug else None
             batch.append(augment(rng, img, lab, True, a.shape_aug, bg))
         x = torch.from_numpy(np.stack([b[0] for b in batch])).contiguous(memory_format=layout)
         y = torch.from_numpy(np.stack([b[1] for b in batch]).astype(np.float32))

@@ -99,3 +99,35 @@ def test_texture_from_puts_the_other_faces_features_on_these_points_and_keeps_th
         want = np.clip(np.array(c) - 0.5 * (160 - 90), 0, 255)
         assert np.abs(got - want).max() <= 40, (k, got, want)
     assert (out[:8, :8] == 90).all() and (out[-8:, -8:] == 90).all()  # outside the face: this image, untouched
+
+
+def test_draw_weights_photo_share_and_identity_balance():
+    from train_heatmap2s import PHOTO_SHARE, draw_weights
+
+    files = np.array(["a.jpg", "b.jpg", "b.jpg", "v1.mp4", "v1.mp4", "v1.mp4", "v1.mp4", "v2.mov"])
+    old = draw_weights(files, 3, "photo-share")
+    assert math.isclose(old[:3].sum(), PHOTO_SHARE) and math.isclose(old.sum(), 1.0)
+    assert np.allclose(old[3:], old[3])  # video frames evenly, whichever video they come from
+    new = draw_weights(files, 3, "identity")
+    assert math.isclose(new.sum(), 1.0)
+    # three photo faces (b.jpg holds two people) and two videos: five units of 1/5, a video's frames share one
+    assert np.allclose(new[:3], 0.2) and math.isclose(new[3:7].sum(), 0.2) and math.isclose(new[7], 0.2)
+
+
+def test_unseen_val_refuses_a_label_cache_without_source_files(tmp_path):
+    import subprocess
+
+    from train_heatmap2s import SOURCE_FILES, VAL_PERSON, VAL_VIDEO
+
+    assert set(VAL_PERSON) <= set(SOURCE_FILES) and VAL_VIDEO not in VAL_PERSON
+    pts = np.tile(_face()[None], (2, 1, 1))
+    img = np.zeros((2, 8, 8, 3), np.uint8)
+    cache = tmp_path / "old-labels.npz"  # a label cache as built before v12: no train_file
+    np.savez(cache, train_img=img, train_mediapipe=pts, train_faceapi=pts, val_img=img, val_mediapipe=pts, val_faceapi=pts, photo_faces=np.array(1))
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_heatmap2s.py"
+    r = subprocess.run(
+        [sys.executable, str(script), "--labels", str(cache), "--out", str(tmp_path / "a.pt"), "--unseen-val"], capture_output=True, text=True
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("train_heatmap2s: the label cache predates --unseen-val")
+    assert not (tmp_path / "a.pt").exists()
