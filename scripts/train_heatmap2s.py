@@ -512,6 +512,7 @@ def main() -> int:
     rng = np.random.default_rng(a.seed)
     ti, tp = d["train_img"], labels(d, "train", a.teacher)
     keep = teacher_gap(d, "train") <= DISAGREE
+    disagreeing = int((~keep).sum())
     if a.unseen_val or a.balance == "identity":
         if "train_file" not in d:
             sys.exit("train_heatmap2s: the label cache predates --unseen-val/--balance (no train_file); delete it or pass a new --labels path")
@@ -533,7 +534,8 @@ def main() -> int:
             {
                 "train_faces": len(ti),
                 "photo_faces": n_photo,
-                "dropped_teacher_disagreement": int((~keep).sum()),
+                "dropped_teacher_disagreement": disagreeing,
+                **({"left_out_val_person": int((~keep).sum()) - disagreeing} if a.unseen_val else {}),
                 "photo_share": PHOTO_SHARE if a.balance == "photo-share" else round(float(weights[:n_photo].sum()), 4),
                 **({"unseen_val": True} if a.unseen_val else {}),
                 **({"balance": a.balance} if a.balance != "photo-share" else {}),
