@@ -40,8 +40,9 @@ convolution int8 (v6 lost one to float without it).
   nice python scripts/train_heatmap2s.py --out /tmp/a.pt [--steps N] [--seed 0] [--teacher ensemble] [--init B.pt] [--pose-aug P]
 
 The shipped weights and the commands that made them: benchmarks/train_heatmap2s.md (every run, newest last;
-its last "shipped" section). ``--unseen-val`` leaves the validation video's man (VAL_PERSON: also in two training
-videos and a photo) out of training; ``--balance identity`` draws every photo face and every video equally (v12 on). ``--fast`` (v9 on) makes a step about 1.9x cheaper with the same model and numbers.
+its last "shipped" section). ``--fast`` (v9 on) makes a step about 1.9x cheaper with the same model and numbers.
+``--unseen-val`` leaves the validation video's man (VAL_PERSON: also in two training videos and a photo) out of
+training; ``--balance identity`` draws every photo face and every video equally (v12 on).
 
 Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
 and writes the state dict (fp32) to --out. Deterministic given --seed and
@@ -298,12 +299,12 @@ def background(rng, other: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(patch), (IN, IN), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
-def draw_weights(files: np.ndarray, n_photo: int, balance: str) -> np.ndarray:
-    """Each training face's chance to be drawn (sums to 1); the first ``n_photo`` faces come from photos, the rest
-    from videos. ``photo-share`` (v2-v11): PHOTO_SHARE for the photos, the rest spread evenly over video frames.
-    ``identity`` (v12): every photo face and every video (``files``: each face's source) equally likely."""
-    n = len(files)
-    if balance == "photo-share":
+def draw_weights(n: int, n_photo: int, files: np.ndarray | None = None) -> np.ndarray:
+    """Each of ``n`` training faces' chance to be drawn (sums to 1); the first ``n_photo`` come from photos, the rest
+    from videos. Without ``files`` (``--balance photo-share``, v2-v11): PHOTO_SHARE for the photos, the rest spread
+    evenly over video frames. With ``files`` (each face's source; ``--balance identity``, v12): every photo face and
+    every video equally likely."""
+    if files is None:
         return np.where(np.arange(n) < n_photo, PHOTO_SHARE / n_photo, (1 - PHOTO_SHARE) / (n - n_photo))
     _, inverse, counts = np.unique(files, return_inverse=True, return_counts=True)
     w = np.where(np.arange(n) < n_photo, 1.0, 1.0 / counts[inverse])
@@ -523,7 +524,7 @@ def main() -> int:
     n_photo = int(keep[: int(d["photo_faces"])].sum())
     ti, tp = ti[keep], tp[keep]
     vi = d["val_img"]
-    weights = draw_weights(files[keep] if a.balance == "identity" else np.zeros(len(ti), int), n_photo, a.balance)
+    weights = draw_weights(len(ti), n_photo, files[keep] if a.balance == "identity" else None)
 
     def donor() -> int:
         """Another training face for --mix-aug and --bg-aug: uniform over faces, or by ``weights`` with --balance identity."""

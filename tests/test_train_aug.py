@@ -105,10 +105,10 @@ def test_draw_weights_photo_share_and_identity_balance():
     from train_heatmap2s import PHOTO_SHARE, draw_weights
 
     files = np.array(["a.jpg", "b.jpg", "b.jpg", "v1.mp4", "v1.mp4", "v1.mp4", "v1.mp4", "v2.mov"])
-    old = draw_weights(files, 3, "photo-share")
+    old = draw_weights(len(files), 3)
     assert math.isclose(old[:3].sum(), PHOTO_SHARE) and math.isclose(old.sum(), 1.0)
     assert np.allclose(old[3:], old[3])  # video frames evenly, whichever video they come from
-    new = draw_weights(files, 3, "identity")
+    new = draw_weights(len(files), 3, files)
     assert math.isclose(new.sum(), 1.0)
     # three photo faces (b.jpg holds two people) and two videos: five units of 1/5, a video's frames share one
     assert np.allclose(new[:3], 0.2) and math.isclose(new[3:7].sum(), 0.2) and math.isclose(new[7], 0.2)
