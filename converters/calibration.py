@@ -3,7 +3,13 @@
 Each image is decoded, face-cropped with the crop every other stage uses
 (devicekit.face.crop: the detector box and crop policy, or the centre
 square when no face is found), converted to the spec's colour order and
-normalised by the spec. A share of the images is held out: the int8 search
+normalised by the spec. A video in which the detector finds a face gives
+only its frames with a face: the apps run the model on detected faces, so a
+frame before the person walks in (a title card, an empty room) is not an
+input the model will see, and judging int8 on it measures noise. Such a video
+is sampled ``NO_FACE_OVERSAMPLE`` times closer and its frames with a face are
+spread over its share; the others are counted as ``no_face``. A video with no
+face at all (a model that is not about faces) keeps its centre crops. A share of the images is held out: the int8 search
 never sees them, and convert's gate judges every artifact on them as well.
 
 A file that does not decode completely (a truncated JPEG or PNG decodes to a
@@ -26,6 +32,7 @@ from devicekit.errors import InputError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".y4m"}
 FRAMES_PER_VIDEO = 16
+NO_FACE_OVERSAMPLE = 2  # a video with frames without a face is sampled this much closer, for its frames with one
 MIN_IMAGES = 8  # good calibration images below which int8 conversion refuses (--calib-min)
 HOLDOUT = 16  # images held out of calibration and of the int8 search, for the gate
 VALIDATION = 16  # images held out of calibration that the int8 search judges its choices on
@@ -42,6 +49,7 @@ class CalibrationSet:
     holdout_files: list[str] = field(default_factory=list)
     validation: np.ndarray | None = None  # inputs calibration never saw; the int8 search judges on them
     validation_files: list[str] = field(default_factory=list)
+    no_face: list[str] = field(default_factory=list)  # frames of face videos with no face in them, left out
 
     def to_json(self) -> dict:
         return {
@@ -51,6 +59,7 @@ class CalibrationSet:
             "skipped_files": self.skipped[:20],
             "source": "synthetic" if self.synthetic else (str(Path(self.files[0]).parent) if self.files else None),
             "video_frames": sum("#" in f for f in self.files),
+            "no_face_frames": len(self.no_face),
             "holdout": 0 if self.holdout is None else int(len(self.holdout)),
             "validation": 0 if self.validation is None else int(len(self.validation)),
         }
@@ -148,24 +157,32 @@ def load_calibration(
     skipped: list[str] = []
     want = count + validation + holdout
 
-    def add(label: str, img) -> None:
-        if img is None or img.size == 0:
-            skipped.append(label)
-            return
-        images.append((label, to_model_pixels(img, spec, _face_box(img) if face_crop else None)))
-
+    no_face: list[str] = []
     for f in files:  # photos first, then frames spread over each video
         if len(images) >= want:
             break
-        add(str(f), decode_complete(f))
+        img = decode_complete(f)
+        if img is None or img.size == 0:
+            skipped.append(str(f))
+            continue
+        images.append((str(f), to_model_pixels(img, spec, _face_box(img) if face_crop else None)))
     for v in videos:
         if len(images) >= want:
             break
-        frames = video_frames(v, min(FRAMES_PER_VIDEO, want - len(images)))
+        n = min(FRAMES_PER_VIDEO, want - len(images))
+        frames = video_frames(v, n)
         if not frames:
             skipped.append(v.name)
-        for label, frame in frames:
-            add(str(v.parent / label), frame)
+        boxes = [_face_box(frame) if face_crop else None for _, frame in frames]
+        if any(b is None for b in boxes) and any(b is not None for b in boxes):  # a face video with empty moments
+            frames = video_frames(v, NO_FACE_OVERSAMPLE * n)
+            boxes = [_face_box(frame) for _, frame in frames]
+            no_face += [label for (label, _), b in zip(frames, boxes) if b is None]
+            kept = [i for i, b in enumerate(boxes) if b is not None]
+            kept = [kept[j] for j in np.unique(np.linspace(0, len(kept) - 1, num=min(n, len(kept))).astype(int))]
+            frames, boxes = [frames[i] for i in kept], [boxes[i] for i in kept]
+        for (label, frame), box in zip(frames, boxes):
+            images.append((str(v.parent / label), to_model_pixels(frame, spec, box)))
     if not images:
         raise InputError(f"calibration folder {folder}: none of {len(files) + len(videos)} file(s) could be read (all corrupt?)")
     if len(images) < min_images:
@@ -192,6 +209,7 @@ def load_calibration(
         holdout_files=[f for f, _ in sets["holdout"]],
         validation=normalised("validation"),
         validation_files=[f for f, _ in sets["validation"]],
+        no_face=no_face,
     )
 
 

