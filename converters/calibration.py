@@ -9,8 +9,9 @@ frame before the person walks in (a title card, an empty room) is not an
 input the model will see, and judging int8 on it measures noise. Such a video
 is sampled ``NO_FACE_OVERSAMPLE`` times closer and its frames with a face are
 spread over its share; the others are counted as ``no_face``. A video with no
-face at all (a model that is not about faces) keeps its centre crops. A share of the images is held out: the int8 search
-never sees them, and convert's gate judges every artifact on them as well.
+face at all (a model that is not about faces) keeps its centre crops. A share
+of the images is held out: the int8 search never sees them, and convert's gate
+judges every artifact on them as well.
 
 A file that does not decode completely (a truncated JPEG or PNG decodes to a
 half-grey picture without an error) is skipped, never calibrated on; fewer
@@ -128,6 +129,23 @@ def video_frames(path: Path, count: int = FRAMES_PER_VIDEO):
         cap.release()
 
 
+def video_crops(path: Path, n: int, face_crop: bool = True):
+    """Up to ``n`` (label, BGR frame, face box or None) spread over a video, and the labels of frames left out.
+
+    In a video where the detector finds a face in some frames but not in others, only frames with a face are
+    kept: it is sampled ``NO_FACE_OVERSAMPLE`` times closer and those spread over the ``n``.
+    """
+    frames = video_frames(path, n)
+    boxes = [_face_box(frame) if face_crop else None for _, frame in frames]
+    if not (any(b is None for b in boxes) and any(b is not None for b in boxes)):
+        return [(label, frame, box) for (label, frame), box in zip(frames, boxes)], []
+    frames = video_frames(path, NO_FACE_OVERSAMPLE * n)
+    boxes = [_face_box(frame) for _, frame in frames]
+    kept = [i for i, b in enumerate(boxes) if b is not None]
+    kept = [kept[j] for j in np.unique(np.linspace(0, len(kept) - 1, num=min(n, len(kept))).astype(int))]
+    return [(*frames[i], boxes[i]) for i in kept], [label for (label, _), b in zip(frames, boxes) if b is None]
+
+
 def load_calibration(
     spec: InputSpec,
     folder: str | Path | None,
@@ -169,20 +187,11 @@ def load_calibration(
     for v in videos:
         if len(images) >= want:
             break
-        n = min(FRAMES_PER_VIDEO, want - len(images))
-        frames = video_frames(v, n)
-        if not frames:
+        frames, empty = video_crops(v, min(FRAMES_PER_VIDEO, want - len(images)), face_crop)
+        if not frames and not empty:
             skipped.append(v.name)
-        boxes = [_face_box(frame) if face_crop else None for _, frame in frames]
-        if any(b is None for b in boxes) and any(b is not None for b in boxes):  # a face video with empty moments
-            frames = video_frames(v, NO_FACE_OVERSAMPLE * n)
-            boxes = [_face_box(frame) for _, frame in frames]
-            no_face += [label for (label, _), b in zip(frames, boxes) if b is None]
-            kept = [i for i, b in enumerate(boxes) if b is not None]
-            kept = [kept[j] for j in np.unique(np.linspace(0, len(kept) - 1, num=min(n, len(kept))).astype(int))]
-            frames, boxes = [frames[i] for i in kept], [boxes[i] for i in kept]
-        for (label, frame), box in zip(frames, boxes):
-            images.append((str(v.parent / label), to_model_pixels(frame, spec, box)))
+        no_face += empty
+        images += [(str(v.parent / label), to_model_pixels(frame, spec, box)) for label, frame, box in frames]
     if not images:
         raise InputError(f"calibration folder {folder}: none of {len(files) + len(videos)} file(s) could be read (all corrupt?)")
     if len(images) < min_images:
