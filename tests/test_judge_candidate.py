@@ -36,6 +36,22 @@ def test_each_criterion_fails_by_itself_with_its_numbers():
     assert verdict(_res(status="failed"), RULE) == ["int8 failed: the converter's gate did not pass it"]
 
 
+def test_the_test_suites_conversions_are_criteria_too():
+    ok = {"test_int8": {"status": "verified", "gate_failures": [], "mean_coarse_cells": 0.017, "max_coarse_cells": 0.23, "mean_px": 0.135}}
+    ok["test_fp16"] = {"max_px": 0.046, "mean_px": 0.009}
+    assert verdict({**_res(), **ok}, RULE) == []
+    gate = {**ok["test_int8"], "status": "failed", "gate_failures": ["holdout: landmarks: mean_px 0.5942 (limit <= 0.5)"]}
+    assert verdict({**_res(), **ok, "test_int8": gate}, RULE) == [
+        "the tests' int8 conversion failed: holdout: landmarks: mean_px 0.5942 (limit <= 0.5)"
+    ]
+    far = {**ok["test_int8"], "max_coarse_cells": 0.6}
+    assert verdict({**_res(), **ok, "test_int8": far}, RULE) == [
+        "the tests' int8 error 0.017 / 0.6 cells mean / max (<= 0.1 / 0.5), 0.135 px mean (<= 0.5)"
+    ]
+    fp16 = {"max_px": 0.19, "mean_px": 0.009}
+    assert verdict({**_res(), **ok, "test_fp16": fp16}, RULE) == ["CoreML fp16 0.19 px max (<= 0.1), 0.009 px mean (< 0.02)"]
+
+
 def test_bad_checkpoints_are_one_line_errors(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
