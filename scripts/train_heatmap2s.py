@@ -101,6 +101,10 @@ SOURCE_FILES = [*PHOTOS, *TRAIN_VIDEOS, VAL_VIDEO]  # the label cache's ``*_file
 # The validation video's person, in the same room and shirt, is also in a training photo and two training videos:
 # ``--unseen-val`` leaves these out of training, so that validation measures a person the model has not seen (v12).
 VAL_PERSON = ["single_face.jpg", "face_noface.mov", "noface_face.mov"]
+# --photo-people K (the identity curve): who is who among the photo faces
+SAME_PERSON = {"facerec-obama3.jpg": "facerec-obama.jpg"}  # two photos of one man (menpo3d-james.jpg: one man, two views)
+MULTI_PERSON = ["multi_face.jpg"]  # a group photo: one person per face
+PEOPLE_SEED = 7  # the order in which --photo-people takes people (fixed, so smaller sets are subsets of larger ones)
 SRC = 256  # side of the stored source crop
 SRC_SPAN = 2.6  # source crop side / landmark bbox width
 IN = 128
@@ -299,6 +303,26 @@ def background(rng, other: np.ndarray) -> np.ndarray:
     return cv2.resize(np.ascontiguousarray(patch), (IN, IN), interpolation=cv2.INTER_LINEAR).astype(np.float32)
 
 
+def photo_people(files: np.ndarray) -> np.ndarray:
+    """A person key for each photo face (``files``: their source files, in cache order)."""
+    keys, seen = [], {}
+    for f in files:
+        if f in MULTI_PERSON:
+            seen[f] = seen.get(f, 0) + 1
+            keys.append(f"{f}#{seen[f]}")
+        else:
+            keys.append(SAME_PERSON.get(f, f))
+    return np.array(keys)
+
+
+def keep_people(keys: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    """Of the photo faces still kept, those of the first ``k`` people in PEOPLE_SEED's order (a mask over ``keys``)."""
+    people = np.random.default_rng(PEOPLE_SEED).permutation(np.unique(keys[keep]))
+    if not 1 <= k <= len(people):
+        sys.exit(f"train_heatmap2s: --photo-people must be between 1 and {len(people)} (the photo people left), got {k}")
+    return keep & np.isin(keys, people[:k])
+
+
 def draw_weights(n: int, n_photo: int, files: np.ndarray | None = None) -> np.ndarray:
     """Each of ``n`` training faces' chance to be drawn (sums to 1); the first ``n_photo`` come from photos, the rest
     from videos. Without ``files`` (``--balance photo-share``, v2-v11): PHOTO_SHARE for the photos, the rest spread
@@ -495,6 +519,12 @@ def main() -> int:
         default="photo-share",
         help="how faces are drawn: PHOTO_SHARE of each batch from photos (v2-v11), or every photo face and every video once (v12)",
     )
+    ap.add_argument(
+        "--photo-people",
+        type=int,
+        metavar="K",
+        help="train on the photo faces of only K people (PEOPLE_SEED's order; the videos stay): the identity curve",
+    )
     ap.add_argument("--eval", action="store_true", help="only print the validation NME of --init (no training), also on the profile selection set")
     a = ap.parse_args()
     if a.steps < 40:  # the one-cycle schedule's 5% warm-up must span two steps
@@ -515,12 +545,17 @@ def main() -> int:
     ti, tp = d["train_img"], labels(d, "train", a.teacher)
     keep = teacher_gap(d, "train") <= DISAGREE
     disagreeing = int((~keep).sum())
-    if a.unseen_val or a.balance == "identity":
+    if a.unseen_val or a.balance == "identity" or a.photo_people:
         if "train_file" not in d:
             sys.exit("train_heatmap2s: the label cache predates --unseen-val/--balance (no train_file); delete it or pass a new --labels path")
         files = np.array(SOURCE_FILES)[d["train_file"]]
         if a.unseen_val:
             keep &= ~np.isin(files, VAL_PERSON)
+        if a.photo_people:
+            np_ = int(d["photo_faces"])
+            keys = photo_people(files[:np_])
+            keep[:np_] = keep_people(keys, keep[:np_], a.photo_people)
+            people = sorted(set(keys[keep[:np_]]))
     n_photo = int(keep[: int(d["photo_faces"])].sum())
     ti, tp = ti[keep], tp[keep]
     vi = d["val_img"]
@@ -541,6 +576,7 @@ def main() -> int:
                 "photo_share": PHOTO_SHARE if a.balance == "photo-share" else round(float(weights[:n_photo].sum()), 4),
                 **({"unseen_val": True} if a.unseen_val else {}),
                 **({"balance": a.balance} if a.balance != "photo-share" else {}),
+                **({"photo_people": people} if a.photo_people else {}),
                 "val_faces": len(vi),
                 "teacher": teacher,
                 "loss": a.loss,
