@@ -225,12 +225,12 @@ def load_calibration(
 def split_out(total: int, count: int, validation: int, holdout: int, min_images: int) -> dict[int, str]:
     """Which of ``total`` images (by index) leave calibration: index -> "validation" | "holdout".
 
-    Calibration gets ``count`` first when there are enough; otherwise a quarter
-    of the images is held out anyway (never leaving fewer than ``min_images``).
-    The held-out ones are spread evenly over the list (photos and every
-    video), alternating between the two sets.
+    Up to ``validation`` + ``holdout`` images leave: what calibration's ``count`` does not need, but never fewer
+    than a quarter of the images (nor leaving fewer than ``min_images``). A folder of 71 faces with count 64 gives
+    54 / 9 / 8, not 64 / 4 / 3: calibration hardly changes between 54 and 64 faces, a gate on 3 images judges little.
+    The held-out ones are spread evenly over the list (photos and every video), alternating between the two sets.
     """
-    out = min(validation + holdout, total - count if total > count else total // 4, max(0, total - min_images))
+    out = min(validation + holdout, max(total - count, total // 4), max(0, total - min_images))
     if out <= 0:
         return {}
     picks = [int((i + 1) * total / (out + 1)) for i in range(out)]

@@ -4,7 +4,7 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from devicekit.config import InputSpec  # noqa: E402
-from devicekit.converters.calibration import load_calibration, to_model_pixels  # noqa: E402
+from devicekit.converters.calibration import load_calibration, split_out, to_model_pixels  # noqa: E402
 from devicekit.errors import InputError  # noqa: E402
 
 
@@ -27,6 +27,21 @@ def test_photos_then_video_frames(tmp_path):
     assert info["count"] == 10 and info["video_frames"] == 8
     assert cal.inputs.shape == (10, 1, 32, 32) and 0.0 <= cal.inputs.min() and cal.inputs.max() <= 1.0
     assert "broken.avi" in cal.skipped or len(cal.files) == 10  # the broken one may not be reached
+
+
+def test_a_quarter_is_always_held_out():
+    """What calibration does not need goes to validation and the gate, but never less than a quarter of the images."""
+
+    def sizes(total, count=64, validation=16, holdout=16, min_images=8):
+        held = list(split_out(total, count, validation, holdout, min_images).values())
+        return total - len(held), held.count("validation"), held.count("holdout")
+
+    assert sizes(200) == (168, 16, 16)  # plenty: calibration count is not the limit
+    assert sizes(90) == (64, 13, 13)  # what count leaves, more than a quarter
+    assert sizes(71) == (54, 9, 8)  # the face-data folder: was 64 / 4 / 3
+    assert sizes(40) == (30, 5, 5)  # fewer than count: a quarter
+    assert sizes(9) == (8, 1, 0)  # never fewer than min_images left to calibrate on
+    assert sizes(22, count=10) == (10, 6, 6)
 
 
 def test_only_broken_files_is_an_error(tmp_path):
