@@ -164,6 +164,33 @@ def box_variation(path: Path, data: Path, draws: int = BOX_DRAWS, seed: int = 0)
     }
 
 
+TRACK_FRAMES = 10  # frames of a still face for still_tracking
+
+
+def still_tracking(path: Path, data: Path, frames: int = TRACK_FRAMES) -> dict:
+    """PyTorch NME per frame when the apps track a face that does not move: frame 1 is cropped from the box above
+    (the detection, or the annotation's), every later frame from the previous frame's landmarks
+    (``box_from_landmarks``, what the Android, iOS and web trackers do between detections). A model whose own
+    points give it a worse crop drifts; frame 1 is the table above. Per frame: mean over faces; per face: every frame."""
+    from dataclasses import replace
+
+    from devicekit.face.crop import box_from_landmarks
+    from devicekit.verify.core import model_pixels, predict, read_image
+    from devicekit.verify.metrics import nme_per_face
+
+    entry, runner, faces = _demo_on_annotated(path, data)
+    images = [read_image(f.image) for f in faces]
+    gt = np.stack([f.gt for f in faces])
+    per_frame = []
+    for _ in range(frames):
+        pred = predict(runner, faces, entry.input)
+        per_frame.append(nme_per_face(pred, gt))
+        boxes = [box_from_landmarks(p) for p in pred]
+        faces = [replace(f, box=b, pixels=model_pixels(img, b, entry.input)) for f, b, img in zip(faces, boxes, images)]
+    e = np.stack(per_frame)  # [frames, faces]
+    return {"frames": frames, "per_frame_nme": [float(v) for v in e.mean(1)], "per_face": [[float(v) for v in col] for col in e.T]}
+
+
 def conversion_chain(data: Path, fp32: Path | None) -> dict:
     """Where along PyTorch -> ONNX -> TFLite the landmarks change: mean distance to PyTorch (input pixels)
     on the annotated faces' crops, for onnxruntime on a plain torch.onnx export and for a given fp32 .tflite."""
@@ -237,6 +264,7 @@ def main() -> int:
         "conversion_chain": conversion_chain(data, a.fp32),
         "candidates": {n: candidate_nme(Path(p), data) for n, p in cands},
         "box_variation": {n: box_variation(p, data) for n, p in [("shipped", shipped), *((n, Path(p)) for n, p in cands)]},
+        "still_tracking": {n: still_tracking(p, data) for n, p in [("shipped", shipped), *((n, Path(p)) for n, p in cands)]},
     }
     (ROOT / "benchmarks" / "verify_demo.json").write_text(json.dumps(result, indent=2) + "\n")
     (ROOT / "benchmarks" / "verify_demo.md").write_text(markdown(result))
@@ -304,6 +332,19 @@ def markdown(r: dict) -> str:
         for n, b in bv.items():
             cells = [f"{_pct(m)} [{_pct(lo)}, {_pct(hi)}]" for m, lo, hi in zip(b["per_face_mean"], b["per_face_p10"], b["per_face_p90"])]
             lines.append(f"| {n} | {_pct(b['nme_inter_ocular'])} | {b['fr_0.10']:.2f} | " + " | ".join(cells) + " |")
+    if "still_tracking" in r:
+        st = r["still_tracking"]
+        n_frames = next(iter(st.values()))["frames"]
+        shown = [i for i in (0, 1, 2, 4, n_frames - 1) if i < n_frames]
+        lines += ["", f"## A still face tracked (PyTorch): {n_frames} frames, each cropped from the previous frame's landmarks", "",
+                  "What the apps do between detections (`box_from_landmarks`); frame 1 is the crop above. Mean NME over the faces "
+                  "at frame k, and each face's worst frame.", "",
+                  "| weights | " + " | ".join(f"frame {i + 1}" for i in shown) + " | "
+                  + " | ".join(f"{Path(f['image']).name} worst" for f in v["faces"]) + " |",
+                  "| --- | " + " | ".join("---" for _ in shown) + " | " + " | ".join("---" for _ in v["faces"]) + " |"]
+        for n, t in st.items():
+            lines.append(f"| {n} | " + " | ".join(_pct(t["per_frame_nme"][i]) for i in shown) + " | "
+                         + " | ".join(_pct(max(col)) for col in t["per_face"]) + " |")
     vid = v["video"]
     cc = r["conversion_chain"]
     lines += ["", "## Where the converted model departs from PyTorch (mean landmark distance, model-input pixels)", "",

@@ -57,6 +57,21 @@ def test_demo_model_tracks_human_annotated_faces():
     assert nme < 0.8 * base and nme < 0.25, (nme, base)
 
 
+def test_still_face_tracking_starts_from_the_verify_crop():
+    """benchmarks/verify_demo.py's still_tracking: frame 1 is verify's crop (the same NME per face as
+    candidate_nme), and later frames are cropped from the model's own landmarks, so they differ."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import verify_demo
+
+    path = _entry().weights_path
+    first = verify_demo.candidate_nme(path, face_data())["per_face_nme_inter_ocular"]
+    t = verify_demo.still_tracking(path, face_data(), frames=3)
+    assert t["frames"] == 3 and len(t["per_face"]) == len(first) == 4
+    np.testing.assert_allclose([f[0] for f in t["per_face"]], first, rtol=1e-6)
+    assert all(f[1] != f[0] for f in t["per_face"]), t
+    assert t["per_frame_nme"][0] == pytest.approx(np.mean(first))
+
+
 def _convert_int8(tmp_path, *extra, backend="onnx2tf"):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     cmd = [
