@@ -170,7 +170,7 @@ TRACK_FRAMES = 10  # frames of a still face for still_tracking
 def still_tracking(path: Path, data: Path, frames: int = TRACK_FRAMES) -> dict:
     """PyTorch NME per frame when the apps track a face that does not move: frame 1 is cropped from the box above
     (the detection, or the annotation's), every later frame from the previous frame's landmarks
-    (``box_from_landmarks``, what the Android, iOS and web trackers do between detections). A model whose own
+    (``box_from_landmarks``, what the trackers do between detections: the Android app's FaceTracker detects every 10th frame). A model whose own
     points give it a worse crop drifts; frame 1 is the table above. Per frame: mean over faces; per face: every frame."""
     from dataclasses import replace
 
