@@ -86,7 +86,7 @@ def attach(model: nn.Module) -> Attached:
     acts, hooks = [], []
     first = _ActFq()
     acts.append(first)
-    # on the first block, not the model: the training script's forward_train calls the blocks directly
+    # on the first block, not the model: the training script calls Heatmap2S.stages, not forward
     hooks.append(model.stem.register_forward_pre_hook(lambda m, args: (first.apply(args[0], m.training), *args[1:])))
     for m in _stored_tensors(model):
         a = _ActFq()

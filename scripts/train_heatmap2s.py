@@ -399,26 +399,6 @@ def augment(rng, img, pts, train: bool, shape: bool = False, bg: np.ndarray | No
     return ((rgb - 127.5) / 128.0).transpose(2, 0, 1).astype(np.float32), p
 
 
-def forward_train(model, x, fast: bool = False):
-    """Heatmap2S.forward, also returning the coarse heatmaps and coarse points (``fast``: the RoI crop as one
-    grid_sample, ``roi_crop_grid``, the same numbers as the export form)."""
-    import torch
-
-    from devicekit.zoo.layers import roi_crop, roi_crop_grid, stack_xy
-
-    f2 = model.stage2(model.stem(x))
-    h1 = model.head1(model.stage3(f2))
-    x1, y1 = model.softargmax(h1)
-    r = model.refine(model.shared(f2))
-    s1, s2 = model.input_size / h1.shape[3], model.input_size / r.shape[3]
-    cx, cy = (x1 + 0.5) * (s1 / s2) - 0.5, (y1 + 0.5) * (s1 / s2) - 0.5
-    ox, oy = model.softargmax((roi_crop_grid if fast else roi_crop)(r, cx, cy, model.window))
-    half = (model.window - 1) / 2.0
-    final = stack_xy((cx + (ox - half) + 0.5) * s2, (cy + (oy - half) + 0.5) * s2)
-    coarse = stack_xy((x1 + 0.5) * s1, (y1 + 0.5) * s1)
-    return h1, coarse, final, torch
-
-
 def wing(d, w=10.0, eps=2.0):
     import torch
 
@@ -428,7 +408,11 @@ def wing(d, w=10.0, eps=2.0):
 
 
 def loss_fn(kind, model, x, y, fast: bool = False):
-    h1, coarse, final, torch = forward_train(model, x, fast)
+    import torch
+
+    from devicekit.zoo.layers import roi_crop, roi_crop_grid
+
+    h1, coarse, final = model.stages(x, roi_crop_grid if fast else roi_crop, parts=True)
     if kind == "wing":
         return wing(final - y).sum(-1).mean() + 0.5 * wing(coarse - y).sum(-1).mean()
     n, l, gh, gw = h1.shape

@@ -48,6 +48,11 @@ class Heatmap2S(nn.Module):
         self.softargmax = SoftArgmax2d()
 
     def forward(self, x):
+        return self.stages(x)
+
+    def stages(self, x, crop=roi_crop, parts: bool = False):
+        """forward; with ``parts`` also the stage-1 heatmaps and coarse points, (heatmaps, coarse, final), for
+        training (scripts/train_heatmap2s.py, which also passes ``crop=roi_crop_grid``: the same numbers, faster)."""
         f2 = self.stage2(self.stem(x))
         f3 = self.stage3(f2)
         h1 = self.head1(f3)
@@ -57,9 +62,11 @@ class Heatmap2S(nn.Module):
         # coarse point in 1/4-grid cell coordinates (cell centres)
         cx = (x1 + 0.5) * (s1 / s2) - 0.5
         cy = (y1 + 0.5) * (s1 / s2) - 0.5
-        win = roi_crop(r, cx, cy, self.window)  # [N, L, win, win]
+        win = crop(r, cx, cy, self.window)  # [N, L, win, win]
         ox, oy = self.softargmax(win)
         half = (self.window - 1) / 2.0
         px = (cx + (ox - half) + 0.5) * s2
         py = (cy + (oy - half) + 0.5) * s2
-        return stack_xy(px, py)
+        if not parts:
+            return stack_xy(px, py)
+        return h1, stack_xy((x1 + 0.5) * s1, (y1 + 0.5) * s1), stack_xy(px, py)
