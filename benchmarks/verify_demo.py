@@ -47,18 +47,16 @@ def data_dir() -> Path:
     return base
 
 
-def teacher_nme(data: Path) -> dict:
-    """The training script's teachers on the same crops as the demo model: MediaPipe Face Mesh -> iBUG 68
-    (from the crop, MediaPipe's own ROI rule on its landmarks, 2 refinements), face-api.js's
-    FaceLandmark68Net (from MediaPipe's box, as when labelling, mirror-averaged) and their mean
-    (the training labels). Evaluation only: the teachers were chosen on other faces."""
+def _teacher_points(data: Path):
+    """(faces, {teacher: [points per face]}): the training script's teachers on the same crops as the demo model:
+    MediaPipe Face Mesh -> iBUG 68 (from the crop, MediaPipe's own ROI rule on its landmarks, 2 refinements),
+    face-api.js's FaceLandmark68Net (from MediaPipe's box, as when labelling, mirror-averaged) and their mean (the
+    training labels)."""
     import cv2
-    from face_teacher import TEACHER, Teacher
-    from faceapi_teacher import TEACHER as TEACHER_FACEAPI
+    from face_teacher import Teacher
     from faceapi_teacher import FaceApiTeacher
     from fetch_faceapi_teacher import fetch
 
-    from devicekit.verify import metrics
     from devicekit.verify.annotations import find_annotations
     from devicekit.verify.core import list_images, prepare_faces
     from devicekit.zoo import get
@@ -68,7 +66,6 @@ def teacher_nme(data: Path) -> dict:
     t = Teacher(data / "teacher" / "face_landmark.tflite")
     fa = FaceApiTeacher(fetch(data))
     preds = {"mediapipe": [], "faceapi": [], "ensemble": []}
-    gts = []
     for f in faces:
         img = cv2.imread(str(f.image))
         p68, _, _ = t.label(img, f.box)
@@ -76,13 +73,36 @@ def teacher_nme(data: Path) -> dict:
         preds["mediapipe"].append(p68)
         preds["faceapi"].append(pf)
         preds["ensemble"].append((p68 + pf) / 2)
-        gts.append(f.gt)
+    return faces, preds
+
+
+def teacher_nme(data: Path) -> dict:
+    """The teachers (_teacher_points) against the human annotations. Evaluation only: the teachers were chosen on
+    other faces."""
+    from face_teacher import TEACHER
+    from faceapi_teacher import TEACHER as TEACHER_FACEAPI
+
+    from devicekit.verify import metrics
+
+    faces, preds = _teacher_points(data)
+    gts = np.stack([f.gt for f in faces])
     about = {"mediapipe": TEACHER, "faceapi": TEACHER_FACEAPI, "ensemble": {"mean of": ["mediapipe", "faceapi"]}}
     out = {}
     for k, v in preds.items():
-        s = metrics.summary(np.stack(v), np.stack(gts))
+        s = metrics.summary(np.stack(v), gts)
         out[k] = {"teacher": about[k], **{m: s[m] for m in (*metrics.SCALARS, "images", "per_face_nme_inter_ocular")}}
     return out
+
+
+def vs_labels(path: Path, data: Path) -> list[float]:
+    """Per face, NME of the weights at ``path`` against their own training labels (the teachers' mean) taken as the
+    annotation: small where the student learned what its teachers do, large where it did not generalise to the face."""
+    from devicekit.verify.core import predict
+    from devicekit.verify.metrics import nme_per_face
+
+    _, preds = _teacher_points(data)
+    entry, runner, faces = _demo_on_annotated(path, data)
+    return [float(v) for v in nme_per_face(predict(runner, faces, entry.input), np.stack(preds["ensemble"]))]
 
 
 def _demo_on_annotated(path: Path, data: Path):
@@ -265,6 +285,7 @@ def main() -> int:
         "candidates": {n: candidate_nme(Path(p), data) for n, p in cands},
         "box_variation": {n: box_variation(p, data) for n, p in [("shipped", shipped), *((n, Path(p)) for n, p in cands)]},
         "still_tracking": {n: still_tracking(p, data) for n, p in [("shipped", shipped), *((n, Path(p)) for n, p in cands)]},
+        "vs_labels": vs_labels(shipped, data),
     }
     (ROOT / "benchmarks" / "verify_demo.json").write_text(json.dumps(result, indent=2) + "\n")
     (ROOT / "benchmarks" / "verify_demo.md").write_text(markdown(result))
@@ -315,11 +336,15 @@ def markdown(r: dict) -> str:
                   "(the shipped weights are whichever that record says; these four faces never choose between candidates, they only veto a regression)."]
     lines += ["", f"int8 - PyTorch: NME {100 * d['nme_inter_ocular']:+.3f} points (inter-ocular), "
               f"{100 * d['nme_inter_pupil']:+.3f} points (inter-pupil); agreement mean {v['agreement']['mean']:.3f} px, "
-              f"max {v['agreement']['max']:.3f} px (image pixels).", "", "| face | box | NME PyTorch | NME int8 | NME teachers' mean |", "| --- | --- | --- | --- | --- |"]
+              f"max {v['agreement']['max']:.3f} px (image pixels).", "",
+              "The last column: the shipped weights against their own training labels (the teachers' mean on the face) instead of "
+              "the annotation: small where the model does what its teachers do, large where it did not learn to.", "",
+              "| face | box | NME PyTorch | NME int8 | NME teachers' mean | PyTorch vs its labels |", "| --- | --- | --- | --- | --- | --- |"]
     ens = teachers.get("ensemble", {}).get("per_face_nme_inter_ocular")
+    own = r.get("vs_labels")
     for i, f in enumerate(v["faces"]):
-        e = _pct(ens[i]) if ens else "-"
-        lines.append(f"| {Path(f['image']).name} | {f['box_source']} | {_pct(f['nme_reference'])} | {_pct(f['nme_converted'])} | {e} |")
+        e, o = (_pct(ens[i]) if ens else "-"), (_pct(own[i]) if own else "-")
+        lines.append(f"| {Path(f['image']).name} | {f['box_source']} | {_pct(f['nme_reference'])} | {_pct(f['nme_converted'])} | {e} | {o} |")
     if "box_variation" in r:
         bv = r["box_variation"]
         sg = next(iter(bv.values()))
