@@ -42,7 +42,8 @@ convolution int8 (v6 lost one to float without it).
 The shipped weights and the commands that made them: benchmarks/train_heatmap2s.md (every run, newest last;
 its last "shipped" section). ``--fast`` (v9 on) makes a step about 1.9x cheaper with the same model and numbers.
 ``--unseen-val`` leaves the validation video's man (VAL_PERSON: also in two training videos and a photo) out of
-training; ``--balance identity`` draws every photo face and every video equally (v12 on).
+training; ``--balance identity`` draws every photo face and every video equally (v12 on). ``--photo-people K``
+keeps the photo faces of only K people (PEOPLE_SEED's order; the videos stay): the identity curve (v15).
 
 Prints JSON lines (step, loss, validation NME vs each teacher, elapsed time)
 and writes the state dict (fp32) to --out. Deterministic given --seed and
