@@ -114,6 +114,23 @@ def test_draw_weights_photo_share_and_identity_balance():
     assert np.allclose(new[:3], 0.2) and math.isclose(new[3:7].sum(), 0.2) and math.isclose(new[7], 0.2)
 
 
+def test_photo_people_are_people_and_smaller_sets_are_inside_larger_ones():
+    import pytest
+    from train_heatmap2s import keep_people, photo_people
+
+    files = np.array(["multi_face.jpg", "multi_face.jpg", "facerec-obama.jpg", "facerec-obama3.jpg", "a.jpg", "b.jpg", "b.jpg"])
+    keys = photo_people(files)
+    # a group photo: one person per face; Obama's two photos: one man; two faces of one file otherwise: one person
+    assert list(keys) == ["multi_face.jpg#1", "multi_face.jpg#2", "facerec-obama.jpg", "facerec-obama.jpg", "a.jpg", "b.jpg", "b.jpg"]
+    keep = np.array([True] * 6 + [False])  # b.jpg's second face already dropped (teachers disagree)
+    sets = [set(keys[keep_people(keys, keep, k)]) for k in range(1, 6)]
+    assert [len(x) for x in sets] == [1, 2, 3, 4, 5] and all(a < b for a, b in zip(sets, sets[1:]))
+    assert not keep_people(keys, keep, 5)[6]  # a dropped face stays dropped
+    assert keep_people(keys, keep, 5)[2:4].all()  # a person comes with all their faces
+    with pytest.raises(SystemExit, match="between 1 and 5"):
+        keep_people(keys, keep, 6)
+
+
 def test_unseen_val_refuses_a_label_cache_without_source_files(tmp_path):
     import subprocess
 
