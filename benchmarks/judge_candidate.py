@@ -90,17 +90,15 @@ def int8(loaded, data: Path, count: int) -> dict:
 def suite_int8(loaded, data: Path) -> dict:
     """tests/test_convert.py::test_heatmap2s_int8_accuracy_on_real_faces, on this checkpoint (its calibration faces
     and held-out clip from tests/verify_fixtures.py, so the two cannot drift apart)."""
-    from verify_fixtures import calibration_faces, held_out_faces
+    from verify_fixtures import calibration_faces, held_out_set
 
     from devicekit import converters as cv
     from devicekit import pipeline
-    from devicekit.converters.calibration import load_calibration
 
     with tempfile.TemporaryDirectory() as tmp:
-        calib, held = calibration_faces(data, Path(tmp) / "calib"), held_out_faces(data, Path(tmp) / "held")
-        opts = cv.ConvertOptions(spec=loaded.spec, out_dir=Path(tmp) / "out", calib_dir=calib)
+        opts = cv.ConvertOptions(spec=loaded.spec, out_dir=Path(tmp) / "out", calib_dir=calibration_faces(data, Path(tmp) / "calib"))
         (q,) = pipeline.convert(loaded, ["tflite-int8"], opts).results
-        err = pipeline.measure_error(loaded, q.artifact, load_calibration(loaded.spec, held, 20, validation=0, holdout=0))
+        err = pipeline.measure_error(loaded, q.artifact, held_out_set(loaded.spec, data, Path(tmp) / "held"))
     return {"status": q.status, "gate_failures": q.summary["gate"].get("failures", []), **{k: round(err[k], 4) for k in INT8_BOUNDS}}
 
 

@@ -254,9 +254,8 @@ def test_onnx_input_is_never_modified(thirdparty, tmp_path):
 
 def _heatmap2s_eval_set(tmp_path):
     """The trained demo model and faces its calibration never saw (verify_fixtures.held_out_faces)."""
-    from verify_fixtures import held_out_faces
+    from verify_fixtures import held_out_set
 
-    from devicekit.converters.calibration import load_calibration
     from devicekit.face_data import face_data_dir
 
     data = face_data_dir()
@@ -265,7 +264,7 @@ def _heatmap2s_eval_set(tmp_path):
     m = cv.load_model("zoo:heatmap2s")
     if m.info.get("weights") != "trained":
         pytest.skip("the trained demo weights are not shipped yet")
-    eval_set = load_calibration(m.spec, held_out_faces(data, tmp_path / "held_out"), 20, validation=0, holdout=0)
+    eval_set = held_out_set(m.spec, data, tmp_path / "held_out")
     assert not eval_set.synthetic and eval_set.to_json()["count"] >= 16
     return m, data, eval_set
 

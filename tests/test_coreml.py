@@ -199,7 +199,7 @@ def test_w8a8_tail_float_in_heatmap_model(heatmap, tmp_path):
     (This test used to calibrate on 4 synthetic images and bound the error on one of them by 1 px: noise, which the
     trained model's activations do not resemble; v7a and v13 both measured 1.8-2.0 px there.)
     """
-    from verify_fixtures import calibration_faces, held_out_faces, over_int8_bounds
+    from verify_fixtures import calibration_faces, held_out_set, over_int8_bounds
 
     from devicekit.face_data import face_data_dir
     from devicekit.pipeline import measure_error
@@ -215,8 +215,7 @@ def test_w8a8_tail_float_in_heatmap_model(heatmap, tmp_path):
     assert sources <= {"conv", "clip", "add", "cast", "relu"}, sources
     for red in (o for o in prog.operations if o.type in ("reduce_sum", "exp", "real_div")):
         assert all(produced.get(n, None) is None or produced[n].type != "dequantize" for k, n in red.inputs.get("x", []) if k == "var")
-    held = load_calibration(heatmap.spec, held_out_faces(data, tmp_path / "held"), 20, validation=0, holdout=0)
-    err = measure_error(heatmap, r.artifact, held)
+    err = measure_error(heatmap, r.artifact, held_out_set(heatmap.spec, data, tmp_path / "held"))
     assert err["images"] >= 16, err  # measure_error runs the package in the MIL interpreter (open_runner)
     assert not over_int8_bounds(err), err
 

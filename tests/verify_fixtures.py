@@ -109,6 +109,13 @@ def held_out_faces(data: Path, dest: Path) -> Path:
     return dest
 
 
+def held_out_set(spec, data: Path, dest: Path):
+    """``held_out_faces`` as model inputs (20 of them, all for evaluation: no validation or hold-out split)."""
+    from devicekit.converters.calibration import load_calibration
+
+    return load_calibration(spec, held_out_faces(data, dest), 20, validation=0, holdout=0)
+
+
 # The demo model's int8 error against PyTorch on held_out_faces (stage-1 heatmap cells: stride 8 in the 128 px input)
 INT8_BOUNDS = {"mean_coarse_cells": 0.1, "max_coarse_cells": 0.5, "mean_px": 0.5}
 
